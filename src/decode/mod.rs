@@ -1,0 +1,700 @@
+//! Zero-copy decoding of a captured frame down to its innermost IP packet,
+//! unwrapping every mirroring and overlay encapsulation on the way.
+//!
+//! etherparse slices the standard layers (Ethernet, 802.1Q/802.1ad, IPv4,
+//! IPv6 and its extension headers, UDP); the formats it does not know live
+//! in [`wire`]. Decoding is iterative with an explicit depth bound, so no
+//! input can recurse without limit, and nothing is allocated per packet.
+pub mod error;
+pub mod wire;
+
+use core::net::IpAddr;
+
+use etherparse::{Ethernet2HeaderSlice, Ipv6ExtensionSlice, LaxIpSlice, SingleVlanHeaderSlice};
+use serde::Serialize;
+
+pub use error::{DecodeError, ErrorCounts, Layer, Reason};
+use wire::{erspan, geneve, gre, link, mpls, tzsp, vxlan};
+
+/// Capture link types mirrorwatch decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkType {
+    Ethernet,
+    LinuxSll,
+    LinuxSll2,
+    RawIp,
+    Ipv4,
+    Ipv6,
+    Null,
+    Loop,
+    /// Any other link type: frames are counted, not decoded.
+    Unsupported(i32),
+}
+
+impl LinkType {
+    /// From a libpcap DLT value.
+    pub fn from_dlt(dlt: i32) -> Self {
+        match dlt {
+            1 => LinkType::Ethernet,
+            113 => LinkType::LinuxSll,
+            276 => LinkType::LinuxSll2,
+            // DLT_RAW is 12 on most systems, 14 on OpenBSD; LINKTYPE_RAW is 101.
+            12 | 14 | 101 => LinkType::RawIp,
+            228 => LinkType::Ipv4,
+            229 => LinkType::Ipv6,
+            0 => LinkType::Null,
+            108 => LinkType::Loop,
+            other => LinkType::Unsupported(other),
+        }
+    }
+
+    pub fn is_supported(self) -> bool {
+        !matches!(self, LinkType::Unsupported(_))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkType::Ethernet => "ethernet",
+            LinkType::LinuxSll => "linux-sll",
+            LinkType::LinuxSll2 => "linux-sll2",
+            LinkType::RawIp => "raw",
+            LinkType::Ipv4 => "ipv4",
+            LinkType::Ipv6 => "ipv6",
+            LinkType::Null => "null",
+            LinkType::Loop => "loop",
+            LinkType::Unsupported(_) => "unsupported",
+        }
+    }
+}
+
+/// Encapsulations that make a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Encap {
+    #[serde(rename = "erspan1")]
+    Erspan1,
+    #[serde(rename = "erspan2")]
+    Erspan2,
+    #[serde(rename = "erspan3")]
+    Erspan3,
+    #[serde(rename = "vxlan")]
+    Vxlan,
+    #[serde(rename = "vxlan-gpe")]
+    VxlanGpe,
+    #[serde(rename = "geneve")]
+    Geneve,
+    #[serde(rename = "gre-teb")]
+    GreTeb,
+    #[serde(rename = "gre")]
+    Gre,
+    #[serde(rename = "tzsp")]
+    Tzsp,
+}
+
+impl Encap {
+    pub const ALL: [Encap; 9] = [
+        Encap::Erspan1,
+        Encap::Erspan2,
+        Encap::Erspan3,
+        Encap::Vxlan,
+        Encap::VxlanGpe,
+        Encap::Geneve,
+        Encap::GreTeb,
+        Encap::Gre,
+        Encap::Tzsp,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Encap::Erspan1 => "erspan1",
+            Encap::Erspan2 => "erspan2",
+            Encap::Erspan3 => "erspan3",
+            Encap::Vxlan => "vxlan",
+            Encap::VxlanGpe => "vxlan-gpe",
+            Encap::Geneve => "geneve",
+            Encap::GreTeb => "gre-teb",
+            Encap::Gre => "gre",
+            Encap::Tzsp => "tzsp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Encap> {
+        Encap::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// Bit of this encapsulation in an [`EncapSet`].
+    const fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+impl core::fmt::Display for Encap {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A small set of encapsulations (a bit mask).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncapSet(u16);
+
+impl EncapSet {
+    pub fn insert(&mut self, e: Encap) {
+        self.0 |= e.bit();
+    }
+    pub fn union(&mut self, other: EncapSet) {
+        self.0 |= other.0;
+    }
+    pub fn contains(self, e: Encap) -> bool {
+        self.0 & e.bit() != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = Encap> {
+        Encap::ALL.into_iter().filter(move |e| self.contains(*e))
+    }
+}
+
+/// The outermost encapsulation of a frame: what a session is keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tunnel {
+    pub encap: Encap,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// ERSPAN session id, VXLAN/Geneve VNI, GRE key, or none.
+    pub id: Option<u32>,
+}
+
+/// The innermost IP packet found in a frame.
+#[derive(Debug, Clone, Copy)]
+pub struct InnerIp<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub protocol: u8,
+    /// Ports for TCP, UDP and SCTP (zero otherwise, and for fragments).
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// The IP packet from its first header byte (bounded by its length field
+    /// when that is consistent).
+    pub packet: &'a [u8],
+    /// Offset of the transport header in `packet`.
+    pub l4_offset: usize,
+    /// A non-first fragment: no transport header.
+    pub fragment: bool,
+}
+
+/// Everything the detection stage needs to know about one frame.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Decoded<'a> {
+    /// Outermost session-making encapsulation.
+    pub tunnel: Option<Tunnel>,
+    /// Encapsulations found inside the outermost one.
+    pub nested: EncapSet,
+    /// Wire bytes of the outermost tunnel's payload (from `orig_len`).
+    pub inner_bytes: u32,
+    /// Up to two VLAN ids of the mirrored frame (inside the tunnel); 0 = none.
+    pub inner_vlans: [u16; 2],
+    /// ERSPAN type III direction of the outermost header: Some(true) egress.
+    pub egress: Option<bool>,
+    /// The mirrored frame was truncated (ERSPAN T bit, or cut short).
+    pub truncated: bool,
+    /// Innermost IP packet.
+    pub inner: Option<InnerIp<'a>>,
+    /// Why decoding stopped early, if it did.
+    pub error: Option<DecodeError>,
+}
+
+/// UDP port roles, looked up in a 64 Ki table built once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum UdpTunnel {
+    None = 0,
+    Vxlan,
+    VxlanGpe,
+    Geneve,
+    Tzsp,
+    GreInUdp,
+}
+
+/// Decoder settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecoderConfig {
+    /// UDP destination ports decoded as VXLAN.
+    pub vxlan_ports: Vec<u16>,
+    /// UDP ports decoded as VXLAN-GPE.
+    pub vxlan_gpe_ports: Vec<u16>,
+    /// UDP ports decoded as Geneve.
+    pub geneve_ports: Vec<u16>,
+    /// UDP ports decoded as TZSP.
+    pub tzsp_ports: Vec<u16>,
+    /// UDP ports decoded as GRE-in-UDP (RFC 8086).
+    pub gre_udp_ports: Vec<u16>,
+    /// Encapsulation layers unwrapped before giving up (`tunnel/too_deep`).
+    pub max_depth: u8,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        DecoderConfig {
+            vxlan_ports: vec![4789, 8472],
+            vxlan_gpe_ports: vec![4790],
+            geneve_ports: vec![6081],
+            tzsp_ports: vec![37008],
+            gre_udp_ports: vec![4754],
+            max_depth: 8,
+        }
+    }
+}
+
+/// A decoder built from a [`DecoderConfig`]. Cheap to share by reference.
+pub struct Decoder {
+    udp_ports: Box<[UdpTunnel; 65536]>,
+    max_depth: u8,
+}
+
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86DD;
+const ETH_VLAN: u16 = 0x8100;
+const ETH_QINQ: u16 = 0x88A8;
+const ETH_QINQ_OLD: u16 = 0x9100;
+const ETH_MPLS_UC: u16 = 0x8847;
+const ETH_MPLS_MC: u16 = 0x8848;
+
+const IPPROTO_IPIP: u8 = 4;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_IPV6: u8 = 41;
+const IPPROTO_GRE: u8 = 47;
+const IPPROTO_SCTP: u8 = 132;
+
+/// Where the decoder is in the frame.
+enum Next<'a> {
+    Ethernet(&'a [u8]),
+    EtherType(u16, &'a [u8]),
+    Ip(&'a [u8]),
+    Done,
+}
+
+/// Per-frame decoding state.
+struct Walk<'a, 'd> {
+    out: &'d mut Decoded<'a>,
+    data_start: usize,
+    orig_len: u32,
+    depth: u8,
+    /// Outer addresses of the IP header that carries the current payload.
+    last_ip: Option<(IpAddr, IpAddr)>,
+    /// The last IP layer was cut short (capture snap length).
+    ip_incomplete: bool,
+    vlans: usize,
+    max_depth: u8,
+}
+
+impl Decoder {
+    pub fn new(cfg: &DecoderConfig) -> Self {
+        let mut udp_ports = Box::new([UdpTunnel::None; 65536]);
+        // Later lists win on overlap; the config check reports overlaps.
+        for (ports, kind) in [
+            (&cfg.gre_udp_ports, UdpTunnel::GreInUdp),
+            (&cfg.tzsp_ports, UdpTunnel::Tzsp),
+            (&cfg.geneve_ports, UdpTunnel::Geneve),
+            (&cfg.vxlan_gpe_ports, UdpTunnel::VxlanGpe),
+            (&cfg.vxlan_ports, UdpTunnel::Vxlan),
+        ] {
+            for &p in ports {
+                udp_ports[usize::from(p)] = kind;
+            }
+        }
+        Decoder {
+            udp_ports,
+            max_depth: cfg.max_depth,
+        }
+    }
+
+    /// Decodes one frame. Never panics; a malformed layer ends decoding with
+    /// `error` set and keeps whatever was found before it.
+    pub fn decode<'a>(&self, linktype: LinkType, orig_len: u32, data: &'a [u8]) -> Decoded<'a> {
+        let mut out = Decoded::default();
+        let mut w = Walk {
+            out: &mut out,
+            data_start: data.as_ptr() as usize,
+            orig_len,
+            depth: 0,
+            last_ip: None,
+            ip_incomplete: false,
+            vlans: 0,
+            max_depth: self.max_depth,
+        };
+        let mut next = match self.link(linktype, data) {
+            Ok(n) => n,
+            Err(e) => {
+                w.out.error = Some(e);
+                Next::Done
+            }
+        };
+        loop {
+            let step = match next {
+                Next::Done => break,
+                Next::Ethernet(b) => Self::ethernet(b),
+                Next::EtherType(t, b) => Self::ether_type(&mut w, t, b),
+                Next::Ip(b) => self.ip(&mut w, b),
+            };
+            next = match step {
+                Ok(n) => n,
+                Err(e) => {
+                    w.out.error = Some(e);
+                    Next::Done
+                }
+            };
+        }
+        out
+    }
+
+    fn link<'a>(&self, linktype: LinkType, b: &'a [u8]) -> Result<Next<'a>, DecodeError> {
+        let trunc = DecodeError::new(Layer::Link, Reason::Truncated);
+        Ok(match linktype {
+            LinkType::Ethernet => Next::Ethernet(b),
+            LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => Next::Ip(b),
+            LinkType::LinuxSll | LinkType::LinuxSll2 => {
+                let c = if linktype == LinkType::LinuxSll {
+                    link::sll(b)
+                } else {
+                    link::sll2(b)
+                }
+                .map_err(|_| trunc)?;
+                let payload = &b[c.header_len..];
+                if c.arphrd == link::ARPHRD_IPGRE {
+                    // A Linux GRE device: the protocol field is the GRE one.
+                    return Ok(match c.protocol {
+                        gre::proto::TEB => Next::Ethernet(payload),
+                        p => Next::EtherType(p, payload),
+                    });
+                }
+                Next::EtherType(c.protocol, payload)
+            }
+            LinkType::Null | LinkType::Loop => {
+                let payload = &b[link::NULL_HEADER_LEN.min(b.len())..];
+                match link::null_family(b).map_err(|_| trunc)? {
+                    link::NullFamily::Ipv4 | link::NullFamily::Ipv6 => Next::Ip(payload),
+                    link::NullFamily::Other => Next::Done,
+                }
+            }
+            LinkType::Unsupported(_) => {
+                return Err(DecodeError::new(Layer::Link, Reason::UnsupportedLinktype));
+            }
+        })
+    }
+
+    fn ethernet(b: &[u8]) -> Result<Next<'_>, DecodeError> {
+        let eth = Ethernet2HeaderSlice::from_slice(b)
+            .map_err(|_| DecodeError::new(Layer::Ethernet, Reason::Truncated))?;
+        Ok(Next::EtherType(eth.ether_type().0, &b[eth.slice().len()..]))
+    }
+
+    fn ether_type<'a>(w: &mut Walk<'a, '_>, t: u16, b: &'a [u8]) -> Result<Next<'a>, DecodeError> {
+        Ok(match t {
+            ETH_IPV4 | ETH_IPV6 => Next::Ip(b),
+            ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD => {
+                let v = SingleVlanHeaderSlice::from_slice(b)
+                    .map_err(|_| DecodeError::new(Layer::Vlan, Reason::Truncated))?;
+                if w.out.tunnel.is_some() && w.vlans < 2 {
+                    w.out.inner_vlans[w.vlans] = v.vlan_identifier().value();
+                    w.vlans += 1;
+                }
+                Next::EtherType(v.ether_type().0, &b[v.slice().len()..])
+            }
+            ETH_MPLS_UC | ETH_MPLS_MC => Self::mpls(b)?,
+            _ => Next::Done,
+        })
+    }
+
+    /// Walks an MPLS label stack to its bottom and guesses the payload the
+    /// way Wireshark does: IPv4/IPv6 by the first nibble, a zero nibble is a
+    /// pseudowire control word before an Ethernet frame, anything else an
+    /// Ethernet frame without control word.
+    fn mpls(mut b: &[u8]) -> Result<Next<'_>, DecodeError> {
+        loop {
+            let e = mpls::Entry::new_checked(b)
+                .map_err(|_| DecodeError::new(Layer::Mpls, Reason::Truncated))?;
+            b = &b[mpls::ENTRY_LEN..];
+            if e.bottom_of_stack() {
+                break;
+            }
+        }
+        let Some(&first) = b.first() else {
+            return Err(DecodeError::new(Layer::Mpls, Reason::Truncated));
+        };
+        Ok(match first >> 4 {
+            4 | 6 => Next::Ip(b),
+            0 => {
+                if b.len() < 4 {
+                    return Err(DecodeError::new(Layer::Mpls, Reason::Truncated));
+                }
+                Next::Ethernet(&b[4..])
+            }
+            _ => Next::Ethernet(b),
+        })
+    }
+
+    fn ip<'a>(&self, w: &mut Walk<'a, '_>, b: &'a [u8]) -> Result<Next<'a>, DecodeError> {
+        let version = b.first().map(|v| v >> 4);
+        let layer = match version {
+            Some(4) => Layer::Ipv4,
+            Some(6) => Layer::Ipv6,
+            Some(_) => return Err(DecodeError::new(Layer::Ip, Reason::BadVersion)),
+            None => return Err(DecodeError::new(Layer::Ip, Reason::Truncated)),
+        };
+        let (ip, _ext_err) = LaxIpSlice::from_slice(b).map_err(|e| {
+            use etherparse::err::ip::LaxHeaderSliceError as E;
+            match e {
+                E::Len(_) => DecodeError::new(layer, Reason::Truncated),
+                E::Content(_) => DecodeError::new(layer, Reason::BadHeaderLen),
+            }
+        })?;
+        let payload = ip.payload();
+        let (src, dst) = (ip.source_addr(), ip.destination_addr());
+        let header_len = payload.payload.as_ptr() as usize - b.as_ptr() as usize;
+        let packet_len = header_len + payload.payload.len();
+        let non_first_fragment = payload.fragmented
+            && match &ip {
+                LaxIpSlice::Ipv4(v4) => v4.header().fragments_offset().value() != 0,
+                LaxIpSlice::Ipv6(v6) => v6.extensions().clone().into_iter().any(|x| {
+                    matches!(x, Ipv6ExtensionSlice::Fragment(f) if f.fragment_offset().value() != 0)
+                }),
+            };
+        let protocol = payload.ip_number.0;
+        let l4 = payload.payload;
+        let (src_port, dst_port) = match protocol {
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP if !non_first_fragment && l4.len() >= 4 => (
+                u16::from_be_bytes([l4[0], l4[1]]),
+                u16::from_be_bytes([l4[2], l4[3]]),
+            ),
+            _ => (0, 0),
+        };
+        w.out.inner = Some(InnerIp {
+            src,
+            dst,
+            protocol,
+            src_port,
+            dst_port,
+            packet: &b[..packet_len],
+            l4_offset: header_len,
+            fragment: non_first_fragment,
+        });
+        w.last_ip = Some((src, dst));
+        w.ip_incomplete = payload.incomplete;
+        if payload.incomplete && w.out.tunnel.is_some() {
+            w.out.truncated = true;
+        }
+        if non_first_fragment {
+            return Ok(Next::Done);
+        }
+        match protocol {
+            IPPROTO_GRE => self.gre(w, l4),
+            IPPROTO_UDP => self.udp(w, l4, dst_port, src_port),
+            IPPROTO_IPIP | IPPROTO_IPV6 => {
+                w.enter()?;
+                Ok(Next::Ip(l4))
+            }
+            _ => Ok(Next::Done),
+        }
+    }
+
+    fn udp<'a>(
+        &self,
+        w: &mut Walk<'a, '_>,
+        b: &'a [u8],
+        dst_port: u16,
+        src_port: u16,
+    ) -> Result<Next<'a>, DecodeError> {
+        let udp = etherparse::UdpHeaderSlice::from_slice(b)
+            .map_err(|_| DecodeError::new(Layer::Udp, Reason::Truncated))?;
+        let kind = match self.udp_ports[usize::from(dst_port)] {
+            UdpTunnel::None => self.udp_ports[usize::from(src_port)],
+            k => k,
+        };
+        if kind == UdpTunnel::None {
+            return Ok(Next::Done);
+        }
+        // UDP length: 0 (GSO/jumbo) or larger than what was captured falls
+        // back to the captured bytes; larger than a complete IP payload or
+        // smaller than the header is malformed.
+        let len = usize::from(udp.length());
+        let payload = if len == 0 || (len > b.len() && w.ip_incomplete) {
+            &b[8..]
+        } else if len < 8 || len > b.len() {
+            return Err(DecodeError::new(Layer::Udp, Reason::BadLength));
+        } else {
+            &b[8..len]
+        };
+        w.enter()?;
+        match kind {
+            UdpTunnel::Vxlan => {
+                let v = vxlan::Packet::new_checked(payload)
+                    .map_err(|_| DecodeError::new(Layer::Vxlan, Reason::Truncated))?;
+                let inner = v.payload();
+                w.found(Encap::Vxlan, Some(v.vni()), inner);
+                Ok(Next::Ethernet(inner))
+            }
+            UdpTunnel::VxlanGpe => {
+                let v = vxlan::Packet::new_checked(payload)
+                    .map_err(|_| DecodeError::new(Layer::VxlanGpe, Reason::Truncated))?;
+                if v.gpe_version() != 0 {
+                    return Err(DecodeError::new(Layer::VxlanGpe, Reason::BadVersion));
+                }
+                let inner = v.payload();
+                w.found(Encap::VxlanGpe, Some(v.vni()), inner);
+                Ok(match v.gpe_next_protocol() {
+                    None | Some(vxlan::next::ETHERNET) => Next::Ethernet(inner),
+                    Some(vxlan::next::IPV4 | vxlan::next::IPV6) => Next::Ip(inner),
+                    Some(vxlan::next::MPLS) => Self::mpls(inner)?,
+                    Some(_) => Next::Done, // NSH and others: not unwrapped
+                })
+            }
+            UdpTunnel::Geneve => {
+                let g = geneve::Packet::new_checked(payload)
+                    .map_err(|_| DecodeError::new(Layer::Geneve, Reason::Truncated))?;
+                if g.version() != 0 {
+                    return Err(DecodeError::new(Layer::Geneve, Reason::BadVersion));
+                }
+                let inner = g.payload();
+                w.found(Encap::Geneve, Some(g.vni()), inner);
+                Ok(match g.protocol() {
+                    gre::proto::TEB => Next::Ethernet(inner),
+                    p => Next::EtherType(p, inner),
+                })
+            }
+            UdpTunnel::Tzsp => {
+                let t = tzsp::Packet::new_checked(payload).map_err(|e| {
+                    DecodeError::new(
+                        Layer::Tzsp,
+                        match e {
+                            tzsp::Error::Truncated => Reason::Truncated,
+                            tzsp::Error::Unterminated => Reason::Unterminated,
+                        },
+                    )
+                })?;
+                if t.version() != 1 {
+                    return Err(DecodeError::new(Layer::Tzsp, Reason::BadVersion));
+                }
+                let inner = t.payload();
+                w.found(Encap::Tzsp, None, inner);
+                Ok(match t.encapsulation() {
+                    tzsp::ENCAP_ETHERNET => Next::Ethernet(inner),
+                    _ => Next::Done,
+                })
+            }
+            UdpTunnel::GreInUdp => self.gre_payload(w, payload),
+            UdpTunnel::None => Ok(Next::Done),
+        }
+    }
+
+    fn gre<'a>(&self, w: &mut Walk<'a, '_>, b: &'a [u8]) -> Result<Next<'a>, DecodeError> {
+        w.enter()?;
+        self.gre_payload(w, b)
+    }
+
+    fn gre_payload<'a>(&self, w: &mut Walk<'a, '_>, b: &'a [u8]) -> Result<Next<'a>, DecodeError> {
+        let g = gre::Packet::new_checked(b)
+            .map_err(|_| DecodeError::new(Layer::Gre, Reason::Truncated))?;
+        if g.version() != 0 {
+            // Version 1 is PPTP's enhanced GRE carrying PPP: not a mirror.
+            return Ok(Next::Done);
+        }
+        if g.has_routing() {
+            return Err(DecodeError::new(Layer::Gre, Reason::BadVersion));
+        }
+        let payload = g.payload();
+        match g.protocol() {
+            gre::proto::ERSPAN_I_II if !g.has_sequence() => {
+                w.found(Encap::Erspan1, None, payload);
+                Ok(Next::Ethernet(payload))
+            }
+            gre::proto::ERSPAN_I_II => {
+                let h = erspan::Type2::new_checked(payload)
+                    .map_err(|_| DecodeError::new(Layer::Erspan, Reason::Truncated))?;
+                if h.version() != erspan::VERSION_TYPE2 {
+                    return Err(DecodeError::new(Layer::Erspan, Reason::BadVersion));
+                }
+                let inner = h.payload();
+                w.found(Encap::Erspan2, Some(u32::from(h.session_id())), inner);
+                w.erspan_meta(h.truncated(), h.vlan(), None);
+                Ok(Next::Ethernet(inner))
+            }
+            gre::proto::ERSPAN_III => {
+                let trunc = DecodeError::new(Layer::Erspan, Reason::Truncated);
+                if payload.len() < erspan::field::TYPE3_LEN {
+                    return Err(trunc);
+                }
+                // The fixed header names the session even when the platform
+                // subheader it announces is cut off.
+                let fixed = erspan::Type3::new_unchecked(payload);
+                if fixed.version() != erspan::VERSION_TYPE3 {
+                    return Err(DecodeError::new(Layer::Erspan, Reason::BadVersion));
+                }
+                let session = Some(u32::from(fixed.session_id()));
+                let Ok(h) = erspan::Type3::new_checked(payload) else {
+                    w.found(Encap::Erspan3, session, &payload[payload.len()..]);
+                    return Err(trunc);
+                };
+                let inner = h.payload();
+                w.found(Encap::Erspan3, session, inner);
+                w.erspan_meta(h.truncated(), h.vlan(), Some(h.egress()));
+                match h.frame_type() {
+                    erspan::FRAME_TYPE_ETHERNET => Ok(Next::Ethernet(inner)),
+                    erspan::FRAME_TYPE_IP => Ok(Next::Ip(inner)),
+                    _ => Err(DecodeError::new(Layer::Erspan, Reason::BadFrameType)),
+                }
+            }
+            gre::proto::TEB => {
+                w.found(Encap::GreTeb, g.key(), payload);
+                Ok(Next::Ethernet(payload))
+            }
+            p @ (gre::proto::IPV4 | gre::proto::IPV6) => {
+                w.found(Encap::Gre, g.key(), payload);
+                Ok(Next::EtherType(p, payload))
+            }
+            p @ (gre::proto::MPLS_UC | gre::proto::MPLS_MC) => Ok(Next::EtherType(p, payload)),
+            _ => Ok(Next::Done),
+        }
+    }
+}
+
+impl<'a> Walk<'a, '_> {
+    /// One more encapsulation layer.
+    fn enter(&mut self) -> Result<(), DecodeError> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            return Err(DecodeError::new(Layer::Tunnel, Reason::TooDeep));
+        }
+        Ok(())
+    }
+
+    /// Records an encapsulation: the first one becomes the session.
+    fn found(&mut self, encap: Encap, id: Option<u32>, payload: &'a [u8]) {
+        if self.out.tunnel.is_some() {
+            self.out.nested.insert(encap);
+            return;
+        }
+        let Some((src, dst)) = self.last_ip else {
+            return;
+        };
+        self.out.tunnel = Some(Tunnel { encap, src, dst, id });
+        let offset = (payload.as_ptr() as usize).saturating_sub(self.data_start);
+        self.out.inner_bytes = self.orig_len.saturating_sub(offset as u32);
+        if self.ip_incomplete {
+            self.out.truncated = true;
+        }
+    }
+
+    fn erspan_meta(&mut self, truncated: bool, vlan: u16, egress: Option<bool>) {
+        if self.out.nested.is_empty() {
+            self.out.truncated |= truncated;
+            self.out.egress = egress;
+            if vlan != 0 && self.vlans == 0 {
+                self.out.inner_vlans[0] = vlan;
+                self.vlans = 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Small fixed-size sketches kept per session.
+
+/// HyperLogLog with 256 one-byte registers (about 6.5% standard error),
+/// for counting distinct inner flows in constant memory.
+#[derive(Clone)]
+pub struct Hll {
+    regs: [u8; Hll::M],
+}
+
+impl Default for Hll {
+    fn default() -> Self {
+        Hll { regs: [0; Hll::M] }
+    }
+}
+
+impl Hll {
+    const P: u32 = 8;
+    const M: usize = 1 << Self::P;
+
+    /// Adds a well-mixed 64-bit hash.
+    #[inline]
+    pub fn insert(&mut self, hash: u64) {
+        let idx = (hash >> (64 - Self::P)) as usize;
+        let rest = (hash << Self::P) | (1 << (Self::P - 1));
+        let rank = rest.leading_zeros() as u8 + 1;
+        if self.regs[idx] < rank {
+            self.regs[idx] = rank;
+        }
+    }
+
+    pub fn estimate(&self) -> u64 {
+        let m = Self::M as f64;
+        let mut sum = 0.0;
+        let mut zeros = 0usize;
+        for &r in &self.regs {
+            sum += 1.0 / f64::from(1u32 << r);
+            if r == 0 {
+                zeros += 1;
+            }
+        }
+        let alpha = 0.7213 / (1.0 + 1.079 / m);
+        let raw = alpha * m * m / sum;
+        let est = if raw <= 2.5 * m && zeros > 0 {
+            // Linear counting for small cardinalities.
+            m * (m / zeros as f64).ln()
+        } else {
+            raw
+        };
+        est.round() as u64
+    }
+}
+
+/// The set of 12-bit VLAN ids seen, as a 4096-bit bitmap.
+#[derive(Clone)]
+pub struct VlanSet {
+    bits: [u64; 64],
+}
+
+impl Default for VlanSet {
+    fn default() -> Self {
+        VlanSet { bits: [0; 64] }
+    }
+}
+
+impl VlanSet {
+    #[inline]
+    pub fn insert(&mut self, vlan: u16) {
+        let v = usize::from(vlan & 0x0fff);
+        self.bits[v / 64] |= 1 << (v % 64);
+    }
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        (0u16..4096).filter(|&v| self.bits[usize::from(v) / 64] & (1 << (v % 64)) != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mix(mut x: u64) -> u64 {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+
+    #[test]
+    fn hll_small_and_large() {
+        let mut h = Hll::default();
+        assert_eq!(h.estimate(), 0);
+        for i in 0..10 {
+            h.insert(mix(i));
+            h.insert(mix(i)); // repeats do not count
+        }
+        let small = h.estimate();
+        assert!((9..=11).contains(&small), "estimate {small}");
+        let mut h = Hll::default();
+        for i in 0..100_000 {
+            h.insert(mix(i));
+        }
+        let e = h.estimate() as f64;
+        assert!((e - 100_000.0).abs() / 100_000.0 < 0.2, "estimate {e}");
+    }
+
+    #[test]
+    fn vlan_set() {
+        let mut s = VlanSet::default();
+        for v in [20, 10, 4095, 10] {
+            s.insert(v);
+        }
+        assert_eq!(s.iter().collect::<Vec<_>>(), [10, 20, 4095]);
+    }
+}

@@ -1,0 +1,3 @@
+//! Output: human-readable reports, JSON, capture files.
+pub mod pcapfile;
+pub mod table;

@@ -1,0 +1,127 @@
+//! The human-readable replay summary.
+use std::fmt::Write as _;
+
+use crate::replay::Report;
+
+/// Bytes with a binary-free SI suffix, e.g. `1.5 MB`.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Renders the session table, the totals and the decode errors.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let headers = [
+        "ENCAP", "SOURCE", "DESTINATION", "ID", "PACKETS", "BYTES", "INNER", "FLOWS", "VLANS",
+        "FIRST SEEN", "LAST SEEN",
+    ];
+    let rows: Vec<[String; 11]> = r
+        .sessions
+        .iter()
+        .map(|s| {
+            let vlans = match s.inner_vlans.len() {
+                0 => "-".to_owned(),
+                1..=3 => s
+                    .inner_vlans
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                n => format!("{n} ids"),
+            };
+            [
+                s.encap.to_string(),
+                s.src.clone(),
+                s.dst.clone(),
+                s.id.map_or_else(|| "-".to_owned(), |i| i.to_string()),
+                s.packets.to_string(),
+                human_bytes(s.bytes),
+                human_bytes(s.inner_bytes),
+                s.inner_flows.to_string(),
+                vlans,
+                s.first_seen.clone(),
+                s.last_seen.clone(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("No mirror or tunnel sessions found.\n");
+    } else {
+        let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+        for row in &rows {
+            for (w, c) in widths.iter_mut().zip(row.iter()) {
+                *w = (*w).max(c.len());
+            }
+        }
+        let numeric = [false, false, false, true, true, true, true, true, false, false, false];
+        let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+            let mut l = String::new();
+            for (i, c) in cells.enumerate() {
+                if i > 0 {
+                    l.push_str("  ");
+                }
+                if numeric[i] {
+                    let _ = write!(l, "{c:>w$}", w = widths[i]);
+                } else {
+                    let _ = write!(l, "{c:<w$}", w = widths[i]);
+                }
+            }
+            out.push_str(l.trim_end());
+            out.push('\n');
+        };
+        line(&mut headers.iter().copied());
+        for row in &rows {
+            line(&mut row.iter().map(String::as_str));
+        }
+    }
+    let encapsulated: u64 = r.sessions.iter().map(|s| s.packets).sum();
+    let _ = writeln!(
+        out,
+        "\n{} file(s), {} packets ({}), {} in {} session(s){}",
+        r.files.len(),
+        r.packets,
+        human_bytes(r.bytes),
+        encapsulated,
+        r.sessions.len(),
+        if r.sessions_evicted > 0 {
+            format!(", {} session(s) evicted", r.sessions_evicted)
+        } else {
+            String::new()
+        }
+    );
+    let total = r.decode_errors.total();
+    if total == 0 {
+        out.push_str("decode errors: none\n");
+    } else {
+        let list: Vec<String> = r
+            .decode_errors
+            .iter()
+            .map(|(e, n)| format!("{e} {n}"))
+            .collect();
+        let _ = writeln!(out, "decode errors: {total} ({})", list.join(", "));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1500), "1.5 kB");
+        assert_eq!(human_bytes(2_000_000_000), "2.0 GB");
+    }
+}
