@@ -4,18 +4,241 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::DecoderConfig;
+use crate::decode::{DecoderConfig, Encap};
 use crate::detect::DEFAULT_MAX_SESSIONS;
+use crate::detect::net::Cidr;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Name of this sensor, copied into alerts and metrics.
     pub sensor: String,
+    /// Networks whose addresses are internal; everything else is external.
+    pub internal_networks: Vec<Cidr>,
+    /// Approved mirror destinations.
+    pub authorized: Vec<Authorized>,
     /// Decoder settings: UDP ports per encapsulation, nesting depth.
     pub decode: DecoderConfig,
     /// Session inventory settings.
     pub inventory: InventoryConfig,
+    /// Duplicate detection.
+    pub duplicates: DuplicatesConfig,
+    /// Alert thresholds.
+    pub alerts: AlertsConfig,
+    /// Evidence capture files.
+    pub evidence: EvidenceConfig,
+}
+
+/// An approved mirror destination (a change-managed collector).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorized {
+    /// Collector address or prefix.
+    pub destination: Cidr,
+    /// Only mirrors from this source address or prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Cidr>,
+    /// Only this encapsulation.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "encap_opt")]
+    pub encap: Option<Encap>,
+    /// Only this ERSPAN session id, VNI or GRE key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    /// Change-management record that approved it.
+    #[serde(default)]
+    pub reference: String,
+    /// Last day (UTC, inclusive) the approval is valid, e.g. 2027-01-31.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "date_opt")]
+    pub expires: Option<Date>,
+}
+
+/// A calendar day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Date {
+    /// First microsecond after the end of this day (UTC).
+    pub fn end_us(self) -> i64 {
+        // Days from civil (Howard Hinnant), then +1 day.
+        let (y, m, d) = (
+            i64::from(self.year),
+            i64::from(self.month),
+            i64::from(self.day),
+        );
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        (days + 1) * 86_400 * 1_000_000
+    }
+}
+
+impl std::fmt::Display for Date {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+mod date_opt {
+    use super::Date;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(d),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+        // A TOML date (2027-01-31) or a string holding one.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Toml(toml::value::Datetime),
+            Text(String),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Toml(dt) => dt.to_string(),
+            Raw::Text(s) => s,
+        };
+        let bad = || serde::de::Error::custom(format!("`{text}` is not a date like 2027-01-31"));
+        let mut it = text.splitn(3, '-');
+        let (Some(y), Some(m), Some(dd)) = (it.next(), it.next(), it.next()) else {
+            return Err(bad());
+        };
+        let year: i32 = y.parse().map_err(|_| bad())?;
+        let month: u8 = m.parse().map_err(|_| bad())?;
+        let day: u8 = dd.get(..2).unwrap_or(dd).parse().map_err(|_| bad())?;
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return Err(bad());
+        }
+        Ok(Some(Date { year, month, day }))
+    }
+}
+
+mod encap_opt {
+    use crate::decode::Encap;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(e: &Option<Encap>, s: S) -> Result<S::Ok, S::Error> {
+        match e {
+            Some(e) => s.serialize_str(e.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Encap>, D::Error> {
+        let s = String::deserialize(d)?;
+        Encap::parse(&s).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown encapsulation `{s}` (one of {})",
+                Encap::ALL.map(Encap::as_str).join(", ")
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DuplicatesConfig {
+    /// A packet seen again on another path within this window is a copy.
+    pub window_ms: u64,
+    /// Fingerprints remembered (fixed memory, about 32 bytes each).
+    pub table_entries: usize,
+    /// Payloads of at least this many bytes are compared across flows.
+    pub min_payload_bytes: usize,
+    /// Window in which two flows carrying the same payload are paired.
+    pub payload_window_ms: u64,
+    /// Payload digests remembered (about 64 bytes each).
+    pub payload_table_entries: usize,
+    /// Matching payloads a flow pair needs before it is reported.
+    pub min_matching_payloads: u64,
+    /// Flow pairs tracked at once (least recently seen evicted).
+    pub max_flow_pairs: usize,
+}
+
+impl Default for DuplicatesConfig {
+    fn default() -> Self {
+        DuplicatesConfig {
+            window_ms: 1000,
+            table_entries: 1 << 20,
+            min_payload_bytes: 64,
+            payload_window_ms: 10_000,
+            payload_table_entries: 1 << 18,
+            min_matching_payloads: 3,
+            max_flow_pairs: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// A session's bytes per second above this multiple of its own moving
+    /// average is a volume spike.
+    pub spike_factor: f64,
+    /// ... and above this many bytes per second.
+    pub spike_min_bytes_per_second: u64,
+    /// Seconds of history a session needs before spikes are judged.
+    pub spike_warmup_seconds: u64,
+    /// Packets a VXLAN/Geneve/GRE session needs before a verdict.
+    pub verdict_min_packets: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            spike_factor: 5.0,
+            spike_min_bytes_per_second: 100_000,
+            spike_warmup_seconds: 10,
+            verdict_min_packets: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvidenceConfig {
+    /// Packets written per alerting session.
+    pub max_packets_per_session: u64,
+    /// Bytes written per alerting session.
+    pub max_bytes_per_session: u64,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        EvidenceConfig {
+            max_packets_per_session: 10_000,
+            max_bytes_per_session: 100_000_000,
+        }
+    }
+}
+
+/// RFC 1918, CGNAT, loopback, link-local and IPv6 unique-local,
+/// link-local and loopback.
+pub fn default_internal_networks() -> Vec<Cidr> {
+    [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    ]
+    .iter()
+    .filter_map(|s| s.parse().ok())
+    .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -37,8 +260,13 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             sensor: "mirrorwatch".to_owned(),
+            internal_networks: default_internal_networks(),
+            authorized: Vec::new(),
             decode: DecoderConfig::default(),
             inventory: InventoryConfig::default(),
+            duplicates: DuplicatesConfig::default(),
+            alerts: AlertsConfig::default(),
+            evidence: EvidenceConfig::default(),
         }
     }
 }
@@ -84,6 +312,23 @@ impl Config {
             return Err(format!(
                 "decode.max_depth = {}: must be between 1 and 32",
                 d.max_depth
+            ));
+        }
+        if self.duplicates.window_ms == 0 || self.duplicates.table_entries == 0 {
+            return Err(
+                "duplicates.window_ms and duplicates.table_entries must be at least 1".to_owned(),
+            );
+        }
+        if self.duplicates.payload_table_entries == 0 || self.duplicates.max_flow_pairs == 0 {
+            return Err(
+                "duplicates.payload_table_entries and duplicates.max_flow_pairs must be at least 1"
+                    .to_owned(),
+            );
+        }
+        if self.alerts.spike_factor.is_nan() || self.alerts.spike_factor <= 1.0 {
+            return Err(format!(
+                "alerts.spike_factor = {}: must be greater than 1",
+                self.alerts.spike_factor
             ));
         }
         if self.inventory.max_sessions == 0 {

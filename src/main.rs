@@ -116,7 +116,11 @@ fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
     })
 }
 
-fn run_replay(config: Option<PathBuf>, format: Format, pcaps: &[String]) -> anyhow::Result<ExitCode> {
+fn run_replay(
+    config: Option<PathBuf>,
+    format: Format,
+    pcaps: &[String],
+) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
     let stderr_tty = std::io::stderr().is_terminal();
     let mut shown = false;
@@ -133,7 +137,8 @@ fn run_replay(config: Option<PathBuf>, format: Format, pcaps: &[String]) -> anyh
         );
         shown = true;
     };
-    let progress: Option<&mut dyn FnMut(Progress<'_>)> = if stderr_tty { Some(&mut bar) } else { None };
+    let progress: Option<&mut dyn FnMut(Progress<'_>)> =
+        if stderr_tty { Some(&mut bar) } else { None };
     let (report, problems) = replay::replay(pcaps, &cfg, progress);
     if shown {
         eprint!("\r\x1b[K");
@@ -165,10 +170,16 @@ fn run_replay(config: Option<PathBuf>, format: Format, pcaps: &[String]) -> anyh
     })
 }
 
-fn run_synth(out: &std::path::Path, mixed: bool, packets: u64, seed: u64) -> anyhow::Result<ExitCode> {
+fn run_synth(
+    out: &std::path::Path,
+    mixed: bool,
+    packets: u64,
+    seed: u64,
+) -> anyhow::Result<ExitCode> {
     use mirrorwatch::synth;
     if mixed {
-        let f = std::fs::File::create(out).with_context(|| format!("{}: cannot create", out.display()))?;
+        let f = std::fs::File::create(out)
+            .with_context(|| format!("{}: cannot create", out.display()))?;
         let s = synth::write_mixed(std::io::BufWriter::new(f), packets, seed)
             .with_context(|| format!("{}: write failed", out.display()))?;
         eprintln!(
@@ -179,13 +190,20 @@ fn run_synth(out: &std::path::Path, mixed: bool, packets: u64, seed: u64) -> any
         );
         return Ok(ExitCode::SUCCESS);
     }
-    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create directory", out.display()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("{}: cannot create directory", out.display()))?;
     for s in synth::scenarios() {
         let path = out.join(s.file_name());
-        let f = std::fs::File::create(&path).with_context(|| format!("{}: cannot create", path.display()))?;
+        let f = std::fs::File::create(&path)
+            .with_context(|| format!("{}: cannot create", path.display()))?;
         synth::write_scenario(std::io::BufWriter::new(f), &s)
             .with_context(|| format!("{}: write failed", path.display()))?;
-        eprintln!("wrote {} ({} packets): {}", path.display(), s.packets.len(), s.description);
+        eprintln!(
+            "wrote {} ({} packets): {}",
+            path.display(),
+            s.packets.len(),
+            s.description
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -181,9 +181,9 @@ pub fn replay(
 pub fn report_of(engine: &Engine, files: Vec<FileReport>) -> Report {
     let mut sessions: Vec<(&SessionKey, &SessionStats)> = engine.sessions.iter().collect();
     sessions.sort_by(|a, b| {
-        b.1.bytes
-            .cmp(&a.1.bytes)
-            .then_with(|| (a.0.encap, a.0.src, a.0.dst, a.0.id).cmp(&(b.0.encap, b.0.src, b.0.dst, b.0.id)))
+        b.1.bytes.cmp(&a.1.bytes).then_with(|| {
+            (a.0.encap, a.0.src, a.0.dst, a.0.id).cmp(&(b.0.encap, b.0.src, b.0.dst, b.0.id))
+        })
     });
     Report {
         files,

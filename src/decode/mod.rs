@@ -202,6 +202,9 @@ pub struct Decoded<'a> {
     pub inner: Option<InnerIp<'a>>,
     /// Why decoding stopped early, if it did.
     pub error: Option<DecodeError>,
+    /// Destination and source MAC of the outermost Ethernet header, packed
+    /// (0 when the frame has none): the layer-2 hop a native copy took.
+    pub l2: u128,
 }
 
 /// UDP port roles, looked up in a 64 Ki table built once.
@@ -335,7 +338,7 @@ impl Decoder {
         loop {
             let step = match next {
                 Next::Done => break,
-                Next::Ethernet(b) => Self::ethernet(b),
+                Next::Ethernet(b) => Self::ethernet(&mut w, b),
                 Next::EtherType(t, b) => Self::ether_type(&mut w, t, b),
                 Next::Ip(b) => self.ip(&mut w, b),
             };
@@ -385,9 +388,14 @@ impl Decoder {
         })
     }
 
-    fn ethernet(b: &[u8]) -> Result<Next<'_>, DecodeError> {
+    fn ethernet<'a>(w: &mut Walk<'a, '_>, b: &'a [u8]) -> Result<Next<'a>, DecodeError> {
         let eth = Ethernet2HeaderSlice::from_slice(b)
             .map_err(|_| DecodeError::new(Layer::Ethernet, Reason::Truncated))?;
+        if w.out.l2 == 0 && w.out.tunnel.is_none() && w.depth == 0 {
+            let mut macs = [0u8; 16];
+            macs[..12].copy_from_slice(&eth.slice()[..12]);
+            w.out.l2 = u128::from_le_bytes(macs);
+        }
         Ok(Next::EtherType(eth.ether_type().0, &b[eth.slice().len()..]))
     }
 
@@ -679,7 +687,12 @@ impl<'a> Walk<'a, '_> {
         let Some((src, dst)) = self.last_ip else {
             return;
         };
-        self.out.tunnel = Some(Tunnel { encap, src, dst, id });
+        self.out.tunnel = Some(Tunnel {
+            encap,
+            src,
+            dst,
+            id,
+        });
         let offset = (payload.as_ptr() as usize).saturating_sub(self.data_start);
         self.out.inner_bytes = self.orig_len.saturating_sub(offset as u32);
         if self.ip_incomplete {

@@ -1,6 +1,9 @@
 //! Detection: the session inventory (and, as it grows, classification,
 //! duplicate finding and alerts). Everything here is fed decoded frames and
 //! keeps bounded state.
+pub mod dup;
+pub mod fingerprint;
+pub mod net;
 pub mod session;
 pub mod sketch;
 

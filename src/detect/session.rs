@@ -77,7 +77,8 @@ impl SessionTable {
             let a = (ip.src, ip.src_port);
             let b = (ip.dst, ip.dst_port);
             let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            s.flows.insert(self.flow_hasher.hash_one((lo, hi, ip.protocol)));
+            s.flows
+                .insert(self.flow_hasher.hash_one((lo, hi, ip.protocol)));
         }
     }
 

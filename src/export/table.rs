@@ -23,8 +23,17 @@ pub fn human_bytes(b: u64) -> String {
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let headers = [
-        "ENCAP", "SOURCE", "DESTINATION", "ID", "PACKETS", "BYTES", "INNER", "FLOWS", "VLANS",
-        "FIRST SEEN", "LAST SEEN",
+        "ENCAP",
+        "SOURCE",
+        "DESTINATION",
+        "ID",
+        "PACKETS",
+        "BYTES",
+        "INNER",
+        "FLOWS",
+        "VLANS",
+        "FIRST SEEN",
+        "LAST SEEN",
     ];
     let rows: Vec<[String; 11]> = r
         .sessions
@@ -64,7 +73,9 @@ pub fn render(r: &Report) -> String {
                 *w = (*w).max(c.len());
             }
         }
-        let numeric = [false, false, false, true, true, true, true, true, false, false, false];
+        let numeric = [
+            false, false, false, true, true, true, true, true, false, false, false,
+        ];
         let mut line = |cells: &mut dyn Iterator<Item = &str>| {
             let mut l = String::new();
             for (i, c) in cells.enumerate() {

@@ -155,7 +155,10 @@ impl CaptureFile {
                 self.packets += 1;
                 self.bytes += u64::from(p.header.len);
                 self.offset += PCAP_RECORD_HEADER + u64::from(p.header.caplen);
-                let ts_us = i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
+                // time_t and suseconds_t are i64 on 64-bit Linux, narrower elsewhere.
+                #[allow(clippy::useless_conversion)]
+                let ts_us =
+                    i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
                 Ok(Some(Frame {
                     ts_us,
                     linktype: self.linktype,

@@ -15,7 +15,7 @@
 //! |                          Timestamp                            |
 //! |             SGT               |P|    FT   |   Hw ID   |D|Gra|O|
 //! ```
-use super::{be16, be32, Truncated};
+use super::{Truncated, be16, be32};
 
 pub mod field {
     use core::ops::Range;

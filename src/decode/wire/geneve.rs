@@ -5,7 +5,7 @@
 //! |        Virtual Network Identifier (VNI)       |    Reserved   |
 //! |                    Variable-Length Options                    |
 //! ```
-use super::{be16, be32, Truncated};
+use super::{Truncated, be16, be32};
 
 pub mod field {
     use core::ops::Range;

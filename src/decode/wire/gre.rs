@@ -11,7 +11,7 @@
 //! |                 Sequence Number (Optional)                    |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
-use super::{be16, be32, Truncated};
+use super::{Truncated, be16, be32};
 
 /// Byte ranges of the fixed part.
 pub mod field {
@@ -93,13 +93,22 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn header_len(&self) -> usize {
         let f = self.flags_version();
         field::FIXED_LEN
-            + if f & (FLAG_CHECKSUM | FLAG_ROUTING) != 0 { 4 } else { 0 }
+            + if f & (FLAG_CHECKSUM | FLAG_ROUTING) != 0 {
+                4
+            } else {
+                0
+            }
             + if f & FLAG_KEY != 0 { 4 } else { 0 }
             + if f & FLAG_SEQUENCE != 0 { 4 } else { 0 }
     }
 
     fn key_offset(&self) -> usize {
-        field::FIXED_LEN + if self.flags_version() & (FLAG_CHECKSUM | FLAG_ROUTING) != 0 { 4 } else { 0 }
+        field::FIXED_LEN
+            + if self.flags_version() & (FLAG_CHECKSUM | FLAG_ROUTING) != 0 {
+                4
+            } else {
+                0
+            }
     }
 
     pub fn key(&self) -> Option<u32> {
@@ -113,7 +122,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             be32(self.buffer.as_ref(), off)
         })
     }
-
 }
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {

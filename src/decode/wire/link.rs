@@ -1,6 +1,6 @@
 //! Link-layer headers of capture files that are not Ethernet: Linux cooked
 //! capture v1 and v2, and BSD NULL/LOOP.
-use super::{be16, Truncated};
+use super::{Truncated, be16};
 
 /// Linux cooked capture v1 (`LINKTYPE_LINUX_SLL`, 113), 16 bytes.
 pub mod sll {

@@ -3,7 +3,7 @@
 //! ```text
 //! |                Label                  | TC  |S|       TTL     |
 //! ```
-use super::{be32, Truncated};
+use super::{Truncated, be32};
 
 pub const ENTRY_LEN: usize = 4;
 

@@ -5,7 +5,7 @@
 //! ```
 //! Tags are `type, length, value` except PADDING (0) and END (1), which are
 //! one byte each.
-use super::{be16, Truncated};
+use super::{Truncated, be16};
 
 pub mod field {
     pub const VERSION: usize = 0;
@@ -117,6 +117,9 @@ mod tests {
             Packet::new_checked(&[1u8, 0, 0, 1, 0, 0][..]).err(),
             Some(Error::Unterminated)
         );
-        assert_eq!(Packet::new_checked(&[1u8, 0][..]).err(), Some(Error::Truncated));
+        assert_eq!(
+            Packet::new_checked(&[1u8, 0][..]).err(),
+            Some(Error::Truncated)
+        );
     }
 }

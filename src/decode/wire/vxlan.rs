@@ -5,7 +5,7 @@
 //! |R|R|R|R|I|R|R|R|            Reserved                           |  (VXLAN)
 //! |                VXLAN Network Identifier (VNI) |   Reserved    |
 //! ```
-use super::{be32, Truncated};
+use super::{Truncated, be32};
 
 pub mod field {
     use core::ops::Range;
@@ -90,6 +90,11 @@ mod tests {
         assert_eq!(p.gpe_next_protocol(), Some(next::NSH));
         assert_eq!(p.vni(), 42);
         let b = [0x08, 0, 0, 3, 0, 0, 1, 0];
-        assert_eq!(Packet::new_checked(&b[..]).expect("valid").gpe_next_protocol(), None);
+        assert_eq!(
+            Packet::new_checked(&b[..])
+                .expect("valid")
+                .gpe_next_protocol(),
+            None
+        );
     }
 }

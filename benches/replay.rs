@@ -1,0 +1,71 @@
+//! End-to-end replay benchmark: mirrorwatch's replay (decode + inventory,
+//! single-threaded) against a plain libpcap read loop over the same file,
+//! run alternately so both see the same machine state. Prints the median
+//! packets/s of each and their ratio.
+//!
+//! `cargo bench --bench replay` (env: MIRRORWATCH_BENCH_PACKETS, default
+//! 1,000,000; MIRRORWATCH_BENCH_RUNS, default 5; MIRRORWATCH_BENCH_FILE to
+//! use an existing capture).
+use std::path::PathBuf;
+use std::time::Instant;
+
+use mirrorwatch::config::Config;
+use mirrorwatch::replay::replay;
+use mirrorwatch::source::plain_read_loop;
+use mirrorwatch::synth;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes --bench; under `cargo test --all-targets` it is
+    // absent and a small smoke run checks the benchmark still works.
+    let full = std::env::args().any(|a| a == "--bench");
+    let packets = env_u64(
+        "MIRRORWATCH_BENCH_PACKETS",
+        if full { 1_000_000 } else { 20_000 },
+    );
+    let runs = env_u64("MIRRORWATCH_BENCH_RUNS", if full { 5 } else { 1 }).max(1) as usize;
+    let path = match std::env::var_os("MIRRORWATCH_BENCH_FILE") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+            std::fs::create_dir_all(&dir).expect("create target/bench-data");
+            let p = dir.join(format!("mixed-{packets}.pcap"));
+            if !p.exists() {
+                let f = std::fs::File::create(&p).expect("create mixed capture");
+                synth::write_mixed(std::io::BufWriter::new(f), packets, 1)
+                    .expect("write mixed capture");
+            }
+            p
+        }
+    };
+    let path_s = path.to_string_lossy().into_owned();
+    let cfg = Config::default();
+    // Warm the page cache once.
+    let (n, bytes) = plain_read_loop(&path_s).expect("readable capture");
+    println!("capture: {path_s}: {n} packets, {bytes} bytes; {runs} runs each");
+    let (mut plain, mut mw) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let t = Instant::now();
+        let (k, _) = plain_read_loop(&path_s).expect("readable capture");
+        plain.push(k as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let (r, _) = replay(std::slice::from_ref(&path_s), &cfg, None);
+        mw.push(r.packets as f64 / t.elapsed().as_secs_f64());
+        assert_eq!(r.packets, k);
+    }
+    let (p, m) = (median(&mut plain), median(&mut mw));
+    println!("plain libpcap read loop: {:>12.0} packets/s (median)", p);
+    println!("mirrorwatch replay:      {:>12.0} packets/s (median)", m);
+    println!("ratio:                   {:>12.1} %", 100.0 * m / p);
+}

@@ -1,0 +1,227 @@
+//! The command line as a user meets it: errors that name the file, partial
+//! results kept, standard input, several files in one table, help text.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mirrorwatch-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn scenario(name: &str) -> PathBuf {
+    common::project_pcaps().join(name)
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn missing_file_is_an_error_naming_it_and_other_files_still_count() {
+    let good = s(&scenario("erspan2.pcap"));
+    let out = common::mirrorwatch(
+        &["replay", "--format", "json", "/nonexistent/x.pcap", &good],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/x.pcap") && err.contains("No such file"),
+        "{err}"
+    );
+    let r = json(&out);
+    assert!(
+        r["packets"].as_u64().unwrap_or(0) > 0,
+        "the good file was processed"
+    );
+    assert_eq!(r["files"][0]["packets"], 0);
+}
+
+#[test]
+fn not_a_capture_is_an_error_naming_it() {
+    let d = tmpdir("notcap");
+    let p = d.join("notes.pcap");
+    std::fs::write(&p, b"this is a text file, not a capture\n").expect("write");
+    let out = common::mirrorwatch(&["replay", &s(&p)], LIMIT);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("notes.pcap") && err.contains("not a pcap or pcapng"),
+        "{err}"
+    );
+}
+
+#[test]
+fn truncated_capture_keeps_frames_and_names_the_offset() {
+    let src = scenario("erspan2.pcap");
+    let bytes = std::fs::read(&src).expect("scenario");
+    let whole = common::pcap_record_count(&src).expect("classic pcap");
+    // Cut in the middle of the last record's data.
+    let cut = bytes.len() - 10;
+    let d = tmpdir("trunc");
+    let p = d.join("cut.pcap");
+    std::fs::write(&p, &bytes[..cut]).expect("write");
+    let out = common::mirrorwatch(&["replay", "--format", "json", &s(&p)], LIMIT);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cut.pcap") && err.contains("byte offset"),
+        "{err}"
+    );
+    let r = json(&out);
+    assert_eq!(r["packets"].as_u64(), Some(whole - 1));
+    assert_eq!(r["sessions"][0]["packets"].as_u64(), Some(whole - 1));
+    assert!(r["files"][0]["error"].as_str().is_some());
+}
+
+#[test]
+fn unsupported_link_type_is_reported_and_counted() {
+    // A valid pcap of link type 195 (IEEE 802.15.4).
+    let mut b = Vec::new();
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&195u32.to_le_bytes());
+    for i in 0..3u32 {
+        b.extend_from_slice(&i.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&4u32.to_le_bytes());
+        b.extend_from_slice(&4u32.to_le_bytes());
+        b.extend_from_slice(&[1, 2, 3, 4]);
+    }
+    let d = tmpdir("dlt");
+    let p = d.join("zigbee.pcap");
+    std::fs::write(&p, &b).expect("write");
+    let out = common::mirrorwatch(&["replay", "--format", "json", &s(&p)], LIMIT);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("zigbee.pcap") && err.contains("link type 195"),
+        "{err}"
+    );
+    let r = json(&out);
+    assert_eq!(r["packets"], 3);
+    assert_eq!(r["decode_errors"]["link/unsupported_linktype"], 3);
+    assert_eq!(r["files"][0]["linktype"], "dlt-195");
+}
+
+#[test]
+fn several_files_share_one_session_table() {
+    let a = s(&scenario("erspan2.pcap"));
+    let one = json(&common::mirrorwatch(
+        &["replay", "--format", "json", &a],
+        LIMIT,
+    ));
+    let two = json(&common::mirrorwatch(
+        &["replay", "--format", "json", &a, &a],
+        LIMIT,
+    ));
+    assert_eq!(
+        one["sessions"].as_array().map(Vec::len),
+        two["sessions"].as_array().map(Vec::len)
+    );
+    let p1 = one["sessions"][0]["packets"].as_u64().expect("packets");
+    assert_eq!(two["sessions"][0]["packets"].as_u64(), Some(2 * p1));
+    assert_eq!(two["files"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn standard_input_is_read_with_a_dash() {
+    let p = scenario("vxlan.pcap");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        .args(["replay", "--format", "json", "-"])
+        .stdin(std::fs::File::open(&p).expect("scenario"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = Vec::new();
+    std::io::Read::read_to_end(child.stdout.as_mut().expect("stdout"), &mut stdout).expect("read");
+    assert!(child.wait().expect("wait").success());
+    let from_stdin: serde_json::Value = serde_json::from_slice(&stdout).expect("json");
+    let from_file = json(&common::mirrorwatch(
+        &["replay", "--format", "json", &s(&p)],
+        LIMIT,
+    ));
+    assert_eq!(from_stdin["sessions"], from_file["sessions"]);
+    assert_eq!(from_stdin["files"][0]["path"], "-");
+}
+
+#[test]
+fn table_output_lists_sessions_and_totals() {
+    let out = common::mirrorwatch(&["replay", &s(&scenario("erspan3.pcap"))], LIMIT);
+    assert!(out.status.success());
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.starts_with("ENCAP"), "{t}");
+    assert!(t.contains("erspan3") && t.contains("203.0.113.50"), "{t}");
+    assert!(
+        t.contains("1 file(s)") && t.contains("decode errors:"),
+        "{t}"
+    );
+}
+
+#[test]
+fn help_carries_examples() {
+    for args in [&["--help"][..], &["replay", "--help"], &["synth", "--help"]] {
+        let out = common::mirrorwatch(args, LIMIT);
+        assert!(out.status.success());
+        let h = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            h.contains("Examples:") && h.contains("mirrorwatch "),
+            "{args:?}: {h}"
+        );
+    }
+}
+
+#[test]
+fn bad_config_names_field_and_line() {
+    let d = tmpdir("cfg");
+    let p = d.join("bad.toml");
+    std::fs::write(&p, "sensor = \"s1\"\n\n[decode]\nvxlan_portz = [4789]\n").expect("write");
+    let out = common::mirrorwatch(
+        &["replay", "--config", &s(&p), &s(&scenario("vxlan.pcap"))],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("vxlan_portz") && err.contains("line 4"),
+        "{err}"
+    );
+}
+
+#[test]
+fn configured_vxlan_port_is_decoded() {
+    // The `vxlan` scenario's second session uses 8472; with only 4789
+    // configured it disappears, with 8472 back it returns.
+    let d = tmpdir("ports");
+    let p = d.join("ports.toml");
+    std::fs::write(&p, "[decode]\nvxlan_ports = [4789]\n").expect("write");
+    let pc = s(&scenario("vxlan.pcap"));
+    let narrow = json(&common::mirrorwatch(
+        &["replay", "--format", "json", "--config", &s(&p), &pc],
+        LIMIT,
+    ));
+    let default = json(&common::mirrorwatch(
+        &["replay", "--format", "json", &pc],
+        LIMIT,
+    ));
+    let count = |r: &serde_json::Value| r["sessions"].as_array().map_or(0, Vec::len);
+    assert!(count(&narrow) < count(&default), "{narrow}\n{default}");
+}

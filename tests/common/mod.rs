@@ -1,0 +1,111 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `../shared/pcaps` (or `$MIRRORWATCH_SHARED_PCAPS`), if present. When it
+/// is absent the caller skips with a message naming the path.
+pub fn shared_pcaps() -> Option<PathBuf> {
+    let p = std::env::var_os("MIRRORWATCH_SHARED_PCAPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/pcaps"));
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!(
+            "SKIPPED: reference captures not found at {} (set MIRRORWATCH_SHARED_PCAPS)",
+            p.display()
+        );
+        None
+    }
+}
+
+/// Capture files in `dir`, sorted.
+pub fn captures_in(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("readable directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The project's own `pcaps/` directory.
+pub fn project_pcaps() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps")
+}
+
+/// Runs the mirrorwatch binary with a time limit; a run that exceeds it is
+/// killed and the test fails (a hang is a bug).
+pub fn mirrorwatch(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mirrorwatch");
+    let start = Instant::now();
+    // Drain the pipes on threads so a large output cannot block the child.
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).ok();
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).ok();
+        v
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > limit {
+            child.kill().ok();
+            panic!("mirrorwatch {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: t_out.join().expect("stdout thread"),
+        stderr: t_err.join().expect("stderr thread"),
+    }
+}
+
+/// Frames in a classic pcap file, counted from its record headers; None
+/// for pcapng or unreadable files.
+pub fn pcap_record_count(path: &std::path::Path) -> Option<u64> {
+    let b = std::fs::read(path).ok()?;
+    let le = match b.get(..4)? {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => return None,
+    };
+    let mut off = 24usize;
+    let mut n = 0;
+    while off + 16 <= b.len() {
+        let raw: [u8; 4] = b[off + 8..off + 12].try_into().ok()?;
+        let caplen = if le {
+            u32::from_le_bytes(raw)
+        } else {
+            u32::from_be_bytes(raw)
+        } as usize;
+        if off + 16 + caplen > b.len() {
+            break;
+        }
+        off += 16 + caplen;
+        n += 1;
+    }
+    Some(n)
+}
