@@ -3,6 +3,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mirrorwatch::config::Config;
 use mirrorwatch::decode::{Decoder, DecoderConfig, Encap, LinkType};
 use mirrorwatch::detect::Engine;
 use mirrorwatch::synth;
@@ -53,7 +54,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode+inventory");
     for (name, lt, frames) in &groups {
         g.throughput(Throughput::Elements(frames.len() as u64));
-        let mut engine = Engine::new(Decoder::new(&DecoderConfig::default()), 10_000);
+        let mut engine = Engine::new(&Config::default());
         g.bench_function(name.as_str(), |b| {
             b.iter(|| {
                 for (i, f) in frames.iter().enumerate() {

@@ -60,7 +60,7 @@ fn main() {
         let (k, _) = plain_read_loop(&path_s).expect("readable capture");
         plain.push(k as f64 / t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let (r, _) = replay(std::slice::from_ref(&path_s), &cfg, None);
+        let (r, _) = replay(std::slice::from_ref(&path_s), &cfg);
         mw.push(r.packets as f64 / t.elapsed().as_secs_f64());
         assert_eq!(r.packets, k);
     }

@@ -382,3 +382,118 @@ mod tests {
         assert!(e.contains("4789"), "{e}");
     }
 }
+
+/// Every setting with its default and a comment: what
+/// `mirrorwatch config default` prints. A test keeps it equal to
+/// `Config::default()`.
+pub const DEFAULT_TOML: &str = r#"# mirrorwatch configuration. Every setting is optional; these are the defaults.
+
+# Name of this sensor, copied into alerts and metrics.
+sensor = "mirrorwatch"
+
+# Networks whose addresses are internal. A mirror destination outside them is
+# "external"; inside them and not authorised, "internal" (unauthorised).
+internal_networks = [
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+    "127.0.0.0/8", "169.254.0.0/16", "fc00::/7", "fe80::/10", "::1/128",
+]
+
+# Approved mirror destinations, one [[authorized]] table each, e.g.:
+#
+# [[authorized]]
+# destination = "10.9.0.10"        # collector address or prefix (required)
+# source = "10.1.0.0/16"           # only mirrors from here (optional)
+# encap = "erspan2"                # only this encapsulation (optional)
+# id = 100                         # only this session id / VNI / key (optional)
+# reference = "CHG-2041"           # the change-management record
+# expires = 2027-01-31             # last valid day, UTC (optional)
+
+[decode]
+# UDP ports decoded as each encapsulation (any number of ports).
+vxlan_ports = [4789, 8472]
+vxlan_gpe_ports = [4790]
+geneve_ports = [6081]
+tzsp_ports = [37008]
+gre_udp_ports = [4754]
+# Encapsulation layers unwrapped before giving up (counted as tunnel/too_deep).
+max_depth = 8
+
+[inventory]
+# Most sessions kept; the least recently seen are evicted beyond it (counted).
+max_sessions = 10000
+
+[duplicates]
+# A packet seen again on another path within this window is a copy.
+window_ms = 1000
+# Fingerprints remembered (fixed memory, about 32 bytes each).
+table_entries = 1048576
+# Payloads of at least this many bytes are compared across flows.
+min_payload_bytes = 64
+# Window in which two flows carrying the same payload are paired.
+payload_window_ms = 10000
+# Payload digests remembered (fixed memory, about 64 bytes each).
+payload_table_entries = 262144
+# Matching payloads a flow pair needs before duplicate_flow_to_external.
+min_matching_payloads = 3
+# Flow pairs tracked at once (least recently seen evicted).
+max_flow_pairs = 4096
+
+[alerts]
+# mirror_volume_spike: a second's bytes above spike_factor x the session's
+# moving average, and above spike_min_bytes_per_second, after
+# spike_warmup_seconds of history.
+spike_factor = 5.0
+spike_min_bytes_per_second = 100000
+spike_warmup_seconds = 10
+# Packets a VXLAN/Geneve/GRE session needs before it is judged without
+# decisive evidence.
+verdict_min_packets = 4
+
+[evidence]
+# Caps of each alerting session's evidence capture (--evidence DIR).
+max_packets_per_session = 10000
+max_bytes_per_session = 100000000
+"#;
+
+#[cfg(test)]
+mod default_toml_tests {
+    use super::*;
+
+    #[test]
+    fn printed_defaults_are_the_defaults() {
+        let parsed = Config::parse(DEFAULT_TOML, "default").expect("default TOML parses");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn authorized_entries_parse() {
+        let c = Config::parse(
+            "[[authorized]]\ndestination = \"10.9.0.0/24\"\nencap = \"erspan2\"\nid = 100\nreference = \"CHG-1\"\nexpires = 2027-01-31\n",
+            "t",
+        )
+        .expect("valid");
+        let a = &c.authorized[0];
+        assert_eq!(a.encap, Some(Encap::Erspan2));
+        assert_eq!(a.id, Some(100));
+        assert_eq!(
+            a.expires.map(|d| d.to_string()).as_deref(),
+            Some("2027-01-31")
+        );
+        // 2027-02-01T00:00:00Z
+        assert_eq!(a.expires.map(Date::end_us), Some(1_801_440_000_000_000));
+        let e = Config::parse(
+            "[[authorized]]\ndestination = \"10.9.0.0/24\"\nencap = \"span\"\n",
+            "t",
+        )
+        .expect_err("bad encap")
+        .to_string();
+        assert!(
+            e.contains("unknown encapsulation") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = Config::parse("[[authorized]]\ndestination = \"10.9.0.0/99\"\n", "t")
+            .expect_err("bad prefix")
+            .to_string();
+        assert!(e.contains("prefix length"), "{e}");
+    }
+}

@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use mirrorwatch::config::Config;
+use mirrorwatch::detect::alert::Severity;
+use mirrorwatch::export::alerts::{AlertWriter, EvidenceWriter};
 use mirrorwatch::export::table;
 use mirrorwatch::replay::{self, Progress};
 
@@ -36,12 +38,15 @@ Examples:
   mirrorwatch replay pcaps/erspan2.pcap
   mirrorwatch replay --format json a.pcap b.pcapng > inventory.json
   mirrorwatch replay --config sensor.toml /data/span-*.pcap
+  mirrorwatch replay --alerts alerts.jsonl --evidence evidence/ --fail-on high suspect.pcap
   tcpdump -i eth0 -w - | mirrorwatch replay -
 
 Files are read in order into one session table; `-` reads standard input.
 Exit status: 0 on success (a capture cut off mid-record or with an
 unsupported link type is reported as a warning and its frames are kept),
-1 when an input could not be opened, 2 on a usage or configuration error.")]
+1 when an input could not be opened or an output could not be written,
+2 on a usage or configuration error, 3 when --fail-on is given and an
+alert at or above that severity was raised.")]
     Replay {
         /// Configuration file (TOML); see docs/configuration.md.
         #[arg(long, value_name = "FILE")]
@@ -49,10 +54,28 @@ unsupported link type is reported as a warning and its frames are kept),
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Write alerts as JSON lines to FILE (appended), `-` for stdout.
+        #[arg(long, value_name = "FILE")]
+        alerts: Option<String>,
+        /// Write a pcap per alerting session into DIR.
+        #[arg(long, value_name = "DIR")]
+        evidence: Option<PathBuf>,
+        /// Exit with status 3 when an alert at or above SEVERITY was raised.
+        #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
+        fail_on: Option<String>,
         /// Capture files (pcap or pcapng), `-` for standard input.
         #[arg(required = true, value_name = "PCAP")]
         pcaps: Vec<String>,
     },
+    /// Print the default configuration, or check a configuration file.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  mirrorwatch config default > /etc/mirrorwatch.toml
+  mirrorwatch config check /etc/mirrorwatch.toml"
+    )]
+    Config(ConfigCommand),
     /// Generate the deterministic scenario captures, or a large mixed one.
     #[command(after_help = "\
 Examples:
@@ -71,6 +94,17 @@ Examples:
         /// Seed of the mixed capture.
         #[arg(long, default_value_t = 1, requires = "mixed")]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print every setting with its default and a comment.
+    Default,
+    /// Validate a configuration file; errors name the field and line.
+    Check {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }
 
@@ -98,8 +132,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay {
             config,
             format,
+            alerts,
+            evidence,
+            fail_on,
             pcaps,
-        } => run_replay(config, format, &pcaps),
+        } => run_replay(ReplayArgs {
+            config,
+            format,
+            alerts,
+            evidence,
+            fail_on,
+            pcaps,
+        }),
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", mirrorwatch::config::DEFAULT_TOML);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let cfg = Config::load(&file)?;
+            println!(
+                "{}: ok (sensor {:?}, {} internal networks, {} authorized destinations)",
+                file.display(),
+                cfg.sensor,
+                cfg.internal_networks.len(),
+                cfg.authorized.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Synth {
             out,
             mixed,
@@ -116,12 +175,42 @@ fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
     })
 }
 
-fn run_replay(
+struct ReplayArgs {
     config: Option<PathBuf>,
     format: Format,
-    pcaps: &[String],
-) -> anyhow::Result<ExitCode> {
+    alerts: Option<String>,
+    evidence: Option<PathBuf>,
+    fail_on: Option<String>,
+    pcaps: Vec<String>,
+}
+
+fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let ReplayArgs {
+        config,
+        format,
+        alerts,
+        evidence,
+        fail_on,
+        pcaps,
+    } = args;
     let cfg = load_config(config)?;
+    let mut alert_writer = match &alerts {
+        Some(p) => {
+            Some(AlertWriter::open(p).with_context(|| format!("{p}: cannot open alerts file"))?)
+        }
+        None => None,
+    };
+    let mut evidence_writer = match &evidence {
+        Some(d) => Some(
+            EvidenceWriter::new(
+                d,
+                cfg.evidence.max_packets_per_session,
+                cfg.evidence.max_bytes_per_session,
+            )
+            .with_context(|| format!("{}: cannot create evidence directory", d.display()))?,
+        ),
+        None => None,
+    };
     let stderr_tty = std::io::stderr().is_terminal();
     let mut shown = false;
     let mut bar = |p: Progress<'_>| {
@@ -139,7 +228,15 @@ fn run_replay(
     };
     let progress: Option<&mut dyn FnMut(Progress<'_>)> =
         if stderr_tty { Some(&mut bar) } else { None };
-    let (report, problems) = replay::replay(pcaps, &cfg, progress);
+    let (report, problems) = replay::replay_with(
+        &pcaps,
+        &cfg,
+        replay::Outputs {
+            progress,
+            alerts: alert_writer.as_mut(),
+            evidence: evidence_writer.as_mut(),
+        },
+    );
     if shown {
         eprint!("\r\x1b[K");
     }
@@ -163,10 +260,16 @@ fn run_replay(
     for e in &problems.unreadable {
         eprintln!("mirrorwatch: error: {e}");
     }
-    Ok(if problems.unreadable.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    for e in &problems.output {
+        eprintln!("mirrorwatch: error: {e}");
+    }
+    if !problems.unreadable.is_empty() || !problems.output.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    let threshold = fail_on.as_deref().and_then(Severity::parse);
+    Ok(match (threshold, report.max_severity()) {
+        (Some(t), Some(max)) if max >= t => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
     })
 }
 

@@ -4,8 +4,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::decode::{Decoder, Encap, ErrorCounts, LinkType};
-use crate::detect::{Engine, SessionKey, SessionStats};
+use crate::decode::{Encap, ErrorCounts, LinkType};
+use crate::detect::alert::{AlertKind, Severity};
+use crate::detect::{DstClass, DupCounts, Engine, SessionKey, SessionStats, Verdict};
+use crate::export::alerts::{AlertWriter, EvidenceWriter};
 use crate::source::{CaptureFile, SourceError};
 use crate::time::rfc3339_us;
 
@@ -42,6 +44,23 @@ pub struct SessionReport {
     pub truncated_packets: u64,
     /// Encapsulations found inside this one.
     pub nested: Vec<Encap>,
+    pub dst_class: DstClass,
+    pub verdict: Verdict,
+    /// The signals behind the verdict, `name: detail`.
+    pub evidence: Vec<String>,
+    pub duplicates: SessionDuplicates,
+    /// Alert kinds raised for this session.
+    pub alerts: Vec<AlertKind>,
+}
+
+/// Duplicates attributed to a session (its packets that copy packets seen
+/// on another path).
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionDuplicates {
+    pub packets: u64,
+    pub ratio: f64,
+    /// Median time between an original and its copy.
+    pub median_gap_us: Option<u32>,
 }
 
 impl SessionReport {
@@ -62,8 +81,44 @@ impl SessionReport {
             egress_packets: s.egress,
             truncated_packets: s.truncated,
             nested: s.nested.iter().collect(),
+            dst_class: s.dst_class,
+            verdict: s.verdict,
+            evidence: s.evidence.clone(),
+            duplicates: SessionDuplicates {
+                packets: s.dup_packets,
+                ratio: if s.packets == 0 {
+                    0.0
+                } else {
+                    (s.dup_packets as f64 / s.packets as f64 * 10_000.0).round() / 10_000.0
+                },
+                median_gap_us: s.dup_gaps.median(),
+            },
+            alerts: AlertKind::ALL
+                .into_iter()
+                .filter(|k| s.alerted_ever & (1 << (*k as u16)) != 0)
+                .collect(),
         }
     }
+}
+
+/// Duplicates over the whole replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct DuplicateSummary {
+    #[serde(flatten)]
+    pub paths: DupCounts,
+    /// Fingerprints displaced before their window ended.
+    pub window_evictions: u64,
+    /// Flow pairs that carried the same payloads to different
+    /// destinations, at least `duplicates.min_matching_payloads` times.
+    pub flow_pairs: Vec<FlowPairReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowPairReport {
+    pub flows: [crate::detect::payload::Flow; 2],
+    pub matching_payloads: u64,
+    pub first_seen: String,
+    pub last_seen: String,
 }
 
 /// The result of a replay: the `--format json` document.
@@ -76,6 +131,20 @@ pub struct Report {
     pub sessions: Vec<SessionReport>,
     /// Sessions dropped from the table to stay within its cap.
     pub sessions_evicted: u64,
+    pub duplicates: DuplicateSummary,
+    /// Alerts raised, by kind.
+    pub alerts: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl Report {
+    /// The highest severity of the alerts raised, if any.
+    pub fn max_severity(&self) -> Option<Severity> {
+        AlertKind::ALL
+            .into_iter()
+            .filter(|k| self.alerts.get(k.as_str()).copied().unwrap_or(0) > 0)
+            .map(AlertKind::severity)
+            .max()
+    }
 }
 
 /// What happened to the inputs besides the report.
@@ -87,6 +156,16 @@ pub struct Problems {
     pub truncated: Vec<SourceError>,
     /// Files whose link type is not decoded (frames counted only).
     pub unsupported: Vec<(String, i32)>,
+    /// Alert or evidence output that failed.
+    pub output: Vec<String>,
+}
+
+/// Where a replay's outputs go besides the report.
+#[derive(Default)]
+pub struct Outputs<'a> {
+    pub progress: Option<&'a mut dyn FnMut(Progress<'_>)>,
+    pub alerts: Option<&'a mut AlertWriter>,
+    pub evidence: Option<&'a mut EvidenceWriter>,
 }
 
 /// Progress of a long replay, for a progress line.
@@ -100,15 +179,24 @@ pub struct Progress<'a> {
     pub elapsed: Duration,
 }
 
-/// Replays `paths` in order into one inventory. `progress` is called about
-/// every `PROGRESS_EVERY` of wall time.
-pub fn replay(
-    paths: &[String],
-    cfg: &Config,
-    mut progress: Option<&mut dyn FnMut(Progress<'_>)>,
-) -> (Report, Problems) {
+/// Replays `paths` in order into one inventory, with no output besides the
+/// report.
+pub fn replay(paths: &[String], cfg: &Config) -> (Report, Problems) {
+    replay_with(paths, cfg, Outputs::default())
+}
+
+/// Replays `paths` in order into one inventory, writing alerts and
+/// evidence as they are raised. `progress` is called about every
+/// `PROGRESS_EVERY` of wall time.
+pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report, Problems) {
     const PROGRESS_EVERY: Duration = Duration::from_millis(250);
-    let mut engine = Engine::new(Decoder::new(&cfg.decode), cfg.inventory.max_sessions);
+    let Outputs {
+        mut progress,
+        mut alerts,
+        mut evidence,
+    } = out;
+    let mut engine = Engine::new(cfg);
+    engine.enable_evidence(evidence.is_some());
     let mut files = Vec::with_capacity(paths.len());
     let mut problems = Problems::default();
     let start = Instant::now();
@@ -132,11 +220,21 @@ pub fn replay(
         if let LinkType::Unsupported(dlt) = lt {
             problems.unsupported.push((path.clone(), dlt));
         }
+        let dlt = f.dlt();
         let mut error = None;
         let mut n = 0u32;
         loop {
             match f.next_frame() {
-                Ok(Some(fr)) => engine.process(fr.ts_us, fr.linktype, fr.orig_len, fr.data),
+                Ok(Some(fr)) => {
+                    let p = engine.process(fr.ts_us, fr.linktype, fr.orig_len, fr.data);
+                    if p.evidence
+                        && let (Some(ev), Some(r)) = (evidence.as_deref_mut(), p.session)
+                        && let Some((key, _)) = engine.sessions.get(r)
+                    {
+                        ev.write(key, dlt, fr.ts_us, fr.orig_len, fr.data);
+                    }
+                    drain(&mut engine, alerts.as_deref_mut(), &mut problems);
+                }
                 Ok(None) => break,
                 Err(e) => {
                     error = Some(e.to_string());
@@ -173,12 +271,44 @@ pub fn replay(
             error,
         });
     }
-    (report_of(&engine, files), problems)
+    engine.finish();
+    drain(&mut engine, alerts.as_deref_mut(), &mut problems);
+    if let Some(a) = alerts
+        && let Err(e) = a.flush()
+    {
+        problems.output.push(format!("alerts: {e}"));
+    }
+    if let Some(ev) = evidence {
+        if let Err(e) = ev.flush() {
+            problems.output.push(format!("evidence: {e}"));
+        }
+        if let Some(e) = ev.error.take() {
+            problems.output.push(format!("evidence: {e}"));
+        }
+    }
+    (report_of(&engine, files, cfg), problems)
+}
+
+fn drain(engine: &mut Engine, alerts: Option<&mut AlertWriter>, problems: &mut Problems) {
+    match alerts {
+        Some(w) => {
+            for a in engine.drain_alerts() {
+                if let Err(e) = w.write(&a)
+                    && problems.output.is_empty()
+                {
+                    problems.output.push(format!("alerts: {e}"));
+                }
+            }
+        }
+        None => {
+            engine.drain_alerts();
+        }
+    }
 }
 
 /// Builds the report of an engine's current state, sessions sorted by
 /// bytes (largest first), then by key for a stable order.
-pub fn report_of(engine: &Engine, files: Vec<FileReport>) -> Report {
+pub fn report_of(engine: &Engine, files: Vec<FileReport>, cfg: &Config) -> Report {
     let mut sessions: Vec<(&SessionKey, &SessionStats)> = engine.sessions.iter().collect();
     sessions.sort_by(|a, b| {
         b.1.bytes.cmp(&a.1.bytes).then_with(|| {
@@ -195,5 +325,28 @@ pub fn report_of(engine: &Engine, files: Vec<FileReport>) -> Report {
             .map(|(k, s)| SessionReport::new(k, s))
             .collect(),
         sessions_evicted: engine.sessions.evicted(),
+        duplicates: DuplicateSummary {
+            paths: engine.dup_counts,
+            window_evictions: engine.dup_evictions(),
+            flow_pairs: {
+                let mut v: Vec<FlowPairReport> = engine
+                    .flow_pairs()
+                    .filter(|p| p.matches >= cfg.duplicates.min_matching_payloads)
+                    .map(|p| FlowPairReport {
+                        flows: [p.a, p.b],
+                        matching_payloads: p.matches,
+                        first_seen: rfc3339_us(p.first_seen_us),
+                        last_seen: rfc3339_us(p.last_seen_us),
+                    })
+                    .collect();
+                v.sort_by_key(|p| p.flows);
+                v
+            },
+        },
+        alerts: AlertKind::ALL
+            .into_iter()
+            .map(|k| (k.as_str(), engine.alert_counts[k as usize]))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
     }
 }

@@ -43,7 +43,7 @@ fn sessions_match_wireshark() {
             continue;
         }
         let path = real.join(file).to_string_lossy().into_owned();
-        let (report, problems) = replay(std::slice::from_ref(&path), &Config::default(), None);
+        let (report, problems) = replay(std::slice::from_ref(&path), &Config::default());
         assert!(
             problems.unreadable.is_empty(),
             "{file}: {:?}",

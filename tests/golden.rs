@@ -40,8 +40,12 @@ fn synth_regenerates_the_committed_captures() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+fn read_golden(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 #[test]
-fn scenarios_replay_to_their_golden_reports() {
+fn scenarios_replay_to_their_golden_reports_and_alerts() {
     let root = env!("CARGO_MANIFEST_DIR");
     let mut checked = 0;
     for path in common::captures_in(&common::project_pcaps()) {
@@ -56,15 +60,31 @@ fn scenarios_replay_to_their_golden_reports() {
             .to_string_lossy()
             .into_owned();
         let golden_path = Path::new(root).join("pcaps").join(format!("{stem}.json"));
-        let golden: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&golden_path)
-                .unwrap_or_else(|e| panic!("{}: {e}", golden_path.display())),
-        )
-        .expect("golden JSON");
+        let golden: serde_json::Value =
+            serde_json::from_str(&read_golden(&golden_path)).expect("golden JSON");
+        let golden_alerts = read_golden(
+            &Path::new(root)
+                .join("pcaps")
+                .join(format!("{stem}.alerts.jsonl")),
+        );
         let rel = format!("pcaps/{name}");
+        let alerts_path = std::env::temp_dir().join(format!(
+            "mirrorwatch-golden-alerts-{}-{stem}.jsonl",
+            std::process::id()
+        ));
+        std::fs::remove_file(&alerts_path).ok();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
             .current_dir(root)
-            .args(["replay", "--format", "json", &rel])
+            .args([
+                "replay",
+                "--config",
+                "pcaps/golden.toml",
+                "--format",
+                "json",
+                "--alerts",
+            ])
+            .arg(&alerts_path)
+            .arg(&rel)
             .output()
             .expect("run mirrorwatch");
         assert!(
@@ -74,6 +94,12 @@ fn scenarios_replay_to_their_golden_reports() {
         );
         let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
         assert_eq!(got, golden, "{name}: report differs from pcaps/{stem}.json");
+        let alerts = std::fs::read_to_string(&alerts_path).unwrap_or_default();
+        assert_eq!(
+            alerts, golden_alerts,
+            "{name}: alerts differ from pcaps/{stem}.alerts.jsonl"
+        );
+        std::fs::remove_file(&alerts_path).ok();
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} scenarios checked");

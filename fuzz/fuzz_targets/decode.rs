@@ -5,6 +5,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use mirrorwatch::config::Config;
 use mirrorwatch::decode::{Decoder, DecoderConfig, LinkType};
 use mirrorwatch::detect::Engine;
 
@@ -22,7 +23,13 @@ fuzz_target!(|data: &[u8]| {
         assert!(inner.l4_offset <= inner.packet.len());
     }
     // The whole per-packet path, including the session table.
-    let mut engine = Engine::new(Decoder::new(&DecoderConfig::default()), 4);
+    let mut cfg = Config::default();
+    cfg.inventory.max_sessions = 4;
+    cfg.duplicates.table_entries = 64;
+    cfg.duplicates.payload_table_entries = 64;
+    let mut engine = Engine::new(&cfg);
     engine.process(0, lt, frame.len() as u32, frame);
     engine.process(1, lt, u32::MAX, frame);
+    engine.finish();
+    assert!(engine.sessions.len() <= 4);
 });

@@ -1,12 +1,107 @@
-//! The mirror-session inventory: a bounded table keyed by the outermost
-//! encapsulation, with batch eviction of the least recently seen sessions.
+//! The mirror-session inventory: a bounded slab of sessions indexed by
+//! their key (one map lookup per packet), with batch eviction of the least
+//! recently seen. A slot's generation changes when it is reused, so stale
+//! references (from the duplicate window) are recognised.
 use std::collections::HashMap;
 
-use super::sketch::{Hll, VlanSet};
-use crate::decode::{Decoded, EncapSet, Tunnel};
+use super::sketch::{Bloom, Hll, VlanSet};
+use crate::decode::{EncapSet, Tunnel};
 
 /// A session key: (encapsulation, outer source, outer destination, id).
 pub type SessionKey = Tunnel;
+
+/// Where a copy goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DstClass {
+    /// Matches an `[[authorized]]` entry that has not expired.
+    Authorized,
+    /// Inside `internal_networks`, not authorised.
+    Internal,
+    /// Outside `internal_networks`.
+    #[default]
+    External,
+}
+
+impl DstClass {
+    pub const ALL: [DstClass; 3] = [DstClass::Authorized, DstClass::Internal, DstClass::External];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DstClass::Authorized => "authorized",
+            DstClass::Internal => "internal",
+            DstClass::External => "external",
+        }
+    }
+}
+
+/// Is this session a mirror (copies of someone else's traffic) or an
+/// ordinary overlay?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Mirror,
+    Overlay,
+    #[default]
+    Undetermined,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 3] = [Verdict::Mirror, Verdict::Overlay, Verdict::Undetermined];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Mirror => "mirror",
+            Verdict::Overlay => "overlay",
+            Verdict::Undetermined => "undetermined",
+        }
+    }
+}
+
+/// Samples of the gap between an original and its copy, for a median.
+#[derive(Clone, Default)]
+pub struct GapSamples {
+    samples: Vec<u32>,
+    seen: u64,
+}
+
+impl GapSamples {
+    const MAX: usize = 64;
+
+    pub fn add(&mut self, gap_us: i64) {
+        let g = gap_us.clamp(0, i64::from(u32::MAX)) as u32;
+        self.seen += 1;
+        if self.samples.len() < Self::MAX {
+            self.samples.push(g);
+        } else {
+            // Deterministic reservoir: replace a pseudo-random slot with
+            // probability MAX/seen.
+            let r = (self.seen.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) % self.seen;
+            if (r as usize) < Self::MAX {
+                self.samples[r as usize] = g;
+            }
+        }
+    }
+
+    pub fn median(&self) -> Option<u32> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let mut v = self.samples.clone();
+        v.sort_unstable();
+        Some(v[v.len() / 2])
+    }
+}
+
+/// Per-second volume accounting for spike detection.
+#[derive(Clone, Default)]
+pub struct Volume {
+    pub second: i64,
+    pub bytes: u64,
+    /// Moving average of bytes per second.
+    pub baseline: f64,
+    pub seconds: u64,
+    /// Bytes of the last second judged a spike.
+    pub last_spike_bytes: u64,
+}
 
 /// What is known about one session.
 #[derive(Clone, Default)]
@@ -23,79 +118,161 @@ pub struct SessionStats {
     pub egress: u64,
     pub truncated: u64,
     pub nested: EncapSet,
+    // Detection state.
+    /// Directed inner flows seen, and the same flows reversed.
+    pub flows_fwd: Bloom,
+    pub flows_rev: Bloom,
+    /// Inner packets whose reverse direction was already seen in this
+    /// tunnel direction.
+    pub both_directions: u64,
+    /// Inner packets whose addresses match an outer endpoint.
+    pub inner_related: u64,
+    pub dup_packets: u64,
+    pub dup_gaps: GapSamples,
+    pub volume: Volume,
+    pub dst_class: DstClass,
+    pub verdict: Verdict,
+    pub evidence: Vec<String>,
+    /// Alert kinds raised since the last change of class or verdict.
+    pub alerted: u16,
+    /// Every alert kind ever raised for this session.
+    pub alerted_ever: u16,
+    /// Matches an `[[authorized]]` entry that has expired.
+    pub authorization_expired: bool,
+    /// The session's packets go to an evidence file.
+    pub evidence_on: bool,
+    /// Evaluated since the last packet count change.
+    pub next_eval_at: u64,
+}
+
+struct Slot {
+    key: SessionKey,
+    generation: u32,
+    live: bool,
+    stats: SessionStats,
+}
+
+/// A reference to a session slot, valid while its generation matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SlotRef {
+    pub slot: u32,
+    pub generation: u32,
 }
 
 /// Bounded session table.
 pub struct SessionTable {
-    map: HashMap<SessionKey, SessionStats, ahash::RandomState>,
+    index: HashMap<SessionKey, u32, ahash::RandomState>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
     cap: usize,
     evicted: u64,
-    flow_hasher: ahash::RandomState,
 }
 
 impl SessionTable {
     pub fn new(cap: usize) -> Self {
         let cap = cap.max(1);
         SessionTable {
-            map: HashMap::with_capacity_and_hasher(cap.min(4096), ahash::RandomState::new()),
+            index: HashMap::with_capacity_and_hasher(cap.min(4096), ahash::RandomState::new()),
+            slots: Vec::new(),
+            free: Vec::new(),
             cap,
             evicted: 0,
-            flow_hasher: ahash::RandomState::new(),
         }
     }
 
-    /// Accounts one frame that carried a tunnel: one map lookup.
+    /// The session of `key`, created if new (evicting if full): one map
+    /// lookup. Returns the slot and whether it was created.
     #[inline]
-    pub fn record(&mut self, ts_us: i64, orig_len: u32, key: SessionKey, d: &Decoded<'_>) {
-        if self.map.len() >= self.cap && !self.map.contains_key(&key) {
+    pub fn upsert(&mut self, key: SessionKey, ts_us: i64) -> (SlotRef, bool) {
+        if let Some(&i) = self.index.get(&key) {
+            let s = &self.slots[i as usize];
+            return (
+                SlotRef {
+                    slot: i,
+                    generation: s.generation,
+                },
+                false,
+            );
+        }
+        if self.index.len() >= self.cap {
             self.evict();
         }
-        let s = self.map.entry(key).or_insert_with(|| SessionStats {
+        let stats = SessionStats {
             first_seen_us: ts_us,
             last_seen_us: ts_us,
             ..SessionStats::default()
-        });
-        s.packets += 1;
-        s.bytes += u64::from(orig_len);
-        s.inner_bytes += u64::from(d.inner_bytes);
-        s.first_seen_us = s.first_seen_us.min(ts_us);
-        s.last_seen_us = s.last_seen_us.max(ts_us);
-        for v in d.inner_vlans {
-            if v != 0 {
-                s.vlans.insert(v);
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                let s = &mut self.slots[i as usize];
+                s.key = key;
+                s.live = true;
+                s.stats = stats;
+                i
             }
-        }
-        match d.egress {
-            Some(true) => s.egress += 1,
-            Some(false) => s.ingress += 1,
-            None => {}
-        }
-        s.truncated += u64::from(d.truncated);
-        s.nested.union(d.nested);
-        if let Some(ip) = &d.inner {
-            // Direction-independent flow identity.
-            let a = (ip.src, ip.src_port);
-            let b = (ip.dst, ip.dst_port);
-            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            s.flows
-                .insert(self.flow_hasher.hash_one((lo, hi, ip.protocol)));
-        }
+            None => {
+                self.slots.push(Slot {
+                    key,
+                    generation: 0,
+                    live: true,
+                    stats,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, i);
+        (
+            SlotRef {
+                slot: i,
+                generation: self.slots[i as usize].generation,
+            },
+            true,
+        )
+    }
+
+    /// The live session behind `r`, if it was not evicted since.
+    pub fn get_mut(&mut self, r: SlotRef) -> Option<(&SessionKey, &mut SessionStats)> {
+        let s = self.slots.get_mut(r.slot as usize)?;
+        (s.live && s.generation == r.generation).then_some((&s.key, &mut s.stats))
+    }
+
+    pub fn get(&self, r: SlotRef) -> Option<(&SessionKey, &SessionStats)> {
+        let s = self.slots.get(r.slot as usize)?;
+        (s.live && s.generation == r.generation).then_some((&s.key, &s.stats))
+    }
+
+    pub fn find(&self, key: &SessionKey) -> Option<&SessionStats> {
+        self.index.get(key).map(|&i| &self.slots[i as usize].stats)
     }
 
     /// Drops the least recently seen eighth of the table (at least one).
     fn evict(&mut self) {
-        let n = (self.map.len() / 8).max(1);
-        let mut seen: Vec<i64> = self.map.values().map(|s| s.last_seen_us).collect();
-        let (_, &mut cutoff, _) = seen.select_nth_unstable(n - 1);
+        let n = (self.index.len() / 8).max(1);
+        let mut seen: Vec<i64> = self
+            .slots
+            .iter()
+            .filter(|s| s.live)
+            .map(|s| s.stats.last_seen_us)
+            .collect();
+        if seen.is_empty() {
+            return;
+        }
+        let k = n.min(seen.len()) - 1;
+        let (_, &mut cutoff, _) = seen.select_nth_unstable(k);
         let mut removed = 0;
-        self.map.retain(|_, s| {
-            if removed < n && s.last_seen_us <= cutoff {
-                removed += 1;
-                false
-            } else {
-                true
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if removed == n {
+                break;
             }
-        });
+            if s.live && s.stats.last_seen_us <= cutoff {
+                s.live = false;
+                s.generation = s.generation.wrapping_add(1);
+                s.stats = SessionStats::default();
+                self.index.remove(&s.key);
+                self.free.push(i as u32);
+                removed += 1;
+            }
+        }
         self.evicted += removed as u64;
     }
 
@@ -105,15 +282,31 @@ impl SessionTable {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&SessionKey, &SessionStats)> {
-        self.map.iter()
+        self.slots
+            .iter()
+            .filter(|s| s.live)
+            .map(|s| (&s.key, &s.stats))
+    }
+
+    /// Live slots, for a pass over every session.
+    pub fn refs(&self) -> Vec<SlotRef> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.live)
+            .map(|(i, s)| SlotRef {
+                slot: i as u32,
+                generation: s.generation,
+            })
+            .collect()
     }
 }
 
@@ -133,33 +326,44 @@ mod tests {
     }
 
     #[test]
-    fn counts_and_times() {
+    fn upsert_finds_the_same_slot() {
         let mut t = SessionTable::new(16);
-        let d = Decoded {
-            inner_bytes: 60,
-            inner_vlans: [10, 0],
-            egress: Some(true),
-            ..Decoded::default()
-        };
-        t.record(200, 100, key(1), &d);
-        t.record(100, 100, key(1), &d);
-        let (_, s) = t.iter().next().expect("one session");
-        assert_eq!((s.packets, s.bytes, s.inner_bytes), (2, 200, 120));
-        assert_eq!((s.first_seen_us, s.last_seen_us), (100, 200));
-        assert_eq!(s.egress, 2);
-        assert_eq!(s.vlans.iter().collect::<Vec<_>>(), [10]);
+        let (a, created) = t.upsert(key(1), 5);
+        assert!(created);
+        let (b, created) = t.upsert(key(1), 6);
+        assert!(!created);
+        assert_eq!(a, b);
+        assert_eq!(t.get(a).map(|(_, s)| s.first_seen_us), Some(5));
     }
 
     #[test]
-    fn eviction_keeps_the_cap_and_the_recent() {
+    fn eviction_keeps_the_cap_and_the_recent_and_invalidates_refs() {
         let mut t = SessionTable::new(8);
-        let d = Decoded::default();
-        for i in 0..100 {
-            t.record(i64::from(i), 64, key(i), &d);
+        let (first, _) = t.upsert(key(0), 0);
+        for i in 1..100 {
+            let (r, _) = t.upsert(key(i), i64::from(i));
+            if let Some((_, s)) = t.get_mut(r) {
+                s.last_seen_us = i64::from(i);
+            }
             assert!(t.len() <= 8);
         }
         assert!(t.evicted() >= 92);
         assert!(t.iter().any(|(k, _)| k.id == Some(99)));
         assert!(!t.iter().any(|(k, _)| k.id == Some(0)));
+        assert!(t.get(first).is_none(), "stale reference rejected");
+    }
+
+    #[test]
+    fn gap_median() {
+        let mut g = GapSamples::default();
+        assert_eq!(g.median(), None);
+        for v in [300, 100, 200] {
+            g.add(v);
+        }
+        assert_eq!(g.median(), Some(200));
+        for _ in 0..1000 {
+            g.add(50);
+        }
+        assert_eq!(g.median(), Some(50));
     }
 }

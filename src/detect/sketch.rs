@@ -111,3 +111,54 @@ mod tests {
         assert_eq!(s.iter().collect::<Vec<_>>(), [10, 20, 4095]);
     }
 }
+
+/// A 1024-bit Bloom filter with two probes, for "was this directed flow
+/// seen" questions in constant memory.
+#[derive(Clone, Default)]
+pub struct Bloom {
+    bits: [u64; 16],
+}
+
+impl Bloom {
+    #[inline]
+    fn probes(hash: u64) -> [usize; 2] {
+        [(hash & 1023) as usize, ((hash >> 32) & 1023) as usize]
+    }
+    #[inline]
+    pub fn insert(&mut self, hash: u64) {
+        for p in Self::probes(hash) {
+            self.bits[p / 64] |= 1 << (p % 64);
+        }
+    }
+    #[inline]
+    pub fn contains(&self, hash: u64) -> bool {
+        Self::probes(hash)
+            .iter()
+            .all(|&p| self.bits[p / 64] & (1 << (p % 64)) != 0)
+    }
+    /// Bits set in both filters.
+    pub fn overlap(&self, other: &Bloom) -> u32 {
+        self.bits
+            .iter()
+            .zip(other.bits.iter())
+            .map(|(a, b)| (a & b).count_ones())
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod bloom_tests {
+    use super::*;
+
+    #[test]
+    fn bloom() {
+        let mut b = Bloom::default();
+        b.insert(0x1234_5678_9abc_def0);
+        assert!(b.contains(0x1234_5678_9abc_def0));
+        assert!(!b.contains(0x0fed_cba9_8765_4321));
+        let mut c = Bloom::default();
+        assert_eq!(b.overlap(&c), 0);
+        c.insert(0x1234_5678_9abc_def0);
+        assert_eq!(b.overlap(&c), 2);
+    }
+}

@@ -1,3 +1,4 @@
 //! Output: human-readable reports, JSON, capture files.
+pub mod alerts;
 pub mod pcapfile;
 pub mod table;

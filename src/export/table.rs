@@ -22,20 +22,24 @@ pub fn human_bytes(b: u64) -> String {
 /// Renders the session table, the totals and the decode errors.
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
-    let headers = [
+    let headers: [&str; 15] = [
         "ENCAP",
         "SOURCE",
         "DESTINATION",
         "ID",
+        "CLASS",
+        "VERDICT",
         "PACKETS",
         "BYTES",
         "INNER",
         "FLOWS",
+        "DUPS",
         "VLANS",
         "FIRST SEEN",
         "LAST SEEN",
+        "ALERTS",
     ];
-    let rows: Vec<[String; 11]> = r
+    let rows: Vec<[String; 15]> = r
         .sessions
         .iter()
         .map(|s| {
@@ -54,13 +58,25 @@ pub fn render(r: &Report) -> String {
                 s.src.clone(),
                 s.dst.clone(),
                 s.id.map_or_else(|| "-".to_owned(), |i| i.to_string()),
+                s.dst_class.as_str().to_owned(),
+                s.verdict.as_str().to_owned(),
                 s.packets.to_string(),
                 human_bytes(s.bytes),
                 human_bytes(s.inner_bytes),
                 s.inner_flows.to_string(),
+                s.duplicates.packets.to_string(),
                 vlans,
                 s.first_seen.clone(),
                 s.last_seen.clone(),
+                if s.alerts.is_empty() {
+                    "-".to_owned()
+                } else {
+                    s.alerts
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                },
             ]
         })
         .collect();
@@ -73,8 +89,9 @@ pub fn render(r: &Report) -> String {
                 *w = (*w).max(c.len());
             }
         }
-        let numeric = [
-            false, false, false, true, true, true, true, true, false, false, false,
+        let numeric: [bool; 15] = [
+            false, false, false, true, false, false, true, true, true, true, true, false, false,
+            false, false,
         ];
         let mut line = |cells: &mut dyn Iterator<Item = &str>| {
             let mut l = String::new();
@@ -111,6 +128,25 @@ pub fn render(r: &Report) -> String {
             String::new()
         }
     );
+    let d = &r.duplicates;
+    let _ = writeln!(
+        out,
+        "duplicates: {} native/encapsulated, {} session/session, {} native/native{}",
+        d.paths.native_encapsulated,
+        d.paths.session_session,
+        d.paths.native_native,
+        if d.flow_pairs.is_empty() {
+            String::new()
+        } else {
+            format!("; {} flow pair(s) with shared payloads", d.flow_pairs.len())
+        }
+    );
+    if r.alerts.is_empty() {
+        out.push_str("alerts: none\n");
+    } else {
+        let list: Vec<String> = r.alerts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "alerts: {}", list.join(", "));
+    }
     let total = r.decode_errors.total();
     if total == 0 {
         out.push_str("decode errors: none\n");

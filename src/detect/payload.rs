@@ -1,0 +1,208 @@
+//! Duplicate flows without encapsulation: the same application payload
+//! carried by two different flows to different destinations (traffic
+//! shadowing, e.g. request mirroring to an outside host). Only payloads of
+//! a minimum size count, and a flow pair needs several matches, so repeated
+//! small messages (keep-alives, DNS queries) do not pair.
+use core::net::IpAddr;
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+/// A transport flow, directed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Flow {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub protocol: u8,
+}
+
+impl Serialize for Flow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("src", &self.src.to_string())?;
+        m.serialize_entry("dst", &self.dst.to_string())?;
+        m.serialize_entry("src_port", &self.src_port)?;
+        m.serialize_entry("dst_port", &self.dst_port)?;
+        m.serialize_entry("protocol", &self.protocol)?;
+        m.end()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    digest: u64,
+    ts_us: i64,
+    flow: Flow,
+}
+
+/// A pair of flows that carried the same payloads.
+#[derive(Debug, Clone)]
+pub struct FlowPair {
+    pub a: Flow,
+    pub b: Flow,
+    pub matches: u64,
+    pub first_seen_us: i64,
+    pub last_seen_us: i64,
+    pub reported: bool,
+}
+
+const WAYS: usize = 4;
+
+pub struct PayloadTracker {
+    sets: Vec<[Option<Entry>; WAYS]>,
+    mask: usize,
+    window_us: i64,
+    pairs: HashMap<(Flow, Flow), FlowPair, ahash::RandomState>,
+    max_pairs: usize,
+    pub evicted_payloads: u64,
+    pub evicted_pairs: u64,
+}
+
+impl PayloadTracker {
+    pub fn new(entries: usize, window_us: i64, max_pairs: usize) -> Self {
+        let sets = (entries / WAYS).max(1).next_power_of_two();
+        PayloadTracker {
+            sets: vec![[None; WAYS]; sets],
+            mask: sets - 1,
+            window_us,
+            pairs: HashMap::with_hasher(ahash::RandomState::new()),
+            max_pairs: max_pairs.max(1),
+            evicted_payloads: 0,
+            evicted_pairs: 0,
+        }
+    }
+
+    /// Records a payload digest carried by `flow`. Returns the flow pair it
+    /// joins when the same payload was seen on another flow to another
+    /// destination within the window.
+    pub fn observe(&mut self, digest: u64, ts_us: i64, flow: Flow) -> Option<&mut FlowPair> {
+        let set = &mut self.sets[(digest as usize) & self.mask];
+        let mut other = None;
+        let mut free = None;
+        let mut oldest = (0, i64::MAX);
+        for (i, slot) in set.iter_mut().enumerate() {
+            match slot {
+                Some(e) if e.digest == digest => {
+                    if e.flow == flow || (ts_us - e.ts_us).abs() > self.window_us {
+                        *e = Entry {
+                            digest,
+                            ts_us,
+                            flow,
+                        };
+                        return None;
+                    }
+                    if e.flow.dst != flow.dst {
+                        other = Some(e.flow);
+                    }
+                    free = Some(i);
+                    break;
+                }
+                None => {
+                    free = Some(i);
+                    break;
+                }
+                Some(e) => {
+                    if e.ts_us < oldest.1 {
+                        oldest = (i, e.ts_us);
+                    }
+                }
+            }
+        }
+        let i = free.unwrap_or_else(|| {
+            if ts_us - oldest.1 <= self.window_us {
+                self.evicted_payloads += 1;
+            }
+            oldest.0
+        });
+        // Keep the first flow that carried the payload as the reference.
+        if other.is_none() {
+            set[i] = Some(Entry {
+                digest,
+                ts_us,
+                flow,
+            });
+        }
+        let other = other?;
+        let key = if other <= flow {
+            (other, flow)
+        } else {
+            (flow, other)
+        };
+        if !self.pairs.contains_key(&key) && self.pairs.len() >= self.max_pairs {
+            self.evict_pair();
+        }
+        let p = self.pairs.entry(key).or_insert(FlowPair {
+            a: other,
+            b: flow,
+            matches: 0,
+            first_seen_us: ts_us,
+            last_seen_us: ts_us,
+            reported: false,
+        });
+        p.matches += 1;
+        p.last_seen_us = ts_us;
+        Some(p)
+    }
+
+    fn evict_pair(&mut self) {
+        if let Some(k) = self
+            .pairs
+            .iter()
+            .min_by_key(|(_, p)| (p.reported, p.last_seen_us))
+            .map(|(k, _)| *k)
+        {
+            self.pairs.remove(&k);
+            self.evicted_pairs += 1;
+        }
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = &FlowPair> {
+        self.pairs.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(dst: [u8; 4], sport: u16) -> Flow {
+        Flow {
+            src: IpAddr::from([10, 0, 0, 1]),
+            dst: IpAddr::from(dst),
+            src_port: sport,
+            dst_port: 443,
+            protocol: 6,
+        }
+    }
+
+    #[test]
+    fn pairs_flows_to_different_destinations() {
+        let mut t = PayloadTracker::new(64, 10_000_000, 16);
+        let a = flow([10, 0, 0, 2], 1000);
+        let b = flow([203, 0, 113, 9], 2000);
+        for (i, d) in [11u64, 22, 33].into_iter().enumerate() {
+            assert!(t.observe(d, i as i64 * 10, a).is_none());
+            let p = t.observe(d, i as i64 * 10 + 3, b).expect("paired");
+            assert_eq!(p.matches, i as u64 + 1);
+        }
+        // Same destination, other flow: not a shadow.
+        let c = flow([10, 0, 0, 2], 3000);
+        assert!(t.observe(11, 50, c).is_none());
+        // Retransmission on the same flow: nothing.
+        assert!(t.observe(22, 60, a).is_none());
+    }
+
+    #[test]
+    fn pair_table_is_bounded() {
+        let mut t = PayloadTracker::new(1024, 10_000_000, 4);
+        for i in 0..20u16 {
+            t.observe(u64::from(i) + 1, 0, flow([10, 0, 0, 2], i));
+            t.observe(u64::from(i) + 1, 1, flow([203, 0, 113, 9], i));
+        }
+        assert_eq!(t.pairs().count(), 4);
+        assert_eq!(t.evicted_pairs, 16);
+    }
+}

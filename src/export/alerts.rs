@@ -1,0 +1,149 @@
+//! Alert and evidence writers.
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::detect::alert::Alert;
+use crate::detect::{SessionKey, evidence_file_name};
+use crate::export::pcapfile::PcapWriter;
+
+/// Writes alerts as JSON lines.
+pub struct AlertWriter {
+    out: Box<dyn Write + Send>,
+    pub written: u64,
+}
+
+impl AlertWriter {
+    /// `-` is standard output; anything else a file (appended to, so a
+    /// restart never loses earlier alerts).
+    pub fn open(path: &str) -> std::io::Result<Self> {
+        let out: Box<dyn Write + Send> = if path == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(BufWriter::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ))
+        };
+        Ok(AlertWriter { out, written: 0 })
+    }
+
+    pub fn from_writer(out: Box<dyn Write + Send>) -> Self {
+        AlertWriter { out, written: 0 }
+    }
+
+    pub fn write(&mut self, a: &Alert) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, a)?;
+        self.out.write_all(b"\n")?;
+        self.written += 1;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+struct EvidenceFile {
+    writer: PcapWriter<BufWriter<File>>,
+    packets: u64,
+    bytes: u64,
+}
+
+/// Evidence captures: one pcap per alerting session, with its frames as
+/// captured (outer headers intact), capped per session.
+pub struct EvidenceWriter {
+    dir: PathBuf,
+    max_packets: u64,
+    max_bytes: u64,
+    max_files: usize,
+    files: HashMap<SessionKey, EvidenceFile>,
+    /// Frames not written because a cap was reached.
+    pub capped: u64,
+    /// The first write error, reported once.
+    pub error: Option<String>,
+}
+
+impl EvidenceWriter {
+    pub fn new(dir: &Path, max_packets: u64, max_bytes: u64) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(EvidenceWriter {
+            dir: dir.to_path_buf(),
+            max_packets,
+            max_bytes,
+            max_files: 1024,
+            files: HashMap::new(),
+            capped: 0,
+            error: None,
+        })
+    }
+
+    /// Appends a frame to the session's evidence file.
+    pub fn write(
+        &mut self,
+        key: &SessionKey,
+        linktype: i32,
+        ts_us: i64,
+        orig_len: u32,
+        data: &[u8],
+    ) {
+        if self.error.is_some() {
+            return;
+        }
+        if !self.files.contains_key(key) {
+            if self.files.len() >= self.max_files {
+                self.capped += 1;
+                return;
+            }
+            let path = self.dir.join(evidence_file_name(key));
+            let opened = File::create(&path)
+                .and_then(|f| PcapWriter::new(BufWriter::new(f), linktype as u32));
+            match opened {
+                Ok(writer) => {
+                    self.files.insert(
+                        *key,
+                        EvidenceFile {
+                            writer,
+                            packets: 0,
+                            bytes: 0,
+                        },
+                    );
+                }
+                Err(e) => {
+                    self.error = Some(format!("{}: {e}", path.display()));
+                    return;
+                }
+            }
+        }
+        let Some(f) = self.files.get_mut(key) else {
+            return;
+        };
+        if f.packets >= self.max_packets || f.bytes + data.len() as u64 > self.max_bytes {
+            self.capped += 1;
+            return;
+        }
+        if let Err(e) = f.writer.write_packet(ts_us, orig_len, data) {
+            self.error = Some(format!(
+                "{}: {e}",
+                self.dir.join(evidence_file_name(key)).display()
+            ));
+            return;
+        }
+        f.packets += 1;
+        f.bytes += data.len() as u64;
+    }
+
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        for f in self.files.values_mut() {
+            f.writer.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn files_written(&self) -> usize {
+        self.files.len()
+    }
+}
