@@ -149,6 +149,9 @@ mod encap_opt {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DuplicatesConfig {
+    /// Look for duplicate packets and flows at all (off: inventory,
+    /// classes and verdicts only, faster).
+    pub enabled: bool,
     /// A packet seen again on another path within this window is a copy.
     pub window_ms: u64,
     /// Fingerprints remembered (fixed memory, about 32 bytes each).
@@ -168,6 +171,7 @@ pub struct DuplicatesConfig {
 impl Default for DuplicatesConfig {
     fn default() -> Self {
         DuplicatesConfig {
+            enabled: true,
             window_ms: 1000,
             table_entries: 1 << 20,
             min_payload_bytes: 64,
@@ -314,6 +318,14 @@ impl Config {
                 d.max_depth
             ));
         }
+        let max_window_ms = crate::detect::dup::MAX_WINDOW_US / 1000;
+        if self.duplicates.window_ms as i64 > max_window_ms
+            || self.duplicates.payload_window_ms as i64 > max_window_ms
+        {
+            return Err(format!(
+                "duplicates.window_ms and duplicates.payload_window_ms must be at most {max_window_ms}"
+            ));
+        }
         if self.duplicates.window_ms == 0 || self.duplicates.table_entries == 0 {
             return Err(
                 "duplicates.window_ms and duplicates.table_entries must be at least 1".to_owned(),
@@ -423,6 +435,9 @@ max_depth = 8
 max_sessions = 10000
 
 [duplicates]
+# Look for duplicate packets and flows at all. Off: inventory, destination
+# classes and verdicts only (faster; no duplicate evidence or alerts).
+enabled = true
 # A packet seen again on another path within this window is a copy.
 window_ms = 1000
 # Fingerprints remembered (fixed memory, about 32 bytes each).

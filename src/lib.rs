@@ -9,6 +9,7 @@ pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod export;
+pub mod logs;
 pub mod replay;
 pub mod source;
 pub mod synth;

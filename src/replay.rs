@@ -6,7 +6,9 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::decode::{Encap, ErrorCounts, LinkType};
 use crate::detect::alert::{AlertKind, Severity};
-use crate::detect::{DstClass, DupCounts, Engine, SessionKey, SessionStats, Verdict};
+use crate::detect::{
+    BATCH, DstClass, DupCounts, Engine, FrameIn, Processed, SessionKey, SessionStats, Verdict,
+};
 use crate::export::alerts::{AlertWriter, EvidenceWriter};
 use crate::source::{CaptureFile, SourceError};
 use crate::time::rfc3339_us;
@@ -197,6 +199,8 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
     } = out;
     let mut engine = Engine::new(cfg);
     engine.enable_evidence(evidence.is_some());
+    let mut batch = Batch::default();
+    let batched = true;
     let mut files = Vec::with_capacity(paths.len());
     let mut problems = Problems::default();
     let start = Instant::now();
@@ -223,17 +227,29 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
         let dlt = f.dlt();
         let mut error = None;
         let mut n = 0u32;
+        let mut sinks = Sinks {
+            dlt,
+            alerts: alerts.as_deref_mut(),
+            evidence: evidence.as_deref_mut(),
+        };
         loop {
             match f.next_frame() {
-                Ok(Some(fr)) => {
-                    let p = engine.process(fr.ts_us, fr.linktype, fr.orig_len, fr.data);
-                    if p.evidence
-                        && let (Some(ev), Some(r)) = (evidence.as_deref_mut(), p.session)
-                        && let Some((key, _)) = engine.sessions.get(r)
-                    {
-                        ev.write(key, dlt, fr.ts_us, fr.orig_len, fr.data);
+                Ok(Some(fr)) if batched => {
+                    if batch.push(fr.ts_us, fr.linktype, fr.orig_len, fr.data) {
+                        batch.run(&mut engine, &mut sinks, &mut problems);
                     }
-                    drain(&mut engine, alerts.as_deref_mut(), &mut problems);
+                }
+                Ok(Some(fr)) => {
+                    // Without the large duplicate tables there is nothing
+                    // to prefetch: no copy into a batch.
+                    let fr = FrameIn {
+                        ts_us: fr.ts_us,
+                        linktype: fr.linktype,
+                        orig_len: fr.orig_len,
+                        data: fr.data,
+                    };
+                    let p = engine.process(fr.ts_us, fr.linktype, fr.orig_len, fr.data);
+                    sinks.take(&mut engine, &fr, p, &mut problems);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -253,13 +269,14 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
                         file_index,
                         files: paths.len(),
                         path,
-                        packets: engine.packets,
+                        packets: engine.packets + batch.len() as u64,
                         bytes: engine.bytes,
                         elapsed: now - start,
                     });
                 }
             }
         }
+        batch.run(&mut engine, &mut sinks, &mut problems);
         files.push(FileReport {
             path: path.clone(),
             packets: f.packets(),
@@ -287,6 +304,89 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
         }
     }
     (report_of(&engine, files, cfg), problems)
+}
+
+/// Frames copied out of libpcap's buffer so that the engine can take
+/// [`BATCH`] at a time. Reused: no allocation per frame.
+#[derive(Default)]
+struct Batch {
+    arena: Vec<u8>,
+    meta: Vec<(i64, LinkType, u32, usize, usize)>,
+    out: Vec<Processed>,
+}
+
+impl Batch {
+    /// Copies a frame in; true when the batch is full.
+    fn push(&mut self, ts_us: i64, lt: LinkType, orig_len: u32, data: &[u8]) -> bool {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(data);
+        self.meta.push((ts_us, lt, orig_len, start, data.len()));
+        self.meta.len() >= BATCH
+    }
+
+    fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// Processes the frames and hands each with its outcome to `sinks`.
+    fn run(&mut self, engine: &mut Engine, sinks: &mut Sinks<'_>, problems: &mut Problems) {
+        if self.meta.is_empty() {
+            return;
+        }
+        let mut frames = [FrameIn {
+            ts_us: 0,
+            linktype: LinkType::Ethernet,
+            orig_len: 0,
+            data: &[],
+        }; BATCH];
+        for (slot, &(ts_us, linktype, orig_len, start, len)) in frames.iter_mut().zip(&self.meta) {
+            *slot = FrameIn {
+                ts_us,
+                linktype,
+                orig_len,
+                data: &self.arena[start..start + len],
+            };
+        }
+        let frames = &frames[..self.meta.len()];
+        self.out.clear();
+        self.out.resize(frames.len(), Processed::default());
+        engine.process_batch(frames, &mut self.out);
+        for (fr, p) in frames.iter().zip(&self.out) {
+            sinks.evidence(engine, fr, *p);
+        }
+        drain(engine, sinks.alerts.as_deref_mut(), problems);
+        self.meta.clear();
+        self.arena.clear();
+    }
+}
+
+/// Where processed frames and alerts go.
+struct Sinks<'a> {
+    dlt: i32,
+    alerts: Option<&'a mut AlertWriter>,
+    evidence: Option<&'a mut EvidenceWriter>,
+}
+
+impl Sinks<'_> {
+    fn evidence(&mut self, engine: &Engine, fr: &FrameIn<'_>, p: Processed) {
+        if p.evidence
+            && let (Some(ev), Some(r)) = (self.evidence.as_deref_mut(), p.session)
+            && let Some((key, _)) = engine.sessions.get(r)
+        {
+            ev.write(key, self.dlt, fr.ts_us, fr.orig_len, fr.data);
+        }
+    }
+
+    fn take(
+        &mut self,
+        engine: &mut Engine,
+        fr: &FrameIn<'_>,
+        p: Processed,
+        problems: &mut Problems,
+    ) {
+        self.evidence(engine, fr, p);
+        drain(engine, self.alerts.as_deref_mut(), problems);
+    }
 }
 
 fn drain(engine: &mut Engine, alerts: Option<&mut AlertWriter>, problems: &mut Problems) {

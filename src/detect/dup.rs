@@ -11,14 +11,42 @@ pub enum PathId {
     Native { l2: u64 },
 }
 
-#[derive(Clone, Copy)]
-struct Entry {
-    fp: u64,
-    ts_us: i64,
-    path: PathId,
+impl PathId {
+    const SESSION_BIT: u64 = 1 << 63;
+
+    fn pack(self) -> u64 {
+        match self {
+            PathId::Session { slot, generation } => {
+                Self::SESSION_BIT | (u64::from(slot) << 32) | u64::from(generation)
+            }
+            PathId::Native { l2 } => l2 & !Self::SESSION_BIT,
+        }
+    }
+
+    fn unpack(v: u64) -> PathId {
+        if v & Self::SESSION_BIT != 0 {
+            PathId::Session {
+                slot: ((v >> 32) as u32) & 0x7fff_ffff,
+                generation: v as u32,
+            }
+        } else {
+            PathId::Native { l2: v }
+        }
+    }
 }
 
 const WAYS: usize = 4;
+
+/// One cache line: four tags, four timestamps, four paths.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Set {
+    /// High half of the fingerprint, low bit forced to 1; 0 is empty.
+    tags: [u32; WAYS],
+    /// Low 32 bits of the timestamp in microseconds (wrapping).
+    ts: [u32; WAYS],
+    paths: [u64; WAYS],
+}
 
 /// A duplicate found: the path and time of the earlier copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,21 +55,25 @@ pub struct Repeat {
     pub gap_us: i64,
 }
 
+/// Longest window the 32-bit timestamps can judge.
+pub const MAX_WINDOW_US: i64 = (i32::MAX as i64) / 2;
+
 pub struct DupWindow {
-    sets: Vec<[Option<Entry>; WAYS]>,
+    sets: Vec<Set>,
     mask: usize,
     window_us: i64,
     evicted: u64,
 }
 
 impl DupWindow {
-    /// `capacity` entries (rounded up to a power of two), `window_us` long.
+    /// `capacity` entries (rounded up to a power of two), `window_us` long
+    /// (at most [`MAX_WINDOW_US`]).
     pub fn new(capacity: usize, window_us: i64) -> Self {
         let sets = (capacity / WAYS).max(1).next_power_of_two();
         DupWindow {
-            sets: vec![[None; WAYS]; sets],
+            sets: vec![Set::default(); sets],
             mask: sets - 1,
-            window_us,
+            window_us: window_us.clamp(0, MAX_WINDOW_US),
             evicted: 0,
         }
     }
@@ -51,46 +83,62 @@ impl DupWindow {
         self.evicted
     }
 
+    /// Hints the cache about the set `fp` will use.
+    #[inline]
+    pub fn prefetch(&self, fp: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let p = &self.sets[(fp as usize) & self.mask] as *const Set as *const i8;
+            // SAFETY: prefetching is a hint with no memory effects; the
+            // pointer is in bounds.
+            unsafe { core::arch::x86_64::_mm_prefetch(p, core::arch::x86_64::_MM_HINT_T0) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = fp;
+    }
+
     /// Records `fp` seen at `ts_us` on `path`. Returns the earlier sighting
     /// when this is a copy of a packet seen on another path within the
     /// window. A repeat on the same path refreshes the entry (a
     /// retransmission on one link is not a copy).
     #[inline]
     pub fn observe(&mut self, fp: u64, ts_us: i64, path: PathId) -> Option<Repeat> {
+        let tag = ((fp >> 32) as u32) | 1;
+        let now = ts_us as u32;
+        let packed = path.pack();
+        let window = self.window_us;
         let set = &mut self.sets[(fp as usize) & self.mask];
-        let mut oldest = 0;
-        let mut oldest_ts = i64::MAX;
-        for (i, slot) in set.iter_mut().enumerate() {
-            match slot {
-                Some(e) if e.fp == fp => {
-                    let gap = ts_us - e.ts_us;
-                    if gap.abs() <= self.window_us && e.path != path {
-                        let r = Repeat {
-                            first_path: e.path,
-                            gap_us: gap.abs(),
-                        };
-                        // Keep the original: a third copy pairs with it too.
-                        return Some(r);
-                    }
-                    *e = Entry { fp, ts_us, path };
-                    return None;
+        let age = |t: u32| i64::from(now.wrapping_sub(t) as i32);
+        let mut victim = 0;
+        let mut victim_age = i64::MIN;
+        for i in 0..WAYS {
+            if set.tags[i] == tag {
+                let gap = age(set.ts[i]);
+                if gap.abs() <= window && set.paths[i] != packed {
+                    // Keep the original: a third copy pairs with it too.
+                    return Some(Repeat {
+                        first_path: PathId::unpack(set.paths[i]),
+                        gap_us: gap.abs(),
+                    });
                 }
-                None => {
-                    *slot = Some(Entry { fp, ts_us, path });
-                    return None;
-                }
-                Some(e) => {
-                    if e.ts_us < oldest_ts {
-                        oldest_ts = e.ts_us;
-                        oldest = i;
-                    }
-                }
+                set.ts[i] = now;
+                set.paths[i] = packed;
+                return None;
+            }
+            if set.tags[i] == 0 {
+                victim = i;
+                victim_age = i64::MAX;
+            } else if victim_age != i64::MAX && age(set.ts[i]) > victim_age {
+                victim = i;
+                victim_age = age(set.ts[i]);
             }
         }
-        if ts_us - oldest_ts <= self.window_us {
+        if victim_age != i64::MAX && victim_age <= window {
             self.evicted += 1;
         }
-        set[oldest] = Some(Entry { fp, ts_us, path });
+        set.tags[victim] = tag;
+        set.ts[victim] = now;
+        set.paths[victim] = packed;
         None
     }
 }
@@ -132,5 +180,20 @@ mod tests {
         }
         assert!(w.evicted() >= 1000 - 16);
         assert_eq!(w.sets.len(), 4);
+    }
+
+    #[test]
+    fn paths_pack_and_unpack() {
+        for p in [
+            A,
+            B,
+            PathId::Session {
+                slot: 0x7fff_ffff,
+                generation: u32::MAX,
+            },
+        ] {
+            assert_eq!(PathId::unpack(p.pack()), p);
+        }
+        assert_eq!(core::mem::size_of::<Set>(), 64);
     }
 }

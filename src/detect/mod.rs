@@ -41,6 +41,18 @@ pub struct DupCounts {
     pub native_native: u64,
 }
 
+/// Frames decoded ahead of their table lookups in [`Engine::process_batch`].
+pub const BATCH: usize = 32;
+
+/// A frame handed to the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameIn<'a> {
+    pub ts_us: i64,
+    pub linktype: LinkType,
+    pub orig_len: u32,
+    pub data: &'a [u8],
+}
+
 /// What the caller should do with the frame just processed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Processed {
@@ -61,6 +73,7 @@ pub struct Engine {
     min_payload: usize,
     min_matches: u64,
     evidence_enabled: bool,
+    duplicates_enabled: bool,
     fp: Fingerprinter,
     pub sessions: SessionTable,
     dups: DupWindow,
@@ -90,6 +103,7 @@ impl Engine {
             min_payload: d.min_payload_bytes.max(1),
             min_matches: d.min_matching_payloads.max(1),
             evidence_enabled: false,
+            duplicates_enabled: d.enabled,
             fp: Fingerprinter::new(fingerprint_key()),
             sessions: SessionTable::new(cfg.inventory.max_sessions),
             dups: DupWindow::new(d.table_entries, (d.window_ms as i64).saturating_mul(1000)),
@@ -112,6 +126,11 @@ impl Engine {
     /// Marks alerting sessions' frames as evidence (`--evidence DIR`).
     pub fn enable_evidence(&mut self, on: bool) {
         self.evidence_enabled = on;
+    }
+
+    /// Whether duplicate detection is on (then batching pays off).
+    pub fn duplicates_enabled(&self) -> bool {
+        self.duplicates_enabled
     }
 
     /// Duplicate-window entries displaced inside their window.
@@ -142,21 +161,66 @@ impl Engine {
         orig_len: u32,
         data: &[u8],
     ) -> Processed {
-        self.packets += 1;
-        self.bytes += u64::from(orig_len);
-        self.last_ts_us = ts_us;
-        let d = self.decoder.decode(linktype, orig_len, data);
-        if let Some(e) = d.error {
-            self.errors.add(e);
-        }
-        match d.tunnel {
-            Some(t) => {
-                self.encapsulated += 1;
-                self.encapsulated_frame(ts_us, orig_len, t, &d)
+        let mut out = [Processed::default()];
+        self.process_batch(
+            &[FrameIn {
+                ts_us,
+                linktype,
+                orig_len,
+                data,
+            }],
+            &mut out,
+        );
+        out[0]
+    }
+
+    /// Processes frames in order, `out[i]` receiving the outcome of
+    /// `frames[i]`. Frames are decoded and fingerprinted [`BATCH`] at a time
+    /// and the cache lines of the duplicate and payload tables they need
+    /// are prefetched before any of them is looked up, so the random
+    /// accesses to those large tables overlap instead of stalling one by
+    /// one.
+    pub fn process_batch(&mut self, frames: &[FrameIn<'_>], out: &mut [Processed]) {
+        for (chunk, out) in frames.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            let mut decoded = [Decoded::default(); BATCH];
+            let mut fps = [None; BATCH];
+            let mut digests = [None; BATCH];
+            for (i, f) in chunk.iter().enumerate() {
+                self.packets += 1;
+                self.bytes += u64::from(f.orig_len);
+                let d = self.decoder.decode(f.linktype, f.orig_len, f.data);
+                if let Some(e) = d.error {
+                    self.errors.add(e);
+                }
+                if let Some(ip) = d.inner.as_ref().filter(|_| self.duplicates_enabled) {
+                    fps[i] = self.fp.packet(ip);
+                    if let Some(fp) = fps[i] {
+                        self.dups.prefetch(fp);
+                    }
+                    if d.tunnel.is_none() {
+                        let payload = transport_payload(ip);
+                        if payload.len() >= self.min_payload {
+                            let digest = self.fp.payload(payload);
+                            self.payloads.prefetch(digest);
+                            digests[i] = Some(digest);
+                        }
+                    }
+                }
+                decoded[i] = d;
             }
-            None => {
-                self.native_frame(ts_us, &d);
-                Processed::default()
+            for (i, f) in chunk.iter().enumerate() {
+                self.last_ts_us = f.ts_us;
+                let d = &decoded[i];
+                out[i] = match d.tunnel {
+                    Some(t) => {
+                        self.encapsulated += 1;
+                        self.encapsulated_frame(f.ts_us, f.orig_len, t, d, fps[i])
+                    }
+                    None => {
+                        self.native_frame(f.ts_us, d, fps[i], digests[i]);
+                        Processed::default()
+                    }
+                };
             }
         }
     }
@@ -167,9 +231,9 @@ impl Engine {
         orig_len: u32,
         key: SessionKey,
         d: &Decoded<'_>,
+        fingerprint: Option<u64>,
     ) -> Processed {
         let (r, created) = self.sessions.upsert(key, ts_us);
-        let mut fingerprint = None;
         let mut spike = false;
         if let Some((_, s)) = self.sessions.get_mut(r) {
             s.packets += 1;
@@ -190,12 +254,9 @@ impl Engine {
             s.truncated += u64::from(d.truncated);
             s.nested.union(d.nested);
             if let Some(ip) = &d.inner {
-                let fwd = self
-                    .fp
-                    .hash((ip.src, ip.dst, ip.src_port, ip.dst_port, ip.protocol));
-                let rev = self
-                    .fp
-                    .hash((ip.dst, ip.src, ip.dst_port, ip.src_port, ip.protocol));
+                let (fwd, rev) =
+                    self.fp
+                        .flow_pair(ip.src, ip.dst, ip.src_port, ip.dst_port, ip.protocol);
                 if s.flows_fwd.contains(rev) {
                     s.both_directions += 1;
                 }
@@ -206,7 +267,6 @@ impl Engine {
                 {
                     s.inner_related += 1;
                 }
-                fingerprint = self.fp.packet(ip);
             }
             match account_volume(&mut s.volume, ts_us, orig_len, &self.alerts_cfg) {
                 Some(true) => spike = true,
@@ -248,11 +308,17 @@ impl Engine {
         }
     }
 
-    fn native_frame(&mut self, ts_us: i64, d: &Decoded<'_>) {
+    fn native_frame(
+        &mut self,
+        ts_us: i64,
+        d: &Decoded<'_>,
+        fingerprint: Option<u64>,
+        digest: Option<u64>,
+    ) {
         let Some(ip) = &d.inner else {
             return;
         };
-        if let Some(f) = self.fp.packet(ip) {
+        if let Some(f) = fingerprint {
             let l2 = (d.l2 as u64) ^ ((d.l2 >> 64) as u64).rotate_left(17);
             if let Some(rep) = self.dups.observe(f, ts_us, PathId::Native { l2 }) {
                 match rep.first_path {
@@ -267,11 +333,9 @@ impl Engine {
                 }
             }
         }
-        let payload = transport_payload(ip);
-        if payload.len() < self.min_payload {
+        let Some(digest) = digest else {
             return;
-        }
-        let digest = self.fp.payload(payload);
+        };
         let flow = Flow {
             src: ip.src,
             dst: ip.dst,

@@ -231,9 +231,18 @@ mod tests {
     fn civil_round_trip_against_known_instants() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(parse_rfc3339_us("2026-01-01T00:00:00.000001Z"), Some(1_767_225_600_000_001));
-        assert_eq!(parse_rfc3339_us("2000-02-29T12:00:00.123456Z"), Some(951_825_600_123_456));
-        assert_eq!(crate::time::rfc3339_us(951_825_600_123_456), "2000-02-29T12:00:00.123456Z");
+        assert_eq!(
+            parse_rfc3339_us("2026-01-01T00:00:00.000001Z"),
+            Some(1_767_225_600_000_001)
+        );
+        assert_eq!(
+            parse_rfc3339_us("2000-02-29T12:00:00.123456Z"),
+            Some(951_825_600_123_456)
+        );
+        assert_eq!(
+            crate::time::rfc3339_us(951_825_600_123_456),
+            "2000-02-29T12:00:00.123456Z"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use super::build::{
     BSD_AF_INET6_BSD, BSD_AF_INET6_DARWIN, BSD_AF_INET6_FREEBSD, IpPair, PORT_VXLAN,
     PORT_VXLAN_LINUX, pad_to_min_frame,
 };
+use super::detection;
 use super::malformed::{MALFORMED_KINDS, malformed_frame};
 use super::session::{Link, MAX_OUTER_FRAME, Session, SessionKey, Tunnel, Tweaks};
 use super::traffic::{Flow, FlowKind};
@@ -46,23 +47,30 @@ pub fn scenarios_with_expected() -> Vec<(Scenario, Vec<ExpectedSession>)> {
         pcapng(),
         malformed(),
         ordinary(),
+        detection::aws_vxlan_mirror(),
+        detection::gre_teb_external(),
+        detection::native_and_copies(),
+        detection::tee_copy(),
+        detection::payload_shadow(),
+        detection::volume_spike(),
+        detection::overlay_and_mirror_ipv6(),
     ]
 }
 
 // ---------------------------------------------------------------------------
 // Machinery
 
-struct Builder {
-    scenario: Scenario,
+pub(super) struct Builder {
+    pub(super) scenario: Scenario,
     expected: Vec<ExpectedSession>,
-    st: Stack,
+    pub(super) st: Stack,
     keys: Vec<SessionKey>,
     /// Packets carried so far, per session index.
     sent: Vec<u64>,
 }
 
 impl Builder {
-    fn new(name: &'static str, description: &'static str, linktype: u32) -> Self {
+    pub(super) fn new(name: &'static str, description: &'static str, linktype: u32) -> Self {
         Self {
             scenario: Scenario {
                 name,
@@ -78,19 +86,25 @@ impl Builder {
         }
     }
 
-    fn next_ts(&self) -> i64 {
+    pub(super) fn next_ts(&self) -> i64 {
         START_TS_US + self.scenario.packets.len() as i64 * SCENARIO_STEP_US
     }
 
-    fn push(&mut self) {
+    pub(super) fn push(&mut self) {
         let ts_us = self.next_ts();
+        self.push_at(ts_us);
+    }
+
+    /// Appends `st.cur` as a packet with its own timestamp (for scenarios
+    /// that do not follow the fixed step).
+    pub(super) fn push_at(&mut self, ts_us: i64) {
         self.scenario.packets.push(SynthPacket {
             ts_us,
             data: self.st.cur.clone(),
         });
     }
 
-    fn record(&mut self, s: &Session) {
+    pub(super) fn record(&mut self, s: &Session) {
         self.keys.clear();
         s.keys(&mut self.keys);
         for &(encap, outer_src, outer_dst, id) in &self.keys {
@@ -113,20 +127,20 @@ impl Builder {
         }
     }
 
-    fn finish(self) -> (Scenario, Vec<ExpectedSession>) {
+    pub(super) fn finish(self) -> (Scenario, Vec<ExpectedSession>) {
         (self.scenario, self.expected)
     }
 }
 
 /// A flow and the sessions that carry its two directions (`None`: sent as
 /// is, without any tunnel).
-struct Lane {
-    flow: Flow,
-    fwd: Option<usize>,
-    rev: Option<usize>,
+pub(super) struct Lane {
+    pub(super) flow: Flow,
+    pub(super) fwd: Option<usize>,
+    pub(super) rev: Option<usize>,
 }
 
-fn via(flow: Flow, session: usize) -> Lane {
+pub(super) fn via(flow: Flow, session: usize) -> Lane {
     Lane {
         flow,
         fwd: Some(session),
@@ -143,20 +157,20 @@ fn plain(flow: Flow) -> Lane {
 }
 
 /// What a tweak function may look at.
-struct Ctx {
+pub(super) struct Ctx {
     lane: usize,
     session: usize,
     /// Packets the session carried before this one.
     n: u64,
 }
 
-fn no_tweaks(_: &Ctx) -> Tweaks {
+pub(super) fn no_tweaks(_: &Ctx) -> Tweaks {
     Tweaks::default()
 }
 
 /// Emits up to `limit` packets, taking one frame from each unfinished lane
 /// in turn. Returns the number emitted.
-fn drive(
+pub(super) fn drive(
     b: &mut Builder,
     sessions: &mut [Session],
     lanes: &mut [Lane],
@@ -209,15 +223,15 @@ fn drive(
     }
 }
 
-fn p4(s: [u8; 4], d: [u8; 4]) -> IpPair {
+pub(super) fn p4(s: [u8; 4], d: [u8; 4]) -> IpPair {
     IpPair::V4(Ipv4Addr::from(s), Ipv4Addr::from(d))
 }
 
-fn p6(s: [u16; 8], d: [u16; 8]) -> IpPair {
+pub(super) fn p6(s: [u16; 8], d: [u16; 8]) -> IpPair {
     IpPair::V6(Ipv6Addr::from(s), Ipv6Addr::from(d))
 }
 
-fn tcp(addrs: IpPair, cport: u16, sport: u16, packets: u32, seed: u64) -> Flow {
+pub(super) fn tcp(addrs: IpPair, cport: u16, sport: u16, packets: u32, seed: u64) -> Flow {
     Flow::new(FlowKind::Tcp { packets }, addrs, cport, sport, seed)
 }
 
@@ -225,15 +239,15 @@ fn dns(addrs: IpPair, cport: u16, seed: u64) -> Flow {
     Flow::new(FlowKind::Dns, addrs, cport, 53, seed)
 }
 
-fn icmp(addrs: IpPair, packets: u32, seed: u64) -> Flow {
+pub(super) fn icmp(addrs: IpPair, packets: u32, seed: u64) -> Flow {
     Flow::new(FlowKind::Icmp { packets }, addrs, 0, 0, seed)
 }
 
-fn eth(outer: IpPair, tunnel: Tunnel) -> Session {
+pub(super) fn eth(outer: IpPair, tunnel: Tunnel) -> Session {
     Session::new(Link::Ethernet, outer, tunnel)
 }
 
-fn erspan2_t(session: u16) -> Tunnel {
+pub(super) fn erspan2_t(session: u16) -> Tunnel {
     Tunnel::ErspanII {
         session,
         vlan: 0,

@@ -1,0 +1,1017 @@
+//! Per-device configuration context for network devices: the monitor
+//! sessions a device is known to have, and per-user CLI mode, so that a
+//! session configured over several logged commands (IOS-XE `monitor
+//! session 1 type erspan-source`, then `destination`, `erspan-id 100`,
+//! `ip address 203.0.113.9`) yields events that carry everything known so
+//! far. Also Junos port-mirroring/analyzer instances and pending commits.
+//!
+//! Keywords are matched the way Cisco's parser does: any unambiguous
+//! prefix of at least a few letters (`mon sess 1 ty erspan-source`).
+
+use super::Action;
+use std::net::IpAddr;
+
+const MAX_SESSIONS: usize = 64;
+const MAX_USERS: usize = 16;
+const MAX_SOURCES: usize = 64;
+const MAX_TOKENS: usize = 64;
+const MAX_FIELD: usize = 256;
+/// A user's CLI mode is forgotten after this long without a command.
+const MODE_IDLE_US: i64 = 3600 * 1_000_000;
+
+/// What a device session entry describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `monitor session` (Cisco, NX-OS, Arista).
+    Monitor,
+    /// `monitor capture` (IOS-XE Embedded Packet Capture).
+    Capture,
+    /// Junos `forwarding-options port-mirroring|analyzer` instance.
+    Junos,
+}
+
+/// Everything known about one session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SessionState {
+    pub erspan_id: Option<u32>,
+    pub destination: Option<String>,
+    pub destination_ip: Option<IpAddr>,
+    /// ERSPAN origin / GRE tunnel source address.
+    pub origin_ip: Option<IpAddr>,
+    pub sources: Vec<String>,
+}
+
+impl SessionState {
+    fn add_source(&mut self, s: String) {
+        if !self.sources.contains(&s) && self.sources.len() < MAX_SOURCES {
+            self.sources.push(s);
+        }
+    }
+
+    fn remove_source(&mut self, s: &str) {
+        self.sources.retain(|x| x != s);
+    }
+
+    fn set_destination_ip(&mut self, ip: IpAddr) {
+        self.destination_ip = Some(ip);
+        self.destination = Some(ip.to_string());
+    }
+
+    fn clear_destination(&mut self) {
+        self.destination = None;
+        self.destination_ip = None;
+    }
+}
+
+struct Session {
+    kind: Kind,
+    name: String,
+    state: SessionState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Global,
+    /// `config-monitor` mode of the named session.
+    Monitor(String),
+    /// A sub-mode inside it (IOS-XE `destination` / `source`).
+    MonitorSub(String),
+}
+
+struct UserMode {
+    user: String,
+    mode: Mode,
+    last_us: Option<i64>,
+}
+
+/// Junos changes seen since the last commit.
+struct JunosPending {
+    actor: Option<String>,
+    name: String,
+}
+
+/// Result of one configuration command / audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CmdOutcome {
+    pub action: Action,
+    /// Session / capture / instance name, when the command names one.
+    pub name: Option<String>,
+    /// Snapshot of the session after (for deletes: before) the command.
+    pub state: SessionState,
+    /// Arista-only syntax (`destination tunnel mode gre ...`) was used.
+    pub arista: bool,
+}
+
+/// Context of one device.
+#[derive(Default)]
+pub(crate) struct DeviceCtx {
+    sessions: Vec<Session>,
+    users: Vec<UserMode>,
+    erspan_origin: Option<IpAddr>,
+    junos_pending: Option<JunosPending>,
+}
+
+/// `tok` is `full` or an abbreviation of it at least `min` bytes long.
+pub(crate) fn kw(tok: &str, full: &str, min: usize) -> bool {
+    tok.len() >= min.min(full.len())
+        && tok.len() <= full.len()
+        && full
+            .as_bytes()
+            .get(..tok.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(tok.as_bytes()))
+}
+
+fn kw_at(t: &[&str], i: usize, full: &str, min: usize) -> bool {
+    t.get(i).is_some_and(|tok| kw(tok, full, min))
+}
+
+fn clip(s: &str) -> String {
+    let mut end = s.len().min(MAX_FIELD);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("").to_owned()
+}
+
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    s.trim_matches(|c| c == ',' || c == ';').parse().ok()
+}
+
+fn is_direction(t: &str) -> bool {
+    ["rx", "tx", "both", "ingress", "egress"]
+        .iter()
+        .any(|d| t.eq_ignore_ascii_case(d))
+}
+
+/// Interface / VLAN list: direction words dropped; NX-OS `ethernet 1/1`
+/// joined to `ethernet1/1`.
+fn iface_arg(args: &[&str]) -> Option<String> {
+    let kept: Vec<&str> = args.iter().copied().filter(|t| !is_direction(t)).collect();
+    match kept.as_slice() {
+        [] => None,
+        [a, b]
+            if b.starts_with(|c: char| c.is_ascii_digit())
+                && a.chars().all(|c| c.is_ascii_alphabetic())
+                && !a.eq_ignore_ascii_case("vlan") =>
+        {
+            Some(clip(&format!("{a}{b}")))
+        }
+        k => Some(clip(&k.join(" "))),
+    }
+}
+
+enum SubEffect {
+    Applied,
+    EnterSub,
+}
+
+/// A command valid inside `config-monitor` mode (or after `monitor session
+/// N` on one line). `None`: not a monitor sub-command.
+fn apply_sub(st: &mut SessionState, t: &[&str], neg: bool, arista: &mut bool) -> Option<SubEffect> {
+    let head = *t.first()?;
+    let args = t.get(1..).unwrap_or(&[]);
+    if kw(head, "source", 3) {
+        let args = if kw_at(args, 0, "interface", 3) {
+            args.get(1..).unwrap_or(&[])
+        } else {
+            args
+        };
+        return match iface_arg(args) {
+            None if neg => Some(SubEffect::Applied),
+            None => Some(SubEffect::EnterSub),
+            Some(src) => {
+                if neg {
+                    st.remove_source(&src);
+                } else {
+                    st.add_source(src);
+                }
+                Some(SubEffect::Applied)
+            }
+        };
+    }
+    if kw(head, "destination", 4) {
+        if neg {
+            st.clear_destination();
+            return Some(SubEffect::Applied);
+        }
+        if args.is_empty() {
+            return Some(SubEffect::EnterSub);
+        }
+        if kw_at(args, 0, "interface", 3) {
+            st.destination = iface_arg(args.get(1..).unwrap_or(&[]));
+            st.destination_ip = None;
+        } else if kw_at(args, 0, "ip", 2) {
+            let at = if kw_at(args, 1, "address", 3) { 2 } else { 1 };
+            if let Some(ip) = args.get(at).and_then(|s| parse_ip(s)) {
+                st.set_destination_ip(ip);
+            }
+        } else if kw_at(args, 0, "tunnel", 3) {
+            // Arista: destination tunnel mode gre source A destination B ...
+            *arista = true;
+            let mut i = 1;
+            while i < args.len() {
+                let val = args.get(i + 1).and_then(|s| parse_ip(s));
+                if kw_at(args, i, "source", 3) {
+                    if let Some(ip) = val {
+                        st.origin_ip = Some(ip);
+                        i += 1;
+                    }
+                } else if kw_at(args, i, "destination", 4) {
+                    if let Some(ip) = val {
+                        st.set_destination_ip(ip);
+                        i += 1;
+                    }
+                }
+                i += 1;
+            }
+        } else {
+            // `destination remote vlan 900`, Arista `destination Ethernet2`.
+            st.destination = Some(clip(&args.join(" ")));
+            st.destination_ip = None;
+        }
+        return Some(SubEffect::Applied);
+    }
+    if kw(head, "erspan-id", 8) {
+        st.erspan_id = if neg {
+            None
+        } else {
+            args.first().and_then(|s| s.parse().ok())
+        };
+        return Some(SubEffect::Applied);
+    }
+    if head.eq_ignore_ascii_case("ip") {
+        if kw_at(args, 0, "address", 3) {
+            // `ip address A.B.C.D mask` belongs to an interface, not here.
+            if args.len() > 2 {
+                return None;
+            }
+            if neg {
+                st.clear_destination();
+            } else if let Some(ip) = args.get(1).and_then(|s| parse_ip(s)) {
+                st.set_destination_ip(ip);
+            }
+            return Some(SubEffect::Applied);
+        }
+        let known = ["ttl", "dscp", "prec", "precedence", "tos"];
+        return args
+            .first()
+            .filter(|a| known.iter().any(|k| a.eq_ignore_ascii_case(k)))
+            .map(|_| SubEffect::Applied);
+    }
+    if kw(head, "origin", 3) {
+        let at = if kw_at(args, 0, "ip-address", 4) {
+            1
+        } else if kw_at(args, 0, "ip", 2) && kw_at(args, 1, "address", 3) {
+            2
+        } else {
+            return Some(SubEffect::Applied);
+        };
+        st.origin_ip = if neg {
+            None
+        } else {
+            args.get(at).and_then(|s| parse_ip(s))
+        };
+        return Some(SubEffect::Applied);
+    }
+    const OTHER: [(&str, usize); 15] = [
+        ("shutdown", 4),
+        ("vrf", 3),
+        ("mtu", 3),
+        ("description", 4),
+        ("filter", 4),
+        ("header-type", 6),
+        ("rate-limit", 6),
+        ("ingress", 4),
+        ("encapsulation", 5),
+        ("plim", 4),
+        ("erspan", 6),
+        ("truncate", 5),
+        ("forward-drops", 7),
+        ("marker-packet", 6),
+        ("type", 2),
+    ];
+    OTHER
+        .iter()
+        .any(|(k, min)| kw(head, k, *min))
+        .then_some(SubEffect::Applied)
+}
+
+impl DeviceCtx {
+    fn find(&self, kind: Kind, name: &str) -> Option<usize> {
+        self.sessions
+            .iter()
+            .position(|s| s.kind == kind && s.name == name)
+    }
+
+    /// Index of the session, and whether it was just created.
+    fn ensure(&mut self, kind: Kind, name: &str) -> (usize, bool) {
+        let name = clip(name);
+        if let Some(i) = self.find(kind, &name) {
+            return (i, false);
+        }
+        if self.sessions.len() >= MAX_SESSIONS {
+            self.sessions.remove(0);
+        }
+        self.sessions.push(Session {
+            kind,
+            name,
+            state: SessionState::default(),
+        });
+        (self.sessions.len() - 1, true)
+    }
+
+    fn state_mut(&mut self, i: usize) -> Option<&mut SessionState> {
+        self.sessions.get_mut(i).map(|s| &mut s.state)
+    }
+
+    fn snapshot(&self, i: usize) -> SessionState {
+        let mut st = self
+            .sessions
+            .get(i)
+            .map(|s| s.state.clone())
+            .unwrap_or_default();
+        if st.origin_ip.is_none() {
+            st.origin_ip = self.erspan_origin;
+        }
+        st
+    }
+
+    fn remove(&mut self, kind: Kind, name: &str) -> SessionState {
+        match self.find(kind, &clip(name)) {
+            Some(i) => {
+                let st = self.snapshot(i);
+                self.sessions.remove(i);
+                st
+            }
+            None => SessionState::default(),
+        }
+    }
+
+    /// A known monitor session's state, for status messages.
+    pub(crate) fn monitor_state(&self, name: &str) -> Option<SessionState> {
+        self.find(Kind::Monitor, name).map(|i| self.snapshot(i))
+    }
+
+    fn mode(&self, user: &str, now: Option<i64>) -> Mode {
+        match self.users.iter().find(|u| u.user == user) {
+            Some(u) => {
+                let idle = match (now, u.last_us) {
+                    (Some(n), Some(l)) => n.saturating_sub(l) > MODE_IDLE_US,
+                    _ => false,
+                };
+                if idle { Mode::Global } else { u.mode.clone() }
+            }
+            None => Mode::Global,
+        }
+    }
+
+    fn set_mode(&mut self, user: &str, mode: Mode, now: Option<i64>) {
+        if let Some(u) = self.users.iter_mut().find(|u| u.user == user) {
+            u.mode = mode;
+            u.last_us = now.or(u.last_us);
+            return;
+        }
+        if mode == Mode::Global {
+            return;
+        }
+        if self.users.len() >= MAX_USERS {
+            self.users.remove(0);
+        }
+        self.users.push(UserMode {
+            user: clip(user),
+            mode,
+            last_us: now,
+        });
+    }
+
+    /// Ends any configuration mode of `user` (`%SYS-5-CONFIG_I`, `end`).
+    pub(crate) fn end_config(&mut self, user: Option<&str>) {
+        match user {
+            Some(u) => self.set_mode(u, Mode::Global, None),
+            None => self.users.clear(),
+        }
+    }
+
+    /// Resets `user` to global configuration mode (each NX-OS accounting
+    /// record carries its full mode path).
+    pub(crate) fn reset_mode(&mut self, user: &str) {
+        self.set_mode(user, Mode::Global, None);
+    }
+
+    /// Applies one CLI configuration command typed by `user`.
+    pub(crate) fn apply_command(
+        &mut self,
+        user: &str,
+        cmd: &str,
+        now: Option<i64>,
+    ) -> Option<CmdOutcome> {
+        let mut cmd = cmd.trim();
+        let mut exec = false;
+        if let Some(rest) = cmd.strip_prefix("!exec:") {
+            cmd = rest.trim();
+            exec = true;
+        }
+        let toks: Vec<&str> = cmd.split_whitespace().take(MAX_TOKENS).collect();
+        let mut t: &[&str] = &toks;
+        if t.first().is_some_and(|f| f.eq_ignore_ascii_case("do")) {
+            // `do show ...` from configuration mode: an exec command that
+            // leaves the mode alone.
+            t = t.get(1..).unwrap_or(&[]);
+            exec = true;
+        }
+        let neg = t
+            .first()
+            .is_some_and(|f| f.eq_ignore_ascii_case("no") || f.eq_ignore_ascii_case("default"));
+        if neg {
+            t = t.get(1..).unwrap_or(&[]);
+        }
+        if kw_at(t, 0, "monitor", 3) {
+            if !exec {
+                self.set_mode(user, Mode::Global, now);
+            }
+            return self.monitor_command(user, neg, t, now, exec);
+        }
+        if exec {
+            return None;
+        }
+        let (name, sub) = match self.mode(user, now) {
+            Mode::Global => return None,
+            Mode::Monitor(n) => (n, false),
+            Mode::MonitorSub(n) => (n, true),
+        };
+        if kw_at(t, 0, "exit", 3) && !neg {
+            let back = if sub {
+                Mode::Monitor(name)
+            } else {
+                Mode::Global
+            };
+            self.set_mode(user, back, now);
+            return None;
+        }
+        if kw_at(t, 0, "end", 3) && !neg {
+            self.set_mode(user, Mode::Global, now);
+            return None;
+        }
+        let (i, created) = self.ensure(Kind::Monitor, &name);
+        let mut arista = false;
+        let effect = self
+            .state_mut(i)
+            .and_then(|st| apply_sub(st, t, neg, &mut arista));
+        match effect {
+            None => {
+                // Anything else (`interface Gi1`, `router ospf 1`, ...) leaves
+                // the monitor configuration.
+                if created {
+                    self.sessions
+                        .retain(|s| !(s.kind == Kind::Monitor && s.name == name));
+                }
+                self.set_mode(user, Mode::Global, now);
+                None
+            }
+            Some(effect) => {
+                let mode = match effect {
+                    SubEffect::EnterSub => Mode::MonitorSub(name.clone()),
+                    SubEffect::Applied if sub => Mode::MonitorSub(name.clone()),
+                    SubEffect::Applied => Mode::Monitor(name.clone()),
+                };
+                self.set_mode(user, mode, now);
+                Some(CmdOutcome {
+                    action: if created {
+                        Action::Create
+                    } else {
+                        Action::Modify
+                    },
+                    name: Some(name),
+                    state: self.snapshot(i),
+                    arista,
+                })
+            }
+        }
+    }
+
+    fn monitor_command(
+        &mut self,
+        user: &str,
+        neg: bool,
+        t: &[&str],
+        now: Option<i64>,
+        exec: bool,
+    ) -> Option<CmdOutcome> {
+        if kw_at(t, 1, "session", 3) {
+            let name = *t.get(2)?;
+            let rest = t.get(3..).unwrap_or(&[]);
+            let mut arista = false;
+            if neg {
+                if rest.is_empty() || kw_at(rest, 0, "type", 2) {
+                    let state = self.remove(Kind::Monitor, name);
+                    return Some(CmdOutcome {
+                        action: Action::Delete,
+                        name: Some(clip(name)),
+                        state,
+                        arista,
+                    });
+                }
+                let (i, _) = self.ensure(Kind::Monitor, name);
+                if let Some(st) = self.state_mut(i) {
+                    apply_sub(st, rest, true, &mut arista);
+                }
+                return Some(CmdOutcome {
+                    action: Action::Modify,
+                    name: Some(clip(name)),
+                    state: self.snapshot(i),
+                    arista,
+                });
+            }
+            let (i, created) = self.ensure(Kind::Monitor, name);
+            if rest.is_empty() || kw_at(rest, 0, "type", 2) {
+                if !exec {
+                    self.set_mode(user, Mode::Monitor(clip(name)), now);
+                }
+            } else if let Some(st) = self.state_mut(i) {
+                apply_sub(st, rest, false, &mut arista);
+            }
+            return Some(CmdOutcome {
+                action: if created {
+                    Action::Create
+                } else {
+                    Action::Modify
+                },
+                name: Some(clip(name)),
+                state: self.snapshot(i),
+                arista,
+            });
+        }
+        if kw_at(t, 1, "capture", 3) {
+            let name = *t.get(2)?;
+            if neg {
+                let state = self.remove(Kind::Capture, name);
+                return Some(CmdOutcome {
+                    action: Action::Delete,
+                    name: Some(clip(name)),
+                    state,
+                    arista: false,
+                });
+            }
+            let (i, created) = self.ensure(Kind::Capture, name);
+            let rest = t.get(3..).unwrap_or(&[]);
+            let mut action = if created {
+                Action::Create
+            } else {
+                Action::Modify
+            };
+            if let Some(st) = self.state_mut(i) {
+                let mut k = 0;
+                while k < rest.len() {
+                    let tok = rest.get(k).copied().unwrap_or("");
+                    if kw(tok, "interface", 3) {
+                        if let Some(ifc) = rest.get(k + 1) {
+                            st.add_source(clip(ifc));
+                            k += 1;
+                        }
+                    } else if tok.eq_ignore_ascii_case("control-plane") {
+                        st.add_source("control-plane".to_owned());
+                    } else if kw(tok, "export", 3) {
+                        // `export tftp://...` or `export location flash:x.pcap`
+                        let mut j = k + 1;
+                        if rest.get(j).is_some_and(|s| kw(s, "location", 3)) {
+                            j += 1;
+                        }
+                        if let Some(dst) = rest.get(j) {
+                            st.destination = Some(clip(dst));
+                            k = j;
+                        }
+                    } else if tok.eq_ignore_ascii_case("start") {
+                        action = Action::CaptureStart;
+                    } else if tok.eq_ignore_ascii_case("stop")
+                        || tok.eq_ignore_ascii_case("stop_export")
+                    {
+                        action = Action::SessionDown;
+                    }
+                    k += 1;
+                }
+            }
+            return Some(CmdOutcome {
+                action,
+                name: Some(clip(name)),
+                state: self.snapshot(i),
+                arista: false,
+            });
+        }
+        if kw_at(t, 1, "erspan", 6) && t.iter().any(|x| kw(x, "origin", 3)) {
+            // NX-OS: monitor erspan origin ip-address A.B.C.D [global]
+            let ip = t
+                .iter()
+                .position(|x| kw(x, "ip-address", 4) || kw(x, "address", 3))
+                .and_then(|p| t.get(p + 1))
+                .and_then(|s| parse_ip(s));
+            self.erspan_origin = if neg { None } else { ip };
+            return Some(CmdOutcome {
+                action: Action::Modify,
+                name: None,
+                state: SessionState {
+                    origin_ip: ip,
+                    ..SessionState::default()
+                },
+                arista: false,
+            });
+        }
+        None
+    }
+
+    /// Junos `UI_CFG_AUDIT_*`: `verb` is the audit verb (`set`, `delete`,
+    /// `deactivate`, ...), `path` the bracketed configuration path,
+    /// `value` the new value. `None` when the path is not mirroring.
+    pub(crate) fn junos_audit(
+        &mut self,
+        user: Option<&str>,
+        verb: &str,
+        path: &str,
+        value: Option<&str>,
+    ) -> Option<CmdOutcome> {
+        let mut toks: Vec<&str> = path.split_whitespace().take(MAX_TOKENS).collect();
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            toks.push(v);
+        }
+        let (name, body_at) = if let Some(p) = toks.windows(2).position(|w| {
+            w[0] == "forwarding-options" && (w[1] == "port-mirroring" || w[1] == "analyzer")
+        }) {
+            let area = toks.get(p + 1).copied().unwrap_or("");
+            if area == "analyzer" {
+                match toks.get(p + 2) {
+                    Some(n) => (format!("analyzer {n}"), p + 3),
+                    None => ("analyzer".to_owned(), p + 2),
+                }
+            } else if toks.get(p + 2) == Some(&"instance") {
+                match toks.get(p + 3) {
+                    Some(n) => (format!("port-mirroring instance {n}"), p + 4),
+                    None => ("port-mirroring".to_owned(), p + 3),
+                }
+            } else {
+                ("port-mirroring".to_owned(), p + 2)
+            }
+        } else if let Some(p) = toks
+            .iter()
+            .position(|t| *t == "port-mirror" || *t == "port-mirror-instance")
+        {
+            // firewall filter action: ... then port-mirror[-instance NAME]
+            let name = match toks.get(p + 1) {
+                Some(n) if toks.get(p) == Some(&"port-mirror-instance") => {
+                    format!("port-mirroring instance {n}")
+                }
+                _ => "port-mirroring".to_owned(),
+            };
+            (name, toks.len())
+        } else {
+            return None;
+        };
+        let deleting = ["delete", "deactivate"]
+            .iter()
+            .any(|v| verb.eq_ignore_ascii_case(v));
+        let (i, created) = self.ensure(Kind::Junos, &name);
+        if let Some(filter) = toks
+            .iter()
+            .position(|t| *t == "filter")
+            .and_then(|p| toks.get(p + 1))
+            .filter(|_| toks.contains(&"firewall"))
+        {
+            if let Some(st) = self.state_mut(i) {
+                st.add_source(clip(&format!("filter {filter}")));
+            }
+        }
+        let body = toks.get(body_at..).unwrap_or(&[]);
+        if let Some(st) = self.state_mut(i) {
+            let mut section = "";
+            let mut k = 0;
+            while k < body.len() {
+                let tok = body.get(k).copied().unwrap_or("");
+                let arg = body.get(k + 1).copied();
+                match tok {
+                    "input" | "output" => section = tok,
+                    "ip-address" => {
+                        if let Some(ip) = arg.and_then(parse_ip) {
+                            if deleting {
+                                st.clear_destination()
+                            } else {
+                                st.set_destination_ip(ip)
+                            }
+                            k += 1;
+                        }
+                    }
+                    "next-hop" => {
+                        if let Some(ip) = arg.and_then(parse_ip) {
+                            st.destination_ip = if deleting { None } else { Some(ip) };
+                            k += 1;
+                        }
+                    }
+                    "interface" | "vlan" | "routing-instance" => {
+                        if let Some(a) = arg {
+                            let v = if tok == "interface" {
+                                clip(a)
+                            } else {
+                                clip(&format!("{tok} {a}"))
+                            };
+                            if section == "output" {
+                                if deleting {
+                                    st.destination = None;
+                                } else {
+                                    st.destination = Some(v);
+                                }
+                            } else if section == "input" {
+                                if deleting {
+                                    st.remove_source(&v)
+                                } else {
+                                    st.add_source(v)
+                                }
+                            }
+                            k += 1;
+                        }
+                    }
+                    _ => {}
+                }
+                k += 1;
+            }
+        }
+        let action = if deleting {
+            Action::Delete
+        } else if created {
+            Action::Create
+        } else {
+            Action::Modify
+        };
+        let state = self.snapshot(i);
+        if deleting && body.is_empty() {
+            self.remove(Kind::Junos, &name);
+        }
+        self.junos_pending = Some(JunosPending {
+            actor: user.map(clip),
+            name: name.clone(),
+        });
+        Some(CmdOutcome {
+            action,
+            name: Some(name),
+            state,
+            arista: false,
+        })
+    }
+
+    /// Junos `UI_COMMIT` / `UI_COMMIT_COMPLETED`: an event when mirroring
+    /// changes were pending (`modify`, or `delete` when the instance was
+    /// deleted); returns the actor of those changes too.
+    pub(crate) fn junos_commit(&mut self) -> Option<(CmdOutcome, Option<String>)> {
+        let p = self.junos_pending.take()?;
+        let found = self.find(Kind::Junos, &p.name);
+        let state = found.map(|i| self.snapshot(i)).unwrap_or_default();
+        Some((
+            CmdOutcome {
+                action: if found.is_some() {
+                    Action::Modify
+                } else {
+                    Action::Delete
+                },
+                name: Some(p.name),
+                state,
+                arista: false,
+            },
+            p.actor,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        s.parse().ok()
+    }
+
+    #[test]
+    fn keyword_abbreviations() {
+        assert!(kw("mon", "monitor", 3));
+        assert!(kw("MONITOR", "monitor", 3));
+        assert!(!kw("mo", "monitor", 3));
+        assert!(!kw("monitors", "monitor", 3));
+        assert!(kw("ip", "ip", 2));
+    }
+
+    #[test]
+    fn ios_xe_erspan_over_several_commands() {
+        let mut d = DeviceCtx::default();
+        let o = d
+            .apply_command("alice", "monitor session 1 type erspan-source", None)
+            .unwrap();
+        assert_eq!((o.action, o.name.as_deref()), (Action::Create, Some("1")));
+        let o = d
+            .apply_command("alice", "source interface Gi0/0/1 rx", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Modify);
+        assert_eq!(o.state.sources, vec!["Gi0/0/1".to_owned()]);
+        d.apply_command("alice", "destination", None).unwrap();
+        let o = d.apply_command("alice", "erspan-id 100", None).unwrap();
+        assert_eq!(o.state.erspan_id, Some(100));
+        let o = d
+            .apply_command("alice", "ip address 203.0.113.9", None)
+            .unwrap();
+        assert_eq!(o.state.destination_ip, ip("203.0.113.9"));
+        let o = d
+            .apply_command("alice", "origin ip address 10.1.1.1", None)
+            .unwrap();
+        assert_eq!(o.state.origin_ip, ip("10.1.1.1"));
+        assert_eq!(o.state.destination_ip, ip("203.0.113.9"));
+        assert_eq!(o.state.destination.as_deref(), Some("203.0.113.9"));
+        // Another user's commands do not land in alice's session.
+        assert_eq!(
+            d.apply_command("bob", "ip address 198.51.100.1", None),
+            None
+        );
+        // Leaving the mode: the interface address is not the destination.
+        assert_eq!(
+            d.apply_command("alice", "interface GigabitEthernet0/0/2", None),
+            None
+        );
+        assert_eq!(d.apply_command("alice", "ip address 192.0.2.1", None), None);
+        let o = d
+            .apply_command("alice", "no monitor session 1", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Delete);
+        assert_eq!(o.state.erspan_id, Some(100));
+        assert!(d.monitor_state("1").is_none());
+    }
+
+    #[test]
+    fn one_line_span_and_show_commands() {
+        let mut d = DeviceCtx::default();
+        let o = d
+            .apply_command(
+                "u",
+                "monitor session 2 source interface Gi1/0/1 - 3 both",
+                None,
+            )
+            .unwrap();
+        assert_eq!(o.action, Action::Create);
+        assert_eq!(o.state.sources, vec!["Gi1/0/1 - 3".to_owned()]);
+        let o = d
+            .apply_command("u", "monitor session 2 destination remote vlan 900", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Modify);
+        assert_eq!(o.state.destination.as_deref(), Some("remote vlan 900"));
+        assert_eq!(
+            d.apply_command("u", "do show monitor session 2", None),
+            None
+        );
+        assert_eq!(d.apply_command("u", "show monitor session 2", None), None);
+        let o = d
+            .apply_command(
+                "u",
+                "no monitor session 2 source interface Gi1/0/1 - 3 both",
+                None,
+            )
+            .unwrap();
+        assert_eq!(o.action, Action::Modify);
+        assert!(o.state.sources.is_empty());
+    }
+
+    #[test]
+    fn nxos_erspan_and_arista_tunnel() {
+        let mut d = DeviceCtx::default();
+        let o = d
+            .apply_command(
+                "admin",
+                "monitor erspan origin ip-address 10.0.0.1 global",
+                None,
+            )
+            .unwrap();
+        assert_eq!(o.state.origin_ip, ip("10.0.0.1"));
+        d.apply_command("admin", "monitor session 3 type erspan-source", None)
+            .unwrap();
+        let o = d
+            .apply_command("admin", "source interface ethernet 1/1 both", None)
+            .unwrap();
+        assert_eq!(o.state.sources, vec!["ethernet1/1".to_owned()]);
+        let o = d
+            .apply_command("admin", "destination ip 203.0.113.9", None)
+            .unwrap();
+        assert_eq!(o.state.destination_ip, ip("203.0.113.9"));
+        assert_eq!(o.state.origin_ip, ip("10.0.0.1"));
+
+        let mut a = DeviceCtx::default();
+        let o = a
+            .apply_command("admin", "monitor session exfil destination tunnel mode gre source 10.0.0.1 destination 203.0.113.50 ttl 128", None)
+            .unwrap();
+        assert!(o.arista);
+        assert_eq!(o.action, Action::Create);
+        assert_eq!(o.state.destination_ip, ip("203.0.113.50"));
+        assert_eq!(o.state.origin_ip, ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn capture_points() {
+        let mut d = DeviceCtx::default();
+        let o = d
+            .apply_command(
+                "u",
+                "!exec: monitor capture CAP1 interface GigabitEthernet0/0/1 both match any start",
+                None,
+            )
+            .unwrap();
+        assert_eq!(o.action, Action::CaptureStart);
+        assert_eq!(o.state.sources, vec!["GigabitEthernet0/0/1".to_owned()]);
+        let o = d
+            .apply_command(
+                "u",
+                "!exec: monitor capture CAP1 export tftp://198.51.100.20/c.pcap",
+                None,
+            )
+            .unwrap();
+        assert_eq!(o.action, Action::Modify);
+        assert_eq!(
+            o.state.destination.as_deref(),
+            Some("tftp://198.51.100.20/c.pcap")
+        );
+        let o = d
+            .apply_command("u", "monitor capture CAP1 stop", None)
+            .unwrap();
+        assert_eq!(o.action, Action::SessionDown);
+        let o = d
+            .apply_command("u", "no monitor capture CAP1", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Delete);
+    }
+
+    #[test]
+    fn idle_mode_expires() {
+        let mut d = DeviceCtx::default();
+        d.apply_command("u", "monitor session 1 type erspan-source", Some(0))
+            .unwrap();
+        assert!(
+            d.apply_command("u", "erspan-id 5", Some(1_000_000))
+                .is_some()
+        );
+        assert_eq!(
+            d.apply_command("u", "erspan-id 6", Some(MODE_IDLE_US + 2_000_000)),
+            None
+        );
+    }
+
+    #[test]
+    fn junos_audit_and_commit() {
+        let mut d = DeviceCtx::default();
+        let o = d
+            .junos_audit(Some("bob"), "set", "forwarding-options port-mirroring instance m1 family inet output ip-address 203.0.113.7", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Create);
+        assert_eq!(o.name.as_deref(), Some("port-mirroring instance m1"));
+        assert_eq!(o.state.destination_ip, ip("203.0.113.7"));
+        let o = d
+            .junos_audit(
+                Some("bob"),
+                "set",
+                "forwarding-options analyzer a1 input ingress interface",
+                Some("ge-0/0/1.0"),
+            )
+            .unwrap();
+        assert_eq!(o.state.sources, vec!["ge-0/0/1.0".to_owned()]);
+        assert!(
+            d.junos_audit(Some("bob"), "set", "system host-name", Some("x"))
+                .is_none()
+        );
+        let (o, actor) = d.junos_commit().unwrap();
+        assert_eq!(o.action, Action::Modify);
+        assert_eq!(actor.as_deref(), Some("bob"));
+        assert!(d.junos_commit().is_none());
+        let o = d
+            .junos_audit(
+                Some("bob"),
+                "delete",
+                "forwarding-options port-mirroring instance m1",
+                None,
+            )
+            .unwrap();
+        assert_eq!(o.action, Action::Delete);
+        assert_eq!(o.state.destination_ip, ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn bounded_per_device_state() {
+        let mut d = DeviceCtx::default();
+        for n in 0..1000 {
+            d.apply_command(
+                &format!("user{n}"),
+                &format!("monitor session {n} type erspan-source"),
+                None,
+            );
+            d.apply_command(
+                &format!("user{n}"),
+                &format!("source interface Gi{n}"),
+                None,
+            );
+        }
+        assert!(d.sessions.len() <= MAX_SESSIONS);
+        assert!(d.users.len() <= MAX_USERS);
+        let long = "x".repeat(10_000);
+        let o = d
+            .apply_command("u", &format!("monitor session {long}"), None)
+            .unwrap();
+        assert!(o.name.unwrap().len() <= MAX_FIELD);
+    }
+}

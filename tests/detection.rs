@@ -1,0 +1,312 @@
+//! The detection scenarios of pcaps/ and the real captures: destination
+//! classes, verdicts, duplicates and alerts, asserted one by one.
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mirrorwatch::config::Config;
+use mirrorwatch::detect::alert::AlertKind;
+use mirrorwatch::detect::{DstClass, Verdict};
+use mirrorwatch::export::alerts::AlertWriter;
+use mirrorwatch::replay::{Outputs, Report, SessionReport, replay, replay_with};
+
+fn golden_config() -> Config {
+    Config::load(&common::project_pcaps().join("golden.toml")).expect("pcaps/golden.toml")
+}
+
+/// Replays a scenario with the golden configuration; returns the report and
+/// the alerts as JSON values.
+fn run(name: &str) -> (Report, Vec<serde_json::Value>) {
+    let path = common::project_pcaps()
+        .join(name)
+        .to_string_lossy()
+        .into_owned();
+    let alerts_path =
+        std::env::temp_dir().join(format!("mw-det-{}-{name}.jsonl", std::process::id()));
+    std::fs::remove_file(&alerts_path).ok();
+    let mut w = AlertWriter::open(&alerts_path.to_string_lossy()).expect("alerts file");
+    let (report, problems) = replay_with(
+        &[path],
+        &golden_config(),
+        Outputs {
+            alerts: Some(&mut w),
+            ..Outputs::default()
+        },
+    );
+    drop(w);
+    assert!(problems.unreadable.is_empty() && problems.output.is_empty());
+    let alerts = std::fs::read_to_string(&alerts_path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("alert is JSON"))
+        .collect();
+    std::fs::remove_file(&alerts_path).ok();
+    (report, alerts)
+}
+
+fn session<'a>(r: &'a Report, dst: &str) -> &'a SessionReport {
+    r.sessions
+        .iter()
+        .find(|s| s.dst == dst)
+        .unwrap_or_else(|| panic!("no session to {dst}"))
+}
+
+fn kinds(alerts: &[serde_json::Value]) -> Vec<&str> {
+    alerts.iter().filter_map(|a| a["kind"].as_str()).collect()
+}
+
+fn max_severity(alerts: &[serde_json::Value]) -> &str {
+    let rank = |s: &str| {
+        ["info", "low", "medium", "high"]
+            .iter()
+            .position(|x| *x == s)
+    };
+    alerts
+        .iter()
+        .filter_map(|a| a["severity"].as_str())
+        .max_by_key(|s| rank(s))
+        .unwrap_or("none")
+}
+
+#[test]
+fn erspan_to_authorised_collector_raises_nothing_above_info() {
+    let (r, alerts) = run("erspan2.pcap");
+    let s = session(&r, "10.9.0.10");
+    assert_eq!(
+        (s.dst_class, s.verdict),
+        (DstClass::Authorized, Verdict::Mirror)
+    );
+    assert_eq!(kinds(&alerts), ["mirror_session_new"]);
+    assert_eq!(max_severity(&alerts), "info");
+}
+
+#[test]
+fn expired_authorisation_is_flagged() {
+    let (r, alerts) = run("erspan1.pcap");
+    let s = session(&r, "10.9.0.10");
+    assert_eq!(s.dst_class, DstClass::Internal);
+    assert!(
+        kinds(&alerts).contains(&"authorized_mirror_expired"),
+        "{alerts:?}"
+    );
+    assert!(kinds(&alerts).contains(&"mirror_to_unauthorized_internal"));
+}
+
+#[test]
+fn mirrors_to_external_hosts_are_high() {
+    for (file, dst) in [
+        ("erspan3.pcap", "203.0.113.50"),
+        ("erspan3-ipv6.pcap", "2001:db8:ff::50"),
+        ("aws-vxlan-mirror.pcap", "198.51.100.20"),
+        ("gre-teb-external.pcap", "203.0.113.77"),
+        ("tzsp.pcap", "203.0.113.99"),
+    ] {
+        let (r, alerts) = run(file);
+        let s = session(&r, dst);
+        assert_eq!(
+            (s.dst_class, s.verdict),
+            (DstClass::External, Verdict::Mirror),
+            "{file}"
+        );
+        assert!(s.alerts.contains(&AlertKind::MirrorToExternal), "{file}");
+        let a = alerts
+            .iter()
+            .find(|a| a["kind"] == "mirror_to_external")
+            .unwrap_or_else(|| panic!("{file}: no mirror_to_external"));
+        assert_eq!(a["severity"], "high");
+        assert_eq!(a["session"]["dst"], dst);
+        assert_eq!(a["mitre"]["subtechnique"], "T1020.001");
+        assert_eq!(a["mitre"]["tactic"], "TA0010");
+        assert_eq!(a["sensor"], "golden");
+        assert!(a["message"].as_str().is_some_and(|m| m.contains(dst)));
+        // One alert per session and kind, not one per packet.
+        assert_eq!(
+            kinds(&alerts)
+                .iter()
+                .filter(|k| **k == "mirror_to_external")
+                .count(),
+            1
+        );
+    }
+}
+
+#[test]
+fn aws_style_vxlan_mirror_is_judged_a_mirror_with_evidence() {
+    let (r, _) = run("aws-vxlan-mirror.pcap");
+    let s = session(&r, "198.51.100.20");
+    let ev = s.evidence.join("\n");
+    assert!(
+        ev.contains("one_way") && ev.contains("both_directions"),
+        "{ev}"
+    );
+}
+
+#[test]
+fn overlay_between_internal_vteps_is_an_overlay_without_alert() {
+    let (r, alerts) = run("vxlan.pcap");
+    for dst in ["10.2.0.1", "10.2.0.2"] {
+        let s = session(&r, dst);
+        assert_eq!(s.verdict, Verdict::Overlay, "{dst}: {:?}", s.evidence);
+        assert!(s.alerts.is_empty());
+    }
+    assert!(alerts.iter().all(|a| a["session"]["id"] != 5001));
+    let (r, _) = run("overlay-and-mirror-ipv6.pcap");
+    assert_eq!(session(&r, "fd00:10::2").verdict, Verdict::Overlay);
+    assert_eq!(session(&r, "2001:db8:beef::20").verdict, Verdict::Mirror);
+}
+
+#[test]
+fn every_erspan_copy_of_native_traffic_is_a_duplicate() {
+    let (r, _) = run("native-and-copies.pcap");
+    let s = session(&r, "10.40.0.99");
+    assert_eq!(s.packets, 20);
+    assert_eq!(s.duplicates.packets, 20);
+    assert_eq!(s.duplicates.ratio, 1.0);
+    assert_eq!(s.duplicates.median_gap_us, Some(200));
+    assert_eq!(r.duplicates.paths.native_encapsulated, 20);
+}
+
+#[test]
+fn tee_copy_is_a_native_duplicate_on_another_next_hop() {
+    let (r, alerts) = run("tee-copy.pcap");
+    assert!(r.sessions.is_empty());
+    assert_eq!(r.duplicates.paths.native_native, 12);
+    assert!(alerts.is_empty());
+}
+
+#[test]
+fn payload_shadowing_to_an_external_host_alerts_once() {
+    let (r, alerts) = run("payload-shadow.pcap");
+    assert_eq!(kinds(&alerts), ["duplicate_flow_to_external"]);
+    let a = &alerts[0];
+    assert_eq!(a["severity"], "high");
+    assert_eq!(a["flows"][1]["dst"], "203.0.113.60");
+    assert_eq!(a["flows"][0]["dst"], "10.60.1.20");
+    // Six shared payloads; the small keep-alives to 198.51.100.61 do not pair.
+    assert_eq!(r.duplicates.flow_pairs.len(), 1);
+    assert_eq!(r.duplicates.flow_pairs[0].matching_payloads, 6);
+}
+
+#[test]
+fn volume_spike_is_raised() {
+    let (_, alerts) = run("volume-spike.pcap");
+    let a = alerts
+        .iter()
+        .find(|a| a["kind"] == "mirror_volume_spike")
+        .expect("spike alert");
+    assert_eq!(a["severity"], "medium");
+    // The burst is second 20 of the capture.
+    assert!(
+        a["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2026-01-01T00:00:21")),
+        "{a}"
+    );
+}
+
+#[test]
+fn malformed_packets_beside_a_real_session() {
+    let (r, _) = run("malformed.pcap");
+    assert_eq!(session(&r, "10.66.0.10").packets, 10);
+    assert!(r.decode_errors.total() >= 13);
+}
+
+#[test]
+fn ordinary_traffic_raises_nothing() {
+    let (r, alerts) = run("ordinary.pcap");
+    assert!(r.sessions.is_empty() && alerts.is_empty());
+    assert_eq!(r.duplicates.paths, Default::default());
+}
+
+#[test]
+fn fail_on_and_evidence_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("mw-evidence-{}", std::process::id()));
+    let pc = common::project_pcaps().join("erspan3.pcap");
+    let golden = common::project_pcaps().join("golden.toml");
+    let out = common::mirrorwatch(
+        &[
+            "replay",
+            "--config",
+            &golden.to_string_lossy(),
+            "--fail-on",
+            "high",
+            "--alerts",
+            "-",
+            "--evidence",
+            &dir.to_string_lossy(),
+            "--format",
+            "json",
+            &pc.to_string_lossy(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let file = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|a| a["evidence_file"].as_str().map(str::to_owned))
+        .expect("an alert names its evidence file");
+    let evidence: PathBuf = dir.join(&file);
+    let n = common::pcap_record_count(&evidence).expect("evidence is a pcap");
+    assert_eq!(n, 20, "every packet of the session, outer headers intact");
+    // The evidence replays to the same session.
+    let (r, _) = replay(
+        &[evidence.to_string_lossy().into_owned()],
+        &Config::default(),
+    );
+    assert_eq!(r.sessions[0].dst, "203.0.113.50");
+    // Below the threshold: exit 0.
+    let pc2 = common::project_pcaps().join("erspan2.pcap");
+    let out = common::mirrorwatch(
+        &[
+            "replay",
+            "--config",
+            &golden.to_string_lossy(),
+            "--fail-on",
+            "medium",
+            &pc2.to_string_lossy(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn real_captures_verdicts() {
+    let Some(shared) = common::shared_pcaps() else {
+        return;
+    };
+    let real = shared.join("real");
+    let cfg = Config::default();
+    let one = |f: &str| replay(&[real.join(f).to_string_lossy().into_owned()], &cfg).0;
+    for f in ["tcpdump_vxlan.pcap", "zeek_vxlan.pcap"] {
+        let r = one(f);
+        assert_eq!(r.sessions.len(), 2, "{f}");
+        for s in &r.sessions {
+            assert_eq!(s.verdict, Verdict::Overlay, "{f}: {:?}", s.evidence);
+        }
+    }
+    let internal = cfg.internal_networks.clone();
+    let is_internal = |ip: &str| {
+        let ip = ip.parse().expect("ip");
+        internal.iter().any(|c| c.contains(ip))
+    };
+    for p in common::captures_in(&real) {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let r = one(&name);
+        for s in &r.sessions {
+            if name.contains("erspan") && s.encap.as_str().starts_with("erspan") {
+                assert_eq!(s.verdict, Verdict::Mirror, "{name}");
+            }
+            if s.alerts.contains(&AlertKind::MirrorToExternal) {
+                assert!(!is_internal(&s.dst), "{name}: {} is internal", s.dst);
+            }
+        }
+    }
+}
