@@ -200,7 +200,9 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
     let mut engine = Engine::new(cfg);
     engine.enable_evidence(evidence.is_some());
     let mut batch = Batch::default();
-    let batched = true;
+    // Batching (a copy of each frame) pays for itself only when there are
+    // large tables to prefetch.
+    let batched = engine.duplicates_enabled();
     let mut files = Vec::with_capacity(paths.len());
     let mut problems = Problems::default();
     let start = Instant::now();

@@ -10,7 +10,7 @@ pub mod wire;
 
 use core::net::IpAddr;
 
-use etherparse::{Ethernet2HeaderSlice, LaxIpSlice, SingleVlanHeaderSlice};
+use etherparse::{Ethernet2HeaderSlice, Ipv4HeaderSlice, Ipv6HeaderSlice, SingleVlanHeaderSlice};
 use serde::Serialize;
 
 pub use error::{DecodeError, ErrorCounts, Layer, Reason};
@@ -156,13 +156,29 @@ impl EncapSet {
 }
 
 /// The outermost encapsulation of a frame: what a session is keyed by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tunnel {
     pub encap: Encap,
     pub src: IpAddr,
     pub dst: IpAddr,
     /// ERSPAN session id, VXLAN/Geneve VNI, GRE key, or none.
     pub id: Option<u32>,
+}
+
+/// Hashes the key in three words rather than field by field (it is hashed
+/// once per packet). IPv4 addresses are mapped into IPv6 space; the family
+/// bit keeps a mapped IPv6 address apart from the IPv4 one.
+impl core::hash::Hash for Tunnel {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        let word = |ip: IpAddr| match ip {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)) | (1 << 127),
+            IpAddr::V6(v6) => u128::from(v6) & !(1 << 127) ^ (u128::from(v6) >> 127),
+        };
+        h.write_u128(word(self.src));
+        h.write_u128(word(self.dst));
+        let id = self.id.map_or(0, |i| u64::from(i) | (1 << 32));
+        h.write_u64(id | (self.encap as u64) << 40);
+    }
 }
 
 /// The innermost IP packet found in a frame.
@@ -452,27 +468,55 @@ impl Decoder {
             Some(_) => return Err(DecodeError::new(Layer::Ip, Reason::BadVersion)),
             None => return Err(DecodeError::new(Layer::Ip, Reason::Truncated)),
         };
-        let (ip, _ext_err) = LaxIpSlice::from_slice(b).map_err(|e| {
-            use etherparse::err::ip::LaxHeaderSliceError as E;
-            match e {
-                E::Len(_) => DecodeError::new(layer, Reason::Truncated),
-                E::Content(_) => DecodeError::new(layer, Reason::BadHeaderLen),
+        // etherparse checks the fixed headers; lengths are taken laxly, the
+        // way tshark does: a total/payload length of 0 (GSO, BIG TCP,
+        // jumbograms) or beyond the capture falls back to what was captured.
+        let (src, dst, header_len, total, protocol, non_first_fragment) = match layer {
+            Layer::Ipv4 => {
+                let h = Ipv4HeaderSlice::from_slice(b).map_err(|e| {
+                    use etherparse::err::ipv4::HeaderSliceError as E;
+                    match e {
+                        E::Len(_) => DecodeError::new(layer, Reason::Truncated),
+                        E::Content(_) => DecodeError::new(layer, Reason::BadHeaderLen),
+                    }
+                })?;
+                let hl = h.slice().len();
+                let total = usize::from(h.total_len());
+                (
+                    IpAddr::V4(h.source_addr()),
+                    IpAddr::V4(h.destination_addr()),
+                    hl,
+                    if total < hl { 0 } else { total },
+                    h.protocol().0,
+                    h.fragments_offset().value() != 0,
+                )
             }
-        })?;
-        let payload = ip.payload();
-        let (src, dst) = (ip.source_addr(), ip.destination_addr());
-        let header_len = payload.payload.as_ptr() as usize - b.as_ptr() as usize;
-        let packet_len = header_len + payload.payload.len();
-        let non_first_fragment = payload.fragmented
-            && match &ip {
-                LaxIpSlice::Ipv4(v4) => v4.header().fragments_offset().value() != 0,
-                // Walked by hand: etherparse 0.21's extension iterator reads
-                // out of bounds on lax-parsed, cut-short headers (found by
-                // fuzzing; see fuzz/regressions).
-                LaxIpSlice::Ipv6(_) => ipv6_fragment_offset(b).is_none_or(|off| off != 0),
-            };
-        let protocol = payload.ip_number.0;
-        let l4 = payload.payload;
+            _ => {
+                let h = Ipv6HeaderSlice::from_slice(b)
+                    .map_err(|_| DecodeError::new(layer, Reason::Truncated))?;
+                let x = ipv6_extensions(b).ok_or(DecodeError::new(layer, Reason::Truncated))?;
+                let payload_len = usize::from(h.payload_length());
+                (
+                    IpAddr::V6(h.source_addr()),
+                    IpAddr::V6(h.destination_addr()),
+                    x.header_len,
+                    if payload_len == 0 {
+                        0
+                    } else {
+                        40 + payload_len
+                    },
+                    x.next_header,
+                    x.fragment_offset.is_some_and(|o| o != 0),
+                )
+            }
+        };
+        let incomplete = total > b.len();
+        let packet_len = if total == 0 || incomplete {
+            b.len()
+        } else {
+            total.max(header_len)
+        };
+        let l4 = &b[header_len..packet_len];
         let (src_port, dst_port) = match protocol {
             IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP if !non_first_fragment && l4.len() >= 4 => (
                 u16::from_be_bytes([l4[0], l4[1]]),
@@ -491,8 +535,8 @@ impl Decoder {
             fragment: non_first_fragment,
         });
         w.last_ip = Some((src, dst));
-        w.ip_incomplete = payload.incomplete;
-        if payload.incomplete && w.out.tunnel.is_some() {
+        w.ip_incomplete = incomplete;
+        if incomplete && w.out.tunnel.is_some() {
             w.out.truncated = true;
         }
         if non_first_fragment {
@@ -669,10 +713,22 @@ impl Decoder {
     }
 }
 
-/// Fragment offset (in 8-byte units) of an IPv6 packet's fragment header,
-/// walking the extension-header chain with bounds checks; None when there
-/// is no fragment header or the chain is cut short.
-fn ipv6_fragment_offset(b: &[u8]) -> Option<u16> {
+/// What follows an IPv6 header's extension-header chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ipv6Extensions {
+    /// Fixed header plus extension headers.
+    header_len: usize,
+    /// The upper-layer protocol.
+    next_header: u8,
+    /// Fragment offset (8-byte units) when a fragment header is present.
+    fragment_offset: Option<u16>,
+}
+
+/// Walks an IPv6 packet's extension headers with bounds checks (etherparse
+/// 0.21's extension iterator reads out of bounds on cut-short headers:
+/// found by fuzzing, see fuzz/regressions). None when the chain is cut
+/// short.
+fn ipv6_extensions(b: &[u8]) -> Option<Ipv6Extensions> {
     const HOP_BY_HOP: u8 = 0;
     const ROUTING: u8 = 43;
     const FRAGMENT: u8 = 44;
@@ -680,17 +736,44 @@ fn ipv6_fragment_offset(b: &[u8]) -> Option<u16> {
     const DEST_OPTS: u8 = 60;
     let mut next = *b.get(6)?;
     let mut off = 40usize;
-    // An extension header is at least 8 bytes, so the loop is bounded by
-    // the packet length.
+    let mut fragment_offset = None;
+    // Each extension header is at least 8 bytes: bounded by the length.
     loop {
-        let h = b.get(off..off + 8)?;
-        match next {
-            FRAGMENT => return Some(u16::from_be_bytes([h[2], h[3]]) >> 3),
-            HOP_BY_HOP | ROUTING | DEST_OPTS => off += (usize::from(h[1]) + 1) * 8,
-            AUTH => off += (usize::from(h[1]) + 2) * 4,
-            _ => return None,
+        let len = match next {
+            HOP_BY_HOP | ROUTING | DEST_OPTS => {
+                let h = b.get(off..off + 8)?;
+                (usize::from(h[1]) + 1) * 8
+            }
+            AUTH => {
+                let h = b.get(off..off + 8)?;
+                (usize::from(h[1]) + 2) * 4
+            }
+            FRAGMENT => {
+                let h = b.get(off..off + 8)?;
+                fragment_offset = Some(u16::from_be_bytes([h[2], h[3]]) >> 3);
+                8
+            }
+            _ => {
+                return (off <= b.len()).then_some(Ipv6Extensions {
+                    header_len: off,
+                    next_header: next,
+                    fragment_offset,
+                });
+            }
+        };
+        next = b[off];
+        off += len;
+        if off > b.len() {
+            return None;
         }
-        next = h[0];
+        if fragment_offset.is_some_and(|o| o != 0) {
+            // Nothing after a non-first fragment's header is ours to read.
+            return Some(Ipv6Extensions {
+                header_len: off,
+                next_header: next,
+                fragment_offset,
+            });
+        }
     }
 }
 
@@ -761,17 +844,50 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_fragment_header_walk() {
+    fn ipv6_extension_walk() {
         let mut p = vec![0x60, 0, 0, 0, 0, 24, 0, 64];
         p.extend_from_slice(&[0; 32]);
-        // hop-by-hop (8 bytes) -> fragment with offset 185 (1480 bytes)
+        // hop-by-hop (8 bytes) -> fragment with offset 185 (1480 bytes) -> UDP
         p.extend_from_slice(&[44, 0, 1, 4, 0, 0, 0, 0]);
         p.extend_from_slice(&[17, 0, 0x05, 0xc8, 0, 0, 0, 1]);
-        assert_eq!(ipv6_fragment_offset(&p), Some(185));
+        p.extend_from_slice(&[0; 8]);
+        let x = ipv6_extensions(&p).expect("walks");
+        assert_eq!(x.fragment_offset, Some(185));
+        assert_eq!(x.next_header, 17);
+        assert_eq!(x.header_len, 56);
         p[6] = 17;
-        assert_eq!(ipv6_fragment_offset(&p), None);
+        let x = ipv6_extensions(&p).expect("walks");
+        assert_eq!(
+            (x.fragment_offset, x.header_len, x.next_header),
+            (None, 40, 17)
+        );
         p[6] = 0;
-        assert_eq!(ipv6_fragment_offset(&p[..50]), None);
+        assert_eq!(ipv6_extensions(&p[..50]), None);
+    }
+
+    #[test]
+    fn lax_ip_lengths() {
+        let d = Decoder::new(&DecoderConfig::default());
+        // IPv4 total length 0 (GSO): the captured bytes are the packet.
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p.extend_from_slice(&[0x30, 0x39, 0x00, 0x35, 0, 12, 0, 0, 1, 2, 3, 4]);
+        let out = d.decode(LinkType::RawIp, p.len() as u32, &p);
+        let ip = out.inner.expect("ip");
+        assert_eq!((ip.packet.len(), ip.dst_port), (32, 53));
+        // Trailer after total length is cut off.
+        p[3] = 28;
+        p.extend_from_slice(&[0xee; 6]);
+        let out = d.decode(LinkType::RawIp, p.len() as u32, &p);
+        assert_eq!(out.inner.expect("ip").packet.len(), 28);
+        // IHL 3 is refused.
+        p[0] = 0x43;
+        let out = d.decode(LinkType::RawIp, p.len() as u32, &p);
+        assert_eq!(
+            out.error,
+            Some(DecodeError::new(Layer::Ipv4, Reason::BadHeaderLen))
+        );
     }
 
     #[test]

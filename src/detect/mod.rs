@@ -161,17 +161,14 @@ impl Engine {
         orig_len: u32,
         data: &[u8],
     ) -> Processed {
-        let mut out = [Processed::default()];
-        self.process_batch(
-            &[FrameIn {
-                ts_us,
-                linktype,
-                orig_len,
-                data,
-            }],
-            &mut out,
-        );
-        out[0]
+        let f = FrameIn {
+            ts_us,
+            linktype,
+            orig_len,
+            data,
+        };
+        let (d, fp, digest) = self.prepare(&f);
+        self.account(&f, &d, fp, digest)
     }
 
     /// Processes frames in order, `out[i]` receiving the outcome of
@@ -182,45 +179,61 @@ impl Engine {
     /// one.
     pub fn process_batch(&mut self, frames: &[FrameIn<'_>], out: &mut [Processed]) {
         for (chunk, out) in frames.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            let mut decoded = [Decoded::default(); BATCH];
-            let mut fps = [None; BATCH];
-            let mut digests = [None; BATCH];
-            for (i, f) in chunk.iter().enumerate() {
-                self.packets += 1;
-                self.bytes += u64::from(f.orig_len);
-                let d = self.decoder.decode(f.linktype, f.orig_len, f.data);
-                if let Some(e) = d.error {
-                    self.errors.add(e);
-                }
-                if let Some(ip) = d.inner.as_ref().filter(|_| self.duplicates_enabled) {
-                    fps[i] = self.fp.packet(ip);
-                    if let Some(fp) = fps[i] {
-                        self.dups.prefetch(fp);
-                    }
-                    if d.tunnel.is_none() {
-                        let payload = transport_payload(ip);
-                        if payload.len() >= self.min_payload {
-                            let digest = self.fp.payload(payload);
-                            self.payloads.prefetch(digest);
-                            digests[i] = Some(digest);
-                        }
-                    }
-                }
-                decoded[i] = d;
+            let mut decoded = [(Decoded::default(), None, None); BATCH];
+            for (slot, f) in decoded.iter_mut().zip(chunk) {
+                *slot = self.prepare(f);
             }
-            for (i, f) in chunk.iter().enumerate() {
-                self.last_ts_us = f.ts_us;
-                let d = &decoded[i];
-                out[i] = match d.tunnel {
-                    Some(t) => {
-                        self.encapsulated += 1;
-                        self.encapsulated_frame(f.ts_us, f.orig_len, t, d, fps[i])
-                    }
-                    None => {
-                        self.native_frame(f.ts_us, d, fps[i], digests[i]);
-                        Processed::default()
-                    }
-                };
+            for ((f, (d, fp, digest)), o) in chunk.iter().zip(&decoded).zip(out.iter_mut()) {
+                *o = self.account(f, d, *fp, *digest);
+            }
+        }
+    }
+
+    /// First stage: decode, count, fingerprint, prefetch.
+    #[inline]
+    fn prepare<'a>(&mut self, f: &FrameIn<'a>) -> (Decoded<'a>, Option<u64>, Option<u64>) {
+        self.packets += 1;
+        self.bytes += u64::from(f.orig_len);
+        let d = self.decoder.decode(f.linktype, f.orig_len, f.data);
+        if let Some(e) = d.error {
+            self.errors.add(e);
+        }
+        let (mut fp, mut digest) = (None, None);
+        if let Some(ip) = d.inner.as_ref().filter(|_| self.duplicates_enabled) {
+            fp = self.fp.packet(ip);
+            if let Some(fp) = fp {
+                self.dups.prefetch(fp);
+            }
+            if d.tunnel.is_none() {
+                let payload = transport_payload(ip);
+                if payload.len() >= self.min_payload {
+                    let h = self.fp.payload(payload);
+                    self.payloads.prefetch(h);
+                    digest = Some(h);
+                }
+            }
+        }
+        (d, fp, digest)
+    }
+
+    /// Second stage: sessions, duplicates, verdicts, alerts.
+    #[inline]
+    fn account(
+        &mut self,
+        f: &FrameIn<'_>,
+        d: &Decoded<'_>,
+        fp: Option<u64>,
+        digest: Option<u64>,
+    ) -> Processed {
+        self.last_ts_us = f.ts_us;
+        match d.tunnel {
+            Some(t) => {
+                self.encapsulated += 1;
+                self.encapsulated_frame(f.ts_us, f.orig_len, t, d, fp)
+            }
+            None => {
+                self.native_frame(f.ts_us, d, fp, digest);
+                Processed::default()
             }
         }
     }
