@@ -84,6 +84,8 @@ pub struct Engine {
     /// Frames that carried a session-making encapsulation.
     pub encapsulated: u64,
     pub dup_counts: DupCounts,
+    /// Packets and wire bytes per encapsulation (`Encap as usize`).
+    pub encap_counts: [(u64, u64); Encap::ALL.len()],
     /// Alerts raised and not yet taken by [`Engine::drain_alerts`].
     pending: Vec<Alert>,
     /// Alerts raised so far, by kind.
@@ -117,6 +119,7 @@ impl Engine {
             bytes: 0,
             encapsulated: 0,
             dup_counts: DupCounts::default(),
+            encap_counts: [(0, 0); Encap::ALL.len()],
             pending: Vec::new(),
             alert_counts: [0; AlertKind::ALL.len()],
             last_ts_us: 0,
@@ -126,6 +129,11 @@ impl Engine {
     /// Marks alerting sessions' frames as evidence (`--evidence DIR`).
     pub fn enable_evidence(&mut self, on: bool) {
         self.evidence_enabled = on;
+    }
+
+    /// Capture time of the last frame processed.
+    pub fn last_ts_us(&self) -> i64 {
+        self.last_ts_us
     }
 
     /// Whether duplicate detection is on (then batching pays off).
@@ -229,6 +237,9 @@ impl Engine {
         match d.tunnel {
             Some(t) => {
                 self.encapsulated += 1;
+                let c = &mut self.encap_counts[t.encap as usize];
+                c.0 += 1;
+                c.1 += u64::from(f.orig_len);
                 self.encapsulated_frame(f.ts_us, f.orig_len, t, d, fp)
             }
             None => {

@@ -1,4 +1,5 @@
 //! Output: human-readable reports, JSON, capture files.
 pub mod alerts;
 pub mod pcapfile;
+pub mod state;
 pub mod table;
