@@ -250,12 +250,16 @@ pub fn default_internal_networks() -> Vec<Cidr> {
 pub struct InventoryConfig {
     /// Most sessions kept; the least recently seen are evicted beyond it.
     pub max_sessions: usize,
+    /// Sessions given their own Prometheus series; the rest are summed
+    /// into one overflow series.
+    pub max_session_series: usize,
 }
 
 impl Default for InventoryConfig {
     fn default() -> Self {
         InventoryConfig {
             max_sessions: DEFAULT_MAX_SESSIONS,
+            max_session_series: 200,
         }
     }
 }
@@ -433,6 +437,9 @@ max_depth = 8
 [inventory]
 # Most sessions kept; the least recently seen are evicted beyond it (counted).
 max_sessions = 10000
+# Sessions given their own Prometheus series (mirrorwatch_session_*); the
+# rest are summed into one overflow series whose labels are all "other".
+max_session_series = 200
 
 [duplicates]
 # Look for duplicate packets and flows at all. Off: inventory, destination

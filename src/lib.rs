@@ -11,6 +11,7 @@ pub mod detect;
 pub mod export;
 pub mod logs;
 pub mod replay;
+pub mod sensor;
 pub mod source;
 pub mod synth;
 pub mod time;

@@ -5,29 +5,41 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use mirrorwatch::config::Config;
 use mirrorwatch::detect::alert::Severity;
 use mirrorwatch::export::alerts::{AlertWriter, EvidenceWriter};
 use mirrorwatch::export::table;
-use mirrorwatch::replay::{self, Progress};
+use mirrorwatch::replay::{self, Progress, Report};
+use mirrorwatch::sensor::{self, Input, SensorOptions};
+use mirrorwatch::source::live::LiveOptions;
 
 const EXAMPLES: &str = "\
 Examples:
-  mirrorwatch replay pcaps/erspan2.pcap
+  mirrorwatch replay pcaps/erspan3.pcap
   mirrorwatch replay --format json capture1.pcap capture2.pcapng > inventory.json
-  tcpdump -i eth0 -w - | mirrorwatch replay -
-  mirrorwatch synth --out pcaps
-  mirrorwatch synth --mixed --packets 1000000 --out /tmp/mixed.pcap";
+  mirrorwatch replay --alerts alerts.jsonl --evidence evidence/ --fail-on high suspect.pcap
+  mirrorwatch live -i eth1 --config /etc/mirrorwatch.toml --alerts /var/log/mirrorwatch.jsonl
+  mirrorwatch config default > /etc/mirrorwatch.toml
+  mirrorwatch synth --out pcaps";
 
 /// Finds traffic-mirroring sessions (ERSPAN, VXLAN, Geneve, GRE, TZSP) used
 /// to exfiltrate copies of traffic (MITRE ATT&CK T1020.001).
 #[derive(Parser)]
 #[command(name = "mirrorwatch", version, after_help = EXAMPLES)]
 struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -35,10 +47,11 @@ enum Command {
     /// Read pcap/pcapng files and print the mirror-session inventory.
     #[command(after_help = "\
 Examples:
-  mirrorwatch replay pcaps/erspan2.pcap
+  mirrorwatch replay pcaps/erspan3.pcap
   mirrorwatch replay --format json a.pcap b.pcapng > inventory.json
   mirrorwatch replay --config sensor.toml /data/span-*.pcap
   mirrorwatch replay --alerts alerts.jsonl --evidence evidence/ --fail-on high suspect.pcap
+  mirrorwatch replay --listen 127.0.0.1:9750 --pace realtime --hold suspect.pcap
   tcpdump -i eth0 -w - | mirrorwatch replay -
 
 Files are read in order into one session table; `-` reads standard input.
@@ -47,26 +60,18 @@ unsupported link type is reported as a warning and its frames are kept),
 1 when an input could not be opened or an output could not be written,
 2 on a usage or configuration error, 3 when --fail-on is given and an
 alert at or above that severity was raised.")]
-    Replay {
-        /// Configuration file (TOML); see docs/configuration.md.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-        /// Write alerts as JSON lines to FILE (appended), `-` for stdout.
-        #[arg(long, value_name = "FILE")]
-        alerts: Option<String>,
-        /// Write a pcap per alerting session into DIR.
-        #[arg(long, value_name = "DIR")]
-        evidence: Option<PathBuf>,
-        /// Exit with status 3 when an alert at or above SEVERITY was raised.
-        #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
-        fail_on: Option<String>,
-        /// Capture files (pcap or pcapng), `-` for standard input.
-        #[arg(required = true, value_name = "PCAP")]
-        pcaps: Vec<String>,
-    },
+    Replay(ReplayArgs),
+    /// Capture live from interfaces and serve metrics and the HTTP API.
+    #[command(after_help = "\
+Examples:
+  mirrorwatch live -i eth1
+  mirrorwatch live -i eth1 -i eth2 --bpf 'not port 22' --config /etc/mirrorwatch.toml
+  mirrorwatch live -i span0 --alerts /var/log/mirrorwatch/alerts.jsonl --evidence /var/lib/mirrorwatch --user nobody
+
+HTTP (default 127.0.0.1:9750): /metrics, /healthz, /api/v1/sessions,
+/api/v1/alerts?since=RFC3339. SIGINT/SIGTERM stop (queues drained, alerts
+and evidence flushed), SIGHUP re-reads --config.")]
+    Live(LiveArgs),
     /// Print the default configuration, or check a configuration file.
     #[command(
         subcommand,
@@ -81,20 +86,91 @@ Examples:
 Examples:
   mirrorwatch synth --out pcaps                  # every scenario, one file each
   mirrorwatch synth --mixed --packets 1000000 --out /tmp/mixed.pcap")]
-    Synth {
-        /// Output directory (scenarios) or file (--mixed).
-        #[arg(long, short, value_name = "PATH")]
-        out: PathBuf,
-        /// Write one large mixed capture for benchmarks instead.
-        #[arg(long)]
-        mixed: bool,
-        /// Packets in the mixed capture.
-        #[arg(long, default_value_t = 1_000_000, requires = "mixed")]
-        packets: u64,
-        /// Seed of the mixed capture.
-        #[arg(long, default_value_t = 1, requires = "mixed")]
-        seed: u64,
-    },
+    Synth(SynthArgs),
+}
+
+#[derive(Args)]
+struct Outputs {
+    /// Configuration file (TOML); `mirrorwatch config default` prints one.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Write alerts as JSON lines to FILE (appended), `-` for stdout.
+    #[arg(long, value_name = "FILE")]
+    alerts: Option<String>,
+    /// Write a pcap per alerting session into DIR.
+    #[arg(long, value_name = "DIR")]
+    evidence: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    out: Outputs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Exit with status 3 when an alert at or above SEVERITY was raised.
+    #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
+    fail_on: Option<String>,
+    /// Serve /metrics and the HTTP API while replaying (e.g. 127.0.0.1:9750).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// With --listen: replay at the capture's pace (`realtime`) or FACTOR
+    /// times faster (e.g. 10).
+    #[arg(long, value_name = "realtime|FACTOR", requires = "listen", value_parser = parse_pace)]
+    pace: Option<f64>,
+    /// With --listen: keep serving after the end until SIGINT/SIGTERM.
+    #[arg(long, requires = "listen")]
+    hold: bool,
+    /// Capture files (pcap or pcapng), `-` for standard input.
+    #[arg(required = true, value_name = "PCAP")]
+    pcaps: Vec<String>,
+}
+
+#[derive(Args)]
+struct LiveArgs {
+    /// Interface to capture from (repeat for several).
+    #[arg(short = 'i', long = "interface", required = true, value_name = "IFACE")]
+    interfaces: Vec<String>,
+    /// BPF filter expression, as for tcpdump.
+    #[arg(long, value_name = "EXPR")]
+    bpf: Option<String>,
+    #[command(flatten)]
+    out: Outputs,
+    /// HTTP address for /metrics and the API.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9750")]
+    listen: String,
+    /// Snap length: bytes kept of each frame.
+    #[arg(long, default_value_t = 65_535)]
+    snaplen: i32,
+    /// Kernel capture buffer, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    buffer_mib: i32,
+    /// Do not put the interfaces in promiscuous mode.
+    #[arg(long)]
+    no_promisc: bool,
+    /// Let the kernel buffer packets instead of delivering them at once.
+    #[arg(long)]
+    no_immediate: bool,
+    /// Drop privileges to USER once the interfaces are open.
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output directory (scenarios) or file (--mixed).
+    #[arg(long, short, value_name = "PATH")]
+    out: PathBuf,
+    /// Write one large mixed capture for benchmarks instead.
+    #[arg(long)]
+    mixed: bool,
+    /// Packets in the mixed capture.
+    #[arg(long, default_value_t = 1_000_000, requires = "mixed")]
+    packets: u64,
+    /// Seed of the mixed capture.
+    #[arg(long, default_value_t = 1, requires = "mixed")]
+    seed: u64,
 }
 
 #[derive(Subcommand)]
@@ -116,9 +192,22 @@ enum Format {
     Json,
 }
 
+fn parse_pace(s: &str) -> Result<f64, String> {
+    if s == "realtime" {
+        return Ok(1.0);
+    }
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!(
+            "`{s}`: expected `realtime` or a positive factor such as 10"
+        )),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    init_logging(cli.log_format);
+    match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("mirrorwatch: error: {e:#}");
@@ -127,23 +216,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Replay {
-            config,
-            format,
-            alerts,
-            evidence,
-            fail_on,
-            pcaps,
-        } => run_replay(ReplayArgs {
-            config,
-            format,
-            alerts,
-            evidence,
-            fail_on,
-            pcaps,
-        }),
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MIRRORWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Replay(a) => run_replay(a),
+        Command::Live(a) => run_live(a),
         Command::Config(ConfigCommand::Default) => {
             print!("{}", mirrorwatch::config::DEFAULT_TOML);
             Ok(ExitCode::SUCCESS)
@@ -159,48 +248,72 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Synth {
-            out,
-            mixed,
-            packets,
-            seed,
-        } => run_synth(&out, mixed, packets, seed),
+        Command::Synth(a) => run_synth(a),
     }
 }
 
-fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     Ok(match path {
-        Some(p) => Config::load(&p)?,
+        Some(p) => Config::load(p)?,
         None => Config::default(),
     })
 }
 
-struct ReplayArgs {
-    config: Option<PathBuf>,
-    format: Format,
-    alerts: Option<String>,
-    evidence: Option<PathBuf>,
-    fail_on: Option<String>,
-    pcaps: Vec<String>,
+fn print_report(report: &Report, format: Format) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match format {
+        Format::Table => stdout.write_all(table::render(report).as_bytes())?,
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut stdout, report)?;
+            stdout.write_all(b"\n")?;
+        }
+    }
+    stdout.flush()?;
+    Ok(())
 }
 
-fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let ReplayArgs {
-        config,
-        format,
-        alerts,
-        evidence,
-        fail_on,
-        pcaps,
-    } = args;
-    let cfg = load_config(config)?;
-    let mut alert_writer = match &alerts {
+fn exit_code(report: &Report, input_or_output_failed: bool, fail_on: Option<&str>) -> ExitCode {
+    if input_or_output_failed {
+        return ExitCode::from(1);
+    }
+    match (fail_on.and_then(Severity::parse), report.max_severity()) {
+        (Some(t), Some(max)) if max >= t => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(a.out.config.as_ref())?;
+    if let Some(listen) = &a.listen {
+        let outcome = sensor::run(
+            Input::Replay {
+                files: a.pcaps.clone(),
+                pace: a.pace,
+            },
+            SensorOptions {
+                config: cfg,
+                config_path: a.out.config.clone(),
+                listen: Some(listen.clone()),
+                alerts: a.out.alerts.clone(),
+                evidence: a.out.evidence.clone(),
+                user: None,
+                hold: a.hold,
+            },
+        )?;
+        print_report(&outcome.report, a.format)?;
+        for e in outcome.unreadable.iter().chain(&outcome.output_errors) {
+            eprintln!("mirrorwatch: error: {e}");
+        }
+        let failed = !outcome.unreadable.is_empty() || !outcome.output_errors.is_empty();
+        return Ok(exit_code(&outcome.report, failed, a.fail_on.as_deref()));
+    }
+    let mut alert_writer = match &a.out.alerts {
         Some(p) => {
             Some(AlertWriter::open(p).with_context(|| format!("{p}: cannot open alerts file"))?)
         }
         None => None,
     };
-    let mut evidence_writer = match &evidence {
+    let mut evidence_writer = match &a.out.evidence {
         Some(d) => Some(
             EvidenceWriter::new(
                 d,
@@ -229,7 +342,7 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let progress: Option<&mut dyn FnMut(Progress<'_>)> =
         if stderr_tty { Some(&mut bar) } else { None };
     let (report, problems) = replay::replay_with(
-        &pcaps,
+        &a.pcaps,
         &cfg,
         replay::Outputs {
             progress,
@@ -240,15 +353,7 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if shown {
         eprint!("\r\x1b[K");
     }
-    let mut stdout = std::io::stdout().lock();
-    match format {
-        Format::Table => stdout.write_all(table::render(&report).as_bytes())?,
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &report)?;
-            stdout.write_all(b"\n")?;
-        }
-    }
-    stdout.flush()?;
+    print_report(&report, a.format)?;
     for (path, dlt) in &problems.unsupported {
         eprintln!(
             "mirrorwatch: warning: {path}: link type {dlt} is not supported; its frames were counted, not decoded"
@@ -263,27 +368,57 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     for e in &problems.output {
         eprintln!("mirrorwatch: error: {e}");
     }
-    if !problems.unreadable.is_empty() || !problems.output.is_empty() {
-        return Ok(ExitCode::from(1));
+    let failed = !problems.unreadable.is_empty() || !problems.output.is_empty();
+    Ok(exit_code(&report, failed, a.fail_on.as_deref()))
+}
+
+fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(a.out.config.as_ref())?;
+    let outcome = sensor::run(
+        Input::Live {
+            interfaces: a.interfaces,
+            options: LiveOptions {
+                promisc: !a.no_promisc,
+                snaplen: a.snaplen,
+                buffer_size: a.buffer_mib.saturating_mul(1 << 20),
+                immediate: !a.no_immediate,
+                bpf: a.bpf,
+            },
+        },
+        SensorOptions {
+            config: cfg,
+            config_path: a.out.config,
+            listen: Some(a.listen),
+            alerts: a.out.alerts,
+            evidence: a.out.evidence,
+            user: a.user,
+            hold: false,
+        },
+    )?;
+    let r = &outcome.report;
+    eprintln!(
+        "mirrorwatch: stopped: {} packets, {} sessions, alerts: {}",
+        r.packets,
+        r.sessions.len(),
+        r.alerts.values().sum::<u64>()
+    );
+    for e in &outcome.output_errors {
+        eprintln!("mirrorwatch: error: {e}");
     }
-    let threshold = fail_on.as_deref().and_then(Severity::parse);
-    Ok(match (threshold, report.max_severity()) {
-        (Some(t), Some(max)) if max >= t => ExitCode::from(3),
-        _ => ExitCode::SUCCESS,
+    Ok(if outcome.output_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 
-fn run_synth(
-    out: &std::path::Path,
-    mixed: bool,
-    packets: u64,
-    seed: u64,
-) -> anyhow::Result<ExitCode> {
+fn run_synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
     use mirrorwatch::synth;
-    if mixed {
+    let out = &a.out;
+    if a.mixed {
         let f = std::fs::File::create(out)
             .with_context(|| format!("{}: cannot create", out.display()))?;
-        let s = synth::write_mixed(std::io::BufWriter::new(f), packets, seed)
+        let s = synth::write_mixed(std::io::BufWriter::new(f), a.packets, a.seed)
             .with_context(|| format!("{}: write failed", out.display()))?;
         eprintln!(
             "wrote {} ({} packets, {})",

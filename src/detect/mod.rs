@@ -126,6 +126,21 @@ impl Engine {
         }
     }
 
+    /// Applies a new configuration's authorised list, internal networks,
+    /// thresholds and sensor name, and re-judges every session against
+    /// them. Decoder ports and table sizes need a restart.
+    pub fn reload(&mut self, cfg: &Config) {
+        self.sensor = cfg.sensor.clone();
+        self.internal = cfg.internal_networks.clone();
+        self.authorized = cfg.authorized.clone();
+        self.alerts_cfg = cfg.alerts.clone();
+        self.min_matches = cfg.duplicates.min_matching_payloads.max(1);
+        let ts = self.last_ts_us;
+        for r in self.sessions.refs() {
+            self.evaluate(r, ts);
+        }
+    }
+
     /// Marks alerting sessions' frames as evidence (`--evidence DIR`).
     pub fn enable_evidence(&mut self, on: bool) {
         self.evidence_enabled = on;

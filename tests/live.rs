@@ -1,0 +1,273 @@
+//! Sensor mode with real parts: a network namespace and a veth pair,
+//! `mirrorwatch live` on one end, `tcpreplay` of scenario captures into the
+//! other, then the HTTP API and metrics are scraped and checked. Needs root
+//! (CI runs as root), `ip` and `tcpreplay`; skips with a message otherwise.
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn can_run() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || !have("ip") || !have("tcpreplay") {
+        eprintln!("SKIPPED: live-capture tests need root, iproute2 and tcpreplay");
+        return false;
+    }
+    true
+}
+
+fn sh(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A namespace with one end of a veth pair; the other end stays here.
+/// Removed on drop, also when the test fails.
+struct Veth {
+    ns: String,
+    host: String,
+    peer: String,
+}
+
+impl Veth {
+    fn new(tag: &str) -> Veth {
+        let id = std::process::id() % 100_000;
+        let v = Veth {
+            ns: format!("mw{tag}{id}"),
+            host: format!("mwh{tag}{id}"),
+            peer: format!("mwp{tag}{id}"),
+        };
+        let ok = sh(&format!("ip netns add {}", v.ns))
+            && sh(&format!(
+                "ip link add {} type veth peer name {}",
+                v.host, v.peer
+            ))
+            && sh(&format!("ip link set {} netns {}", v.peer, v.ns))
+            && sh(&format!(
+                "sysctl -qw net.ipv6.conf.{}.disable_ipv6=1",
+                v.host
+            ))
+            && sh(&format!("ip link set {} up", v.host))
+            && sh(&format!("ip netns exec {} ip link set {} up", v.ns, v.peer));
+        assert!(
+            ok,
+            "could not set up namespace {} and veth {}",
+            v.ns, v.host
+        );
+        v
+    }
+
+    fn replay(&self, pcap: &str, extra: &str) -> bool {
+        sh(&format!(
+            "ip netns exec {} tcpreplay -q {extra} -i {} {pcap}",
+            self.ns, self.peer
+        ))
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        sh(&format!("ip link del {}", self.host));
+        sh(&format!("ip netns del {}", self.ns));
+    }
+}
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_live(iface: &str, addr: &str, alerts: &str) -> Proc {
+    let golden = common::project_pcaps().join("golden.toml");
+    let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        .args([
+            "live", "-i", iface, "--listen", addr, "--alerts", alerts, "--config",
+        ])
+        .arg(golden)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mirrorwatch live");
+    let p = Proc(child);
+    let ready = common::wait_for(Duration::from_secs(15), || {
+        common::http_get(addr, "/healthz")
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    });
+    assert!(
+        ready.is_some(),
+        "mirrorwatch live did not become ready on {addr}"
+    );
+    p
+}
+
+fn sessions(addr: &str) -> Vec<serde_json::Value> {
+    common::http_get(addr, "/api/v1/sessions")
+        .ok()
+        .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["sessions"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn live_capture_sees_what_tcpreplay_sends() {
+    if !can_run() {
+        return;
+    }
+    let veth = Veth::new("a");
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let alerts = std::env::temp_dir().join(format!("mw-live-alerts-{}.jsonl", std::process::id()));
+    std::fs::remove_file(&alerts).ok();
+    let mut live = start_live(&veth.host, &addr, &alerts.to_string_lossy());
+
+    let pcaps = common::project_pcaps();
+    for f in ["erspan3.pcap", "vxlan.pcap", "tzsp.pcap"] {
+        assert!(
+            veth.replay(&pcaps.join(f).to_string_lossy(), ""),
+            "tcpreplay {f}"
+        );
+    }
+    // Packet counts equal what was sent.
+    let want = [
+        ("erspan3", "203.0.113.50", 20u64),
+        ("vxlan", "10.2.0.2", 11),
+        ("vxlan", "10.2.0.1", 9),
+        ("vxlan", "198.51.100.7", 12),
+        ("tzsp", "203.0.113.99", 14),
+    ];
+    let got = common::wait_for(Duration::from_secs(10), || {
+        let s = sessions(&addr);
+        let all = want.iter().all(|(e, dst, n)| {
+            s.iter()
+                .any(|x| x["encap"] == *e && x["dst"] == *dst && x["packets"].as_u64() == Some(*n))
+        });
+        all.then_some(s)
+    });
+    assert!(
+        got.is_some(),
+        "sessions never matched: {:?}",
+        sessions(&addr)
+    );
+    let s = got.unwrap_or_default();
+    let erspan = s
+        .iter()
+        .find(|x| x["encap"] == "erspan3")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(erspan["dst_class"], "external");
+    assert_eq!(erspan["verdict"], "mirror");
+
+    let (code, metrics) = common::http_get(&addr, "/metrics").expect("scrape");
+    assert_eq!(code, 200);
+    let up = format!("mirrorwatch_capture_up{{interface=\"{}\"}} 1", veth.host);
+    assert!(metrics.contains(&up), "{up} missing");
+    assert!(
+        metrics.contains("mirrorwatch_decode_encapsulated_packets_total{encap=\"erspan3\"} 20")
+    );
+    assert!(metrics.contains(
+        "mirrorwatch_detect_alerts_total{kind=\"mirror_to_external\",severity=\"high\"}"
+    ));
+    for line in metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let name = line.split(['{', ' ']).next().unwrap_or("");
+        assert!(
+            mirrorwatch::export::metrics::check_name(name),
+            "metric name {name} breaks the rule"
+        );
+    }
+
+    let (_, api_alerts) = common::http_get(&addr, "/api/v1/alerts").expect("alerts");
+    let api: serde_json::Value = serde_json::from_str(&api_alerts).expect("alerts JSON");
+    let served = api["alerts"].as_array().map_or(0, Vec::len);
+    assert!(served >= 2);
+
+    // SIGTERM: exits 0 within 2 seconds, every alert on disk.
+    let t = Instant::now();
+    sh(&format!("kill -TERM {}", live.0.id()));
+    let status = common::wait_for(Duration::from_secs(5), || live.0.try_wait().ok().flatten());
+    let elapsed = t.elapsed();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "exit status after SIGTERM"
+    );
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?} to stop");
+    let written = std::fs::read_to_string(&alerts).unwrap_or_default();
+    let lines: Vec<serde_json::Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("alert line"))
+        .collect();
+    assert!(
+        lines.len() >= served,
+        "{} alerts written, {served} served",
+        lines.len()
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|a| a["kind"] == "mirror_to_external" && a["session"]["dst"] == "203.0.113.50")
+    );
+    std::fs::remove_file(&alerts).ok();
+}
+
+#[test]
+fn bad_interface_bpf_and_busy_port_are_one_clear_line() {
+    if !can_run() {
+        return;
+    }
+    let run = |args: &[&str]| {
+        let out = common::mirrorwatch(args, Duration::from_secs(20));
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["live", "-i", "mwnosuch0", "--listen", "127.0.0.1:0"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("mwnosuch0: no such interface"), "{err}");
+
+    let (code, err) = run(&[
+        "live",
+        "-i",
+        "lo",
+        "--bpf",
+        "port nonsense",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("bad BPF expression"), "{err}");
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let (code, err) = run(&["live", "-i", "lo", "--listen", &addr]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("address already in use"), "{err}");
+    assert_eq!(
+        err.trim().lines().filter(|l| l.contains("error")).count(),
+        1,
+        "{err}"
+    );
+}
