@@ -207,6 +207,7 @@ fn capture_thread(
     if !batch.meta.is_empty() {
         send(&tx, batch, &stop);
     }
+    info!(interface = %iface, "capture stopped");
     let st = cap.stats();
     set(&|s| {
         s.received_packets = st.received;
@@ -397,6 +398,7 @@ fn engine_thread(
     engine.finish();
     take_alerts(&mut engine, &shared, alerts.as_mut(), &mut errors);
     publish(&engine);
+    info!(packets = engine.packets, "engine drained");
     if let Some(ev) = evidence.as_mut() {
         if let Err(e) = ev.flush() {
             errors.push(format!("evidence: {e}"));
@@ -621,6 +623,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
         let _ = shutdown_tx.send(true);
         if let Some(s) = server {
             let _ = tokio::time::timeout(Duration::from_secs(1), s).await;
+            info!("HTTP server stopped");
         }
         finished.ok_or_else(|| SensorError::Setup("stopped before the engine finished".to_owned()))
     });

@@ -198,6 +198,28 @@ fn live_capture_sees_what_tcpreplay_sends() {
         );
     }
 
+    // promtool, when installed (CI installs it), checks the live scrape.
+    if have("promtool") {
+        let path = std::env::temp_dir().join(format!("mw-scrape-{}.txt", std::process::id()));
+        std::fs::write(&path, &metrics).expect("write scrape");
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                &format!("promtool check metrics < {}", path.display()),
+            ])
+            .output()
+            .expect("promtool");
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::remove_file(&path).ok();
+    } else {
+        eprintln!("SKIPPED: promtool check metrics (promtool not installed)");
+    }
+
     let (_, api_alerts) = common::http_get(&addr, "/api/v1/alerts").expect("alerts");
     let api: serde_json::Value = serde_json::from_str(&api_alerts).expect("alerts JSON");
     let served = api["alerts"].as_array().map_or(0, Vec::len);

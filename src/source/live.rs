@@ -59,6 +59,8 @@ pub struct LiveStats {
 /// An open interface.
 pub struct LiveCapture {
     cap: pcap::Capture<pcap::Active>,
+    /// libpcap's selectable descriptor, polled while no packet is ready.
+    fd: i32,
     iface: String,
     linktype: LinkType,
     dlt: i32,
@@ -118,9 +120,21 @@ impl LiveCapture {
                 reason: e.to_string(),
             })?;
         }
+        // Non-blocking reads and our own poll with a timeout: libpcap's read
+        // timeout is not honoured in immediate mode, and a capture must
+        // notice a stop request even when no packet arrives.
+        let cap = cap.setnonblock().map_err(|e| LiveError::Open {
+            iface: iface.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let fd = {
+            use std::os::fd::AsRawFd;
+            cap.as_raw_fd()
+        };
         let dlt = cap.get_datalink().0;
         Ok(LiveCapture {
             cap,
+            fd,
             iface: iface.to_owned(),
             linktype: LinkType::from_dlt(dlt),
             dlt,
@@ -137,8 +151,10 @@ impl LiveCapture {
         self.dlt
     }
 
-    /// The next frame; `Ok(None)` when the read timeout passed first.
+    /// The next frame; `Ok(None)` when none arrived within the read
+    /// timeout.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, LiveError> {
+        let fd = self.fd;
         match self.cap.next_packet() {
             Ok(p) => {
                 #[allow(clippy::useless_conversion)]
@@ -151,7 +167,18 @@ impl LiveCapture {
                     data: p.data,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(None),
+            Err(pcap::Error::TimeoutExpired) => {
+                // Nothing buffered: wait for the descriptor, at most the
+                // read timeout.
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd for the duration of the call.
+                unsafe { libc::poll(&mut pfd, 1, TIMEOUT_MS) };
+                Ok(None)
+            }
             Err(e) => Err(LiveError::Read {
                 iface: self.iface.clone(),
                 reason: e.to_string(),
