@@ -21,7 +21,7 @@ impl Default for LiveOptions {
             promisc: true,
             snaplen: 65_535,
             buffer_size: 32 << 20,
-            immediate: true,
+            immediate: false,
             bpf: None,
         }
     }

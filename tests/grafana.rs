@@ -1,0 +1,980 @@
+//! Checks of the Grafana and Prometheus material in `grafana/`: the
+//! dashboard, the provisioning files and both forms of the alert rules use
+//! only metrics the sensor exports, with the labels it gives them; and, when
+//! `promtool` is installed, the Prometheus rules load and their unit tests
+//! pass. See docs/grafana.md.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Every metric the sensor exports. This list mirrors docs/metrics.md: a
+/// metric added, renamed or removed there must change here too.
+const METRICS: &[&str] = &[
+    "mirrorwatch_build_info",
+    "mirrorwatch_capture_up",
+    "mirrorwatch_capture_received_packets_total",
+    "mirrorwatch_capture_received_bytes_total",
+    "mirrorwatch_capture_kernel_dropped_packets_total",
+    "mirrorwatch_capture_interface_dropped_packets_total",
+    "mirrorwatch_process_packets_total",
+    "mirrorwatch_process_lag_seconds",
+    "mirrorwatch_decode_errors_total",
+    "mirrorwatch_decode_encapsulated_packets_total",
+    "mirrorwatch_decode_encapsulated_bytes_total",
+    "mirrorwatch_inventory_active_sessions",
+    "mirrorwatch_inventory_overflow_sessions",
+    "mirrorwatch_session_mirrored_packets_total",
+    "mirrorwatch_session_mirrored_bytes_total",
+    "mirrorwatch_detect_duplicate_packets_total",
+    "mirrorwatch_detect_alerts_total",
+    "mirrorwatch_table_entries",
+    "mirrorwatch_table_evictions_total",
+    "mirrorwatch_http_requests_total",
+];
+
+/// Series Prometheus makes itself for every target.
+const PROMETHEUS_SERIES: &[&str] = &["up"];
+
+/// The datasource uid fixed in grafana/provisioning/datasources/prometheus.yml.
+const DATASOURCE_UID: &str = "mirrorwatch-prometheus";
+
+/// Rules both rule files must have, with their severity.
+const REQUIRED_RULES: &[(&str, &str)] = &[
+    ("MirrorToExternal", "critical"),
+    ("NewMirrorSession", "warning"),
+    ("UnauthorizedInternalMirror", ""),
+    ("DuplicateFlowToExternal", ""),
+    ("MirrorVolumeSpike", ""),
+    ("SensorDown", ""),
+    ("CaptureDrops", ""),
+    ("DecodeErrorSurge", ""),
+];
+
+const PER_SESSION_METRICS: &[&str] = &[
+    "mirrorwatch_session_mirrored_packets_total",
+    "mirrorwatch_session_mirrored_bytes_total",
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(rel: &str) -> String {
+    let p = root().join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn dashboard() -> Value {
+    serde_json::from_str(&read("grafana/dashboards/mirrorwatch.json"))
+        .expect("grafana/dashboards/mirrorwatch.json is JSON")
+}
+
+// ---------------------------------------------------------------------
+// A small PromQL scanner: enough to find the metric names and selectors of
+// the expressions in this repository (and to reject anything else).
+
+const KEYWORDS: &[&str] = &[
+    "and",
+    "or",
+    "unless",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "atan2",
+];
+
+/// Keywords that may be followed by a parenthesised list of label names.
+const LABEL_LIST_KEYWORDS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+
+/// Aggregation operators, which may put `by (...)`/`without (...)` before
+/// their parenthesised argument.
+const AGGREGATIONS: &[&str] = &[
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+];
+
+/// A metric selector found in an expression: the name and the text of its
+/// `{...}` matchers (empty when it has none).
+#[derive(Debug)]
+struct Selector {
+    name: String,
+    matchers: String,
+}
+
+fn skip_string(b: &[u8], mut i: usize) -> usize {
+    let q = b[i];
+    i += 1;
+    while i < b.len() && b[i] != q {
+        if b[i] == b'\\' && q != b'`' {
+            i += 1;
+        }
+        i += 1;
+    }
+    i + 1
+}
+
+/// Index after the bracket closing the one at `i` (`{`, `[` or `(`),
+/// stepping over string literals.
+fn skip_group(b: &[u8], mut i: usize) -> usize {
+    let (open, close) = match b[i] {
+        b'{' => (b'{', b'}'),
+        b'[' => (b'[', b']'),
+        _ => (b'(', b')'),
+    };
+    let mut depth = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' | b'\'' | b'`' => {
+                i = skip_string(b, i);
+                continue;
+            }
+            c if c == open => depth += 1,
+            c if c == close => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    panic!(
+        "unbalanced {} in {:?}",
+        open as char,
+        String::from_utf8_lossy(b)
+    );
+}
+
+fn skip_space(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+fn is_ident_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_' || c == b':'
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
+}
+
+/// Every metric selector of a PromQL expression. Function names, keywords,
+/// label lists, durations, numbers, strings and `$variables` are skipped;
+/// every other identifier is a metric name.
+fn selectors(expr: &str) -> Vec<Selector> {
+    let b = expr.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if matches!(c, b'"' | b'\'' | b'`') {
+            i = skip_string(b, i);
+        } else if c == b'[' {
+            i = skip_group(b, i);
+        } else if c == b'{' {
+            // A selector without a name ({__name__="..."}) is not used here.
+            panic!("selector without a metric name in {expr:?}");
+        } else if c == b'$' {
+            i += 1;
+            while i < b.len() && (is_ident(b[i]) || b[i] == b'{' || b[i] == b'}') {
+                i += 1;
+            }
+        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
+                i += 1;
+            }
+        } else if is_ident_start(c) {
+            let start = i;
+            while i < b.len() && is_ident(b[i]) {
+                i += 1;
+            }
+            let word = &expr[start..i];
+            let next = skip_space(b, i);
+            let lower = word.to_ascii_lowercase();
+            if KEYWORDS.contains(&lower.as_str()) {
+                if LABEL_LIST_KEYWORDS.contains(&lower.as_str()) && b.get(next) == Some(&b'(') {
+                    i = skip_group(b, next);
+                }
+            } else if b.get(next) == Some(&b'(') {
+                // a function call: its arguments are scanned as usual
+            } else if AGGREGATIONS.contains(&lower.as_str())
+                && (expr[next..].starts_with("by") || expr[next..].starts_with("without"))
+            {
+                // `sum by (labels) (...)`: the keyword comes next
+            } else {
+                let matchers = if b.get(next) == Some(&b'{') {
+                    let end = skip_group(b, next);
+                    i = end;
+                    expr[next..end].to_string()
+                } else {
+                    String::new()
+                };
+                out.push(Selector {
+                    name: word.to_string(),
+                    matchers,
+                });
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Matcher text without whitespace outside string literals.
+fn squeeze(matchers: &str) -> String {
+    let mut out = String::new();
+    let mut quote = None;
+    for c in matchers.chars() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c.is_whitespace() => {}
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// The metric names of an expression that are neither the sensor's nor
+/// Prometheus's own.
+fn unknown_metrics(expr: &str) -> Vec<String> {
+    selectors(expr)
+        .into_iter()
+        .map(|s| s.name)
+        .filter(|n| !METRICS.contains(&n.as_str()) && !PROMETHEUS_SERIES.contains(&n.as_str()))
+        .collect()
+}
+
+/// The selector argument of Grafana's `label_values(selector, label)` (or
+/// the whole query when it is plain PromQL).
+fn variable_query_expr(q: &str) -> String {
+    let q = q.trim();
+    if let Some(inner) = q
+        .strip_prefix("label_values(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        match inner.rfind(',') {
+            Some(comma) => inner[..comma].trim().to_string(),
+            None => String::new(),
+        }
+    } else if let Some(inner) = q
+        .strip_prefix("query_result(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        inner.to_string()
+    } else {
+        q.to_string()
+    }
+}
+
+// ---------------------------------------------------------------------
+// The dashboard.
+
+/// Every panel, rows' nested panels included, in order.
+fn all_panels(d: &Value) -> Vec<&Value> {
+    fn walk<'a>(panels: &'a Value, out: &mut Vec<&'a Value>) {
+        for p in panels.as_array().into_iter().flatten() {
+            out.push(p);
+            if let Some(nested) = p.get("panels") {
+                walk(nested, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&d["panels"], &mut out);
+    out
+}
+
+/// (panel title, expr) of every panel query.
+fn panel_exprs(d: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for p in all_panels(d) {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            if let Some(e) = t["expr"].as_str() {
+                out.push((p["title"].as_str().unwrap_or("").to_string(), e.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// (variable name, PromQL) of every query variable.
+fn variable_exprs(d: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for v in d["templating"]["list"].as_array().into_iter().flatten() {
+        if v["type"] != "query" {
+            continue;
+        }
+        let q = match &v["query"] {
+            Value::String(s) => s.clone(),
+            Value::Object(o) => o
+                .get("query")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            _ => String::new(),
+        };
+        out.push((
+            v["name"].as_str().unwrap_or("").to_string(),
+            variable_query_expr(&q),
+        ));
+    }
+    out
+}
+
+#[test]
+fn scanner_finds_metric_names_only() {
+    let s = selectors(
+        r#"sum by (job, instance) (rate(mirrorwatch_decode_errors_total{job=~"$job", layer="a b"}[$__rate_interval]))
+           / on (job, instance) group_left sum(up) > 0.01 and x offset 15m or absent(y{z="{"}) unless bool 1e3"#,
+    );
+    let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["mirrorwatch_decode_errors_total", "up", "x", "y"]);
+    assert_eq!(squeeze(&s[0].matchers), r#"{job=~"$job",layer="a b"}"#);
+    assert_eq!(
+        variable_query_expr(r#"label_values(mirrorwatch_build_info{job=~"$job"}, instance)"#),
+        r#"mirrorwatch_build_info{job=~"$job"}"#
+    );
+    assert_eq!(
+        unknown_metrics("rate(node_cpu_seconds_total[5m])"),
+        ["node_cpu_seconds_total"]
+    );
+}
+
+#[test]
+fn dashboard_is_importable() {
+    let d = dashboard();
+    assert!(
+        d["schemaVersion"].as_u64().is_some_and(|v| v >= 36),
+        "schemaVersion {}",
+        d["schemaVersion"]
+    );
+    assert_eq!(d["uid"], "mirrorwatch");
+    assert!(d["title"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        d["id"].is_null(),
+        "an importable dashboard carries no database id"
+    );
+
+    let vars: BTreeMap<&str, &Value> = d["templating"]["list"]
+        .as_array()
+        .expect("templating.list")
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap_or(""), v))
+        .collect();
+    let ds = vars.get("datasource").expect("a datasource variable");
+    assert_eq!(ds["type"], "datasource");
+    assert_eq!(ds["query"], "prometheus");
+    assert_eq!(
+        ds["current"]["value"], DATASOURCE_UID,
+        "defaults to the provisioned datasource"
+    );
+    for name in ["job", "instance"] {
+        let v = vars
+            .get(name)
+            .unwrap_or_else(|| panic!("a {name} variable"));
+        assert_eq!(v["type"], "query", "{name}");
+        assert_eq!(v["datasource"]["uid"], "${datasource}", "{name}");
+        assert_eq!(v["includeAll"], true, "{name}");
+        assert_eq!(v["multi"], true, "{name}");
+    }
+
+    let panels = all_panels(&d);
+    let mut ids = BTreeSet::new();
+    for p in &panels {
+        let id = p["id"].as_u64().expect("every panel has a numeric id");
+        assert!(ids.insert(id), "panel id {id} used twice");
+        let gp = &p["gridPos"];
+        for k in ["x", "y", "w", "h"] {
+            assert!(gp[k].is_u64(), "panel {} gridPos.{k}", p["title"]);
+        }
+        assert!(gp["x"].as_u64().unwrap() + gp["w"].as_u64().unwrap() <= 24);
+        if p["type"] == "row" || p["type"] == "text" {
+            continue;
+        }
+        assert_eq!(
+            p["datasource"]["type"], "prometheus",
+            "panel {}",
+            p["title"]
+        );
+        assert_eq!(
+            p["datasource"]["uid"], "${datasource}",
+            "panel {}",
+            p["title"]
+        );
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "panel {} has no query", p["title"]);
+        for t in targets {
+            assert_eq!(
+                t["datasource"]["uid"], "${datasource}",
+                "panel {}",
+                p["title"]
+            );
+        }
+    }
+
+    let rows: Vec<String> = panels
+        .iter()
+        .filter(|p| p["type"] == "row")
+        .map(|p| p["title"].as_str().unwrap_or("").to_lowercase())
+        .collect();
+    for want in [
+        "sensor health",
+        "mirror sessions",
+        "mirrored",
+        "duplicates",
+        "alerts",
+        "about",
+    ] {
+        assert!(
+            rows.iter().any(|r| r.contains(want)),
+            "no row titled like {want:?}: {rows:?}"
+        );
+    }
+}
+
+#[test]
+fn dashboard_uses_only_exported_metrics_and_the_job_instance_variables() {
+    let d = dashboard();
+    let exprs = panel_exprs(&d);
+    assert!(exprs.len() >= 20, "only {} panel queries", exprs.len());
+    let mut used = BTreeSet::new();
+    for (title, e) in &exprs {
+        let unknown = unknown_metrics(e);
+        assert!(
+            unknown.is_empty(),
+            "panel {title:?} uses metrics the sensor does not export: {unknown:?}\n{e}"
+        );
+        let sels = selectors(e);
+        assert!(!sels.is_empty(), "panel {title:?} reads no metric: {e}");
+        for s in sels {
+            let m = squeeze(&s.matchers);
+            assert!(
+                m.contains(r#"job=~"$job""#) && m.contains(r#"instance=~"$instance""#),
+                "panel {title:?}: {} lacks {{job=~\"$job\", instance=~\"$instance\"}}: {e}",
+                s.name
+            );
+            used.insert(s.name);
+        }
+    }
+    let vars = variable_exprs(&d);
+    assert!(vars.iter().any(|(n, _)| n == "job"));
+    for (name, e) in &vars {
+        let unknown = unknown_metrics(e);
+        assert!(unknown.is_empty(), "variable {name}: {unknown:?} in {e}");
+        if name == "instance" {
+            let s = selectors(e);
+            assert!(
+                s.iter()
+                    .all(|s| squeeze(&s.matchers).contains(r#"job=~"$job""#)),
+                "the instance variable follows $job: {e}"
+            );
+        }
+    }
+    // Each part of the brief has its data on the dashboard.
+    for m in [
+        "up",
+        "mirrorwatch_capture_up",
+        "mirrorwatch_capture_received_packets_total",
+        "mirrorwatch_capture_kernel_dropped_packets_total",
+        "mirrorwatch_decode_errors_total",
+        "mirrorwatch_process_lag_seconds",
+        "mirrorwatch_session_mirrored_bytes_total",
+        "mirrorwatch_inventory_active_sessions",
+        "mirrorwatch_detect_duplicate_packets_total",
+        "mirrorwatch_detect_alerts_total",
+    ] {
+        assert!(used.contains(m), "no panel shows {m}");
+    }
+}
+
+#[test]
+fn sessions_table_lists_each_session_and_flags_external_ones() {
+    let d = dashboard();
+    let panels = all_panels(&d);
+    let table = panels
+        .iter()
+        .find(|p| {
+            p["type"] == "table"
+                && p["targets"].as_array().into_iter().flatten().any(|t| {
+                    t["expr"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("mirrorwatch_session_mirrored_bytes_total"))
+                })
+        })
+        .expect("a table panel over mirrorwatch_session_mirrored_bytes_total");
+    let t = table["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            t["expr"]
+                .as_str()
+                .is_some_and(|e| e.contains("mirrorwatch_session_mirrored_bytes_total"))
+        })
+        .unwrap();
+    assert_eq!(t["instant"], true, "an instant query");
+    assert_eq!(t["format"], "table", "labels become columns");
+    let e = t["expr"].as_str().unwrap();
+    for label in ["encap", "src", "dst", "id", "dst_class", "verdict"] {
+        assert!(
+            e.split(['(', ')', ',', ' ']).any(|w| w == label),
+            "the table keeps the {label} label: {e}"
+        );
+    }
+    // dst_class values are mapped to colours; external and internal stand out.
+    let overrides = table["fieldConfig"]["overrides"]
+        .as_array()
+        .expect("overrides");
+    let dst_class = overrides
+        .iter()
+        .find(|o| o["matcher"]["options"] == "dst_class")
+        .expect("an override on the dst_class column");
+    let text = dst_class.to_string();
+    for want in [
+        "\"external\"",
+        "\"internal\"",
+        "\"red\"",
+        "color-background",
+    ] {
+        assert!(
+            text.contains(want),
+            "dst_class override lacks {want}: {text}"
+        );
+    }
+}
+
+#[test]
+fn text_panel_explains_every_panel() {
+    let d = dashboard();
+    let panels = all_panels(&d);
+    let text = panels
+        .iter()
+        .find(|p| p["type"] == "text")
+        .expect("a text panel");
+    let content = text["options"]["content"].as_str().expect("content");
+    for p in &panels {
+        if p["type"] == "row" || p["type"] == "text" {
+            continue;
+        }
+        let title = p["title"].as_str().unwrap();
+        let line = content
+            .lines()
+            .find(|l| l.contains(&format!("**{title}**")))
+            .unwrap_or_else(|| panic!("the text panel does not explain {title:?}"));
+        assert!(
+            line.len() > title.len() + 20,
+            "one real line for {title:?}: {line}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------
+// Rule files, read with simple line scanning (no YAML crate).
+
+/// Indentation of a line.
+fn indent(l: &str) -> usize {
+    l.len() - l.trim_start().len()
+}
+
+/// The value of `key:` on line `i` (which may start with `- `): the inline
+/// text without quotes, or the block scalar (`|`, `>`) below it.
+fn value_at(lines: &[&str], i: usize, key: &str) -> Option<String> {
+    let t = lines[i].trim_start();
+    let t = t.strip_prefix("- ").unwrap_or(t).trim_start();
+    let rest = t.strip_prefix(key)?.strip_prefix(':')?;
+    let rest = rest.trim();
+    if rest.starts_with('|') || rest.starts_with('>') {
+        let base = indent(lines[i]);
+        let mut out = Vec::new();
+        for l in &lines[i + 1..] {
+            if !l.trim().is_empty() && indent(l) <= base {
+                break;
+            }
+            out.push(l.trim());
+        }
+        while out.last() == Some(&"") {
+            out.pop();
+        }
+        let sep = if rest.starts_with('|') { "\n" } else { " " };
+        Some(out.join(sep))
+    } else {
+        let rest = rest.split(" #").next().unwrap_or("").trim();
+        Some(rest.trim_matches(|c| c == '"' || c == '\'').to_string())
+    }
+}
+
+/// One rule of a rule file: the lines from its start marker to the next.
+struct Rule {
+    name: String,
+    lines: Vec<String>,
+}
+
+impl Rule {
+    fn values(&self, key: &str) -> Vec<String> {
+        let lines: Vec<&str> = self.lines.iter().map(String::as_str).collect();
+        (0..lines.len())
+            .filter_map(|i| value_at(&lines, i, key))
+            .collect()
+    }
+    /// The one value of `key` anywhere in the rule.
+    fn value(&self, key: &str) -> String {
+        let v = self.values(key);
+        assert_eq!(v.len(), 1, "rule {}: {key} {v:?}", self.name);
+        v.into_iter().next().unwrap()
+    }
+    /// The value of `key` among the rule's own keys (not nested ones).
+    fn top(&self, key: &str) -> String {
+        fn key_column(l: &str) -> usize {
+            indent(l)
+                + if l.trim_start().starts_with("- ") {
+                    2
+                } else {
+                    0
+                }
+        }
+        let lines: Vec<&str> = self.lines.iter().map(String::as_str).collect();
+        let col = key_column(lines[0]);
+        let v: Vec<String> = (0..lines.len())
+            .filter(|&i| key_column(lines[i]) == col)
+            .filter_map(|i| value_at(&lines, i, key))
+            .collect();
+        assert_eq!(v.len(), 1, "rule {}: {key} {v:?}", self.name);
+        v.into_iter().next().unwrap()
+    }
+}
+
+/// Splits a rule file at each line whose key is `marker` (`alert`, `uid`).
+fn rules(text: &str, marker: &str, name_key: &str) -> Vec<Rule> {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    let starts: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].trim_start().starts_with(&format!("- {marker}:")))
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &s)| {
+            let end = starts.get(n + 1).copied().unwrap_or(lines.len());
+            let body: Vec<String> = lines[s..end].iter().map(|l| l.to_string()).collect();
+            let refs: Vec<&str> = body.iter().map(String::as_str).collect();
+            let name = (0..refs.len())
+                .find_map(|i| value_at(&refs, i, name_key))
+                .expect("rule name");
+            Rule { name, lines: body }
+        })
+        .collect()
+}
+
+fn prometheus_rules() -> Vec<Rule> {
+    rules(
+        &read("grafana/alerts/prometheus-rules.yml"),
+        "alert",
+        "alert",
+    )
+}
+
+fn grafana_rules() -> Vec<Rule> {
+    rules(
+        &read("grafana/provisioning/alerting/mirrorwatch-rules.yml"),
+        "uid",
+        "title",
+    )
+}
+
+fn check_rule_exprs(file: &str, rules: &[Rule]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut metrics = BTreeMap::new();
+    for r in rules {
+        let exprs = r.values("expr");
+        assert_eq!(
+            exprs.len(),
+            1,
+            "{file}: rule {} has {} exprs",
+            r.name,
+            exprs.len()
+        );
+        let e = &exprs[0];
+        let unknown = unknown_metrics(e);
+        assert!(
+            unknown.is_empty(),
+            "{file}: rule {} uses metrics the sensor does not export: {unknown:?}\n{e}",
+            r.name
+        );
+        let names: BTreeSet<String> = selectors(e).into_iter().map(|s| s.name).collect();
+        assert!(!names.is_empty(), "{file}: rule {} reads no metric", r.name);
+        metrics.insert(r.name.clone(), names);
+    }
+    metrics
+}
+
+fn check_annotations(file: &str, r: &Rule, metrics: &BTreeSet<String>) {
+    let summary = r.value("summary");
+    let description = r.value("description");
+    let runbook = r.value("runbook");
+    let both = format!("{summary} {description}");
+    assert!(
+        both.contains("$labels.instance"),
+        "{file}: {} does not name the sensor ({{{{ $labels.instance }}}})",
+        r.name
+    );
+    if metrics
+        .iter()
+        .any(|m| PER_SESSION_METRICS.contains(&m.as_str()))
+    {
+        for label in ["encap", "src", "dst", "id"] {
+            assert!(
+                description.contains(&format!("$labels.{label} ")),
+                "{file}: {} has per-session labels but its description does not name {label}",
+                r.name
+            );
+        }
+    }
+    for part in ["Verify", "Escalate", "Contain"] {
+        assert!(
+            runbook.contains(part),
+            "{file}: {} runbook has no {part:?} step",
+            r.name
+        );
+    }
+    if r.name.contains("Mirror") {
+        for want in ["change record", "disable", "evidence", "pcap"] {
+            assert!(
+                runbook.contains(want),
+                "{file}: {} runbook does not mention {want:?}",
+                r.name
+            );
+        }
+    }
+}
+
+#[test]
+fn prometheus_rules_use_only_exported_metrics() {
+    let file = "grafana/alerts/prometheus-rules.yml";
+    let rules = prometheus_rules();
+    let metrics = check_rule_exprs(file, &rules);
+    for (name, severity) in REQUIRED_RULES {
+        let r = rules
+            .iter()
+            .find(|r| r.name == *name)
+            .unwrap_or_else(|| panic!("{file}: no rule {name}"));
+        let got = r.value("severity");
+        assert!(
+            ["critical", "warning", "info"].contains(&got.as_str()),
+            "{file}: {name} severity {got}"
+        );
+        if !severity.is_empty() {
+            assert_eq!(&got, severity, "{file}: {name} severity");
+        }
+    }
+    for r in &rules {
+        check_annotations(file, r, &metrics[&r.name]);
+    }
+    let down = &metrics["SensorDown"];
+    assert!(down.contains("up"), "SensorDown reads up");
+    let e = rules
+        .iter()
+        .find(|r| r.name == "SensorDown")
+        .unwrap()
+        .value("expr");
+    assert!(
+        e.contains("absent("),
+        "SensorDown also fires when no sensor is scraped"
+    );
+    assert_eq!(
+        rules
+            .iter()
+            .find(|r| r.name == "MirrorToExternal")
+            .unwrap()
+            .top("for"),
+        "0m",
+        "the critical rule fires at once"
+    );
+}
+
+#[test]
+fn grafana_rules_mirror_the_prometheus_rules() {
+    let file = "grafana/provisioning/alerting/mirrorwatch-rules.yml";
+    let text = read(file);
+    assert!(
+        text.lines().any(|l| l.trim() == "apiVersion: 1"),
+        "{file}: apiVersion 1"
+    );
+    for key in ["folder:", "interval:", "name:"] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(key)),
+            "{file}: no {key}"
+        );
+    }
+    let grafana = grafana_rules();
+    let g_metrics = check_rule_exprs(file, &grafana);
+    let prom = prometheus_rules();
+    let p_metrics = check_rule_exprs("prometheus-rules.yml", &prom);
+
+    let g_names: BTreeSet<&str> = grafana.iter().map(|r| r.name.as_str()).collect();
+    let p_names: BTreeSet<&str> = prom.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(g_names, p_names, "both files hold the same rules");
+    assert_eq!(g_names.len(), grafana.len(), "titles are unique");
+
+    let mut uids = BTreeSet::new();
+    for g in &grafana {
+        let p = prom.iter().find(|p| p.name == g.name).unwrap();
+        assert!(uids.insert(g.top("uid")), "uid of {} used twice", g.name);
+        assert!(
+            g.top("uid").len() <= 40,
+            "Grafana uids have at most 40 characters"
+        );
+        assert_eq!(
+            g.value("severity"),
+            p.value("severity"),
+            "{}: severity",
+            g.name
+        );
+        assert_eq!(g.top("for"), p.top("for"), "{}: for", g.name);
+        assert_eq!(
+            g_metrics[&g.name], p_metrics[&g.name],
+            "{}: metrics read",
+            g.name
+        );
+        let sources = g.values("datasourceUid");
+        let queries: Vec<&String> = sources.iter().filter(|s| *s != "__expr__").collect();
+        assert_eq!(queries.len(), 1, "{}: one query {sources:?}", g.name);
+        assert_eq!(
+            queries[0], DATASOURCE_UID,
+            "{}: the provisioned datasource",
+            g.name
+        );
+        let types = g.values("type");
+        for t in ["reduce", "threshold"] {
+            assert!(
+                types.iter().any(|x| x == t),
+                "{}: no {t} expression",
+                g.name
+            );
+        }
+        assert_eq!(g.top("condition"), "C", "{}", g.name);
+        check_annotations(file, g, &g_metrics[&g.name]);
+    }
+}
+
+#[test]
+fn provisioning_loads_datasource_and_dashboard() {
+    let ds = read("grafana/provisioning/datasources/prometheus.yml");
+    let lines: Vec<&str> = ds
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    let get = |key: &str| -> Vec<String> {
+        (0..lines.len())
+            .filter_map(|i| value_at(&lines, i, key))
+            .collect()
+    };
+    assert_eq!(get("apiVersion"), ["1"]);
+    assert_eq!(get("type"), ["prometheus"]);
+    assert_eq!(get("uid"), [DATASOURCE_UID]);
+    assert_eq!(get("url"), ["${PROMETHEUS_URL}"]);
+    let run = read("grafana/run-grafana.sh");
+    assert!(
+        run.contains("PROMETHEUS_URL=\"${PROMETHEUS_URL:-http://localhost:9090}\""),
+        "run-grafana.sh gives PROMETHEUS_URL its default"
+    );
+
+    let dash = read("grafana/provisioning/dashboards/mirrorwatch.yml");
+    let lines: Vec<&str> = dash
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    let get = |key: &str| -> Vec<String> {
+        (0..lines.len())
+            .filter_map(|i| value_at(&lines, i, key))
+            .collect()
+    };
+    assert_eq!(get("apiVersion"), ["1"]);
+    assert_eq!(get("type"), ["file"]);
+    let path = get("path");
+    assert_eq!(path.len(), 1);
+    // ${GF_PATHS_PROVISIONING} is grafana/provisioning: the path must lead
+    // to grafana/dashboards.
+    let resolved = path[0].replace(
+        "${GF_PATHS_PROVISIONING}",
+        &root().join("grafana/provisioning").to_string_lossy(),
+    );
+    assert!(
+        Path::new(&resolved).join("mirrorwatch.json").is_file(),
+        "the provider path {resolved} holds the dashboard"
+    );
+}
+
+// ---------------------------------------------------------------------
+// promtool
+
+fn on_path(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
+#[test]
+fn promtool_checks_and_tests_the_rules() {
+    let Some(promtool) = on_path("promtool") else {
+        eprintln!("SKIPPED: promtool not installed (Debian package prometheus)");
+        return;
+    };
+    for args in [
+        ["check", "rules", "grafana/alerts/prometheus-rules.yml"],
+        ["test", "rules", "grafana/alerts/prometheus-rules.test.yml"],
+    ] {
+        let out = Command::new(&promtool)
+            .args(args)
+            .current_dir(root())
+            .output()
+            .expect("promtool runs");
+        assert!(
+            out.status.success(),
+            "promtool {} failed:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
