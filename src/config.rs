@@ -27,6 +27,22 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Evidence capture files.
     pub evidence: EvidenceConfig,
+    /// Linking configuration-change logs to observed sessions.
+    pub correlation: CorrelationConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorrelationConfig {
+    /// A configuration event explains a session seen up to this many
+    /// seconds after (or before) it.
+    pub window_s: u64,
+}
+
+impl Default for CorrelationConfig {
+    fn default() -> Self {
+        CorrelationConfig { window_s: 86_400 }
+    }
 }
 
 /// An approved mirror destination (a change-managed collector).
@@ -275,6 +291,7 @@ impl Default for Config {
             duplicates: DuplicatesConfig::default(),
             alerts: AlertsConfig::default(),
             evidence: EvidenceConfig::default(),
+            correlation: CorrelationConfig::default(),
         }
     }
 }
@@ -475,6 +492,13 @@ verdict_min_packets = 4
 # Caps of each alerting session's evidence capture (--evidence DIR).
 max_packets_per_session = 10000
 max_bytes_per_session = 100000000
+
+[correlation]
+# With --logs / --syslog-listen: a configuration event (device syslog,
+# CloudTrail, GCP, Azure) explains a session with the same destination and
+# the same ERSPAN id / VNI (where both are known) seen within this many
+# seconds of it.
+window_s = 86400
 "#;
 
 #[cfg(test)]

@@ -72,6 +72,21 @@ HTTP (default 127.0.0.1:9750): /metrics, /healthz, /api/v1/sessions,
 /api/v1/alerts?since=RFC3339. SIGINT/SIGTERM stop (queues drained, alerts
 and evidence flushed), SIGHUP re-reads --config.")]
     Live(LiveArgs),
+    /// Read device syslog and cloud audit logs and list the mirror
+    /// configuration changes in them.
+    #[command(after_help = "\
+Examples:
+  mirrorwatch logs /var/log/network/switches.log
+  mirrorwatch logs --config /etc/mirrorwatch.toml cloudtrail/*.json.gz gcp-audit.jsonl
+  mirrorwatch logs --format json --alerts - azure-activity.jsonl
+
+Recognised: Cisco IOS/IOS-XE/NX-OS (MIRROR/SPAN messages, logged `monitor
+session` / `monitor capture` commands), Arista EOS, Juniper (port-mirroring,
+analyzer), AWS CloudTrail Traffic Mirroring calls, GCP packetMirrorings and
+mirroring resources, Azure virtual network TAPs. Lines that match nothing
+are counted, not alerted; malformed records are warnings naming file and
+line.")]
+    Logs(LogsArgs),
     /// Print the default configuration, or check a configuration file.
     #[command(
         subcommand,
@@ -112,6 +127,10 @@ struct ReplayArgs {
     /// Exit with status 3 when an alert at or above SEVERITY was raised.
     #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
     fail_on: Option<String>,
+    /// Configuration-change log (device syslog, CloudTrail, GCP or Azure
+    /// audit log; .gz too) to link to the sessions (repeatable).
+    #[arg(long = "logs", value_name = "FILE")]
+    logs: Vec<String>,
     /// Serve /metrics and the HTTP API while replaying (e.g. 127.0.0.1:9750).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
@@ -156,6 +175,34 @@ struct LiveArgs {
     /// Drop privileges to USER once the interfaces are open.
     #[arg(long, value_name = "USER")]
     user: Option<String>,
+    /// Receive device syslog (RFC 3164/5424, UDP and TCP) on ADDR and link
+    /// mirror configuration changes to the sessions (e.g. 127.0.0.1:5514).
+    #[arg(long, value_name = "ADDR")]
+    syslog_listen: Option<String>,
+    /// Configuration-change log files read at start (repeatable).
+    #[arg(long = "logs", value_name = "FILE")]
+    logs: Vec<String>,
+}
+
+#[derive(Args)]
+struct LogsArgs {
+    /// Configuration file (TOML): the [[authorized]] list is the change
+    /// record the events are checked against.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write alerts as JSON lines to FILE (appended), `-` for stdout.
+    #[arg(long, value_name = "FILE")]
+    alerts: Option<String>,
+    /// Year of RFC 3164 syslog times (they carry none); default this year.
+    #[arg(long)]
+    year: Option<i32>,
+    /// Log files: device syslog, CloudTrail ({"Records":[...]} or JSON
+    /// lines), GCP or Azure audit logs as exported; .gz too.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
 }
 
 #[derive(Args)]
@@ -234,6 +281,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Replay(a) => run_replay(a),
         Command::Live(a) => run_live(a),
+        Command::Logs(a) => run_logs(a),
         Command::Config(ConfigCommand::Default) => {
             print!("{}", mirrorwatch::config::DEFAULT_TOML);
             Ok(ExitCode::SUCCESS)
@@ -299,6 +347,8 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 evidence: a.out.evidence.clone(),
                 user: None,
                 hold: a.hold,
+                logs: a.logs.clone(),
+                syslog_listen: None,
             },
         )?;
         print_report(&outcome.report, a.format)?;
@@ -346,6 +396,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         &a.pcaps,
         &cfg,
         replay::Outputs {
+            logs: &a.logs,
             progress,
             alerts: alert_writer.as_mut(),
             evidence: evidence_writer.as_mut(),
@@ -394,6 +445,8 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
             evidence: a.out.evidence,
             user: a.user,
             hold: false,
+            logs: a.logs,
+            syslog_listen: a.syslog_listen,
         },
     )?;
     let r = &outcome.report;
@@ -410,6 +463,102 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
+    use mirrorwatch::detect::Engine;
+    let cfg = load_config(a.config.as_ref())?;
+    let mut alert_writer = match &a.alerts {
+        Some(p) => {
+            Some(AlertWriter::open(p).with_context(|| format!("{p}: cannot open alerts file"))?)
+        }
+        None => None,
+    };
+    let mut engine = Engine::new(&cfg);
+    let year = a.year.unwrap_or_else(replay::current_year);
+    let summaries = replay::read_logs(
+        &mut engine,
+        &a.files,
+        year,
+        cfg.correlation.window_s as i64 * 1_000_000,
+    );
+    let mut alert_counts = std::collections::BTreeMap::new();
+    for al in engine.drain_alerts() {
+        *alert_counts.entry(al.kind.as_str()).or_insert(0u64) += 1;
+        if let Some(w) = alert_writer.as_mut() {
+            w.write(&al)?;
+        }
+    }
+    if let Some(w) = alert_writer.as_mut() {
+        w.flush()?;
+    }
+    let events = engine.config_events();
+    let mut stdout = std::io::stdout().lock();
+    match a.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(
+                &mut stdout,
+                &serde_json::json!({"logs": summaries, "events": events, "alerts": alert_counts}),
+            )?;
+            writeln!(stdout)?;
+        }
+        Format::Table => {
+            for e in &events {
+                writeln!(
+                    stdout,
+                    "{:<27}  {:<10}  {:<13}  {:<18}  {:<24}  {:<10}  {:<30}  {}{}",
+                    e.time.as_deref().unwrap_or("-"),
+                    e.platform.as_str(),
+                    e.action.as_str(),
+                    e.device.as_deref().unwrap_or("-"),
+                    e.actor.as_deref().unwrap_or("-"),
+                    e.vni
+                        .or(e.erspan_id)
+                        .or(e.session)
+                        .map_or_else(|| "-".to_owned(), |v| v.to_string()),
+                    e.destination.as_deref().unwrap_or("-"),
+                    e.origin,
+                    if e.failed { "  (failed)" } else { "" }
+                )?;
+            }
+            for s in &summaries {
+                writeln!(
+                    stdout,
+                    "{}: {} lines, {} mirror configuration events, {} unmatched, {} malformed",
+                    s.path, s.lines, s.recognised, s.unmatched, s.malformed
+                )?;
+            }
+            let list: Vec<String> = alert_counts
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            writeln!(
+                stdout,
+                "alerts: {}",
+                if list.is_empty() {
+                    "none".to_owned()
+                } else {
+                    list.join(", ")
+                }
+            )?;
+        }
+    }
+    drop(stdout);
+    let mut failed = false;
+    for s in &summaries {
+        for w in &s.warnings {
+            eprintln!("mirrorwatch: warning: {w}");
+        }
+        if let Some(e) = &s.error {
+            eprintln!("mirrorwatch: error: {e}");
+            failed = true;
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

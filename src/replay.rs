@@ -53,6 +53,10 @@ pub struct SessionReport {
     pub duplicates: SessionDuplicates,
     /// Alert kinds raised for this session.
     pub alerts: Vec<AlertKind>,
+    /// Configuration events that explain this session (when logs are
+    /// watched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_events: Option<Vec<crate::detect::correlate::ConfigEventRef>>,
 }
 
 /// Duplicates attributed to a session (its packets that copy packets seen
@@ -66,7 +70,9 @@ pub struct SessionDuplicates {
 }
 
 impl SessionReport {
-    pub fn new(k: &SessionKey, s: &SessionStats) -> Self {
+    /// `watching_logs`: configuration logs are read, so `config_events` is
+    /// reported (possibly empty).
+    pub fn new(k: &SessionKey, s: &SessionStats, watching_logs: bool) -> Self {
         SessionReport {
             encap: k.encap,
             src: k.src.to_string(),
@@ -99,6 +105,7 @@ impl SessionReport {
                 .into_iter()
                 .filter(|k| s.alerted_ever & (1 << (*k as u16)) != 0)
                 .collect(),
+            config_events: watching_logs.then(|| s.config_events.clone()),
         }
     }
 }
@@ -136,6 +143,9 @@ pub struct Report {
     pub duplicates: DuplicateSummary,
     /// Alerts raised, by kind.
     pub alerts: std::collections::BTreeMap<&'static str, u64>,
+    /// Configuration logs read with `--logs`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<LogSummary>,
 }
 
 impl Report {
@@ -162,9 +172,104 @@ pub struct Problems {
     pub output: Vec<String>,
 }
 
+/// One configuration log file read beside the captures.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogSummary {
+    pub path: String,
+    pub format: String,
+    pub lines: u64,
+    pub records: u64,
+    /// Records that became mirror configuration events.
+    pub recognised: u64,
+    /// Records that are not mirror configuration (counted, never alerted).
+    pub unmatched: u64,
+    /// Records that could not be parsed.
+    pub malformed: u64,
+    /// The first warnings, `file:line: reason`.
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The current UTC year, for RFC 3164 syslog times (which have none).
+pub fn current_year() -> i32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    crate::time::rfc3339_us(secs * 1_000_000)
+        .get(..4)
+        .and_then(|y| y.parse().ok())
+        .unwrap_or(1970)
+}
+
+/// Reads configuration logs into the engine (before the captures, so that
+/// every session can be matched against every event).
+pub fn read_logs(
+    engine: &mut Engine,
+    paths: &[String],
+    year: i32,
+    window_us: i64,
+) -> Vec<LogSummary> {
+    engine.watch_logs(window_us);
+    let mut reader = crate::logs::LogReader::new(year);
+    let mut out = Vec::new();
+    for path in paths {
+        match reader.read_file(std::path::Path::new(path)) {
+            Ok(o) => {
+                let mut warnings: Vec<String> = o
+                    .warnings
+                    .iter()
+                    .map(|w| format!("{}: {}", w.origin, w.reason))
+                    .collect();
+                if o.warnings_dropped > 0 {
+                    warnings.push(format!("{path}: {} more warnings", o.warnings_dropped));
+                }
+                out.push(LogSummary {
+                    path: path.clone(),
+                    format: format!("{:?}", o.format).to_lowercase(),
+                    lines: o.lines,
+                    records: o.records,
+                    recognised: o.recognised,
+                    unmatched: o.unmatched,
+                    malformed: o.malformed,
+                    warnings,
+                    error: None,
+                });
+                for e in o.events {
+                    engine.config_event(e);
+                }
+            }
+            Err(e) => out.push(LogSummary {
+                path: path.clone(),
+                format: "none".to_owned(),
+                lines: 0,
+                records: 0,
+                recognised: 0,
+                unmatched: 0,
+                malformed: 0,
+                warnings: Vec::new(),
+                error: Some(e.to_string()),
+            }),
+        }
+    }
+    out
+}
+
+/// [`read_logs`] when there are log files (so that an empty list leaves
+/// the engine not watching logs).
+pub fn read_logs_if(engine: &mut Engine, paths: &[String], window_us: i64) -> Vec<LogSummary> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
+    read_logs(engine, paths, current_year(), window_us)
+}
+
 /// Where a replay's outputs go besides the report.
 #[derive(Default)]
 pub struct Outputs<'a> {
+    /// Configuration logs (syslog, CloudTrail, GCP, Azure) read first.
+    pub logs: &'a [String],
     pub progress: Option<&'a mut dyn FnMut(Progress<'_>)>,
     pub alerts: Option<&'a mut AlertWriter>,
     pub evidence: Option<&'a mut EvidenceWriter>,
@@ -193,18 +298,30 @@ pub fn replay(paths: &[String], cfg: &Config) -> (Report, Problems) {
 pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report, Problems) {
     const PROGRESS_EVERY: Duration = Duration::from_millis(250);
     let Outputs {
+        logs,
         mut progress,
         mut alerts,
         mut evidence,
     } = out;
+    let mut problems = Problems::default();
     let mut engine = Engine::new(cfg);
     engine.enable_evidence(evidence.is_some());
+    let log_summaries = if logs.is_empty() {
+        Vec::new()
+    } else {
+        read_logs(
+            &mut engine,
+            logs,
+            current_year(),
+            cfg.correlation.window_s as i64 * 1_000_000,
+        )
+    };
+    drain(&mut engine, alerts.as_deref_mut(), &mut problems);
     let mut batch = Batch::default();
     // Batching (a copy of each frame) pays for itself only when there are
     // large tables to prefetch.
     let batched = engine.duplicates_enabled();
     let mut files = Vec::with_capacity(paths.len());
-    let mut problems = Problems::default();
     let start = Instant::now();
     let mut last_tick = start;
     for (file_index, path) in paths.iter().enumerate() {
@@ -305,7 +422,9 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
             problems.output.push(format!("evidence: {e}"));
         }
     }
-    (report_of(&engine, files, cfg), problems)
+    let mut report = report_of(&engine, files, cfg);
+    report.logs = log_summaries;
+    (report, problems)
 }
 
 /// Frames copied out of libpcap's buffer so that the engine can take
@@ -424,7 +543,7 @@ pub fn report_of(engine: &Engine, files: Vec<FileReport>, cfg: &Config) -> Repor
         decode_errors: engine.errors.clone(),
         sessions: sessions
             .into_iter()
-            .map(|(k, s)| SessionReport::new(k, s))
+            .map(|(k, s)| SessionReport::new(k, s, engine.watching_logs()))
             .collect(),
         sessions_evicted: engine.sessions.evicted(),
         duplicates: DuplicateSummary {
@@ -447,8 +566,14 @@ pub fn report_of(engine: &Engine, files: Vec<FileReport>, cfg: &Config) -> Repor
         },
         alerts: AlertKind::ALL
             .into_iter()
-            .map(|k| (k.as_str(), engine.alert_counts[k as usize]))
+            .map(|k| {
+                (
+                    k.as_str(),
+                    engine.alert_counts[k as usize].iter().sum::<u64>(),
+                )
+            })
             .filter(|(_, n)| *n > 0)
             .collect(),
+        logs: Vec::new(),
     }
 }

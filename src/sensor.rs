@@ -62,6 +62,10 @@ pub struct SensorOptions {
     pub user: Option<String>,
     /// Keep serving after a replay ended, until SIGINT/SIGTERM.
     pub hold: bool,
+    /// Configuration-change logs read at start.
+    pub logs: Vec<String>,
+    /// Receive device syslog here (UDP and TCP).
+    pub syslog_listen: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -338,6 +342,7 @@ fn engine_thread(
     mut evidence: Option<EvidenceWriter>,
     reload: Arc<Mutex<Option<Config>>>,
     live: bool,
+    config_events: Receiver<crate::logs::ConfigEvent>,
 ) -> (Engine, Vec<String>) {
     let mut errors = Vec::new();
     let mut out: Vec<Processed> = Vec::with_capacity(BATCH_FRAMES);
@@ -380,6 +385,14 @@ fn engine_thread(
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let mut got_events = false;
+        while let Ok(e) = config_events.try_recv() {
+            engine.config_event(e);
+            got_events = true;
+        }
+        if got_events {
+            take_alerts(&mut engine, &shared, alerts.as_mut(), &mut errors);
         }
         if let Some(cfg) = reload.lock().ok().and_then(|mut r| r.take()) {
             engine.reload(&cfg);
@@ -542,12 +555,42 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
     let mut engine = Engine::new(&opts.config);
     engine.enable_evidence(evidence.is_some());
     let live = matches!(input, Input::Live { .. });
+    let window_us = opts.config.correlation.window_s as i64 * 1_000_000;
+    for s in crate::replay::read_logs_if(&mut engine, &opts.logs, window_us) {
+        for w in &s.warnings {
+            warn!(warning = %w, "log file");
+        }
+        match &s.error {
+            Some(e) => error!(error = %e, "log file not read"),
+            None => {
+                info!(path = %s.path, events = s.recognised, unmatched = s.unmatched, "log file read")
+            }
+        }
+    }
+    let (cfg_tx, cfg_rx) = std::sync::mpsc::sync_channel::<crate::logs::ConfigEvent>(1024);
+    let syslog_stats = Arc::new(crate::source::syslog::SyslogStats::default());
+    let mut syslog_threads = Vec::new();
+    if let Some(addr) = &opts.syslog_listen {
+        engine.watch_logs(window_us);
+        syslog_threads = crate::source::syslog::listen(
+            addr,
+            crate::replay::current_year(),
+            cfg_tx.clone(),
+            syslog_stats.clone(),
+            stop.clone(),
+        )
+        .map_err(SensorError::Setup)?;
+        info!(address = %addr, "receiving syslog (udp and tcp)");
+    }
+    drop(cfg_tx);
     let engine_handle = {
         let (shared, ifstats, reload) = (shared.clone(), ifstats.clone(), reload.clone());
         std::thread::Builder::new()
             .name("engine".to_owned())
             .spawn(move || {
-                engine_thread(engine, rx, shared, ifstats, alerts, evidence, reload, live)
+                engine_thread(
+                    engine, rx, shared, ifstats, alerts, evidence, reload, live, cfg_rx,
+                )
             })
             .map_err(|e| SensorError::Setup(format!("cannot start the engine thread: {e}")))?
     };
@@ -627,7 +670,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
         }
         finished.ok_or_else(|| SensorError::Setup("stopped before the engine finished".to_owned()))
     });
-    for p in producers {
+    for p in producers.into_iter().chain(syslog_threads) {
         let _ = p.join();
     }
     let (engine, output_errors) = result?;

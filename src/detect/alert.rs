@@ -14,16 +14,22 @@ pub enum AlertKind {
     DuplicateFlowToExternal,
     MirrorVolumeSpike,
     AuthorizedMirrorExpired,
+    MirrorConfigChange,
+    UnapprovedMirrorConfig,
+    MirrorWithoutConfig,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 9] = [
         AlertKind::MirrorSessionNew,
         AlertKind::MirrorToExternal,
         AlertKind::MirrorToUnauthorizedInternal,
         AlertKind::DuplicateFlowToExternal,
         AlertKind::MirrorVolumeSpike,
         AlertKind::AuthorizedMirrorExpired,
+        AlertKind::MirrorConfigChange,
+        AlertKind::UnapprovedMirrorConfig,
+        AlertKind::MirrorWithoutConfig,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,16 +40,24 @@ impl AlertKind {
             AlertKind::DuplicateFlowToExternal => "duplicate_flow_to_external",
             AlertKind::MirrorVolumeSpike => "mirror_volume_spike",
             AlertKind::AuthorizedMirrorExpired => "authorized_mirror_expired",
+            AlertKind::MirrorConfigChange => "mirror_config_change",
+            AlertKind::UnapprovedMirrorConfig => "unapproved_mirror_config",
+            AlertKind::MirrorWithoutConfig => "mirror_without_config",
         }
     }
 
+    /// The usual severity; `mirror_config_change` is raised as high when
+    /// the destination is external, in another account, or unapproved.
     pub fn severity(self) -> Severity {
         match self {
             AlertKind::MirrorSessionNew => Severity::Info,
             AlertKind::MirrorToExternal | AlertKind::DuplicateFlowToExternal => Severity::High,
             AlertKind::MirrorToUnauthorizedInternal
             | AlertKind::MirrorVolumeSpike
-            | AlertKind::AuthorizedMirrorExpired => Severity::Medium,
+            | AlertKind::AuthorizedMirrorExpired
+            | AlertKind::MirrorConfigChange
+            | AlertKind::UnapprovedMirrorConfig
+            | AlertKind::MirrorWithoutConfig => Severity::Medium,
         }
     }
 
@@ -142,6 +156,9 @@ pub struct Alert {
     pub first_seen: String,
     pub last_seen: String,
     pub message: String,
+    /// The configuration event, for configuration alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_event: Option<super::correlate::ConfigEventRef>,
     /// Evidence capture written for this session, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence_file: Option<String>,

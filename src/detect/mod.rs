@@ -3,6 +3,7 @@
 //! here is fed decoded frames and keeps bounded state; nothing allocates
 //! per packet on the common path.
 pub mod alert;
+pub mod correlate;
 pub mod dup;
 pub mod fingerprint;
 pub mod net;
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 use crate::config::{Authorized, Config};
 use crate::decode::{Decoded, Decoder, Encap, ErrorCounts, LinkType};
+use crate::logs::{Action, ConfigEvent, Platform};
 use crate::time::rfc3339_us;
 use alert::{Alert, AlertCounts, AlertKind, MITRE, SessionRef, Severity};
 use dup::{DupWindow, PathId};
@@ -88,8 +90,12 @@ pub struct Engine {
     pub encap_counts: [(u64, u64); Encap::ALL.len()],
     /// Alerts raised and not yet taken by [`Engine::drain_alerts`].
     pending: Vec<Alert>,
-    /// Alerts raised so far, by kind.
-    pub alert_counts: [u64; AlertKind::ALL.len()],
+    /// Alerts raised so far, by kind and severity.
+    pub alert_counts: [[u64; Severity::ALL.len()]; AlertKind::ALL.len()],
+    /// Configuration-change evidence, when log sources are watched.
+    correlator: Option<correlate::Correlator>,
+    /// Configuration events by platform and action.
+    pub config_event_counts: [[u64; Action::ALL.len()]; Platform::ALL.len()],
     last_ts_us: i64,
 }
 
@@ -121,7 +127,9 @@ impl Engine {
             dup_counts: DupCounts::default(),
             encap_counts: [(0, 0); Encap::ALL.len()],
             pending: Vec::new(),
-            alert_counts: [0; AlertKind::ALL.len()],
+            alert_counts: [[0; Severity::ALL.len()]; AlertKind::ALL.len()],
+            correlator: None,
+            config_event_counts: [[0; Action::ALL.len()]; Platform::ALL.len()],
             last_ts_us: 0,
         }
     }
@@ -139,6 +147,168 @@ impl Engine {
         for r in self.sessions.refs() {
             self.evaluate(r, ts);
         }
+    }
+
+    /// Watches configuration-change logs: sessions are linked to the events
+    /// that explain them, and a mirror to an unapproved destination that
+    /// nothing explains raises `mirror_without_config`.
+    pub fn watch_logs(&mut self, window_us: i64) {
+        if self.correlator.is_none() {
+            self.correlator = Some(correlate::Correlator::new(window_us));
+        }
+    }
+
+    /// Is an event's destination or session covered by an unexpired
+    /// `[[authorized]]` entry?
+    fn event_authorized(&self, e: &ConfigEvent, at_us: i64) -> bool {
+        let id = e.vni.or(e.erspan_id).or(e.session);
+        self.authorized.iter().any(|a| {
+            if a.expires.is_some_and(|d| at_us >= d.end_us()) {
+                return false;
+            }
+            let id_ok = a.id.map(|want| Some(want) == id);
+            match e.destination_ip {
+                Some(ip) => a.destination.contains(ip) && id_ok.unwrap_or(true),
+                None => id_ok == Some(true),
+            }
+        })
+    }
+
+    /// Takes a mirror configuration event from a log source: counts it,
+    /// raises `mirror_config_change` (and `unapproved_mirror_config`), and
+    /// links it to the sessions it explains.
+    pub fn config_event(&mut self, e: ConfigEvent) {
+        self.watch_logs(24 * 3600 * 1_000_000);
+        self.config_event_counts[e.platform as usize][e.action as usize] += 1;
+        let at = e.time_us.unwrap_or(self.last_ts_us);
+        let external = e
+            .destination_ip
+            .is_some_and(|ip| !self.internal.iter().any(|c| c.contains(ip)));
+        let cross = e.is_cross_account();
+        let approved = self.event_authorized(&e, at);
+        let failed = e.failed;
+        let Some(c) = self.correlator.as_mut() else {
+            return;
+        };
+        let window = c.window_us();
+        let r = c.add(e.clone());
+        // Link to the sessions it explains.
+        for s in self.sessions.refs() {
+            if let Some((k, st)) = self.sessions.get_mut(s)
+                && st.config_events.len() < 8
+                && correlate::explains(&e, k, st.first_seen_us, st.last_seen_us, window)
+            {
+                st.config_events.push(r.clone());
+            }
+        }
+        if failed {
+            return;
+        }
+        let target = r
+            .destination
+            .clone()
+            .unwrap_or_else(|| "an unknown destination".to_owned());
+        let id = e
+            .vni
+            .map(|v| format!(" VNI {v}"))
+            .or(e.erspan_id.map(|v| format!(" ERSPAN id {v}")))
+            .or(e.session.map(|v| format!(" session {v}")))
+            .unwrap_or_default();
+        let who = e.actor.clone().unwrap_or_else(|| "unknown".to_owned());
+        let on = e
+            .device
+            .clone()
+            .unwrap_or_else(|| e.platform.as_str().to_owned());
+        let mut reasons = Vec::new();
+        if external {
+            reasons.push("the destination is external".to_owned());
+        }
+        if cross {
+            reasons.push(format!(
+                "the target belongs to another account ({})",
+                e.target_account.clone().unwrap_or_default()
+            ));
+        }
+        if !approved {
+            reasons.push("no [[authorized]] entry covers it".to_owned());
+        }
+        let severity = if reasons.is_empty() {
+            Severity::Medium
+        } else {
+            Severity::High
+        };
+        let mk = |kind: AlertKind, severity: Severity, message: String, sensor: String| Alert {
+            timestamp: rfc3339_us(at),
+            kind,
+            severity,
+            sensor,
+            session: None,
+            flows: None,
+            dst_class: if approved {
+                DstClass::Authorized
+            } else if external {
+                DstClass::External
+            } else {
+                DstClass::Internal
+            },
+            verdict: Verdict::Mirror,
+            evidence: reasons.clone(),
+            counts: AlertCounts {
+                packets: 0,
+                bytes: 0,
+                duplicates: 0,
+            },
+            first_seen: rfc3339_us(at),
+            last_seen: rfc3339_us(at),
+            message,
+            evidence_file: None,
+            config_event: Some(r.clone()),
+            mitre: MITRE,
+            ts_us: at,
+        };
+        let sensor = self.sensor.clone();
+        let change = mk(
+            AlertKind::MirrorConfigChange,
+            severity,
+            format!(
+                "{} mirror configuration {}{id} to {target} by {who} on {on}",
+                e.platform.as_str(),
+                e.action.as_str()
+            ),
+            sensor.clone(),
+        );
+        self.push(change);
+        if !approved && !matches!(e.action, Action::Delete | Action::SessionDown) {
+            let unapproved = mk(
+                AlertKind::UnapprovedMirrorConfig,
+                AlertKind::UnapprovedMirrorConfig.severity(),
+                format!(
+                    "mirror configuration{id} to {target} by {who} on {on} has no matching [[authorized]] entry (change record)"
+                ),
+                sensor,
+            );
+            self.push(unapproved);
+        }
+    }
+
+    /// Configuration events remembered, and those dropped to stay bounded.
+    pub fn config_events_kept(&self) -> (usize, u64) {
+        self.correlator
+            .as_ref()
+            .map_or((0, 0), |c| (c.len(), c.evicted))
+    }
+
+    /// The configuration events remembered, oldest first.
+    pub fn config_events(&self) -> Vec<correlate::ConfigEventRef> {
+        self.correlator
+            .as_ref()
+            .map(|c| c.refs().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether log sources are watched.
+    pub fn watching_logs(&self) -> bool {
+        self.correlator.is_some()
     }
 
     /// Marks alerting sessions' frames as evidence (`--evidence DIR`).
@@ -429,6 +599,7 @@ impl Engine {
                 outside.dst_port
             ),
             evidence_file: None,
+            config_event: None,
             mitre: MITRE,
             ts_us,
         };
@@ -436,7 +607,7 @@ impl Engine {
     }
 
     fn push(&mut self, a: Alert) {
-        self.alert_counts[a.kind as usize] += 1;
+        self.alert_counts[a.kind as usize][a.severity as usize] += 1;
         self.pending.push(a);
     }
 
@@ -496,8 +667,23 @@ impl Engine {
         s.evidence = evidence;
         s.authorization_expired = expired;
         s.next_eval_at = (s.packets * 2).max(min_packets);
+        if let Some(c) = &self.correlator
+            && let Some((key, s)) = self.sessions.get_mut(r)
+            && s.config_events.is_empty()
+        {
+            s.config_events = c.matching(key, s.first_seen_us, s.last_seen_us);
+        }
         if verdict == Verdict::Mirror {
             self.raise(r, AlertKind::MirrorSessionNew, ts_us);
+            let unexplained = self.correlator.is_some()
+                && class != DstClass::Authorized
+                && self
+                    .sessions
+                    .get(r)
+                    .is_some_and(|(_, s)| s.config_events.is_empty());
+            if unexplained {
+                self.raise(r, AlertKind::MirrorWithoutConfig, ts_us);
+            }
             match class {
                 DstClass::External => self.raise(r, AlertKind::MirrorToExternal, ts_us),
                 DstClass::Internal => self.raise(r, AlertKind::MirrorToUnauthorizedInternal, ts_us),
@@ -555,7 +741,12 @@ impl Engine {
             AlertKind::AuthorizedMirrorExpired => {
                 format!("the authorisation of this mirror has expired: {what}")
             }
-            AlertKind::DuplicateFlowToExternal => what,
+            AlertKind::MirrorWithoutConfig => format!(
+                "no configuration change explains this mirror to an unapproved destination: {what}"
+            ),
+            AlertKind::DuplicateFlowToExternal
+            | AlertKind::MirrorConfigChange
+            | AlertKind::UnapprovedMirrorConfig => what,
         };
         let alert = Alert {
             timestamp: rfc3339_us(ts_us),
@@ -576,6 +767,7 @@ impl Engine {
             last_seen: rfc3339_us(s.last_seen_us),
             message,
             evidence_file: s.evidence_on.then(|| evidence_file_name(key)),
+            config_event: None,
             mitre: MITRE,
             ts_us,
         };

@@ -143,6 +143,8 @@ pub struct SessionStats {
     pub evidence_on: bool,
     /// Evaluated since the last packet count change.
     pub next_eval_at: u64,
+    /// Configuration events that explain this session (at most 8).
+    pub config_events: Vec<super::correlate::ConfigEventRef>,
 }
 
 struct Slot {

@@ -22,8 +22,9 @@ use prometheus::{
 
 use super::state::{Counters, Shared};
 use crate::decode::{Encap, Layer, Reason};
-use crate::detect::alert::AlertKind;
+use crate::detect::alert::{AlertKind, Severity};
 use crate::detect::{DstClass, SessionKey, Verdict};
+use crate::logs::{Action, Platform};
 
 /// Default cap of per-session series (`inventory.max_session_series`).
 pub const DEFAULT_MAX_SESSION_SERIES: usize = 200;
@@ -37,12 +38,13 @@ pub const HTTP_ROUTES: [&str; 4] = ["/metrics", "/healthz", "/api/v1/sessions", 
 
 /// The naming rule every metric family follows (checked by [`check_name`]
 /// and [`check_kind`]).
-pub const METRIC_NAME_RULE: &str = "^mirrorwatch_(build|capture|process|decode|inventory|session|detect|table|http)_([a-z][a-z0-9]*_)*(packets|bytes|seconds|errors|sessions|alerts|entries|evictions|requests|info|up)(_total)?$ \
+pub const METRIC_NAME_RULE: &str = "^mirrorwatch_(build|capture|process|decode|inventory|session|detect|config|table|http)_([a-z][a-z0-9]*_)*(packets|bytes|seconds|errors|sessions|alerts|entries|evictions|requests|info|up)(_total)?$ \
      -- counters end in _total, gauges do not";
 
-const SUBSYSTEMS: [&str; 9] = [
+const SUBSYSTEMS: [&str; 10] = [
     "build",
     "capture",
+    "config",
     "process",
     "decode",
     "inventory",
@@ -166,6 +168,8 @@ pub struct Metrics {
     session_bytes: IntCounterVec,
     duplicates: IntCounterVec,
     alerts: IntCounterVec,
+    config_events: IntCounterVec,
+    correlated: IntGaugeVec,
     table_entries: IntGaugeVec,
     table_evictions: IntCounterVec,
     http_requests: IntCounterVec,
@@ -351,6 +355,18 @@ impl Metrics {
         for k in AlertKind::ALL {
             sync_counter_vec(&alerts, &[k.as_str(), k.severity().as_str()], 0);
         }
+        let config_events = counter_vec(
+            &r,
+            "mirrorwatch_config_events_total",
+            "Mirror configuration events read from device syslog and cloud audit logs, by platform and action.",
+            &["platform", "action"],
+        );
+        let correlated = gauge_vec(
+            &r,
+            "mirrorwatch_config_correlated_sessions",
+            "Mirror sessions with (correlated) and without (uncorrelated) a configuration event that explains them, while logs are watched.",
+            &["state"],
+        );
         let table_entries = gauge_vec(
             &r,
             "mirrorwatch_table_entries",
@@ -394,6 +410,8 @@ impl Metrics {
             session_bytes,
             duplicates,
             alerts,
+            config_events,
+            correlated,
             table_entries,
             table_evictions,
             http_requests,
@@ -505,8 +523,26 @@ impl Metrics {
         {
             sync_counter_vec(&self.duplicates, &[path], n);
         }
-        for (k, n) in AlertKind::ALL.into_iter().zip(c.alerts) {
-            sync_counter_vec(&self.alerts, &[k.as_str(), k.severity().as_str()], n);
+        for (k, by_severity) in AlertKind::ALL.into_iter().zip(c.alerts) {
+            for (sev, n) in Severity::ALL.into_iter().zip(by_severity) {
+                // The usual severity always has a series; others once used.
+                if n > 0 || sev == k.severity() {
+                    sync_counter_vec(&self.alerts, &[k.as_str(), sev.as_str()], n);
+                }
+            }
+        }
+        for (p, by_action) in Platform::ALL.into_iter().zip(c.config_events) {
+            for (a, n) in Action::ALL.into_iter().zip(by_action) {
+                if n > 0 {
+                    sync_counter_vec(&self.config_events, &[p.as_str(), a.as_str()], n);
+                }
+            }
+        }
+        for (state, n) in [
+            ("correlated", c.sessions_correlated),
+            ("uncorrelated", c.sessions_uncorrelated),
+        ] {
+            set_gauge_vec(&self.correlated, &[state], to_i64(n));
         }
 
         for (t, n) in ENTRY_TABLES.into_iter().zip([c.sessions, c.flow_pairs]) {
@@ -791,6 +827,7 @@ mod tests {
             ("mirrorwatch_table_entries", "gauge"),
             ("mirrorwatch_table_evictions_total", "counter"),
             ("mirrorwatch_http_requests_total", "counter"),
+            ("mirrorwatch_config_correlated_sessions", "gauge"),
         ];
         for (name, kind) in families {
             assert_eq!(types.get(name).map(String::as_str), Some(kind), "{name}");
@@ -852,7 +889,11 @@ mod tests {
                 k.as_str(),
                 k.severity().as_str()
             );
-            assert_eq!(v(&s), Some(c.alerts[k as usize] as f64), "{s}");
+            assert_eq!(
+                v(&s),
+                Some(c.alerts[k as usize][k.severity() as usize] as f64),
+                "{s}"
+            );
         }
         for p in DUP_PATHS {
             let s = format!("mirrorwatch_detect_duplicate_packets_total{{path=\"{p}\"}}");

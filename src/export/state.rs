@@ -10,8 +10,9 @@ use std::time::Instant;
 use dashmap::DashMap;
 
 use crate::decode::{Encap, ErrorCounts};
-use crate::detect::alert::{Alert, AlertKind};
+use crate::detect::alert::{Alert, AlertKind, Severity};
 use crate::detect::{DupCounts, Engine, SessionKey};
+use crate::logs::{Action, Platform};
 use crate::replay::SessionReport;
 
 /// Capture statistics of one interface (or `replay` for a replayed file).
@@ -36,8 +37,15 @@ pub struct Counters {
     /// Packets and bytes per encapsulation, indexed by `Encap as usize`.
     pub encapsulated: [(u64, u64); Encap::ALL.len()],
     pub duplicates: DupCounts,
-    /// Alerts raised, indexed by `AlertKind as usize`.
-    pub alerts: [u64; AlertKind::ALL.len()],
+    /// Alerts raised, indexed by `AlertKind as usize`, then `Severity as
+    /// usize`.
+    pub alerts: [[u64; Severity::ALL.len()]; AlertKind::ALL.len()],
+    /// Configuration events by `Platform as usize`, then `Action as usize`.
+    pub config_events: [[u64; Action::ALL.len()]; Platform::ALL.len()],
+    /// While logs are watched: mirror sessions with and without a
+    /// configuration event that explains them.
+    pub sessions_correlated: usize,
+    pub sessions_uncorrelated: usize,
     pub sessions: usize,
     pub flow_pairs: usize,
     pub session_evictions: u64,
@@ -119,10 +127,23 @@ impl Shared {
         let mut live = std::collections::HashSet::with_capacity(engine.sessions.len());
         for (k, s) in engine.sessions.iter() {
             live.insert(*k);
-            self.sessions.insert(*k, SessionReport::new(k, s));
+            self.sessions
+                .insert(*k, SessionReport::new(k, s, engine.watching_logs()));
         }
         self.sessions.retain(|k, _| live.contains(k));
         let (payload_evictions, pair_evictions) = engine.payload_evictions();
+        let (mut correlated, mut uncorrelated) = (0, 0);
+        if engine.watching_logs() {
+            for (_, s) in engine.sessions.iter() {
+                if s.verdict == crate::detect::Verdict::Mirror {
+                    if s.config_events.is_empty() {
+                        uncorrelated += 1;
+                    } else {
+                        correlated += 1;
+                    }
+                }
+            }
+        }
         let c = Counters {
             interfaces: interfaces.to_vec(),
             processed_packets: engine.packets,
@@ -130,6 +151,9 @@ impl Shared {
             encapsulated: engine.encap_counts,
             duplicates: engine.dup_counts,
             alerts: engine.alert_counts,
+            config_events: engine.config_event_counts,
+            sessions_correlated: correlated,
+            sessions_uncorrelated: uncorrelated,
             sessions: engine.sessions.len(),
             flow_pairs: engine.flow_pairs().count(),
             session_evictions: engine.sessions.evicted(),

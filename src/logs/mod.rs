@@ -82,6 +82,16 @@ pub enum Platform {
 }
 
 impl Platform {
+    pub const ALL: [Platform; 7] = [
+        Platform::CiscoIos,
+        Platform::CiscoNxos,
+        Platform::AristaEos,
+        Platform::Junos,
+        Platform::Aws,
+        Platform::Gcp,
+        Platform::Azure,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::CiscoIos => "cisco-ios",
@@ -114,6 +124,15 @@ pub enum Action {
 }
 
 impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::Create,
+        Action::Modify,
+        Action::Delete,
+        Action::SessionUp,
+        Action::SessionDown,
+        Action::CaptureStart,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Create => "create",

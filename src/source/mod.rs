@@ -1,6 +1,7 @@
 //! Capture sources. Frames are borrowed from libpcap's buffer; this is the
 //! only module that touches the `pcap` crate.
 pub mod live;
+pub mod syslog;
 
 use std::io::Read;
 

@@ -1,0 +1,235 @@
+//! Configuration-change evidence: mirror configuration events from device
+//! syslog and cloud audit logs, kept in a bounded list and linked to the
+//! mirror sessions they explain (same destination, and the same ERSPAN
+//! session id or VNI where both are known, within a time window).
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+use crate::decode::Encap;
+use crate::logs::{Action, ConfigEvent, Platform};
+
+use super::SessionKey;
+
+/// A configuration event as it appears in sessions and alerts (the raw
+/// record is kept out: it may be long).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConfigEventRef {
+    /// Sequence number of the event in this run.
+    pub seq: u64,
+    pub time: Option<String>,
+    pub platform: Platform,
+    pub action: Action,
+    pub device: Option<String>,
+    pub actor: Option<String>,
+    pub session: Option<u32>,
+    pub erspan_id: Option<u32>,
+    pub vni: Option<u32>,
+    pub destination: Option<String>,
+    pub target_account: Option<String>,
+    pub failed: bool,
+    pub origin: String,
+}
+
+impl ConfigEventRef {
+    pub fn new(seq: u64, e: &ConfigEvent) -> Self {
+        ConfigEventRef {
+            seq,
+            time: e.time_us.map(crate::time::rfc3339_us),
+            platform: e.platform,
+            action: e.action,
+            device: e.device.clone(),
+            actor: e.actor.clone(),
+            session: e.session,
+            erspan_id: e.erspan_id,
+            vni: e.vni,
+            destination: e
+                .destination
+                .clone()
+                .or_else(|| e.destination_ip.map(|i| i.to_string())),
+            target_account: e.target_account.clone(),
+            failed: e.failed,
+            origin: e.origin.clone(),
+        }
+    }
+}
+
+/// Events remembered for correlation.
+pub const MAX_EVENTS: usize = 10_000;
+
+pub struct Correlator {
+    events: VecDeque<(ConfigEventRef, ConfigEvent)>,
+    window_us: i64,
+    next_seq: u64,
+    /// Events dropped from the list because it was full.
+    pub evicted: u64,
+}
+
+/// The id a configuration event gives the session on the wire.
+fn wire_id(e: &ConfigEvent, encap: Encap) -> Option<u32> {
+    match encap {
+        Encap::Erspan1 | Encap::Erspan2 | Encap::Erspan3 => e.erspan_id,
+        Encap::Vxlan | Encap::VxlanGpe | Encap::Geneve => e.vni,
+        Encap::GreTeb | Encap::Gre | Encap::Tzsp => None,
+    }
+}
+
+/// Does `e` explain a session with key `k` seen from `first_us` to
+/// `last_us`?
+pub fn explains(
+    e: &ConfigEvent,
+    k: &SessionKey,
+    first_us: i64,
+    last_us: i64,
+    window_us: i64,
+) -> bool {
+    if e.failed || matches!(e.action, Action::Delete | Action::SessionDown) {
+        return false;
+    }
+    if let Some(t) = e.time_us
+        && (t > last_us + window_us || t < first_us - window_us)
+    {
+        return false;
+    }
+    let id = match (wire_id(e, k.encap), k.id) {
+        (Some(a), Some(b)) if a != b => return false,
+        (Some(_), Some(_)) => true,
+        _ => false,
+    };
+    let dst = match e.destination_ip {
+        Some(ip) if ip != k.dst => return false,
+        Some(_) => true,
+        None => false,
+    };
+    id || dst
+}
+
+impl Correlator {
+    pub fn new(window_us: i64) -> Self {
+        Correlator {
+            events: VecDeque::new(),
+            window_us,
+            next_seq: 1,
+            evicted: 0,
+        }
+    }
+
+    pub fn window_us(&self) -> i64 {
+        self.window_us
+    }
+
+    /// Remembers an event; returns its reference.
+    pub fn add(&mut self, e: ConfigEvent) -> ConfigEventRef {
+        let r = ConfigEventRef::new(self.next_seq, &e);
+        self.next_seq += 1;
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+            self.evicted += 1;
+        }
+        self.events.push_back((r.clone(), e));
+        r
+    }
+
+    /// Events that explain a session.
+    pub fn matching(&self, k: &SessionKey, first_us: i64, last_us: i64) -> Vec<ConfigEventRef> {
+        self.events
+            .iter()
+            .filter(|(_, e)| explains(e, k, first_us, last_us, self.window_us))
+            .map(|(r, _)| r.clone())
+            .take(8)
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn refs(&self) -> impl Iterator<Item = &ConfigEventRef> {
+        self.events.iter().map(|(r, _)| r)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Tunnel;
+
+    fn key(encap: Encap, dst: &str, id: Option<u32>) -> SessionKey {
+        Tunnel {
+            encap,
+            src: "10.0.0.1".parse().expect("ip"),
+            dst: dst.parse().expect("ip"),
+            id,
+        }
+    }
+
+    fn event(vni: Option<u32>, erspan: Option<u32>, dst: Option<&str>, t: i64) -> ConfigEvent {
+        let mut e = ConfigEvent::new(Platform::Aws, Action::Create, "{}", "t:1");
+        e.vni = vni;
+        e.erspan_id = erspan;
+        e.destination_ip = dst.map(|d| d.parse().expect("ip"));
+        e.time_us = Some(t);
+        e
+    }
+
+    #[test]
+    fn id_or_destination_must_agree() {
+        let w = 3_600_000_000;
+        let k = key(Encap::Vxlan, "198.51.100.20", Some(4242));
+        assert!(explains(&event(Some(4242), None, None, 0), &k, 10, 20, w));
+        assert!(!explains(&event(Some(4243), None, None, 0), &k, 10, 20, w));
+        assert!(explains(
+            &event(None, None, Some("198.51.100.20"), 0),
+            &k,
+            10,
+            20,
+            w
+        ));
+        assert!(!explains(
+            &event(Some(4242), None, Some("198.51.100.21"), 0),
+            &k,
+            10,
+            20,
+            w
+        ));
+        // Nothing known in common: no link.
+        assert!(!explains(&event(None, None, None, 0), &k, 10, 20, w));
+        // ERSPAN ids are compared for ERSPAN sessions, not VNIs.
+        let e = key(Encap::Erspan2, "203.0.113.9", Some(100));
+        assert!(explains(&event(None, Some(100), None, 0), &e, 10, 20, w));
+        assert!(!explains(&event(Some(100), None, None, 0), &e, 10, 20, w));
+        // Outside the window.
+        assert!(!explains(
+            &event(Some(4242), None, None, -2 * w),
+            &k,
+            10,
+            20,
+            w
+        ));
+    }
+
+    #[test]
+    fn failed_and_deletions_explain_nothing() {
+        let k = key(Encap::Vxlan, "198.51.100.20", Some(4242));
+        let mut e = event(Some(4242), None, None, 0);
+        e.failed = true;
+        assert!(!explains(&e, &k, 10, 20, i64::MAX / 4));
+        let mut e = event(Some(4242), None, None, 0);
+        e.action = Action::Delete;
+        assert!(!explains(&e, &k, 10, 20, i64::MAX / 4));
+    }
+
+    #[test]
+    fn bounded() {
+        let mut c = Correlator::new(1);
+        for i in 0..(MAX_EVENTS + 5) {
+            c.add(event(Some(i as u32), None, None, 0));
+        }
+        assert_eq!(c.len(), MAX_EVENTS);
+        assert_eq!(c.evicted, 5);
+    }
+}
