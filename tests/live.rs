@@ -293,3 +293,104 @@ fn bad_interface_bpf_and_busy_port_are_one_clear_line() {
         "{err}"
     );
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn config_events_total(addr: &str) -> u64 {
+    common::http_get(addr, "/metrics")
+        .map(|(_, m)| {
+            m.lines()
+                .filter(|l| l.starts_with("mirrorwatch_config_events_total{"))
+                .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+                .sum::<f64>() as u64
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn syslog_listener_ingests_config_changes_and_survives_a_flood() {
+    if !can_run() {
+        return;
+    }
+    use std::io::Write;
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let syslog = format!("127.0.0.1:{}", common::free_port());
+    let golden = common::project_pcaps().join("golden.toml");
+    let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        .args(["live", "-i", "lo", "--bpf", "udp port 9", "--listen", &addr])
+        .args(["--syslog-listen", &syslog, "--config"])
+        .arg(golden)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mirrorwatch live");
+    let live = Proc(child);
+    let ready = common::wait_for(Duration::from_secs(15), || {
+        common::http_get(&addr, "/healthz")
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    });
+    assert!(ready.is_some(), "not ready");
+
+    // UDP: one datagram a line, as devices send them.
+    let fixture = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs/cisco-ios.log"),
+    )
+    .expect("fixture");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    for line in fixture.lines() {
+        udp.send_to(line.as_bytes(), &syslog).expect("send");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let got = common::wait_for(Duration::from_secs(10), || {
+        let n = config_events_total(&addr);
+        (n >= 15).then_some(n)
+    });
+    assert_eq!(got, Some(15), "events from the cisco fixture over UDP");
+    let (_, alerts) = common::http_get(&addr, "/api/v1/alerts").expect("alerts");
+    assert!(
+        alerts.contains("mirror_config_change") && alerts.contains("udp:127.0.0.1"),
+        "{alerts}"
+    );
+
+    // TCP: a flood of unrelated lines with one configuration change at the
+    // end; memory must not grow with the flood.
+    let before = rss_kib(live.0.id());
+    let n = 300_000usize;
+    let mut tcp = std::net::TcpStream::connect(&syslog).expect("tcp");
+    let filler = "Mar  1 18:47:30 10.0.0.9 1: sw9: *Mar  1 18:47:30.412 UTC: %LINK-3-UPDOWN: Interface Gi0/3, changed state to down\n";
+    let mut chunk = String::with_capacity(filler.len() * 1000);
+    for _ in 0..1000 {
+        chunk.push_str(filler);
+    }
+    let t = std::time::Instant::now();
+    for _ in 0..n / 1000 {
+        tcp.write_all(chunk.as_bytes()).expect("write");
+    }
+    tcp.write_all(b"Mar  1 18:50:00 10.0.0.9 2: sw9: *Mar  1 18:50:00.000 UTC: %PARSER-5-CFGLOG_LOGGEDCMD: User:eve  logged command:monitor session 7 type erspan-source\n")
+        .expect("write");
+    drop(tcp);
+    let done = common::wait_for(Duration::from_secs(60), || {
+        (config_events_total(&addr) >= 16).then_some(())
+    });
+    let secs = t.elapsed().as_secs_f64();
+    assert!(done.is_some(), "the change after the flood was not seen");
+    let rate = n as f64 / secs;
+    eprintln!("syslog over TCP: {n} lines in {secs:.2} s = {rate:.0} lines/s");
+    let after = rss_kib(live.0.id());
+    assert!(
+        after < before + 20 * 1024,
+        "RSS grew from {before} to {after} KiB during a flood of unmatched lines"
+    );
+}
