@@ -51,7 +51,7 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
-    let mut g = c.benchmark_group("decode+inventory");
+    let mut g = c.benchmark_group("decode+detect");
     for (name, lt, frames) in &groups {
         g.throughput(Throughput::Elements(frames.len() as u64));
         let mut engine = Engine::new(&Config::default());

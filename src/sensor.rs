@@ -158,6 +158,15 @@ fn capture_thread(
             f(s);
         }
     };
+    let publish_stats = |cap: &mut LiveCapture, bytes: u64| {
+        let st = cap.stats();
+        set(&|s| {
+            s.received_packets = st.received;
+            s.received_bytes = bytes;
+            s.kernel_dropped = st.kernel_dropped;
+            s.interface_dropped = st.interface_dropped;
+        });
+    };
     while !stop.load(Ordering::Relaxed) {
         match cap.next_frame() {
             Ok(Some(fr)) => {
@@ -199,26 +208,14 @@ fn capture_thread(
         }
         if last_stats.elapsed() >= Duration::from_secs(1) {
             last_stats = Instant::now();
-            let st = cap.stats();
-            set(&|s| {
-                s.received_packets = st.received;
-                s.received_bytes = bytes;
-                s.kernel_dropped = st.kernel_dropped;
-                s.interface_dropped = st.interface_dropped;
-            });
+            publish_stats(&mut cap, bytes);
         }
     }
     if !batch.meta.is_empty() {
         send(&tx, batch, &stop);
     }
     info!(interface = %iface, "capture stopped");
-    let st = cap.stats();
-    set(&|s| {
-        s.received_packets = st.received;
-        s.received_bytes = bytes;
-        s.kernel_dropped = st.kernel_dropped;
-        s.interface_dropped = st.interface_dropped;
-    });
+    publish_stats(&mut cap, bytes);
 }
 
 /// Replayed files: read, pace, batch, send.

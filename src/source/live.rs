@@ -156,17 +156,7 @@ impl LiveCapture {
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, LiveError> {
         let fd = self.fd;
         match self.cap.next_packet() {
-            Ok(p) => {
-                #[allow(clippy::useless_conversion)]
-                let ts_us =
-                    i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
-                Ok(Some(Frame {
-                    ts_us,
-                    linktype: self.linktype,
-                    orig_len: p.header.len,
-                    data: p.data,
-                }))
-            }
+            Ok(p) => Ok(Some(Frame::from_pcap(&p, self.linktype))),
             Err(pcap::Error::TimeoutExpired) => {
                 // Nothing buffered: wait for the descriptor, at most the
                 // read timeout.

@@ -19,6 +19,21 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
 }
 
+impl<'a> Frame<'a> {
+    /// A frame from a libpcap packet.
+    fn from_pcap(p: &pcap::Packet<'a>, linktype: LinkType) -> Self {
+        // time_t and suseconds_t are i64 on 64-bit Linux, narrower elsewhere.
+        #[allow(clippy::useless_conversion)]
+        let ts_us = i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
+        Frame {
+            ts_us,
+            linktype,
+            orig_len: p.header.len,
+            data: p.data,
+        }
+    }
+}
+
 /// Why a capture could not be opened or read to its end.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -158,16 +173,7 @@ impl CaptureFile {
                 self.packets += 1;
                 self.bytes += u64::from(p.header.len);
                 self.offset += PCAP_RECORD_HEADER + u64::from(p.header.caplen);
-                // time_t and suseconds_t are i64 on 64-bit Linux, narrower elsewhere.
-                #[allow(clippy::useless_conversion)]
-                let ts_us =
-                    i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
-                Ok(Some(Frame {
-                    ts_us,
-                    linktype: self.linktype,
-                    orig_len: p.header.len,
-                    data: p.data,
-                }))
+                Ok(Some(Frame::from_pcap(&p, self.linktype)))
             }
             Err(pcap::Error::NoMorePackets) => {
                 self.done = true;
