@@ -48,6 +48,29 @@ struct Set {
     paths: [u64; WAYS],
 }
 
+/// A vector of `n` copies of `v` whose memory is marked for transparent
+/// huge pages before it is first touched: the duplicate and payload tables
+/// are probed at random, and with 4 KiB pages every probe would also miss
+/// the TLB.
+pub(crate) fn huge_vec<T: Clone>(n: usize, v: T) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = out.as_ptr() as usize;
+        let len = n * core::mem::size_of::<T>();
+        let aligned = start.next_multiple_of(HUGE);
+        if len >= 2 * HUGE && aligned < start + len {
+            let span = (start + len - aligned) / HUGE * HUGE;
+            // SAFETY: advice on memory this vector owns; it does not
+            // change its contents or validity.
+            unsafe { libc::madvise(aligned as *mut libc::c_void, span, libc::MADV_HUGEPAGE) };
+        }
+    }
+    out.resize(n, v);
+    out
+}
+
 /// A duplicate found: the path and time of the earlier copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repeat {
@@ -71,7 +94,7 @@ impl DupWindow {
     pub fn new(capacity: usize, window_us: i64) -> Self {
         let sets = (capacity / WAYS).max(1).next_power_of_two();
         DupWindow {
-            sets: vec![Set::default(); sets],
+            sets: huge_vec(sets, Set::default()),
             mask: sets - 1,
             window_us: window_us.clamp(0, MAX_WINDOW_US),
             evicted: 0,

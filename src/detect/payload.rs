@@ -71,7 +71,7 @@ impl PayloadTracker {
     pub fn new(entries: usize, window_us: i64, max_pairs: usize) -> Self {
         let sets = (entries / WAYS).max(1).next_power_of_two();
         PayloadTracker {
-            sets: vec![[None; WAYS]; sets],
+            sets: super::dup::huge_vec(sets, [None; WAYS]),
             mask: sets - 1,
             window_us,
             pairs: HashMap::with_hasher(ahash::RandomState::new()),
