@@ -29,9 +29,34 @@ const METRICS: &[&str] = &[
     "mirrorwatch_session_mirrored_bytes_total",
     "mirrorwatch_detect_duplicate_packets_total",
     "mirrorwatch_detect_alerts_total",
+    "mirrorwatch_config_events_total",
+    "mirrorwatch_config_correlated_sessions",
     "mirrorwatch_table_entries",
     "mirrorwatch_table_evictions_total",
     "mirrorwatch_http_requests_total",
+];
+
+/// The `kind` label values of `mirrorwatch_detect_alerts_total` (all of
+/// them always exported); mirrors docs/metrics.md.
+const ALERT_KINDS: &[&str] = &[
+    "mirror_session_new",
+    "mirror_to_external",
+    "mirror_to_unauthorized_internal",
+    "duplicate_flow_to_external",
+    "mirror_volume_spike",
+    "authorized_mirror_expired",
+    "mirror_config_change",
+    "unapproved_mirror_config",
+    "mirror_without_config",
+];
+
+/// The alert kinds raised from configuration logs, and the rule (in both
+/// rule files) that reads each.
+const CONFIG_ALERT_RULES: &[(&str, &str)] = &[
+    ("mirror_config_change", "MirrorConfigChange"),
+    ("mirror_config_change", "MirrorConfigChangeHighRisk"),
+    ("unapproved_mirror_config", "UnapprovedMirrorConfig"),
+    ("mirror_without_config", "MirrorWithoutConfig"),
 ];
 
 /// Series Prometheus makes itself for every target.
@@ -50,6 +75,10 @@ const REQUIRED_RULES: &[(&str, &str)] = &[
     ("SensorDown", ""),
     ("CaptureDrops", ""),
     ("DecodeErrorSurge", ""),
+    ("MirrorConfigChange", "warning"),
+    ("MirrorConfigChangeHighRisk", "critical"),
+    ("UnapprovedMirrorConfig", "critical"),
+    ("MirrorWithoutConfig", "critical"),
 ];
 
 const PER_SESSION_METRICS: &[&str] = &[
@@ -282,6 +311,36 @@ fn unknown_metrics(expr: &str) -> Vec<String> {
         .collect()
 }
 
+/// The values a matcher on `label` allows in a selector's `{...}` text:
+/// `label="v"` gives `v`, `label=~"a|b"` gives `a` and `b`; negative
+/// matchers give nothing.
+fn matcher_values(matchers: &str, label: &str) -> Vec<String> {
+    let m = squeeze(matchers);
+    let mut out = Vec::new();
+    for op in ["=~\"", "=\""] {
+        let pat = format!("{label}{op}");
+        let mut rest = m.as_str();
+        while let Some(i) = rest.find(&pat) {
+            let other_name = rest[..i]
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            let after = &rest[i + pat.len()..];
+            let end = after.find('"').unwrap_or(after.len());
+            if !other_name {
+                out.extend(after[..end].split('|').map(str::to_string));
+            }
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+/// Does the expression keep `label` (named in a `by (...)` list)?
+fn keeps_label(expr: &str, label: &str) -> bool {
+    expr.split(['(', ')', ',', ' ']).any(|w| w == label)
+}
+
 /// The selector argument of Grafana's `label_values(selector, label)` (or
 /// the whole query when it is plain PromQL).
 fn variable_query_expr(q: &str) -> String {
@@ -376,6 +435,70 @@ fn scanner_finds_metric_names_only() {
         unknown_metrics("rate(node_cpu_seconds_total[5m])"),
         ["node_cpu_seconds_total"]
     );
+    assert_eq!(
+        matcher_values(r#"{kind=~"a|b", severity!="high", subkind="c"}"#, "kind"),
+        ["a", "b"]
+    );
+    assert_eq!(
+        matcher_values(r#"{kind="a", severity="high"}"#, "severity"),
+        ["high"]
+    );
+    assert!(matcher_values(r#"{severity!="high"}"#, "severity").is_empty());
+}
+
+#[test]
+fn metric_list_mirrors_the_source_and_metrics_md() {
+    let listed: BTreeSet<&str> = METRICS.iter().copied().collect();
+    assert_eq!(listed.len(), METRICS.len(), "METRICS has duplicates");
+
+    // Every family registered in src/export/metrics.rs (outside its tests).
+    let src = read("src/export/metrics.rs");
+    let src = src.split("#[cfg(test)]").next().unwrap_or("");
+    let registered: BTreeSet<&str> = src
+        .match_indices("\"mirrorwatch_")
+        .filter_map(|(i, _)| {
+            let rest = &src[i + 1..];
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+            (end > "mirrorwatch_".len() && rest[end..].starts_with('"')).then(|| &rest[..end])
+        })
+        .collect();
+    assert_eq!(
+        listed, registered,
+        "METRICS against the families registered in src/export/metrics.rs"
+    );
+
+    // Every family has its heading in docs/metrics.md.
+    let docs = read("docs/metrics.md");
+    let documented: BTreeSet<&str> = docs
+        .lines()
+        .filter(|l| l.starts_with("### "))
+        .flat_map(|l| l.split('`').skip(1).step_by(2))
+        .filter(|n| n.starts_with("mirrorwatch_"))
+        .collect();
+    assert_eq!(
+        listed, documented,
+        "METRICS against the ### headings of docs/metrics.md"
+    );
+
+    // The alert kinds: those of src/detect/alert.rs, each in docs/metrics.md.
+    let alert_src = read("src/detect/alert.rs");
+    let kinds: BTreeSet<&str> = alert_src
+        .lines()
+        .filter(|l| l.trim_start().starts_with("AlertKind::"))
+        .filter_map(|l| l.split_once("=> \""))
+        .map(|(_, r)| r.trim_end_matches(['"', ',']))
+        .collect();
+    let listed_kinds: BTreeSet<&str> = ALERT_KINDS.iter().copied().collect();
+    assert_eq!(
+        listed_kinds, kinds,
+        "ALERT_KINDS against src/detect/alert.rs"
+    );
+    for k in ALERT_KINDS {
+        assert!(
+            docs.contains(&format!("`{k}`")),
+            "docs/metrics.md does not document the alert kind {k}"
+        );
+    }
 }
 
 #[test]
@@ -461,6 +584,7 @@ fn dashboard_is_importable() {
         "mirrored",
         "duplicates",
         "alerts",
+        "configuration",
         "about",
     ] {
         assert!(
@@ -520,6 +644,8 @@ fn dashboard_uses_only_exported_metrics_and_the_job_instance_variables() {
         "mirrorwatch_inventory_active_sessions",
         "mirrorwatch_detect_duplicate_packets_total",
         "mirrorwatch_detect_alerts_total",
+        "mirrorwatch_config_events_total",
+        "mirrorwatch_config_correlated_sessions",
     ] {
         assert!(used.contains(m), "no panel shows {m}");
     }
@@ -578,6 +704,136 @@ fn sessions_table_lists_each_session_and_flags_external_ones() {
             text.contains(want),
             "dst_class override lacks {want}: {text}"
         );
+    }
+}
+
+#[test]
+fn configuration_row_shows_events_correlation_and_config_alerts() {
+    let d = dashboard();
+    let panels = all_panels(&d);
+    let y = |p: &Value| p["gridPos"]["y"].as_u64().unwrap_or(0);
+    let row = panels
+        .iter()
+        .find(|p| {
+            p["type"] == "row"
+                && p["title"]
+                    .as_str()
+                    .is_some_and(|t| t.to_lowercase().contains("configuration"))
+        })
+        .expect("a Configuration changes row");
+    let next_row = panels
+        .iter()
+        .filter(|p| p["type"] == "row" && y(p) > y(row))
+        .map(|p| y(p))
+        .min()
+        .unwrap_or(u64::MAX);
+    let in_row: Vec<&&Value> = panels
+        .iter()
+        .filter(|p| p["type"] != "row" && y(p) > y(row) && y(p) < next_row)
+        .collect();
+    let exprs: Vec<(&str, &str)> = in_row
+        .iter()
+        .flat_map(|p| {
+            p["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["expr"].as_str())
+                .map(|e| (p["title"].as_str().unwrap_or(""), e))
+        })
+        .collect();
+    let reading = |metric: &str| -> Vec<(&str, &str)> {
+        exprs
+            .iter()
+            .copied()
+            .filter(|(_, e)| selectors(e).iter().any(|s| s.name == metric))
+            .collect()
+    };
+
+    let events = reading("mirrorwatch_config_events_total");
+    assert!(
+        events
+            .iter()
+            .any(|(_, e)| keeps_label(e, "platform") && keeps_label(e, "action")),
+        "no panel of the row shows config events by platform and action: {events:?}"
+    );
+    assert!(
+        events.iter().any(|(_, e)| e.contains("rate(")),
+        "no panel of the row shows config events per second: {events:?}"
+    );
+
+    let correlated = reading("mirrorwatch_config_correlated_sessions");
+    let (title, e) = correlated
+        .iter()
+        .find(|(_, e)| keeps_label(e, "state"))
+        .unwrap_or_else(|| {
+            panic!("no panel of the row shows correlated and uncorrelated sessions: {correlated:?}")
+        });
+    assert!(
+        selectors(e)
+            .iter()
+            .all(|s| matcher_values(&s.matchers, "state").is_empty()),
+        "{title}: both states, correlated and uncorrelated: {e}"
+    );
+    let panel = in_row.iter().find(|p| p["title"] == *title).unwrap();
+    let uncorrelated = panel["fieldConfig"]["overrides"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["matcher"]["options"] == "uncorrelated")
+        .unwrap_or_else(|| panic!("{title}: no override for uncorrelated"));
+    assert!(
+        uncorrelated.to_string().contains("\"red\""),
+        "{title}: uncorrelated sessions are red: {uncorrelated}"
+    );
+
+    let config_kinds: BTreeSet<&str> = CONFIG_ALERT_RULES.iter().map(|(k, _)| *k).collect();
+    let alerts = reading("mirrorwatch_detect_alerts_total");
+    assert!(
+        !alerts.is_empty(),
+        "no panel of the row shows config alerts"
+    );
+    for (title, e) in &alerts {
+        for s in selectors(e)
+            .iter()
+            .filter(|s| s.name == "mirrorwatch_detect_alerts_total")
+        {
+            let kinds: BTreeSet<String> = matcher_values(&s.matchers, "kind").into_iter().collect();
+            let kinds: BTreeSet<&str> = kinds.iter().map(String::as_str).collect();
+            assert_eq!(kinds, config_kinds, "{title}: the configuration kinds: {e}");
+        }
+        assert!(
+            keeps_label(e, "kind") && keeps_label(e, "severity"),
+            "{title}: by kind and severity (mirror_config_change is medium or high): {e}"
+        );
+    }
+}
+
+#[test]
+fn alert_kinds_read_are_the_sensors() {
+    let d = dashboard();
+    let mut exprs: Vec<(String, String)> = panel_exprs(&d);
+    for r in prometheus_rules().iter().chain(grafana_rules().iter()) {
+        exprs.extend(r.values("expr").into_iter().map(|e| (r.name.clone(), e)));
+    }
+    for (origin, e) in &exprs {
+        for s in selectors(e)
+            .iter()
+            .filter(|s| s.name == "mirrorwatch_detect_alerts_total")
+        {
+            for k in matcher_values(&s.matchers, "kind") {
+                assert!(
+                    ALERT_KINDS.contains(&k.as_str()),
+                    "{origin}: the sensor raises no alert kind {k:?}: {e}"
+                );
+            }
+            for sev in matcher_values(&s.matchers, "severity") {
+                assert!(
+                    ["info", "low", "medium", "high"].contains(&sev.as_str()),
+                    "{origin}: no alert severity {sev:?}: {e}"
+                );
+            }
+        }
     }
 }
 
@@ -892,6 +1148,81 @@ fn grafana_rules_mirror_the_prometheus_rules() {
         }
         assert_eq!(g.top("condition"), "C", "{}", g.name);
         check_annotations(file, g, &g_metrics[&g.name]);
+    }
+}
+
+#[test]
+fn configuration_rules_read_the_config_alert_kinds() {
+    for (file, rules) in [
+        ("grafana/alerts/prometheus-rules.yml", prometheus_rules()),
+        (
+            "grafana/provisioning/alerting/mirrorwatch-rules.yml",
+            grafana_rules(),
+        ),
+    ] {
+        for (kind, name) in CONFIG_ALERT_RULES {
+            let r = rules
+                .iter()
+                .find(|r| r.name == *name)
+                .unwrap_or_else(|| panic!("{file}: no rule {name}"));
+            let e = r.value("expr");
+            let sels = selectors(&e);
+            let counters: Vec<&Selector> = sels
+                .iter()
+                .filter(|s| s.name == "mirrorwatch_detect_alerts_total")
+                .collect();
+            assert!(
+                !counters.is_empty(),
+                "{file}: {name} reads no alert counter"
+            );
+            for s in &counters {
+                assert_eq!(
+                    matcher_values(&s.matchers, "kind"),
+                    [*kind],
+                    "{file}: {name} reads kind {kind}: {e}"
+                );
+            }
+            assert_eq!(
+                r.value("mitre_technique"),
+                "T1020.001",
+                "{file}: {name} technique"
+            );
+            // mirror_config_change comes as medium or high: the two rules
+            // share it out by the counter's severity label.
+            match *name {
+                "MirrorConfigChange" => {
+                    for s in &counters {
+                        assert!(
+                            squeeze(&s.matchers).contains(r#"severity!="high""#),
+                            "{file}: {name} leaves high events to MirrorConfigChangeHighRisk: {e}"
+                        );
+                    }
+                }
+                "MirrorConfigChangeHighRisk" => {
+                    for s in &counters {
+                        assert_eq!(
+                            matcher_values(&s.matchers, "severity"),
+                            ["high"],
+                            "{file}: {name} reads the high events: {e}"
+                        );
+                    }
+                }
+                "MirrorWithoutConfig" => {
+                    let gauge = sels
+                        .iter()
+                        .find(|s| s.name == "mirrorwatch_config_correlated_sessions")
+                        .unwrap_or_else(|| {
+                            panic!("{file}: {name} reads the uncorrelated sessions: {e}")
+                        });
+                    assert_eq!(
+                        matcher_values(&gauge.matchers, "state"),
+                        ["uncorrelated"],
+                        "{file}: {name}: {e}"
+                    );
+                }
+                _ => {}
+            }
+        }
     }
 }
 

@@ -3,13 +3,22 @@
 //! grafana/alerts/prometheus-rules.yml, and every PromQL expression of the
 //! dashboard and of both rule files is run through Prometheus's HTTP API.
 //!
-//! Three sensors (one scrape job, told apart by `instance`):
+//! Five sensors (one scrape job, told apart by `instance`):
 //! - `erspan3`: pcaps/erspan3.pcap, an ERSPAN III session to an external
 //!   host: MirrorToExternal must fire for it, naming the session;
 //! - `ordinary`: pcaps/ordinary.pcap, no mirroring: MirrorToExternal must
 //!   not fire for it;
 //! - `coverage`: captures with decode errors, duplicates and the other
-//!   alert kinds, so that every panel has a scenario that fills it.
+//!   alert kinds, so that every panel has a scenario that fills it;
+//! - `config-cloud`: pcaps/aws-vxlan-mirror.pcap with the CloudTrail log
+//!   that created its traffic-mirror session (`--logs`): configuration
+//!   events, mirror_config_change (high: cross-account, unapproved) and
+//!   unapproved_mirror_config, and a session the log explains (correlated):
+//!   MirrorWithoutConfig must not fire for it;
+//! - `config-unexplained`: pcaps/tzsp.pcap with the syslog of another
+//!   device (tests/fixtures/logs/cisco-ios.log): the TZSP mirror is
+//!   unexplained (uncorrelated, mirror_without_config): MirrorWithoutConfig
+//!   must fire for it.
 //!
 //! Skips (printing `SKIPPED: ...`) when `prometheus` or `promtool` is not
 //! installed (Debian package `prometheus`) or when `mirrorwatch replay`
@@ -31,12 +40,20 @@ const PANEL_LIMIT: Duration = Duration::from_secs(30);
 
 const JOB: &str = "mirrorwatch";
 
-/// name, capture files (relative to the crate root)
-const SCENARIOS: &[(&str, &[&str])] = &[
-    ("erspan3", &["pcaps/erspan3.pcap"]),
-    ("ordinary", &["pcaps/ordinary.pcap"]),
+/// name, configuration-change logs (`--logs`), capture files (relative to
+/// the crate root)
+type Scenario = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+const SCENARIOS: &[Scenario] = &[
+    ("erspan3", &[], &["pcaps/erspan3.pcap"]),
+    ("ordinary", &[], &["pcaps/ordinary.pcap"]),
     (
         "coverage",
+        &[],
         &[
             "pcaps/malformed.pcap",
             "pcaps/native-and-copies.pcap",
@@ -46,6 +63,16 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "pcaps/erspan1.pcap",
             "pcaps/erspan2.pcap",
         ],
+    ),
+    (
+        "config-cloud",
+        &["tests/fixtures/logs/aws-vxlan-mirror-cloudtrail.json"],
+        &["pcaps/aws-vxlan-mirror.pcap"],
+    ),
+    (
+        "config-unexplained",
+        &["tests/fixtures/logs/cisco-ios.log"],
+        &["pcaps/tzsp.pcap"],
     ),
 ];
 
@@ -67,6 +94,78 @@ const PANEL_SCENARIOS: &[(&str, &str)] = &[
     ("Decode errors/s", "coverage"),
     ("Duplicate packets/s by path", "coverage"),
     ("Duplicate packets by path since sensor start", "coverage"),
+    (
+        "Configuration events/s by platform and action",
+        "config-cloud",
+    ),
+    ("Configuration events since sensor start", "config-cloud"),
+    (
+        "Correlated and uncorrelated mirror sessions",
+        "config-cloud",
+    ),
+    (
+        "Configuration alerts by kind and severity",
+        "config-unexplained",
+    ),
+    (
+        "Configuration alerts since sensor start",
+        "config-unexplained",
+    ),
+];
+
+/// A value a panel must show: (panel title, scenario, labels of a series,
+/// its least value).
+type PanelValue = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    f64,
+);
+
+/// Values the configuration panels must show.
+const PANEL_VALUES: &[PanelValue] = &[
+    (
+        "Configuration events since sensor start",
+        "config-cloud",
+        &[("platform", "aws"), ("action", "create")],
+        1.0,
+    ),
+    (
+        "Configuration events since sensor start",
+        "config-unexplained",
+        &[("platform", "cisco-ios"), ("action", "create")],
+        1.0,
+    ),
+    (
+        "Correlated and uncorrelated mirror sessions",
+        "config-cloud",
+        &[("state", "correlated")],
+        1.0,
+    ),
+    (
+        "Correlated and uncorrelated mirror sessions",
+        "config-unexplained",
+        &[("state", "uncorrelated")],
+        1.0,
+    ),
+    (
+        "Configuration alerts since sensor start",
+        "config-cloud",
+        &[("kind", "mirror_config_change"), ("severity", "high")],
+        1.0,
+    ),
+    (
+        "Configuration alerts since sensor start",
+        "config-cloud",
+        &[("kind", "unapproved_mirror_config")],
+        1.0,
+    ),
+    (
+        "Configuration alerts since sensor start",
+        "config-unexplained",
+        &[("kind", "mirror_without_config")],
+        1.0,
+    ),
 ];
 
 fn root() -> PathBuf {
@@ -362,7 +461,7 @@ fn replayed_captures_feed_dashboard_and_alerts() {
 
     // The sensors.
     let mut sensors = Vec::new(); // (scenario, instance)
-    for (name, files) in SCENARIOS {
+    for (name, logs, files) in SCENARIOS {
         let addr = format!("127.0.0.1:{}", free_port());
         guard.spawn(
             name,
@@ -376,6 +475,7 @@ fn replayed_captures_feed_dashboard_and_alerts() {
                     "--config",
                     "pcaps/golden.toml",
                 ])
+                .args(logs.iter().flat_map(|l| ["--logs", *l]))
                 .args(*files),
         );
         sensors.push((*name, addr));
@@ -472,6 +572,53 @@ fn replayed_captures_feed_dashboard_and_alerts() {
             !all.iter().any(|s| instance_of(s) == inst),
             "MirrorToExternal fires for {scenario}: {all:?}"
         );
+    }
+
+    // The configuration-change rules: the CloudTrail log of the AWS mirror
+    // raises UnapprovedMirrorConfig and MirrorConfigChangeHighRisk...
+    let cloud = instance("config-cloud");
+    for rule in ["UnapprovedMirrorConfig", "MirrorConfigChangeHighRisk"] {
+        let q = format!(r#"ALERTS{{alertname="{rule}", alertstate="firing"}}"#);
+        let alert = wait_for(
+            &format!("{rule} firing for config-cloud"),
+            STARTUP_LIMIT,
+            &mut guard,
+            || {
+                query(prom, &q)
+                    .ok()?
+                    .into_iter()
+                    .find(|s| instance_of(s) == cloud)
+            },
+        );
+        assert_eq!(alert["metric"]["severity"], "critical", "{alert}");
+        assert_eq!(alert["metric"]["mitre_technique"], "T1020.001", "{alert}");
+    }
+    // ... MirrorWithoutConfig fires for the TZSP mirror no log explains ...
+    let unexplained = instance("config-unexplained");
+    let q = r#"ALERTS{alertname="MirrorWithoutConfig", alertstate="firing"}"#;
+    let alert = wait_for(
+        "MirrorWithoutConfig firing for config-unexplained",
+        STARTUP_LIMIT,
+        &mut guard,
+        || {
+            query(prom, q)
+                .ok()?
+                .into_iter()
+                .find(|s| instance_of(s) == unexplained)
+        },
+    );
+    assert_eq!(alert["metric"]["severity"], "critical", "{alert}");
+    assert_eq!(alert["metric"]["state"], "uncorrelated", "{alert}");
+    // ... and neither for the explained AWS mirror nor for sensors that
+    // watch no logs (in any state, pending included).
+    let all = query(prom, r#"ALERTS{alertname="MirrorWithoutConfig"}"#).expect("ALERTS query");
+    for (scenario, inst) in &sensors {
+        if *scenario != "config-unexplained" {
+            assert!(
+                !all.iter().any(|s| instance_of(s) == inst),
+                "MirrorWithoutConfig fires for {scenario}: {all:?}"
+            );
+        }
     }
 
     // Every expression of the dashboard and of both rule files evaluates.
@@ -576,6 +723,42 @@ fn replayed_captures_feed_dashboard_and_alerts() {
         empty.is_empty(),
         "panels without data for their scenario:\n{}",
         empty.join("\n")
+    );
+
+    // The configuration panels show the events, the correlation and the
+    // configuration alerts of their scenario.
+    let mut wrong = Vec::new();
+    for (title, scenario, labels, least) in PANEL_VALUES {
+        let panel = panels
+            .iter()
+            .find(|p| p["title"] == *title)
+            .unwrap_or_else(|| panic!("no panel {title:?}"));
+        let inst = instance(scenario);
+        let queries: Vec<String> = panel["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["expr"].as_str())
+            .map(|e| concrete(e, &inst))
+            .collect();
+        let found = queries
+            .iter()
+            .flat_map(|q| query(prom, q).unwrap_or_default())
+            .find(|s| labels.iter().all(|(k, v)| s["metric"][*k] == *v));
+        let value = found
+            .as_ref()
+            .and_then(|s| s["value"][1].as_str())
+            .and_then(|v| v.parse::<f64>().ok());
+        if !value.is_some_and(|v| v >= *least) {
+            wrong.push(format!(
+                "{title} (scenario {scenario}): {labels:?} >= {least}, got {found:?} from {queries:?}"
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "configuration panels with wrong values:\n{}",
+        wrong.join("\n")
     );
     drop(guard);
 }
