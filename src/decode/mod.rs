@@ -916,3 +916,14 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn decoded_stays_small() {
+        // Decoded is returned by value once per frame.
+        let n = core::mem::size_of::<super::Decoded<'static>>();
+        assert!(n <= 256, "Decoded is {n} bytes");
+        eprintln!("Decoded: {n} bytes");
+    }
+}

@@ -870,6 +870,14 @@ fn account_volume(
     len: u32,
     cfg: &crate::config::AlertsConfig,
 ) -> Option<bool> {
+    // Fast path: still inside the current second (no division).
+    if ts_us >= v.second_start_us
+        && ts_us < v.second_start_us + 1_000_000
+        && v.seconds + v.bytes > 0
+    {
+        v.bytes += u64::from(len);
+        return None;
+    }
     let sec = ts_us.div_euclid(1_000_000);
     let mut spike = None;
     if v.seconds == 0 && v.bytes == 0 && v.second == 0 {
@@ -883,6 +891,9 @@ fn account_volume(
             v.seconds += quiet as u64;
         }
         v.second = sec;
+    }
+    if sec == v.second {
+        v.second_start_us = sec * 1_000_000;
     }
     v.bytes += u64::from(len);
     spike

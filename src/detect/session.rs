@@ -95,6 +95,8 @@ impl GapSamples {
 #[derive(Clone, Default)]
 pub struct Volume {
     pub second: i64,
+    /// `second` in microseconds, for the per-packet check.
+    pub second_start_us: i64,
     pub bytes: u64,
     /// Moving average of bytes per second.
     pub baseline: f64,
