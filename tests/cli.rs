@@ -225,3 +225,32 @@ fn configured_vxlan_port_is_decoded() {
     let count = |r: &serde_json::Value| r["sessions"].as_array().map_or(0, Vec::len);
     assert!(count(&narrow) < count(&default), "{narrow}\n{default}");
 }
+
+#[test]
+fn config_default_is_valid_and_documented() {
+    let out = common::mirrorwatch(&["config", "default"], LIMIT);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .expect("docs/configuration.md");
+    assert!(
+        docs.contains(&text),
+        "docs/configuration.md does not show `config default` as it is"
+    );
+    let d = tmpdir("cfgcheck");
+    let p = d.join("default.toml");
+    std::fs::write(&p, &text).expect("write");
+    let out = common::mirrorwatch(&["config", "check", &s(&p)], LIMIT);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"));
+    std::fs::write(&p, "[alerts]\nspike_factor = 0.5\n").expect("write");
+    let out = common::mirrorwatch(&["config", "check", &s(&p)], LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("alerts.spike_factor"));
+}
