@@ -184,19 +184,51 @@ impl core::hash::Hash for Tunnel {
 /// The innermost IP packet found in a frame.
 #[derive(Debug, Clone, Copy)]
 pub struct InnerIp<'a> {
-    pub src: IpAddr,
-    pub dst: IpAddr,
     pub protocol: u8,
     /// Ports for TCP, UDP and SCTP (zero otherwise, and for fragments).
     pub src_port: u16,
     pub dst_port: u16,
     /// The IP packet from its first header byte (bounded by its length field
-    /// when that is consistent).
+    /// when that is consistent). Its fixed header has been checked.
     pub packet: &'a [u8],
     /// Offset of the transport header in `packet`.
     pub l4_offset: usize,
     /// A non-first fragment: no transport header.
     pub fragment: bool,
+}
+
+impl InnerIp<'_> {
+    /// Source address (read from the header when asked: most frames never
+    /// need their inner addresses as `IpAddr`).
+    #[inline]
+    pub fn src(&self) -> IpAddr {
+        ip_addrs(self.packet).0
+    }
+    #[inline]
+    pub fn dst(&self) -> IpAddr {
+        ip_addrs(self.packet).1
+    }
+    /// Both addresses.
+    #[inline]
+    pub fn addrs(&self) -> (IpAddr, IpAddr) {
+        ip_addrs(self.packet)
+    }
+}
+
+/// Source and destination of a checked IPv4 or IPv6 header.
+#[inline]
+fn ip_addrs(h: &[u8]) -> (IpAddr, IpAddr) {
+    if h[0] >> 4 == 4 {
+        let a = |o: usize| IpAddr::from([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+        (a(12), a(16))
+    } else {
+        let a = |o: usize| {
+            let mut x = [0u8; 16];
+            x.copy_from_slice(&h[o..o + 16]);
+            IpAddr::from(x)
+        };
+        (a(8), a(24))
+    }
 }
 
 /// Everything the detection stage needs to know about one frame.
@@ -301,8 +333,8 @@ struct Walk<'a, 'd> {
     data_start: usize,
     orig_len: u32,
     depth: u8,
-    /// Outer addresses of the IP header that carries the current payload.
-    last_ip: Option<(IpAddr, IpAddr)>,
+    /// The (checked) IP header that carries the current payload.
+    last_ip: Option<&'a [u8]>,
     /// The last IP layer was cut short (capture snap length).
     ip_incomplete: bool,
     vlans: usize,
@@ -471,7 +503,7 @@ impl Decoder {
         // etherparse checks the fixed headers; lengths are taken laxly, the
         // way tshark does: a total/payload length of 0 (GSO, BIG TCP,
         // jumbograms) or beyond the capture falls back to what was captured.
-        let (src, dst, header_len, total, protocol, non_first_fragment) = match layer {
+        let (header_len, total, protocol, non_first_fragment) = match layer {
             Layer::Ipv4 => {
                 let h = Ipv4HeaderSlice::from_slice(b).map_err(|e| {
                     use etherparse::err::ipv4::HeaderSliceError as E;
@@ -483,8 +515,6 @@ impl Decoder {
                 let hl = h.slice().len();
                 let total = usize::from(h.total_len());
                 (
-                    IpAddr::V4(h.source_addr()),
-                    IpAddr::V4(h.destination_addr()),
                     hl,
                     if total < hl { 0 } else { total },
                     h.protocol().0,
@@ -497,8 +527,6 @@ impl Decoder {
                 let x = ipv6_extensions(b).ok_or(DecodeError::new(layer, Reason::Truncated))?;
                 let payload_len = usize::from(h.payload_length());
                 (
-                    IpAddr::V6(h.source_addr()),
-                    IpAddr::V6(h.destination_addr()),
                     x.header_len,
                     if payload_len == 0 {
                         0
@@ -525,8 +553,6 @@ impl Decoder {
             _ => (0, 0),
         };
         w.out.inner = Some(InnerIp {
-            src,
-            dst,
             protocol,
             src_port,
             dst_port,
@@ -534,7 +560,7 @@ impl Decoder {
             l4_offset: header_len,
             fragment: non_first_fragment,
         });
-        w.last_ip = Some((src, dst));
+        w.last_ip = Some(b);
         w.ip_incomplete = incomplete;
         if incomplete && w.out.tunnel.is_some() {
             w.out.truncated = true;
@@ -793,9 +819,10 @@ impl<'a> Walk<'a, '_> {
             self.out.nested.insert(encap);
             return;
         }
-        let Some((src, dst)) = self.last_ip else {
+        let Some(hdr) = self.last_ip else {
             return;
         };
+        let (src, dst) = ip_addrs(hdr);
         self.out.tunnel = Some(Tunnel {
             encap,
             src,

@@ -463,17 +463,17 @@ impl Engine {
             s.truncated += u64::from(d.truncated);
             s.nested.union(d.nested);
             if let Some(ip) = &d.inner {
+                let (isrc, idst) = ip.addrs();
                 let (fwd, rev) =
                     self.fp
-                        .flow_pair(ip.src, ip.dst, ip.src_port, ip.dst_port, ip.protocol);
+                        .flow_pair(isrc, idst, ip.src_port, ip.dst_port, ip.protocol);
                 if s.flows_fwd.contains(rev) {
                     s.both_directions += 1;
                 }
                 s.flows_fwd.insert(fwd);
                 s.flows_rev.insert(rev);
                 s.flows.insert(fwd.min(rev));
-                if ip.src == key.src || ip.src == key.dst || ip.dst == key.src || ip.dst == key.dst
-                {
+                if isrc == key.src || isrc == key.dst || idst == key.src || idst == key.dst {
                     s.inner_related += 1;
                 }
             }
@@ -545,9 +545,10 @@ impl Engine {
         let Some(digest) = digest else {
             return;
         };
+        let (src, dst) = ip.addrs();
         let flow = Flow {
-            src: ip.src,
-            dst: ip.dst,
+            src,
+            dst,
             src_port: ip.src_port,
             dst_port: ip.dst_port,
             protocol: ip.protocol,
