@@ -364,6 +364,7 @@ impl Decoder {
 
     /// Decodes one frame. Never panics; a malformed layer ends decoding with
     /// `error` set and keeps whatever was found before it.
+    #[inline]
     pub fn decode<'a>(&self, linktype: LinkType, orig_len: u32, data: &'a [u8]) -> Decoded<'a> {
         let mut out = Decoded::default();
         let mut w = Walk {

@@ -340,6 +340,12 @@ impl Engine {
         self.payloads.pairs()
     }
 
+    /// Whether alerts are waiting for [`Engine::drain_alerts`].
+    #[inline]
+    pub fn has_alerts(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Alerts raised since the last call, in order.
     pub fn drain_alerts(&mut self) -> std::vec::Drain<'_, Alert> {
         self.pending.drain(..)
@@ -383,7 +389,7 @@ impl Engine {
     }
 
     /// First stage: decode, count, fingerprint, prefetch.
-    #[inline]
+    #[inline(always)]
     fn prepare<'a>(&mut self, f: &FrameIn<'a>) -> (Decoded<'a>, Option<u64>, Option<u64>) {
         self.packets += 1;
         self.bytes += u64::from(f.orig_len);
@@ -410,7 +416,7 @@ impl Engine {
     }
 
     /// Second stage: sessions, duplicates, verdicts, alerts.
-    #[inline]
+    #[inline(always)]
     fn account(
         &mut self,
         f: &FrameIn<'_>,
