@@ -498,6 +498,7 @@ impl Sinks<'_> {
         }
     }
 
+    #[inline]
     fn take(
         &mut self,
         engine: &mut Engine,
@@ -505,8 +506,12 @@ impl Sinks<'_> {
         p: Processed,
         problems: &mut Problems,
     ) {
-        self.evidence(engine, fr, p);
-        drain(engine, self.alerts.as_deref_mut(), problems);
+        if p.evidence {
+            self.evidence(engine, fr, p);
+        }
+        if engine.has_alerts() {
+            drain(engine, self.alerts.as_deref_mut(), problems);
+        }
     }
 }
 

@@ -215,19 +215,33 @@ impl InnerIp<'_> {
     }
 }
 
-/// Source and destination of a checked IPv4 or IPv6 header.
+/// Source and destination of a checked IPv4 or IPv6 header (the caller
+/// has checked the fixed header is there; a short slice gives unspecified
+/// addresses rather than a panic).
 #[inline]
 fn ip_addrs(h: &[u8]) -> (IpAddr, IpAddr) {
-    if h[0] >> 4 == 4 {
-        let a = |o: usize| IpAddr::from([h[o], h[o + 1], h[o + 2], h[o + 3]]);
-        (a(12), a(16))
+    if h.first().is_some_and(|v| v >> 4 == 4) {
+        match h.get(12..20) {
+            Some(a) => {
+                let x = u64::from_be_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]);
+                (
+                    IpAddr::V4(((x >> 32) as u32).into()),
+                    IpAddr::V4((x as u32).into()),
+                )
+            }
+            None => (IpAddr::from([0u8; 4]), IpAddr::from([0u8; 4])),
+        }
     } else {
-        let a = |o: usize| {
-            let mut x = [0u8; 16];
-            x.copy_from_slice(&h[o..o + 16]);
-            IpAddr::from(x)
-        };
-        (a(8), a(24))
+        match h.get(8..40) {
+            Some(a) => {
+                let mut s = [0u8; 16];
+                let mut d = [0u8; 16];
+                s.copy_from_slice(&a[..16]);
+                d.copy_from_slice(&a[16..]);
+                (IpAddr::from(s), IpAddr::from(d))
+            }
+            None => (IpAddr::from([0u8; 16]), IpAddr::from([0u8; 16])),
+        }
     }
 }
 
