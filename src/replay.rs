@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::decode::{Encap, ErrorCounts, LinkType};
 use crate::detect::alert::{AlertKind, Severity};
 use crate::detect::{
-    BATCH, DstClass, DupCounts, Engine, FrameIn, Processed, SessionKey, SessionStats, Verdict,
+    DstClass, DupCounts, Engine, FrameIn, Processed, SessionKey, SessionStats, Verdict,
 };
 use crate::export::alerts::{AlertWriter, EvidenceWriter};
 use crate::source::{CaptureFile, SourceError};
@@ -317,10 +317,8 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
         )
     };
     drain(&mut engine, alerts.as_deref_mut(), &mut problems);
-    let mut batch = Batch::default();
-    // Batching (a copy of each frame) pays for itself only when there are
-    // large tables to prefetch.
-    let batched = engine.duplicates_enabled();
+    // The engine pipelines its own table lookups: frames are processed
+    // straight from libpcap's buffer, without a copy.
     let mut files = Vec::with_capacity(paths.len());
     let start = Instant::now();
     let mut last_tick = start;
@@ -353,14 +351,7 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
         };
         loop {
             match f.next_frame() {
-                Ok(Some(fr)) if batched => {
-                    if batch.push(fr.ts_us, fr.linktype, fr.orig_len, fr.data) {
-                        batch.run(&mut engine, &mut sinks, &mut problems);
-                    }
-                }
                 Ok(Some(fr)) => {
-                    // Without the large duplicate tables there is nothing
-                    // to prefetch: no copy into a batch.
                     let fr = FrameIn {
                         ts_us: fr.ts_us,
                         linktype: fr.linktype,
@@ -388,14 +379,13 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
                         file_index,
                         files: paths.len(),
                         path,
-                        packets: engine.packets + batch.len() as u64,
+                        packets: engine.packets,
                         bytes: engine.bytes,
                         elapsed: now - start,
                     });
                 }
             }
         }
-        batch.run(&mut engine, &mut sinks, &mut problems);
         files.push(FileReport {
             path: path.clone(),
             packets: f.packets(),
@@ -425,60 +415,6 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
     let mut report = report_of(&engine, files, cfg);
     report.logs = log_summaries;
     (report, problems)
-}
-
-/// Frames copied out of libpcap's buffer so that the engine can take
-/// [`BATCH`] at a time. Reused: no allocation per frame.
-#[derive(Default)]
-struct Batch {
-    arena: Vec<u8>,
-    meta: Vec<(i64, LinkType, u32, usize, usize)>,
-    out: Vec<Processed>,
-}
-
-impl Batch {
-    /// Copies a frame in; true when the batch is full.
-    fn push(&mut self, ts_us: i64, lt: LinkType, orig_len: u32, data: &[u8]) -> bool {
-        let start = self.arena.len();
-        self.arena.extend_from_slice(data);
-        self.meta.push((ts_us, lt, orig_len, start, data.len()));
-        self.meta.len() >= BATCH
-    }
-
-    fn len(&self) -> usize {
-        self.meta.len()
-    }
-
-    /// Processes the frames and hands each with its outcome to `sinks`.
-    fn run(&mut self, engine: &mut Engine, sinks: &mut Sinks<'_>, problems: &mut Problems) {
-        if self.meta.is_empty() {
-            return;
-        }
-        let mut frames = [FrameIn {
-            ts_us: 0,
-            linktype: LinkType::Ethernet,
-            orig_len: 0,
-            data: &[],
-        }; BATCH];
-        for (slot, &(ts_us, linktype, orig_len, start, len)) in frames.iter_mut().zip(&self.meta) {
-            *slot = FrameIn {
-                ts_us,
-                linktype,
-                orig_len,
-                data: &self.arena[start..start + len],
-            };
-        }
-        let frames = &frames[..self.meta.len()];
-        self.out.clear();
-        self.out.resize(frames.len(), Processed::default());
-        engine.process_batch(frames, &mut self.out);
-        for (fr, p) in frames.iter().zip(&self.out) {
-            sinks.evidence(engine, fr, *p);
-        }
-        drain(engine, sinks.alerts.as_deref_mut(), problems);
-        self.meta.clear();
-        self.arena.clear();
-    }
 }
 
 /// Where processed frames and alerts go.

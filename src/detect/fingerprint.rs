@@ -18,63 +18,67 @@ const DIGEST_SUFFIX: usize = 32;
 /// Keyed hashing for fingerprints. The key is per process unless fixed.
 pub struct Fingerprinter {
     state: ahash::RandomState,
+    key: [u64; 4],
 }
 
 impl Fingerprinter {
     pub fn new(key: [u64; 4]) -> Self {
         Fingerprinter {
             state: ahash::RandomState::with_seeds(key[0], key[1], key[2], key[3]),
+            key,
         }
     }
 
     /// Fingerprint of an IP packet, or None if its headers are too short.
+    /// The kept fields are read as whole words and mixed; the payload
+    /// prefix goes through [`keyed_hash`].
     #[inline]
     pub fn packet(&self, ip: &InnerIp<'_>) -> Option<u64> {
         let p = ip.packet;
-        let mut buf = [0u8; 128];
-        let mut n = 0;
-        let mut put = |b: &[u8]| {
-            let k = b.len().min(buf.len() - n);
-            buf[n..n + k].copy_from_slice(&b[..k]);
-            n += k;
-        };
-        match p.first()? >> 4 {
+        let be32 = |b: &[u8], o: usize| u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        let be64 = |b: &[u8], o: usize| (u64::from(be32(b, o)) << 32) | u64::from(be32(b, o + 4));
+        let k = &self.key;
+        let mut h = match p.first()? >> 4 {
             4 if p.len() >= 20 => {
-                put(&p[12..20]); // addresses
-                put(&p[9..10]); // protocol
-                put(&p[4..8]); // identification, flags, fragment offset
-                put(&p[2..4]); // total length
+                // addresses; protocol, identification, flags and fragment
+                // offset, total length (not TTL, checksum, DSCP/ECN)
+                let meta = (u64::from(p[9]) << 48)
+                    | (u64::from(be32(p, 4)) << 16)
+                    | u64::from(be32(p, 0) & 0xffff);
+                mix(be64(p, 12) ^ k[0], meta ^ k[1])
             }
             6 if p.len() >= 40 => {
-                put(&p[8..40]);
-                put(&p[4..7]); // payload length, next header
-                put(&[p[1] & 0x0f, p[2], p[3]]); // flow label
+                // addresses; payload length, next header, flow label (not
+                // hop limit or traffic class)
+                let meta = (u64::from(be32(p, 4) >> 8) << 20) | u64::from(be32(p, 0) & 0x000f_ffff);
+                let a = mix(be64(p, 8) ^ k[0], be64(p, 16) ^ k[1]);
+                let b = mix(be64(p, 24) ^ k[2], be64(p, 32) ^ k[3]);
+                mix(a ^ meta, b)
             }
             _ => return None,
-        }
+        };
         if !ip.fragment {
             let l4 = p.get(ip.l4_offset..).unwrap_or(&[]);
-            let payload_at = match ip.protocol {
-                6 if l4.len() >= 20 => {
-                    put(&l4[0..12]); // ports, sequence, acknowledgement
-                    put(&l4[13..14]); // flags
-                    usize::from(l4[12] >> 4) * 4
-                }
-                17 if l4.len() >= 8 => {
-                    put(&l4[0..6]); // ports, length
-                    8
-                }
-                1 | 58 if l4.len() >= 8 => {
-                    put(&l4[0..2]);
-                    put(&l4[4..8]);
-                    8
-                }
-                _ => 0,
+            let (fields, payload_at) = match ip.protocol {
+                // ports, sequence, acknowledgement, flags
+                6 if l4.len() >= 20 => (
+                    mix(
+                        be64(l4, 0),
+                        (u64::from(be32(l4, 8)) << 8) | u64::from(l4[13]),
+                    ),
+                    usize::from(l4[12] >> 4) * 4,
+                ),
+                // ports, length
+                17 if l4.len() >= 8 => (be64(l4, 0) >> 16, 8),
+                // type, code, identifier, sequence
+                1 | 58 if l4.len() >= 8 => (be64(l4, 0) & 0xffff_0000_ffff_ffff, 8),
+                _ => (0, 0),
             };
             let payload = l4.get(payload_at..).unwrap_or(&[]);
-            put(&payload[..payload.len().min(PAYLOAD_PREFIX)]);
+            let prefix = &payload[..payload.len().min(PAYLOAD_PREFIX)];
+            h = mix(h ^ fields, keyed_hash(k, prefix, h));
         }
-        Some(self.state.hash_one(&buf[..n]))
+        Some(h)
     }
 
     /// Digest of a transport payload (prefix, suffix and length).
@@ -82,7 +86,11 @@ impl Fingerprinter {
     pub fn payload(&self, payload: &[u8]) -> u64 {
         let head = &payload[..payload.len().min(DIGEST_PREFIX)];
         let tail = &payload[payload.len().saturating_sub(DIGEST_SUFFIX)..];
-        self.state.hash_one((payload.len(), head, tail))
+        keyed_hash(
+            &self.key,
+            head,
+            keyed_hash(&self.key, tail, payload.len() as u64),
+        )
     }
 
     /// Fast hashes of a directed inner flow and of its reverse, for the
@@ -108,6 +116,29 @@ impl Fingerprinter {
     pub fn hash<T: core::hash::Hash>(&self, v: T) -> u64 {
         self.state.hash_one(v)
     }
+}
+
+/// A keyed hash over bytes, 16 at a time with a 64×64→128-bit multiply
+/// per step (in the manner of wyhash): several times faster than a
+/// byte-oriented hasher on the per-packet path.
+#[inline]
+fn keyed_hash(key: &[u64; 4], data: &[u8], seed: u64) -> u64 {
+    let mut h = seed ^ key[0] ^ (data.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut chunks = data.chunks_exact(16);
+    for c in &mut chunks {
+        let a = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let b = u64::from_le_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]);
+        h = mix(a ^ key[1] ^ h, b ^ key[2]);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut t = [0u8; 16];
+        t[..rest.len()].copy_from_slice(rest);
+        let a = u64::from_le_bytes([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]]);
+        let b = u64::from_le_bytes([t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]]);
+        h = mix(a ^ key[1] ^ h, b ^ key[3]);
+    }
+    mix(h, key[3] ^ data.len() as u64)
 }
 
 #[inline]
@@ -208,6 +239,21 @@ mod tests {
         assert_eq!((fwd, rev), (rev2, fwd2));
         assert_ne!(fwd, rev);
         assert_ne!(fwd, f.flow_pair(a, b, 1001, 80, 6).0);
+    }
+
+    #[test]
+    fn keyed_hash_depends_on_every_byte_and_the_key() {
+        let k = [1, 2, 3, 4];
+        let base: Vec<u8> = (0u8..=99).collect();
+        let h = keyed_hash(&k, &base, 0);
+        for i in 0..base.len() {
+            let mut v = base.clone();
+            v[i] ^= 1;
+            assert_ne!(keyed_hash(&k, &v, 0), h, "byte {i}");
+        }
+        assert_ne!(keyed_hash(&[5, 2, 3, 4], &base, 0), h);
+        assert_ne!(keyed_hash(&k, &base[..99], 0), h);
+        assert_ne!(keyed_hash(&k, &[], 0), keyed_hash(&k, &[0], 0));
     }
 
     #[test]

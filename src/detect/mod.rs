@@ -43,8 +43,15 @@ pub struct DupCounts {
     pub native_native: u64,
 }
 
-/// Frames decoded ahead of their table lookups in [`Engine::process_batch`].
-pub const BATCH: usize = 32;
+/// Duplicate and payload lookups in flight (prefetched, not yet done).
+const PIPELINE: usize = 16;
+
+/// A table lookup queued behind its prefetch.
+#[derive(Debug, Clone, Copy)]
+enum Deferred {
+    Dup(u64, i64, PathId),
+    Payload(u64, i64, Flow),
+}
 
 /// A frame handed to the engine.
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +101,8 @@ pub struct Engine {
     pub alert_counts: [[u64; Severity::ALL.len()]; AlertKind::ALL.len()],
     /// Configuration-change evidence, when log sources are watched.
     correlator: Option<correlate::Correlator>,
+    /// Duplicate-table lookups waiting for their prefetched cache line.
+    deferred: std::collections::VecDeque<Deferred>,
     /// Configuration events by platform and action.
     pub config_event_counts: [[u64; Action::ALL.len()]; Platform::ALL.len()],
     last_ts_us: i64,
@@ -129,6 +138,7 @@ impl Engine {
             pending: Vec::new(),
             alert_counts: [[0; Severity::ALL.len()]; AlertKind::ALL.len()],
             correlator: None,
+            deferred: std::collections::VecDeque::with_capacity(PIPELINE + 1),
             config_event_counts: [[0; Action::ALL.len()]; Platform::ALL.len()],
             last_ts_us: 0,
         }
@@ -371,20 +381,11 @@ impl Engine {
     }
 
     /// Processes frames in order, `out[i]` receiving the outcome of
-    /// `frames[i]`. Frames are decoded and fingerprinted [`BATCH`] at a time
-    /// and the cache lines of the duplicate and payload tables they need
-    /// are prefetched before any of them is looked up, so the random
-    /// accesses to those large tables overlap instead of stalling one by
-    /// one.
+    /// `frames[i]`.
     pub fn process_batch(&mut self, frames: &[FrameIn<'_>], out: &mut [Processed]) {
-        for (chunk, out) in frames.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            let mut decoded = [(Decoded::default(), None, None); BATCH];
-            for (slot, f) in decoded.iter_mut().zip(chunk) {
-                *slot = self.prepare(f);
-            }
-            for ((f, (d, fp, digest)), o) in chunk.iter().zip(&decoded).zip(out.iter_mut()) {
-                *o = self.account(f, d, *fp, *digest);
-            }
+        for (f, o) in frames.iter().zip(out.iter_mut()) {
+            let (d, fp, digest) = self.prepare(f);
+            *o = self.account(f, &d, fp, digest);
         }
     }
 
@@ -400,15 +401,10 @@ impl Engine {
         let (mut fp, mut digest) = (None, None);
         if let Some(ip) = d.inner.as_ref().filter(|_| self.duplicates_enabled) {
             fp = self.fp.packet(ip);
-            if let Some(fp) = fp {
-                self.dups.prefetch(fp);
-            }
             if d.tunnel.is_none() {
                 let payload = transport_payload(ip);
                 if payload.len() >= self.min_payload {
-                    let h = self.fp.payload(payload);
-                    self.payloads.prefetch(h);
-                    digest = Some(h);
+                    digest = Some(self.fp.payload(payload));
                 }
             }
         }
@@ -495,16 +491,7 @@ impl Engine {
                 slot: r.slot,
                 generation: r.generation,
             };
-            if let Some(rep) = self.dups.observe(f, ts_us, path) {
-                match rep.first_path {
-                    PathId::Native { .. } => self.dup_counts.native_encapsulated += 1,
-                    PathId::Session { .. } => self.dup_counts.session_session += 1,
-                }
-                if let Some((_, s)) = self.sessions.get_mut(r) {
-                    s.dup_packets += 1;
-                    s.dup_gaps.add(rep.gap_us);
-                }
-            }
+            self.queue(Deferred::Dup(f, ts_us, path));
         }
         let due = self
             .sessions
@@ -535,18 +522,7 @@ impl Engine {
         };
         if let Some(f) = fingerprint {
             let l2 = (d.l2 as u64) ^ ((d.l2 >> 64) as u64).rotate_left(17);
-            if let Some(rep) = self.dups.observe(f, ts_us, PathId::Native { l2 }) {
-                match rep.first_path {
-                    PathId::Native { .. } => self.dup_counts.native_native += 1,
-                    PathId::Session { slot, generation } => {
-                        self.dup_counts.native_encapsulated += 1;
-                        if let Some((_, s)) = self.sessions.get_mut(SlotRef { slot, generation }) {
-                            s.dup_packets += 1;
-                            s.dup_gaps.add(rep.gap_us);
-                        }
-                    }
-                }
-            }
+            self.queue(Deferred::Dup(f, ts_us, PathId::Native { l2 }));
         }
         let Some(digest) = digest else {
             return;
@@ -559,6 +535,73 @@ impl Engine {
             dst_port: ip.dst_port,
             protocol: ip.protocol,
         };
+        self.queue(Deferred::Payload(digest, ts_us, flow));
+    }
+
+    /// Queues a duplicate-table lookup; the oldest queued one is done now.
+    /// Its cache line was prefetched when it was queued, [`PIPELINE`]
+    /// lookups ago, so the random access to the large table overlaps with
+    /// the work on the frames in between instead of stalling.
+    #[inline]
+    fn queue(&mut self, d: Deferred) {
+        match d {
+            Deferred::Dup(f, _, _) => self.dups.prefetch(f),
+            Deferred::Payload(h, _, _) => self.payloads.prefetch(h),
+        }
+        self.deferred.push_back(d);
+        if self.deferred.len() > PIPELINE
+            && let Some(d) = self.deferred.pop_front()
+        {
+            self.apply(d);
+        }
+    }
+
+    /// Performs all queued lookups (end of input, or before a report).
+    pub fn flush_deferred(&mut self) {
+        while let Some(d) = self.deferred.pop_front() {
+            self.apply(d);
+        }
+    }
+
+    fn apply(&mut self, d: Deferred) {
+        match d {
+            Deferred::Dup(f, ts_us, path) => self.apply_dup(f, ts_us, path),
+            Deferred::Payload(digest, ts_us, flow) => self.apply_payload(digest, ts_us, flow),
+        }
+    }
+
+    fn apply_dup(&mut self, f: u64, ts_us: i64, path: PathId) {
+        let Some(rep) = self.dups.observe(f, ts_us, path) else {
+            return;
+        };
+        // The copy is the later packet when it travelled in a session;
+        // when the later one is native, the earlier session carried it.
+        let session = match (path, rep.first_path) {
+            (PathId::Session { slot, generation }, first) => {
+                match first {
+                    PathId::Native { .. } => self.dup_counts.native_encapsulated += 1,
+                    PathId::Session { .. } => self.dup_counts.session_session += 1,
+                }
+                Some(SlotRef { slot, generation })
+            }
+            (PathId::Native { .. }, PathId::Native { .. }) => {
+                self.dup_counts.native_native += 1;
+                None
+            }
+            (PathId::Native { .. }, PathId::Session { slot, generation }) => {
+                self.dup_counts.native_encapsulated += 1;
+                Some(SlotRef { slot, generation })
+            }
+        };
+        if let Some(r) = session
+            && let Some((_, s)) = self.sessions.get_mut(r)
+        {
+            s.dup_packets += 1;
+            s.dup_gaps.add(rep.gap_us);
+        }
+    }
+
+    fn apply_payload(&mut self, digest: u64, ts_us: i64, flow: Flow) {
         let min_matches = self.min_matches;
         let Some(pair) = self.payloads.observe(digest, ts_us, flow) else {
             return;
@@ -784,6 +827,7 @@ impl Engine {
     /// End of input: closes open volume buckets and judges every session
     /// once more.
     pub fn finish(&mut self) {
+        self.flush_deferred();
         let ts = self.last_ts_us;
         for r in self.sessions.refs() {
             let spike = self
