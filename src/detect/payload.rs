@@ -86,10 +86,17 @@ impl PayloadTracker {
     pub fn prefetch(&self, digest: u64) {
         #[cfg(target_arch = "x86_64")]
         {
-            let p = self.sets[(digest as usize) & self.mask].as_ptr() as *const i8;
-            // SAFETY: prefetching is a hint with no memory effects; the
-            // pointer is in bounds.
-            unsafe { core::arch::x86_64::_mm_prefetch(p, core::arch::x86_64::_MM_HINT_T0) };
+            // A set spans several cache lines: ask for all of them.
+            let set = &self.sets[(digest as usize) & self.mask];
+            let p = set.as_ptr() as *const i8;
+            let len = core::mem::size_of_val(set);
+            for off in (0..len).step_by(64) {
+                // SAFETY: prefetching is a hint with no memory effects; the
+                // pointer stays within the set.
+                unsafe {
+                    core::arch::x86_64::_mm_prefetch(p.add(off), core::arch::x86_64::_MM_HINT_T0)
+                };
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = digest;
