@@ -96,11 +96,16 @@ impl Drop for Proc {
 }
 
 fn start_live(iface: &str, addr: &str, alerts: &str) -> Proc {
+    start_live_with(iface, addr, &["--alerts", alerts])
+}
+
+/// `mirrorwatch live` with the golden configuration, once it is ready.
+fn start_live_with(iface: &str, addr: &str, extra: &[&str]) -> Proc {
     let golden = common::project_pcaps().join("golden.toml");
     let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-        .args([
-            "live", "-i", iface, "--listen", addr, "--alerts", alerts, "--config",
-        ])
+        .args(["live", "-i", iface, "--listen", addr])
+        .args(extra)
+        .arg("--config")
         .arg(golden)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -325,23 +330,11 @@ fn syslog_listener_ingests_config_changes_and_survives_a_flood() {
     let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
     let syslog = format!("127.0.0.1:{}", common::free_port());
-    let golden = common::project_pcaps().join("golden.toml");
-    let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-        .args(["live", "-i", "lo", "--bpf", "udp port 9", "--listen", &addr])
-        .args(["--syslog-listen", &syslog, "--config"])
-        .arg(golden)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn mirrorwatch live");
-    let live = Proc(child);
-    let ready = common::wait_for(Duration::from_secs(15), || {
-        common::http_get(&addr, "/healthz")
-            .ok()
-            .filter(|(c, _)| *c == 200)
-    });
-    assert!(ready.is_some(), "not ready");
+    let live = start_live_with(
+        "lo",
+        &addr,
+        &["--bpf", "udp port 9", "--syslog-listen", &syslog],
+    );
 
     // UDP: one datagram a line, as devices send them.
     let fixture = std::fs::read_to_string(

@@ -195,22 +195,23 @@ impl Shared {
 mod tests {
     use super::*;
 
+    /// An engine that processed a scenario; and the scenario's first time.
+    fn engine_after(name: &str) -> (Engine, i64) {
+        let mut e = Engine::new(&crate::config::Config::default());
+        let s = crate::synth::scenarios();
+        let sc = s.iter().find(|s| s.name == name).expect("scenario");
+        for p in &sc.packets {
+            let lt = crate::decode::LinkType::Ethernet;
+            e.process(p.ts_us, lt, p.data.len() as u32, &p.data);
+        }
+        (e, sc.packets[0].ts_us)
+    }
+
     #[test]
     fn ring_is_bounded_and_filters_by_time() {
         let mut r = AlertRing::new(2);
-        let cfg = crate::config::Config::default();
-        let mut e = Engine::new(&cfg);
-        // Produce real alerts from the erspan3 scenario.
-        let s = crate::synth::scenarios();
-        let sc = s.iter().find(|s| s.name == "erspan3").expect("scenario");
-        for p in &sc.packets {
-            e.process(
-                p.ts_us,
-                crate::decode::LinkType::Ethernet,
-                p.data.len() as u32,
-                &p.data,
-            );
-        }
+        // Real alerts, from the erspan3 scenario.
+        let (mut e, _) = engine_after("erspan3");
         let alerts: Vec<Alert> = e.drain_alerts().collect();
         assert!(alerts.len() >= 2);
         for a in alerts.iter().cloned() {
@@ -224,20 +225,9 @@ mod tests {
 
     #[test]
     fn publish_mirrors_the_engine() {
-        let cfg = crate::config::Config::default();
-        let mut e = Engine::new(&cfg);
-        let s = crate::synth::scenarios();
-        let sc = s.iter().find(|s| s.name == "vxlan").expect("scenario");
-        for p in &sc.packets {
-            e.process(
-                p.ts_us,
-                crate::decode::LinkType::Ethernet,
-                p.data.len() as u32,
-                &p.data,
-            );
-        }
+        let (e, first_ts) = engine_after("vxlan");
         let shared = Shared::new("t");
-        shared.publish(&e, &[], sc.packets[0].ts_us + 1_000_000);
+        shared.publish(&e, &[], first_ts + 1_000_000);
         assert_eq!(shared.sessions.len(), 3);
         assert_eq!(shared.session_list().len(), 3);
         let c = shared.counters.read().expect("lock");
