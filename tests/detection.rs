@@ -310,3 +310,34 @@ fn real_captures_verdicts() {
         }
     }
 }
+
+#[test]
+fn scenario_alerts_to_external_only_for_external_destinations() {
+    let internal = Config::default().internal_networks;
+    let mut checked = 0;
+    for entry in std::fs::read_dir(common::project_pcaps()).expect("pcaps/") {
+        let path = entry.expect("entry").path();
+        if !path.to_string_lossy().ends_with(".alerts.jsonl") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).expect("alerts").lines() {
+            let a: serde_json::Value = serde_json::from_str(line).expect("alert JSON");
+            if a["kind"] == "mirror_to_external" {
+                let dst: std::net::IpAddr = a["session"]["dst"]
+                    .as_str()
+                    .and_then(|d| d.parse().ok())
+                    .expect("session dst");
+                assert!(
+                    !internal.iter().any(|c| c.contains(dst)),
+                    "{}: {dst} is internal",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 6,
+        "only {checked} mirror_to_external alerts checked"
+    );
+}
