@@ -340,7 +340,7 @@ fn engine_thread(
     reload: Arc<Mutex<Option<Config>>>,
     live: bool,
     config_events: Receiver<crate::logs::ConfigEvent>,
-) -> (Engine, Vec<String>) {
+) -> (Engine, Vec<String>, Option<AlertWriter>) {
     let mut errors = Vec::new();
     let mut out: Vec<Processed> = Vec::with_capacity(BATCH_FRAMES);
     let mut last_publish = Instant::now();
@@ -417,7 +417,7 @@ fn engine_thread(
             errors.push(format!("evidence: {e}"));
         }
     }
-    (engine, errors)
+    (engine, errors, alerts)
 }
 
 fn take_alerts(
@@ -626,7 +626,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let hold = opts.hold;
     let config_path = opts.config_path.clone();
-    let result: Result<(Engine, Vec<String>), SensorError> = rt.block_on(async {
+    let result: Result<(Engine, Vec<String>, Option<AlertWriter>), SensorError> = rt.block_on(async {
         let server = listener.map(|l| {
             info!(address = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving HTTP");
             tokio::spawn(http::serve(l, shared.clone(), metrics.clone(), shutdown_rx))
@@ -637,7 +637,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
             .map_err(|e| SensorError::Setup(format!("signal handler: {e}")))?;
         let engine_done = tokio::task::spawn_blocking(move || engine_handle.join());
         tokio::pin!(engine_done);
-        let mut finished: Option<(Engine, Vec<String>)> = None;
+        let mut finished: Option<(Engine, Vec<String>, Option<AlertWriter>)> = None;
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); stop.store(true, Ordering::Relaxed); if finished.is_some() { break; } }
@@ -645,7 +645,18 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
                 _ = hup.recv() => {
                     match &config_path {
                         Some(p) => match Config::load(p) {
-                            Ok(c) => { if let Ok(mut r) = reload.lock() { *r = Some(c); } }
+                            // After a held replay ended the engine is here,
+                            // not on its thread: judge again and publish.
+                            Ok(c) => match finished.as_mut() {
+                                Some((engine, errors, alerts)) => {
+                                    engine.reload(&c);
+                                    take_alerts(engine, &shared, alerts.as_mut(), errors);
+                                    let st = ifstats.lock().map(|v| v.clone()).unwrap_or_default();
+                                    shared.publish(engine, &st, engine.last_ts_us());
+                                    info!("configuration reloaded");
+                                }
+                                None => { if let Ok(mut r) = reload.lock() { *r = Some(c); } }
+                            },
                             Err(e) => error!(error = %e, "SIGHUP: configuration not reloaded"),
                         },
                         None => warn!("SIGHUP: no --config file to reload"),
@@ -670,7 +681,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
     for p in producers.into_iter().chain(syslog_threads) {
         let _ = p.join();
     }
-    let (engine, output_errors) = result?;
+    let (engine, output_errors, _) = result?;
     let (files, unreadable) = reports.lock().map(|r| r.clone()).unwrap_or_default();
     let files = if files.is_empty() {
         // Live: one entry per interface.
