@@ -12,7 +12,7 @@ use crate::decode::InnerIp;
 const PAYLOAD_PREFIX: usize = 64;
 /// Bytes of payload hashed for the payload digest (with its length and
 /// its last bytes).
-const DIGEST_PREFIX: usize = 256;
+const DIGEST_PREFIX: usize = 128;
 const DIGEST_SUFFIX: usize = 32;
 
 /// Keyed hashing for fingerprints. The key is per process unless fixed.

@@ -44,7 +44,7 @@ pub struct DupCounts {
 }
 
 /// Duplicate and payload lookups in flight (prefetched, not yet done).
-const PIPELINE: usize = 16;
+const PIPELINE: usize = 32;
 
 /// A table lookup queued behind its prefetch.
 #[derive(Debug, Clone, Copy)]
