@@ -46,12 +46,10 @@ pub struct DupCounts {
 /// Duplicate and payload lookups in flight (prefetched, not yet done).
 const PIPELINE: usize = 32;
 
-/// A table lookup queued behind its prefetch.
-#[derive(Debug, Clone, Copy)]
-enum Deferred {
-    Dup(u64, i64, PathId),
-    Payload(u64, i64, Flow),
-}
+/// A duplicate-window lookup queued behind its prefetch.
+type DeferredDup = (u64, i64, PathId);
+/// A payload-table lookup queued behind its prefetch.
+type DeferredPayload = (u64, i64, Flow);
 
 /// A frame handed to the engine.
 #[derive(Debug, Clone, Copy)]
@@ -102,7 +100,8 @@ pub struct Engine {
     /// Configuration-change evidence, when log sources are watched.
     correlator: Option<correlate::Correlator>,
     /// Duplicate-table lookups waiting for their prefetched cache line.
-    deferred: std::collections::VecDeque<Deferred>,
+    deferred_dups: std::collections::VecDeque<DeferredDup>,
+    deferred_payloads: std::collections::VecDeque<DeferredPayload>,
     /// Configuration events by platform and action.
     pub config_event_counts: [[u64; Action::ALL.len()]; Platform::ALL.len()],
     last_ts_us: i64,
@@ -138,7 +137,8 @@ impl Engine {
             pending: Vec::new(),
             alert_counts: [[0; Severity::ALL.len()]; AlertKind::ALL.len()],
             correlator: None,
-            deferred: std::collections::VecDeque::with_capacity(PIPELINE + 1),
+            deferred_dups: std::collections::VecDeque::with_capacity(PIPELINE + 1),
+            deferred_payloads: std::collections::VecDeque::with_capacity(PIPELINE + 1),
             config_event_counts: [[0; Action::ALL.len()]; Platform::ALL.len()],
             last_ts_us: 0,
         }
@@ -491,7 +491,7 @@ impl Engine {
                 slot: r.slot,
                 generation: r.generation,
             };
-            self.queue(Deferred::Dup(f, ts_us, path));
+            self.queue_dup((f, ts_us, path));
         }
         let due = self
             .sessions
@@ -522,7 +522,7 @@ impl Engine {
         };
         if let Some(f) = fingerprint {
             let l2 = (d.l2 as u64) ^ ((d.l2 >> 64) as u64).rotate_left(17);
-            self.queue(Deferred::Dup(f, ts_us, PathId::Native { l2 }));
+            self.queue_dup((f, ts_us, PathId::Native { l2 }));
         }
         let Some(digest) = digest else {
             return;
@@ -535,38 +535,43 @@ impl Engine {
             dst_port: ip.dst_port,
             protocol: ip.protocol,
         };
-        self.queue(Deferred::Payload(digest, ts_us, flow));
+        self.queue_payload((digest, ts_us, flow));
     }
 
-    /// Queues a duplicate-table lookup; the oldest queued one is done now.
+    /// Queues a duplicate-window lookup; the oldest queued one is done now.
     /// Its cache line was prefetched when it was queued, [`PIPELINE`]
     /// lookups ago, so the random access to the large table overlaps with
     /// the work on the frames in between instead of stalling.
     #[inline]
-    fn queue(&mut self, d: Deferred) {
-        match d {
-            Deferred::Dup(f, _, _) => self.dups.prefetch(f),
-            Deferred::Payload(h, _, _) => self.payloads.prefetch(h),
-        }
-        self.deferred.push_back(d);
-        if self.deferred.len() > PIPELINE
-            && let Some(d) = self.deferred.pop_front()
+    fn queue_dup(&mut self, d: DeferredDup) {
+        self.dups.prefetch(d.0);
+        self.deferred_dups.push_back(d);
+        if self.deferred_dups.len() > PIPELINE
+            && let Some((f, ts, path)) = self.deferred_dups.pop_front()
         {
-            self.apply(d);
+            self.apply_dup(f, ts, path);
+        }
+    }
+
+    /// The same for the payload table.
+    #[inline]
+    fn queue_payload(&mut self, d: DeferredPayload) {
+        self.payloads.prefetch(d.0);
+        self.deferred_payloads.push_back(d);
+        if self.deferred_payloads.len() > PIPELINE
+            && let Some((h, ts, flow)) = self.deferred_payloads.pop_front()
+        {
+            self.apply_payload(h, ts, flow);
         }
     }
 
     /// Performs all queued lookups (end of input, or before a report).
     pub fn flush_deferred(&mut self) {
-        while let Some(d) = self.deferred.pop_front() {
-            self.apply(d);
+        while let Some((f, ts, path)) = self.deferred_dups.pop_front() {
+            self.apply_dup(f, ts, path);
         }
-    }
-
-    fn apply(&mut self, d: Deferred) {
-        match d {
-            Deferred::Dup(f, ts_us, path) => self.apply_dup(f, ts_us, path),
-            Deferred::Payload(digest, ts_us, flow) => self.apply_payload(digest, ts_us, flow),
+        while let Some((h, ts, flow)) = self.deferred_payloads.pop_front() {
+            self.apply_payload(h, ts, flow);
         }
     }
 
