@@ -79,19 +79,11 @@ pub struct Date {
 impl Date {
     /// First microsecond after the end of this day (UTC).
     pub fn end_us(self) -> i64 {
-        // Days from civil (Howard Hinnant), then +1 day.
-        let (y, m, d) = (
+        let days = crate::time::days_from_civil(
             i64::from(self.year),
-            i64::from(self.month),
-            i64::from(self.day),
+            u32::from(self.month),
+            u32::from(self.day),
         );
-        let y = if m <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (m + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
         (days + 1) * 86_400 * 1_000_000
     }
 }

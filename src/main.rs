@@ -476,7 +476,7 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut engine = Engine::new(&cfg);
-    let year = a.year.unwrap_or_else(replay::current_year);
+    let year = a.year.unwrap_or_else(mirrorwatch::time::current_year);
     let summaries = replay::read_logs(
         &mut engine,
         &a.files,

@@ -191,18 +191,6 @@ pub struct LogSummary {
     pub error: Option<String>,
 }
 
-/// The current UTC year, for RFC 3164 syslog times (which have none).
-pub fn current_year() -> i32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    crate::time::rfc3339_us(secs * 1_000_000)
-        .get(..4)
-        .and_then(|y| y.parse().ok())
-        .unwrap_or(1970)
-}
-
 /// Reads configuration logs into the engine (before the captures, so that
 /// every session can be matched against every event).
 pub fn read_logs(
@@ -262,7 +250,7 @@ pub fn read_logs_if(engine: &mut Engine, paths: &[String], window_us: i64) -> Ve
     if paths.is_empty() {
         return Vec::new();
     }
-    read_logs(engine, paths, current_year(), window_us)
+    read_logs(engine, paths, crate::time::current_year(), window_us)
 }
 
 /// Where a replay's outputs go besides the report.
@@ -306,16 +294,11 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
     let mut problems = Problems::default();
     let mut engine = Engine::new(cfg);
     engine.enable_evidence(evidence.is_some());
-    let log_summaries = if logs.is_empty() {
-        Vec::new()
-    } else {
-        read_logs(
-            &mut engine,
-            logs,
-            current_year(),
-            cfg.correlation.window_s as i64 * 1_000_000,
-        )
-    };
+    let log_summaries = read_logs_if(
+        &mut engine,
+        logs,
+        cfg.correlation.window_s as i64 * 1_000_000,
+    );
     drain(&mut engine, alerts.as_deref_mut(), &mut problems);
     // The engine pipelines its own table lookups: frames are processed
     // straight from libpcap's buffer, without a copy.

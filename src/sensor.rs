@@ -571,7 +571,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
         engine.watch_logs(window_us);
         syslog_threads = crate::source::syslog::listen(
             addr,
-            crate::replay::current_year(),
+            crate::time::current_year(),
             cfg_tx.clone(),
             syslog_stats.clone(),
             stop.clone(),
