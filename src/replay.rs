@@ -6,11 +6,9 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::decode::{Encap, ErrorCounts, LinkType};
 use crate::detect::alert::{AlertKind, Severity};
-use crate::detect::{
-    DstClass, DupCounts, Engine, FrameIn, Processed, SessionKey, SessionStats, Verdict,
-};
+use crate::detect::{DstClass, DupCounts, Engine, Processed, SessionKey, SessionStats, Verdict};
 use crate::export::alerts::{AlertWriter, EvidenceWriter};
-use crate::source::{CaptureFile, SourceError};
+use crate::source::{CaptureFile, Frame, SourceError};
 use crate::time::rfc3339_us;
 
 /// One input file in the report.
@@ -335,12 +333,6 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
         loop {
             match f.next_frame() {
                 Ok(Some(fr)) => {
-                    let fr = FrameIn {
-                        ts_us: fr.ts_us,
-                        linktype: fr.linktype,
-                        orig_len: fr.orig_len,
-                        data: fr.data,
-                    };
                     let p = engine.process(fr.ts_us, fr.linktype, fr.orig_len, fr.data);
                     sinks.take(&mut engine, &fr, p, &mut problems);
                 }
@@ -408,25 +400,12 @@ struct Sinks<'a> {
 }
 
 impl Sinks<'_> {
-    fn evidence(&mut self, engine: &Engine, fr: &FrameIn<'_>, p: Processed) {
-        if p.evidence
-            && let (Some(ev), Some(r)) = (self.evidence.as_deref_mut(), p.session)
-            && let Some((key, _)) = engine.sessions.get(r)
-        {
-            ev.write(key, self.dlt, fr.ts_us, fr.orig_len, fr.data);
-        }
-    }
-
     #[inline]
-    fn take(
-        &mut self,
-        engine: &mut Engine,
-        fr: &FrameIn<'_>,
-        p: Processed,
-        problems: &mut Problems,
-    ) {
-        if p.evidence {
-            self.evidence(engine, fr, p);
+    fn take(&mut self, engine: &mut Engine, fr: &Frame<'_>, p: Processed, problems: &mut Problems) {
+        if p.evidence
+            && let Some(ev) = self.evidence.as_deref_mut()
+        {
+            ev.keep(engine, p, self.dlt, fr);
         }
         if engine.has_alerts() {
             drain(engine, self.alerts.as_deref_mut(), problems);

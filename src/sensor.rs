@@ -19,14 +19,14 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::decode::LinkType;
-use crate::detect::{Engine, FrameIn, Processed};
+use crate::detect::Engine;
 use crate::export::alerts::{AlertWriter, EvidenceWriter};
 use crate::export::http;
 use crate::export::metrics::Metrics;
 use crate::export::state::{InterfaceStats, Shared};
 use crate::replay::{FileReport, Report};
-use crate::source::CaptureFile;
 use crate::source::live::{LiveCapture, LiveError, LiveOptions};
+use crate::source::{CaptureFile, Frame};
 
 /// Frames per batch sent from a producer to the engine.
 const BATCH_FRAMES: usize = 256;
@@ -342,7 +342,6 @@ fn engine_thread(
     config_events: Receiver<crate::logs::ConfigEvent>,
 ) -> (Engine, Vec<String>, Option<AlertWriter>) {
     let mut errors = Vec::new();
-    let mut out: Vec<Processed> = Vec::with_capacity(BATCH_FRAMES);
     let mut last_publish = Instant::now();
     // Processing lag is wall clock against capture time: meaningful live,
     // not for a replayed (old) capture.
@@ -355,27 +354,16 @@ fn engine_thread(
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(b) => {
-                let frames: Vec<FrameIn<'_>> = b
-                    .meta
-                    .iter()
-                    .map(|&(ts_us, linktype, orig_len, start, len)| FrameIn {
+                for &(ts_us, linktype, orig_len, start, len) in &b.meta {
+                    let fr = Frame {
                         ts_us,
                         linktype,
                         orig_len,
                         data: &b.arena[start..start + len],
-                    })
-                    .collect();
-                out.clear();
-                out.resize(frames.len(), Processed::default());
-                engine.process_batch(&frames, &mut out);
-                if let Some(ev) = evidence.as_mut() {
-                    for (fr, p) in frames.iter().zip(&out) {
-                        if p.evidence
-                            && let Some(r) = p.session
-                            && let Some((key, _)) = engine.sessions.get(r)
-                        {
-                            ev.write(key, b.dlt, fr.ts_us, fr.orig_len, fr.data);
-                        }
+                    };
+                    let p = engine.process(ts_us, linktype, orig_len, fr.data);
+                    if let Some(ev) = evidence.as_mut() {
+                        ev.keep(&engine, p, b.dlt, &fr);
                     }
                 }
                 take_alerts(&mut engine, &shared, alerts.as_mut(), &mut errors);

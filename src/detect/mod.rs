@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::config::{Authorized, Config};
 use crate::decode::{Decoded, Decoder, Encap, ErrorCounts, LinkType};
 use crate::logs::{Action, ConfigEvent, Platform};
+use crate::source::Frame;
 use crate::time::rfc3339_us;
 use alert::{Alert, AlertCounts, AlertKind, MITRE, SessionRef, Severity};
 use dup::{DupWindow, PathId};
@@ -50,15 +51,6 @@ const PIPELINE: usize = 32;
 type DeferredDup = (u64, i64, PathId);
 /// A payload-table lookup queued behind its prefetch.
 type DeferredPayload = (u64, i64, Flow);
-
-/// A frame handed to the engine.
-#[derive(Debug, Clone, Copy)]
-pub struct FrameIn<'a> {
-    pub ts_us: i64,
-    pub linktype: LinkType,
-    pub orig_len: u32,
-    pub data: &'a [u8],
-}
 
 /// What the caller should do with the frame just processed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -370,7 +362,7 @@ impl Engine {
         orig_len: u32,
         data: &[u8],
     ) -> Processed {
-        let f = FrameIn {
+        let f = Frame {
             ts_us,
             linktype,
             orig_len,
@@ -380,18 +372,9 @@ impl Engine {
         self.account(&f, &d, fp, digest)
     }
 
-    /// Processes frames in order, `out[i]` receiving the outcome of
-    /// `frames[i]`.
-    pub fn process_batch(&mut self, frames: &[FrameIn<'_>], out: &mut [Processed]) {
-        for (f, o) in frames.iter().zip(out.iter_mut()) {
-            let (d, fp, digest) = self.prepare(f);
-            *o = self.account(f, &d, fp, digest);
-        }
-    }
-
-    /// First stage: decode, count, fingerprint, prefetch.
+    /// First stage: decode, count, fingerprint.
     #[inline(always)]
-    fn prepare<'a>(&mut self, f: &FrameIn<'a>) -> (Decoded<'a>, Option<u64>, Option<u64>) {
+    fn prepare<'a>(&mut self, f: &Frame<'a>) -> (Decoded<'a>, Option<u64>, Option<u64>) {
         self.packets += 1;
         self.bytes += u64::from(f.orig_len);
         let d = self.decoder.decode(f.linktype, f.orig_len, f.data);
@@ -415,7 +398,7 @@ impl Engine {
     #[inline(always)]
     fn account(
         &mut self,
-        f: &FrameIn<'_>,
+        f: &Frame<'_>,
         d: &Decoded<'_>,
         fp: Option<u64>,
         digest: Option<u64>,

@@ -5,8 +5,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::detect::alert::Alert;
-use crate::detect::{SessionKey, evidence_file_name};
+use crate::detect::{Engine, Processed, SessionKey, evidence_file_name};
 use crate::export::pcapfile::PcapWriter;
+use crate::source::Frame;
 
 /// Writes alerts as JSON lines.
 pub struct AlertWriter {
@@ -134,6 +135,18 @@ impl EvidenceWriter {
         }
         f.packets += 1;
         f.bytes += data.len() as u64;
+    }
+
+    /// Keeps a processed frame when the engine marked it as evidence of
+    /// its (alerting) session.
+    #[inline]
+    pub fn keep(&mut self, engine: &Engine, p: Processed, dlt: i32, fr: &Frame<'_>) {
+        if p.evidence
+            && let Some(r) = p.session
+            && let Some((key, _)) = engine.sessions.get(r)
+        {
+            self.write(key, dlt, fr.ts_us, fr.orig_len, fr.data);
+        }
     }
 
     pub fn flush(&mut self) -> std::io::Result<()> {
