@@ -195,22 +195,9 @@ fn parse_5424<'a>(c: &mut Cur<'a>, pri: Option<u8>) -> Option<SyslogRecord<'a>> 
         c.i += used;
         Some(t)
     };
-    if !c.eat(b' ') {
-        return None;
-    }
-    let host = nil(c.word());
-    if !c.eat(b' ') {
-        return None;
-    }
-    let app = nil(c.word());
-    if !c.eat(b' ') {
-        return None;
-    }
-    let procid = nil(c.word());
-    if !c.eat(b' ') {
-        return None;
-    }
-    let msgid = nil(c.word());
+    // HOSTNAME APP-NAME PROCID MSGID, each after one space.
+    let mut field = || c.eat(b' ').then(|| nil(c.word()));
+    let (host, app, procid, msgid) = (field()?, field()?, field()?, field()?);
     if !c.eat(b' ') {
         return None;
     }
