@@ -5,6 +5,41 @@
 //! The modules follow the data: [`source`] → [`decode`] → [`detect`] →
 //! [`export`]. [`replay`] ties them together for capture files and
 //! [`synth`] generates the scenario captures used by tests and benchmarks.
+/// A fieldless enum whose variants have fixed labels (used in JSON, in
+/// metric labels and on the command line): `ALL` in declaration order,
+/// `COUNT`, `as_str`, `parse`, `Display`, and serialisation as the label.
+macro_rules! labelled_enum {
+    (@unit $v:ident) => { () };
+    ($(#[$m:meta])* pub enum $name:ident {
+        $($(#[$vm:meta])* $variant:ident => $label:literal,)+
+    }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vm])* $variant,)+ }
+        impl $name {
+            pub const ALL: [$name; <[()]>::len(&[$(labelled_enum!(@unit $variant)),+])] =
+                [$($name::$variant,)+];
+            pub const COUNT: usize = $name::ALL.len();
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $label,)+ }
+            }
+            pub fn parse(s: &str) -> Option<$name> {
+                $name::ALL.into_iter().find(|v| v.as_str() == s)
+            }
+        }
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod config;
 pub mod decode;
 pub mod detect;

@@ -482,9 +482,12 @@ fn metric_list_mirrors_the_source_and_metrics_md() {
 
     // The alert kinds: those of src/detect/alert.rs, each in docs/metrics.md.
     let alert_src = read("src/detect/alert.rs");
+    // The variants of `pub enum AlertKind { Variant => "label", ... }`.
     let kinds: BTreeSet<&str> = alert_src
         .lines()
-        .filter(|l| l.trim_start().starts_with("AlertKind::"))
+        .skip_while(|l| !l.contains("pub enum AlertKind {"))
+        .skip(1)
+        .take_while(|l| l.trim() != "}")
         .filter_map(|l| l.split_once("=> \""))
         .map(|(_, r)| r.trim_end_matches(['"', ',']))
         .collect();

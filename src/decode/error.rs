@@ -1,26 +1,6 @@
 //! Decode errors: small `Copy` values, counted per layer and reason.
 use serde::Serialize;
 
-macro_rules! labelled_enum {
-    ($(#[$m:meta])* pub enum $name:ident { $($variant:ident => $label:literal,)+ }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant,)+ }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-            pub const COUNT: usize = $name::ALL.len();
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $label,)+ }
-            }
-        }
-        impl core::fmt::Display for $name {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
 labelled_enum! {
     /// The protocol layer a decode error happened in.
     pub enum Layer {

@@ -4,48 +4,22 @@ use serde::Serialize;
 use super::payload::Flow;
 use super::session::{DstClass, SessionKey, Verdict};
 
-/// Alert kinds. The discriminant is the bit in a session's alert mask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertKind {
-    MirrorSessionNew,
-    MirrorToExternal,
-    MirrorToUnauthorizedInternal,
-    DuplicateFlowToExternal,
-    MirrorVolumeSpike,
-    AuthorizedMirrorExpired,
-    MirrorConfigChange,
-    UnapprovedMirrorConfig,
-    MirrorWithoutConfig,
+labelled_enum! {
+    /// Alert kinds. The discriminant is the bit in a session's alert mask.
+    pub enum AlertKind {
+        MirrorSessionNew => "mirror_session_new",
+        MirrorToExternal => "mirror_to_external",
+        MirrorToUnauthorizedInternal => "mirror_to_unauthorized_internal",
+        DuplicateFlowToExternal => "duplicate_flow_to_external",
+        MirrorVolumeSpike => "mirror_volume_spike",
+        AuthorizedMirrorExpired => "authorized_mirror_expired",
+        MirrorConfigChange => "mirror_config_change",
+        UnapprovedMirrorConfig => "unapproved_mirror_config",
+        MirrorWithoutConfig => "mirror_without_config",
+    }
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 9] = [
-        AlertKind::MirrorSessionNew,
-        AlertKind::MirrorToExternal,
-        AlertKind::MirrorToUnauthorizedInternal,
-        AlertKind::DuplicateFlowToExternal,
-        AlertKind::MirrorVolumeSpike,
-        AlertKind::AuthorizedMirrorExpired,
-        AlertKind::MirrorConfigChange,
-        AlertKind::UnapprovedMirrorConfig,
-        AlertKind::MirrorWithoutConfig,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertKind::MirrorSessionNew => "mirror_session_new",
-            AlertKind::MirrorToExternal => "mirror_to_external",
-            AlertKind::MirrorToUnauthorizedInternal => "mirror_to_unauthorized_internal",
-            AlertKind::DuplicateFlowToExternal => "duplicate_flow_to_external",
-            AlertKind::MirrorVolumeSpike => "mirror_volume_spike",
-            AlertKind::AuthorizedMirrorExpired => "authorized_mirror_expired",
-            AlertKind::MirrorConfigChange => "mirror_config_change",
-            AlertKind::UnapprovedMirrorConfig => "unapproved_mirror_config",
-            AlertKind::MirrorWithoutConfig => "mirror_without_config",
-        }
-    }
-
     /// The usual severity; `mirror_config_change` is raised as high when
     /// the destination is external, in another account, or unapproved.
     pub fn severity(self) -> Severity {
@@ -66,32 +40,13 @@ impl AlertKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 4] = [
-        Severity::Info,
-        Severity::Low,
-        Severity::Medium,
-        Severity::High,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Severity> {
-        Severity::ALL.into_iter().find(|v| v.as_str() == s)
+labelled_enum! {
+    /// How urgent an alert is, lowest first.
+    pub enum Severity {
+        Info => "info",
+        Low => "low",
+        Medium => "medium",
+        High => "high",
     }
 }
 

@@ -10,49 +10,29 @@ use crate::decode::{EncapSet, Tunnel};
 /// A session key: (encapsulation, outer source, outer destination, id).
 pub type SessionKey = Tunnel;
 
-/// Where a copy goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DstClass {
-    /// Matches an `[[authorized]]` entry that has not expired.
-    Authorized,
-    /// Inside `internal_networks`, not authorised.
-    Internal,
-    /// Outside `internal_networks`.
-    #[default]
-    External,
-}
-
-impl DstClass {
-    pub const ALL: [DstClass; 3] = [DstClass::Authorized, DstClass::Internal, DstClass::External];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DstClass::Authorized => "authorized",
-            DstClass::Internal => "internal",
-            DstClass::External => "external",
-        }
+labelled_enum! {
+    /// Where a copy goes.
+    #[derive(Default)]
+    pub enum DstClass {
+        /// Matches an `[[authorized]]` entry that has not expired.
+        Authorized => "authorized",
+        /// Inside `internal_networks`, not authorised.
+        Internal => "internal",
+        /// Outside `internal_networks`.
+        #[default]
+        External => "external",
     }
 }
 
-/// Is this session a mirror (copies of someone else's traffic) or an
-/// ordinary overlay?
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Mirror,
-    Overlay,
-    #[default]
-    Undetermined,
-}
-
-impl Verdict {
-    pub const ALL: [Verdict; 3] = [Verdict::Mirror, Verdict::Overlay, Verdict::Undetermined];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Mirror => "mirror",
-            Verdict::Overlay => "overlay",
-            Verdict::Undetermined => "undetermined",
-        }
+labelled_enum! {
+    /// Is this session a mirror (copies of someone else's traffic) or an
+    /// ordinary overlay?
+    #[derive(Default)]
+    pub enum Verdict {
+        Mirror => "mirror",
+        Overlay => "overlay",
+        #[default]
+        Undetermined => "undetermined",
     }
 }
 

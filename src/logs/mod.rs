@@ -68,86 +68,28 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Where a configuration event was logged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Platform {
-    CiscoIos,
-    CiscoNxos,
-    AristaEos,
-    Junos,
-    Aws,
-    Gcp,
-    Azure,
-}
-
-impl Platform {
-    pub const ALL: [Platform; 7] = [
-        Platform::CiscoIos,
-        Platform::CiscoNxos,
-        Platform::AristaEos,
-        Platform::Junos,
-        Platform::Aws,
-        Platform::Gcp,
-        Platform::Azure,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::CiscoIos => "cisco-ios",
-            Platform::CiscoNxos => "cisco-nxos",
-            Platform::AristaEos => "arista-eos",
-            Platform::Junos => "junos",
-            Platform::Aws => "aws",
-            Platform::Gcp => "gcp",
-            Platform::Azure => "azure",
-        }
+labelled_enum! {
+    /// Where a configuration event was logged.
+    pub enum Platform {
+        CiscoIos => "cisco-ios",
+        CiscoNxos => "cisco-nxos",
+        AristaEos => "arista-eos",
+        Junos => "junos",
+        Aws => "aws",
+        Gcp => "gcp",
+        Azure => "azure",
     }
 }
 
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What happened to the mirror configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    Create,
-    Modify,
-    Delete,
-    SessionUp,
-    SessionDown,
-    CaptureStart,
-}
-
-impl Action {
-    pub const ALL: [Action; 6] = [
-        Action::Create,
-        Action::Modify,
-        Action::Delete,
-        Action::SessionUp,
-        Action::SessionDown,
-        Action::CaptureStart,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Create => "create",
-            Action::Modify => "modify",
-            Action::Delete => "delete",
-            Action::SessionUp => "session-up",
-            Action::SessionDown => "session-down",
-            Action::CaptureStart => "capture-start",
-        }
-    }
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+labelled_enum! {
+    /// What happened to the mirror configuration.
+    pub enum Action {
+        Create => "create",
+        Modify => "modify",
+        Delete => "delete",
+        SessionUp => "session-up",
+        SessionDown => "session-down",
+        CaptureStart => "capture-start",
     }
 }
 
