@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use serde_json::Value;
 
 /// Every metric the sensor exports. This list mirrors docs/metrics.md: a
@@ -366,25 +368,10 @@ fn variable_query_expr(q: &str) -> String {
 // ---------------------------------------------------------------------
 // The dashboard.
 
-/// Every panel, rows' nested panels included, in order.
-fn all_panels(d: &Value) -> Vec<&Value> {
-    fn walk<'a>(panels: &'a Value, out: &mut Vec<&'a Value>) {
-        for p in panels.as_array().into_iter().flatten() {
-            out.push(p);
-            if let Some(nested) = p.get("panels") {
-                walk(nested, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&d["panels"], &mut out);
-    out
-}
-
 /// (panel title, expr) of every panel query.
 fn panel_exprs(d: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for p in all_panels(d) {
+    for p in common::all_panels(d) {
         for t in p["targets"].as_array().into_iter().flatten() {
             if let Some(e) = t["expr"].as_str() {
                 out.push((p["title"].as_str().unwrap_or("").to_string(), e.to_string()));
@@ -542,7 +529,7 @@ fn dashboard_is_importable() {
         assert_eq!(v["multi"], true, "{name}");
     }
 
-    let panels = all_panels(&d);
+    let panels = common::all_panels(&d);
     let mut ids = BTreeSet::new();
     for p in &panels {
         let id = p["id"].as_u64().expect("every panel has a numeric id");
@@ -657,7 +644,7 @@ fn dashboard_uses_only_exported_metrics_and_the_job_instance_variables() {
 #[test]
 fn sessions_table_lists_each_session_and_flags_external_ones() {
     let d = dashboard();
-    let panels = all_panels(&d);
+    let panels = common::all_panels(&d);
     let table = panels
         .iter()
         .find(|p| {
@@ -713,7 +700,7 @@ fn sessions_table_lists_each_session_and_flags_external_ones() {
 #[test]
 fn configuration_row_shows_events_correlation_and_config_alerts() {
     let d = dashboard();
-    let panels = all_panels(&d);
+    let panels = common::all_panels(&d);
     let y = |p: &Value| p["gridPos"]["y"].as_u64().unwrap_or(0);
     let row = panels
         .iter()
@@ -843,7 +830,7 @@ fn alert_kinds_read_are_the_sensors() {
 #[test]
 fn text_panel_explains_every_panel() {
     let d = dashboard();
-    let panels = all_panels(&d);
+    let panels = common::all_panels(&d);
     let text = panels
         .iter()
         .find(|p| p["type"] == "text")
@@ -1280,17 +1267,9 @@ fn provisioning_loads_datasource_and_dashboard() {
 // ---------------------------------------------------------------------
 // promtool
 
-fn on_path(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(tool))
-            .find(|p| p.is_file())
-    })
-}
-
 #[test]
 fn promtool_checks_and_tests_the_rules() {
-    let Some(promtool) = on_path("promtool") else {
+    let Some(promtool) = common::on_path("promtool") else {
         eprintln!("SKIPPED: promtool not installed (Debian package prometheus)");
         return;
     };

@@ -31,6 +31,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use serde_json::Value;
 
 /// How long Prometheus and the sensors get to come up, scrape and alert.
@@ -170,14 +172,6 @@ const PANEL_VALUES: &[PanelValue] = &[
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn on_path(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(tool))
-            .find(|p| p.is_file())
-    })
 }
 
 fn mirrorwatch_bin() -> PathBuf {
@@ -367,21 +361,6 @@ fn wait_for<T>(
 // ---------------------------------------------------------------------
 // The expressions to evaluate.
 
-/// Every panel of the dashboard, nested rows included.
-fn all_panels(d: &Value) -> Vec<&Value> {
-    fn walk<'a>(panels: &'a Value, out: &mut Vec<&'a Value>) {
-        for p in panels.as_array().into_iter().flatten() {
-            out.push(p);
-            if let Some(nested) = p.get("panels") {
-                walk(nested, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&d["panels"], &mut out);
-    out
-}
-
 /// The PromQL of a query variable (`label_values(selector, label)` gives
 /// its selector).
 fn variable_expr(q: &str) -> Option<String> {
@@ -438,11 +417,11 @@ fn instance_of(v: &Value) -> &str {
 
 #[test]
 fn replayed_captures_feed_dashboard_and_alerts() {
-    let prometheus = on_path("prometheus").or_else(|| {
+    let prometheus = common::on_path("prometheus").or_else(|| {
         let p = PathBuf::from("/usr/bin/prometheus");
         p.is_file().then_some(p)
     });
-    let (Some(prometheus), Some(_promtool)) = (prometheus, on_path("promtool")) else {
+    let (Some(prometheus), Some(_promtool)) = (prometheus, common::on_path("promtool")) else {
         eprintln!("SKIPPED: prometheus or promtool not installed (Debian package prometheus)");
         return;
     };
@@ -650,7 +629,7 @@ fn replayed_captures_feed_dashboard_and_alerts() {
             }
         }
     }
-    let panels = all_panels(&dashboard);
+    let panels = common::all_panels(&dashboard);
     for p in &panels {
         for t in p["targets"].as_array().into_iter().flatten() {
             if let Some(e) = t["expr"].as_str() {
