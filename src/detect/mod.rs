@@ -429,6 +429,7 @@ impl Engine {
     ) -> Processed {
         let (r, created) = self.sessions.upsert(key, ts_us);
         let mut spike = false;
+        let mut due = false;
         if let Some((_, s)) = self.sessions.get_mut(r) {
             s.packets += 1;
             s.bytes += u64::from(orig_len);
@@ -468,6 +469,7 @@ impl Engine {
                 Some(false) => s.alerted &= !AlertKind::MirrorVolumeSpike.bit(),
                 None => {}
             }
+            due = created || s.packets >= s.next_eval_at;
         }
         if let Some(f) = fingerprint {
             let path = PathId::Session {
@@ -476,10 +478,6 @@ impl Engine {
             };
             self.queue_dup((f, ts_us, path));
         }
-        let due = self
-            .sessions
-            .get(r)
-            .is_some_and(|(_, s)| created || s.packets >= s.next_eval_at);
         if due {
             self.evaluate(r, ts_us);
         }
