@@ -477,12 +477,7 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     };
     let mut engine = Engine::new(&cfg);
     let year = a.year.unwrap_or_else(mirrorwatch::time::current_year);
-    let summaries = replay::read_logs(
-        &mut engine,
-        &a.files,
-        year,
-        cfg.correlation.window_s as i64 * 1_000_000,
-    );
+    let summaries = replay::read_logs(&mut engine, &a.files, year);
     let mut alert_counts = std::collections::BTreeMap::new();
     for al in engine.drain_alerts() {
         *alert_counts.entry(al.kind.as_str()).or_insert(0u64) += 1;

@@ -191,13 +191,8 @@ pub struct LogSummary {
 
 /// Reads configuration logs into the engine (before the captures, so that
 /// every session can be matched against every event).
-pub fn read_logs(
-    engine: &mut Engine,
-    paths: &[String],
-    year: i32,
-    window_us: i64,
-) -> Vec<LogSummary> {
-    engine.watch_logs(window_us);
+pub fn read_logs(engine: &mut Engine, paths: &[String], year: i32) -> Vec<LogSummary> {
+    engine.watch_logs();
     let mut reader = crate::logs::LogReader::new(year);
     let mut out = Vec::new();
     for path in paths {
@@ -244,11 +239,11 @@ pub fn read_logs(
 
 /// [`read_logs`] when there are log files (so that an empty list leaves
 /// the engine not watching logs).
-pub fn read_logs_if(engine: &mut Engine, paths: &[String], window_us: i64) -> Vec<LogSummary> {
+pub fn read_logs_if(engine: &mut Engine, paths: &[String]) -> Vec<LogSummary> {
     if paths.is_empty() {
         return Vec::new();
     }
-    read_logs(engine, paths, crate::time::current_year(), window_us)
+    read_logs(engine, paths, crate::time::current_year())
 }
 
 /// Where a replay's outputs go besides the report.
@@ -292,11 +287,7 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> (Report,
     let mut problems = Problems::default();
     let mut engine = Engine::new(cfg);
     engine.enable_evidence(evidence.is_some());
-    let log_summaries = read_logs_if(
-        &mut engine,
-        logs,
-        cfg.correlation.window_s as i64 * 1_000_000,
-    );
+    let log_summaries = read_logs_if(&mut engine, logs);
     drain(&mut engine, alerts.as_deref_mut(), &mut problems);
     // The engine pipelines its own table lookups: frames are processed
     // straight from libpcap's buffer, without a copy.

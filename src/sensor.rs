@@ -540,8 +540,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
     let mut engine = Engine::new(&opts.config);
     engine.enable_evidence(evidence.is_some());
     let live = matches!(input, Input::Live { .. });
-    let window_us = opts.config.correlation.window_s as i64 * 1_000_000;
-    for s in crate::replay::read_logs_if(&mut engine, &opts.logs, window_us) {
+    for s in crate::replay::read_logs_if(&mut engine, &opts.logs) {
         for w in &s.warnings {
             warn!(warning = %w, "log file");
         }
@@ -556,7 +555,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
     let syslog_stats = Arc::new(crate::source::syslog::SyslogStats::default());
     let mut syslog_threads = Vec::new();
     if let Some(addr) = &opts.syslog_listen {
-        engine.watch_logs(window_us);
+        engine.watch_logs();
         syslog_threads = crate::source::syslog::listen(
             addr,
             crate::time::current_year(),

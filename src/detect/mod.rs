@@ -91,6 +91,8 @@ pub struct Engine {
     pub alert_counts: [[u64; Severity::ALL.len()]; AlertKind::ALL.len()],
     /// Configuration-change evidence, when log sources are watched.
     correlator: Option<correlate::Correlator>,
+    /// `correlation.window_s`, in microseconds.
+    correlation_window_us: i64,
     /// Duplicate-table lookups waiting for their prefetched cache line.
     deferred_dups: std::collections::VecDeque<DeferredDup>,
     deferred_payloads: std::collections::VecDeque<DeferredPayload>,
@@ -129,6 +131,7 @@ impl Engine {
             pending: Vec::new(),
             alert_counts: [[0; Severity::ALL.len()]; AlertKind::ALL.len()],
             correlator: None,
+            correlation_window_us: (cfg.correlation.window_s as i64).saturating_mul(1_000_000),
             deferred_dups: std::collections::VecDeque::with_capacity(PIPELINE + 1),
             deferred_payloads: std::collections::VecDeque::with_capacity(PIPELINE + 1),
             config_event_counts: [[0; Action::ALL.len()]; Platform::ALL.len()],
@@ -154,9 +157,9 @@ impl Engine {
     /// Watches configuration-change logs: sessions are linked to the events
     /// that explain them, and a mirror to an unapproved destination that
     /// nothing explains raises `mirror_without_config`.
-    pub fn watch_logs(&mut self, window_us: i64) {
+    pub fn watch_logs(&mut self) {
         if self.correlator.is_none() {
-            self.correlator = Some(correlate::Correlator::new(window_us));
+            self.correlator = Some(correlate::Correlator::new(self.correlation_window_us));
         }
     }
 
@@ -180,7 +183,7 @@ impl Engine {
     /// raises `mirror_config_change` (and `unapproved_mirror_config`), and
     /// links it to the sessions it explains.
     pub fn config_event(&mut self, e: ConfigEvent) {
-        self.watch_logs(24 * 3600 * 1_000_000);
+        self.watch_logs();
         self.config_event_counts[e.platform as usize][e.action as usize] += 1;
         let at = e.time_us.unwrap_or(self.last_ts_us);
         let external = e
