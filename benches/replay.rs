@@ -42,9 +42,13 @@ fn main() {
             std::fs::create_dir_all(&dir).expect("create target/bench-data");
             let p = dir.join(format!("mixed-{packets}.pcap"));
             if !p.exists() {
-                let f = std::fs::File::create(&p).expect("create mixed capture");
+                // Written under another name and renamed, so that an
+                // interrupted run leaves no truncated capture behind.
+                let tmp = p.with_extension(format!("pcap.{}.tmp", std::process::id()));
+                let f = std::fs::File::create(&tmp).expect("create mixed capture");
                 synth::write_mixed(std::io::BufWriter::new(f), packets, 1)
                     .expect("write mixed capture");
+                std::fs::rename(&tmp, &p).expect("rename mixed capture");
             }
             p
         }

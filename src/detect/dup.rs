@@ -35,6 +35,8 @@ impl PathId {
     }
 }
 
+use super::grow::Grow;
+
 const WAYS: usize = 4;
 
 /// One cache line: four tags, four timestamps, four paths.
@@ -48,29 +50,6 @@ struct Set {
     paths: [u64; WAYS],
 }
 
-/// A vector of `n` copies of `v` whose memory is marked for transparent
-/// huge pages before it is first touched: the duplicate and payload tables
-/// are probed at random, and with 4 KiB pages every probe would also miss
-/// the TLB.
-pub(crate) fn huge_vec<T: Clone>(n: usize, v: T) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(n);
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let start = out.as_ptr() as usize;
-        let len = n * core::mem::size_of::<T>();
-        let aligned = start.next_multiple_of(HUGE);
-        if len >= 2 * HUGE && aligned < start + len {
-            let span = (start + len - aligned) / HUGE * HUGE;
-            // SAFETY: advice on memory this vector owns; it does not
-            // change its contents or validity.
-            unsafe { libc::madvise(aligned as *mut libc::c_void, span, libc::MADV_HUGEPAGE) };
-        }
-    }
-    out.resize(n, v);
-    out
-}
-
 /// A duplicate found: the path and time of the earlier copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repeat {
@@ -82,20 +61,45 @@ pub struct Repeat {
 pub const MAX_WINDOW_US: i64 = (i32::MAX as i64) / 2;
 
 pub struct DupWindow {
-    sets: Vec<Set>,
-    mask: usize,
+    table: Grow<Set>,
     window_us: i64,
     evicted: u64,
 }
 
+/// What a set holds for a fingerprint.
+enum Probe {
+    /// A copy: the fingerprint was seen on another path within the window.
+    Copy(Repeat),
+    /// Seen on the same path, or too long ago: way `usize` is refreshed.
+    Again(usize),
+    /// Not there.
+    Missing,
+}
+
+#[inline(always)]
+fn probe(set: &Set, tag: u32, now: u32, packed: u64, window: i64) -> Probe {
+    for i in 0..WAYS {
+        if set.tags[i] == tag {
+            let gap = i64::from(now.wrapping_sub(set.ts[i]) as i32).abs();
+            if gap <= window && set.paths[i] != packed {
+                return Probe::Copy(Repeat {
+                    first_path: PathId::unpack(set.paths[i]),
+                    gap_us: gap,
+                });
+            }
+            return Probe::Again(i);
+        }
+    }
+    Probe::Missing
+}
+
 impl DupWindow {
-    /// `capacity` entries (rounded up to a power of two), `window_us` long
-    /// (at most [`MAX_WINDOW_US`]).
+    /// At most `capacity` entries (rounded up to a power of two), `window_us`
+    /// long (at most [`MAX_WINDOW_US`]). The table starts small and grows
+    /// when an entry would be displaced inside its window.
     pub fn new(capacity: usize, window_us: i64) -> Self {
-        let sets = (capacity / WAYS).max(1).next_power_of_two();
         DupWindow {
-            sets: huge_vec(sets, Set::default()),
-            mask: sets - 1,
+            table: Grow::new(capacity / WAYS, Set::default()),
             window_us: window_us.clamp(0, MAX_WINDOW_US),
             evicted: 0,
         }
@@ -106,18 +110,15 @@ impl DupWindow {
         self.evicted
     }
 
+    /// Entries the table holds now, and at most.
+    pub fn entries(&self) -> (usize, usize) {
+        (self.table.sets() * WAYS, self.table.max_sets() * WAYS)
+    }
+
     /// Hints the cache about the set `fp` will use.
     #[inline]
     pub fn prefetch(&self, fp: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let p = &self.sets[(fp as usize) & self.mask] as *const Set as *const i8;
-            // SAFETY: prefetching is a hint with no memory effects; the
-            // pointer is in bounds.
-            unsafe { core::arch::x86_64::_mm_prefetch(p, core::arch::x86_64::_MM_HINT_T0) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = fp;
+        self.table.prefetch(fp);
     }
 
     /// Records `fp` seen at `ts_us` on `path`. Returns the earlier sighting
@@ -130,35 +131,57 @@ impl DupWindow {
         let now = ts_us as u32;
         let packed = path.pack();
         let window = self.window_us;
-        let set = &mut self.sets[(fp as usize) & self.mask];
-        let age = |t: u32| i64::from(now.wrapping_sub(t) as i32);
-        let mut victim = 0;
-        let mut victim_age = i64::MIN;
-        for i in 0..WAYS {
-            if set.tags[i] == tag {
-                let gap = age(set.ts[i]);
-                if gap.abs() <= window && set.paths[i] != packed {
-                    // Keep the original: a third copy pairs with it too.
-                    return Some(Repeat {
-                        first_path: PathId::unpack(set.paths[i]),
-                        gap_us: gap.abs(),
-                    });
+        // After a growth, what the previous table holds is looked up too;
+        // an entry found there moves to the current table.
+        let found = self.table.find_old(fp, ts_us, |old| {
+            match probe(old, tag, now, packed, window) {
+                Probe::Copy(rep) => Some(rep),
+                Probe::Again(i) => {
+                    old.tags[i] = 0;
+                    None
                 }
-                set.ts[i] = now;
-                set.paths[i] = packed;
-                return None;
+                Probe::Missing => None,
             }
-            if set.tags[i] == 0 {
-                victim = i;
-                victim_age = i64::MAX;
-            } else if victim_age != i64::MAX && age(set.ts[i]) > victim_age {
-                victim = i;
-                victim_age = age(set.ts[i]);
+        });
+        if found.is_some() {
+            return found;
+        }
+        let set = self.table.set(fp);
+        let age = |t: u32| i64::from(now.wrapping_sub(t) as i32);
+        let victim = match probe(set, tag, now, packed, window) {
+            Probe::Copy(rep) => return Some(rep),
+            Probe::Again(i) => i,
+            Probe::Missing => {
+                let mut victim = 0;
+                let mut victim_age = i64::MIN;
+                for i in 0..WAYS {
+                    if set.tags[i] == 0 {
+                        victim = i;
+                        victim_age = i64::MAX;
+                        break;
+                    } else if age(set.ts[i]) > victim_age {
+                        victim = i;
+                        victim_age = age(set.ts[i]);
+                    }
+                }
+                if victim_age != i64::MAX && victim_age <= window {
+                    if self.table.should_grow() {
+                        // Grow rather than displace: the entry stays in
+                        // the previous table for its window.
+                        self.table.grow(ts_us, window);
+                        let set = self.table.set(fp);
+                        set.tags[0] = tag;
+                        set.ts[0] = now;
+                        set.paths[0] = packed;
+                        return None;
+                    }
+                    self.evicted += 1;
+                }
+                victim
             }
-        }
-        if victim_age != i64::MAX && victim_age <= window {
-            self.evicted += 1;
-        }
+        };
+        self.table.inserted();
+        let set = self.table.set(fp);
         set.tags[victim] = tag;
         set.ts[victim] = now;
         set.paths[victim] = packed;
@@ -202,7 +225,36 @@ mod tests {
             w.observe(fp.wrapping_mul(0x9e37_79b9_7f4a_7c15), 0, A);
         }
         assert!(w.evicted() >= 1000 - 16);
-        assert_eq!(w.sets.len(), 4);
+        assert_eq!(w.entries(), (16, 16));
+    }
+
+    #[test]
+    fn grows_instead_of_displacing_and_finds_copies_across_growth() {
+        let cap = 1 << 20;
+        let mut w = DupWindow::new(cap, 1_000_000);
+        let start = w.entries().0;
+        assert!(start < cap);
+        let fp = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i << 7);
+        // Many distinct packets inside one window force growth.
+        let n = 4 * start as u64;
+        for i in 0..n {
+            assert_eq!(w.observe(fp(i), 10, A), None);
+        }
+        assert!(w.entries().0 > start, "grew");
+        assert!(w.evicted() < n / 100, "{} evictions", w.evicted());
+        // Packets recorded before and during growth are still known: their
+        // copies on another path are found.
+        let found = (0..n)
+            .step_by(7)
+            .filter(|&i| w.observe(fp(i), 20, B).is_some())
+            .count() as u64;
+        assert!(found * 100 >= (n / 7) * 99, "{found} of {}", n / 7);
+        // Growth stops at the cap; beyond it entries are displaced and counted.
+        for i in n..4 * cap as u64 {
+            w.observe(fp(i), 30, A);
+        }
+        assert_eq!(w.entries(), (cap, cap));
+        assert!(w.evicted() > 0);
     }
 
     #[test]

@@ -34,11 +34,26 @@ impl Fingerprinter {
     /// prefix goes through [`keyed_hash`].
     #[inline]
     pub fn packet(&self, ip: &InnerIp<'_>) -> Option<u64> {
+        self.packet_and_payload(ip, usize::MAX).0
+    }
+
+    /// The packet fingerprint and, when the packet carries a TCP or UDP
+    /// payload of at least `min_payload` bytes, its payload digest (equal
+    /// to [`Fingerprinter::payload`] of [`transport_payload`]). The hash of
+    /// the first payload bytes is shared by both, so a native packet's
+    /// payload prefix is read once.
+    #[inline]
+    pub fn packet_and_payload(
+        &self,
+        ip: &InnerIp<'_>,
+        min_payload: usize,
+    ) -> (Option<u64>, Option<u64>) {
         let p = ip.packet;
-        let be32 = |b: &[u8], o: usize| u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-        let be64 = |b: &[u8], o: usize| (u64::from(be32(b, o)) << 32) | u64::from(be32(b, o + 4));
         let k = &self.key;
-        let mut h = match p.first()? >> 4 {
+        let Some(&first) = p.first() else {
+            return (None, None);
+        };
+        let mut h = match first >> 4 {
             4 if p.len() >= 20 => {
                 // addresses; protocol, identification, flags and fragment
                 // offset, total length (not TTL, checksum, DSCP/ECN)
@@ -55,11 +70,12 @@ impl Fingerprinter {
                 let b = mix(be64(p, 24) ^ k[2], be64(p, 32) ^ k[3]);
                 mix(a ^ meta, b)
             }
-            _ => return None,
+            _ => return (None, None),
         };
+        let mut digest = None;
         if !ip.fragment {
             let l4 = p.get(ip.l4_offset..).unwrap_or(&[]);
-            let (fields, payload_at) = match ip.protocol {
+            let (fields, payload_at, transport) = match ip.protocol {
                 // ports, sequence, acknowledgement, flags
                 6 if l4.len() >= 20 => (
                     mix(
@@ -67,30 +83,49 @@ impl Fingerprinter {
                         (u64::from(be32(l4, 8)) << 8) | u64::from(l4[13]),
                     ),
                     usize::from(l4[12] >> 4) * 4,
+                    true,
                 ),
                 // ports, length
-                17 if l4.len() >= 8 => (be64(l4, 0) >> 16, 8),
+                17 if l4.len() >= 8 => (be64(l4, 0) >> 16, 8, true),
                 // type, code, identifier, sequence
-                1 | 58 if l4.len() >= 8 => (be64(l4, 0) & 0xffff_0000_ffff_ffff, 8),
-                _ => (0, 0),
+                1 | 58 if l4.len() >= 8 => (be64(l4, 0) & 0xffff_0000_ffff_ffff, 8, false),
+                _ => (0, 0, false),
             };
             let payload = l4.get(payload_at..).unwrap_or(&[]);
-            let prefix = &payload[..payload.len().min(PAYLOAD_PREFIX)];
-            h = mix(h ^ fields, keyed_hash(k, prefix, h));
+            let prefix = self.prefix(payload);
+            if transport && payload.len() >= min_payload {
+                digest = Some(self.finish_payload(prefix, payload));
+            }
+            h = mix(h ^ fields, prefix ^ h.rotate_left(31));
         }
-        Some(h)
+        (Some(h), digest)
+    }
+
+    /// Keyed hash of a payload's first [`PAYLOAD_PREFIX`] bytes.
+    #[inline(always)]
+    fn prefix(&self, payload: &[u8]) -> u64 {
+        keyed_hash(&self.key, &payload[..payload.len().min(PAYLOAD_PREFIX)], 0)
+    }
+
+    /// The payload digest from the prefix hash: bytes up to
+    /// [`DIGEST_PREFIX`], the last [`DIGEST_SUFFIX`] bytes and the length.
+    #[inline(always)]
+    fn finish_payload(&self, prefix: u64, payload: &[u8]) -> u64 {
+        let mid = payload
+            .get(PAYLOAD_PREFIX..payload.len().min(DIGEST_PREFIX))
+            .unwrap_or(&[]);
+        let tail = &payload[payload.len().saturating_sub(DIGEST_SUFFIX)..];
+        keyed_hash(
+            &self.key,
+            mid,
+            keyed_hash(&self.key, tail, prefix ^ payload.len() as u64),
+        )
     }
 
     /// Digest of a transport payload (prefix, suffix and length).
     #[inline]
     pub fn payload(&self, payload: &[u8]) -> u64 {
-        let head = &payload[..payload.len().min(DIGEST_PREFIX)];
-        let tail = &payload[payload.len().saturating_sub(DIGEST_SUFFIX)..];
-        keyed_hash(
-            &self.key,
-            head,
-            keyed_hash(&self.key, tail, payload.len() as u64),
-        )
+        self.finish_payload(self.prefix(payload), payload)
     }
 
     /// Fast hashes of a directed inner flow and of its reverse, for the
@@ -118,7 +153,7 @@ impl Fingerprinter {
     }
 }
 
-/// A keyed hash over bytes, 16 at a time with a 64×64→128-bit multiply
+/// A keyed hash over bytes, 16 at a time with one 64×64→128-bit multiply
 /// per step (in the manner of wyhash): several times faster than a
 /// byte-oriented hasher on the per-packet path.
 #[inline]
@@ -128,7 +163,7 @@ fn keyed_hash(key: &[u64; 4], data: &[u8], seed: u64) -> u64 {
     for c in &mut chunks {
         let a = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
         let b = u64::from_le_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]);
-        h = mix(a ^ key[1] ^ h, b ^ key[2]);
+        h = fold_mul(a ^ key[1], b ^ key[2] ^ h);
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
@@ -136,9 +171,35 @@ fn keyed_hash(key: &[u64; 4], data: &[u8], seed: u64) -> u64 {
         t[..rest.len()].copy_from_slice(rest);
         let a = u64::from_le_bytes([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]]);
         let b = u64::from_le_bytes([t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]]);
-        h = mix(a ^ key[1] ^ h, b ^ key[3]);
+        h = fold_mul(a ^ key[1], b ^ key[3] ^ h);
     }
     mix(h, key[3] ^ data.len() as u64)
+}
+
+/// One 64×64→128-bit multiply, folded to 64 bits.
+#[inline(always)]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let x = u128::from(a) * u128::from(b);
+    (x as u64) ^ ((x >> 64) as u64)
+}
+
+/// A big-endian word at `o` (zero past the end; callers check lengths).
+#[inline(always)]
+fn be32(b: &[u8], o: usize) -> u32 {
+    match b.get(o..o + 4) {
+        Some(&[x0, x1, x2, x3]) => u32::from_be_bytes([x0, x1, x2, x3]),
+        _ => 0,
+    }
+}
+
+#[inline(always)]
+fn be64(b: &[u8], o: usize) -> u64 {
+    match b.get(o..o + 8) {
+        Some(&[x0, x1, x2, x3, x4, x5, x6, x7]) => {
+            u64::from_be_bytes([x0, x1, x2, x3, x4, x5, x6, x7])
+        }
+        _ => 0,
+    }
 }
 
 #[inline]
@@ -254,6 +315,27 @@ mod tests {
         assert_ne!(keyed_hash(&[5, 2, 3, 4], &base, 0), h);
         assert_ne!(keyed_hash(&k, &base[..99], 0), h);
         assert_ne!(keyed_hash(&k, &[], 0), keyed_hash(&k, &[0], 0));
+    }
+
+    #[test]
+    fn combined_matches_separate() {
+        let f = Fingerprinter::new([9, 8, 7, 6]);
+        let d = Decoder::new(&DecoderConfig::default());
+        for len in [0usize, 3, 63, 64, 65, 127, 128, 129, 200, 1400] {
+            let mut pkt = ipv4_tcp(64, 0, 0);
+            pkt.truncate(40);
+            pkt.extend((0..len).map(|i| (i * 7 + len) as u8));
+            let total = pkt.len() as u16;
+            pkt[2..4].copy_from_slice(&total.to_be_bytes());
+            let dec = d.decode(LinkType::RawIp, pkt.len() as u32, &pkt);
+            let ip = dec.inner.expect("ip");
+            let payload = transport_payload(&ip);
+            assert_eq!(payload.len(), len);
+            let (fp, digest) = f.packet_and_payload(&ip, 64);
+            assert_eq!(fp, f.packet(&ip));
+            assert_eq!(digest, (len >= 64).then(|| f.payload(payload)), "len {len}");
+            assert_eq!(f.packet_and_payload(&ip, usize::MAX).1, None);
+        }
     }
 
     #[test]

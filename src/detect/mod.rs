@@ -6,6 +6,7 @@ pub mod alert;
 pub mod correlate;
 pub mod dup;
 pub mod fingerprint;
+pub mod grow;
 pub mod net;
 pub mod payload;
 pub mod session;
@@ -22,7 +23,7 @@ use crate::source::Frame;
 use crate::time::rfc3339_us;
 use alert::{Alert, AlertCounts, AlertKind, MITRE, SessionRef, Severity};
 use dup::{DupWindow, PathId};
-use fingerprint::{Fingerprinter, transport_payload};
+use fingerprint::Fingerprinter;
 use net::Cidr;
 use payload::{Flow, PayloadTracker};
 pub use session::{DstClass, SessionKey, SessionStats, SessionTable, SlotRef, Verdict};
@@ -51,6 +52,49 @@ const PIPELINE: usize = 32;
 type DeferredDup = (u64, i64, PathId);
 /// A payload-table lookup queued behind its prefetch.
 type DeferredPayload = (u64, i64, Flow);
+
+/// A fixed ring of [`PIPELINE`] queued lookups: pushing into a full ring
+/// hands back the oldest.
+struct Pipeline<T: Copy> {
+    buf: [T; PIPELINE],
+    head: usize,
+    len: usize,
+}
+
+impl<T: Copy> Pipeline<T> {
+    fn new(fill: T) -> Self {
+        Pipeline {
+            buf: [fill; PIPELINE],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Queues `v`; returns the oldest entry when the ring was full.
+    #[inline(always)]
+    fn push(&mut self, v: T) -> Option<T> {
+        let i = self.head;
+        self.head = (i + 1) % PIPELINE;
+        let old = if self.len == PIPELINE {
+            Some(self.buf[i])
+        } else {
+            self.len += 1;
+            None
+        };
+        self.buf[i] = v;
+        old
+    }
+
+    /// Takes the oldest entry.
+    fn pop(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        let i = (self.head + PIPELINE - self.len) % PIPELINE;
+        self.len -= 1;
+        Some(self.buf[i])
+    }
+}
 
 /// What the caller should do with the frame just processed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -94,8 +138,8 @@ pub struct Engine {
     /// `correlation.window_s`, in microseconds.
     correlation_window_us: i64,
     /// Duplicate-table lookups waiting for their prefetched cache line.
-    deferred_dups: std::collections::VecDeque<DeferredDup>,
-    deferred_payloads: std::collections::VecDeque<DeferredPayload>,
+    deferred_dups: Pipeline<DeferredDup>,
+    deferred_payloads: Pipeline<DeferredPayload>,
     /// Configuration events by platform and action.
     pub config_event_counts: [[u64; Action::ALL.len()]; Platform::ALL.len()],
     last_ts_us: i64,
@@ -132,8 +176,18 @@ impl Engine {
             alert_counts: [[0; Severity::ALL.len()]; AlertKind::ALL.len()],
             correlator: None,
             correlation_window_us: (cfg.correlation.window_s as i64).saturating_mul(1_000_000),
-            deferred_dups: std::collections::VecDeque::with_capacity(PIPELINE + 1),
-            deferred_payloads: std::collections::VecDeque::with_capacity(PIPELINE + 1),
+            deferred_dups: Pipeline::new((0, 0, PathId::Native { l2: 0 })),
+            deferred_payloads: Pipeline::new((
+                0,
+                0,
+                Flow {
+                    src: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+                    dst: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+                    src_port: 0,
+                    dst_port: 0,
+                    protocol: 0,
+                },
+            )),
             config_event_counts: [[0; Action::ALL.len()]; Platform::ALL.len()],
             last_ts_us: 0,
         }
@@ -386,13 +440,13 @@ impl Engine {
         }
         let (mut fp, mut digest) = (None, None);
         if let Some(ip) = d.inner.as_ref().filter(|_| self.duplicates_enabled) {
-            fp = self.fp.packet(ip);
-            if d.tunnel.is_none() {
-                let payload = transport_payload(ip);
-                if payload.len() >= self.min_payload {
-                    digest = Some(self.fp.payload(payload));
-                }
-            }
+            // Payload digests are kept for native packets only.
+            let min_payload = if d.tunnel.is_none() {
+                self.min_payload
+            } else {
+                usize::MAX
+            };
+            (fp, digest) = self.fp.packet_and_payload(ip, min_payload);
         }
         (d, fp, digest)
     }
@@ -529,10 +583,7 @@ impl Engine {
     #[inline]
     fn queue_dup(&mut self, d: DeferredDup) {
         self.dups.prefetch(d.0);
-        self.deferred_dups.push_back(d);
-        if self.deferred_dups.len() > PIPELINE
-            && let Some((f, ts, path)) = self.deferred_dups.pop_front()
-        {
+        if let Some((f, ts, path)) = self.deferred_dups.push(d) {
             self.apply_dup(f, ts, path);
         }
     }
@@ -541,20 +592,17 @@ impl Engine {
     #[inline]
     fn queue_payload(&mut self, d: DeferredPayload) {
         self.payloads.prefetch(d.0);
-        self.deferred_payloads.push_back(d);
-        if self.deferred_payloads.len() > PIPELINE
-            && let Some((h, ts, flow)) = self.deferred_payloads.pop_front()
-        {
+        if let Some((h, ts, flow)) = self.deferred_payloads.push(d) {
             self.apply_payload(h, ts, flow);
         }
     }
 
     /// Performs all queued lookups (end of input, or before a report).
     pub fn flush_deferred(&mut self) {
-        while let Some((f, ts, path)) = self.deferred_dups.pop_front() {
+        while let Some((f, ts, path)) = self.deferred_dups.pop() {
             self.apply_dup(f, ts, path);
         }
-        while let Some((h, ts, flow)) = self.deferred_payloads.pop_front() {
+        while let Some((h, ts, flow)) = self.deferred_payloads.pop() {
             self.apply_payload(h, ts, flow);
         }
     }
@@ -982,4 +1030,26 @@ fn fingerprint_key() -> [u64; 4] {
             <[u64; 4]>::try_from(n).ok()
         })
         .unwrap_or(fixed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_is_first_in_first_out_and_holds_pipeline_entries() {
+        let mut p = Pipeline::new(0u32);
+        for i in 0..PIPELINE as u32 {
+            assert_eq!(p.push(i), None, "{i}");
+        }
+        for i in 0..100u32 {
+            assert_eq!(p.push(PIPELINE as u32 + i), Some(i));
+        }
+        let rest: Vec<u32> = std::iter::from_fn(|| p.pop()).collect();
+        let want: Vec<u32> = (100..100 + PIPELINE as u32).collect();
+        assert_eq!(rest, want);
+        assert_eq!(p.pop(), None);
+        assert_eq!(p.push(7), None);
+        assert_eq!(p.pop(), Some(7));
+    }
 }

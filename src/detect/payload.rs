@@ -55,11 +55,12 @@ pub struct FlowPair {
     pub reported: bool,
 }
 
+use super::grow::Grow;
+
 const WAYS: usize = 4;
 
 pub struct PayloadTracker {
-    sets: Vec<[Option<Entry>; WAYS]>,
-    mask: usize,
+    table: Grow<[Option<Entry>; WAYS]>,
     window_us: i64,
     pairs: HashMap<(Flow, Flow), FlowPair, ahash::RandomState>,
     max_pairs: usize,
@@ -68,11 +69,12 @@ pub struct PayloadTracker {
 }
 
 impl PayloadTracker {
+    /// At most `entries` payload digests (the table starts small and grows
+    /// when a digest would be displaced inside its window), remembered for
+    /// `window_us`; at most `max_pairs` flow pairs.
     pub fn new(entries: usize, window_us: i64, max_pairs: usize) -> Self {
-        let sets = (entries / WAYS).max(1).next_power_of_two();
         PayloadTracker {
-            sets: super::dup::huge_vec(sets, [None; WAYS]),
-            mask: sets - 1,
+            table: Grow::new(entries / WAYS, [None; WAYS]),
             window_us,
             pairs: HashMap::with_hasher(ahash::RandomState::new()),
             max_pairs: max_pairs.max(1),
@@ -81,76 +83,98 @@ impl PayloadTracker {
         }
     }
 
-    /// Hints the cache about the set `digest` will use.
+    /// Digest entries the table holds now, and at most.
+    pub fn entries(&self) -> (usize, usize) {
+        (self.table.sets() * WAYS, self.table.max_sets() * WAYS)
+    }
+
+    /// Hints the cache about the set `digest` will use (all its lines).
     #[inline]
     pub fn prefetch(&self, digest: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            // A set spans several cache lines: ask for all of them.
-            let set = &self.sets[(digest as usize) & self.mask];
-            let p = set.as_ptr() as *const i8;
-            let len = core::mem::size_of_val(set);
-            for off in (0..len).step_by(64) {
-                // SAFETY: prefetching is a hint with no memory effects; the
-                // pointer stays within the set.
-                unsafe {
-                    core::arch::x86_64::_mm_prefetch(p.add(off), core::arch::x86_64::_MM_HINT_T0)
-                };
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = digest;
+        self.table.prefetch(digest);
     }
 
     /// Records a payload digest carried by `flow`. Returns the flow pair it
     /// joins when the same payload was seen on another flow to another
     /// destination within the window.
     pub fn observe(&mut self, digest: u64, ts_us: i64, flow: Flow) -> Option<&mut FlowPair> {
-        let set = &mut self.sets[(digest as usize) & self.mask];
+        let window = self.window_us;
         let mut other = None;
-        let mut free = None;
-        let mut oldest = (0, i64::MAX);
-        for (i, slot) in set.iter_mut().enumerate() {
-            match slot {
-                Some(e) if e.digest == digest => {
-                    if e.flow == flow || (ts_us - e.ts_us).abs() > self.window_us {
-                        *e = Entry {
-                            digest,
-                            ts_us,
-                            flow,
-                        };
-                        return None;
-                    }
-                    if e.flow.dst != flow.dst {
-                        other = Some(e.flow);
-                    }
-                    free = Some(i);
-                    break;
-                }
-                None => {
-                    free = Some(i);
-                    break;
-                }
-                Some(e) => {
-                    if e.ts_us < oldest.1 {
-                        oldest = (i, e.ts_us);
-                    }
-                }
+        let mut from_old = false;
+        // After a growth, the previous table is looked up too; a digest
+        // found there that does not pair moves to the current table.
+        if let Some(f) = self.table.find_old(digest, ts_us, |old| {
+            let slot = old
+                .iter_mut()
+                .find(|s| s.is_some_and(|e| e.digest == digest))?;
+            let e = (*slot)?;
+            if e.flow != flow && (ts_us - e.ts_us).abs() <= window && e.flow.dst != flow.dst {
+                return Some(e.flow);
             }
+            *slot = None;
+            None
+        }) {
+            other = Some(f);
+            from_old = true;
         }
-        let i = free.unwrap_or_else(|| {
-            if ts_us - oldest.1 <= self.window_us {
-                self.evicted_payloads += 1;
+        if !from_old {
+            let set = self.table.set(digest);
+            let mut free = None;
+            let mut oldest = (0, i64::MAX);
+            for (i, slot) in set.iter_mut().enumerate() {
+                match slot {
+                    Some(e) if e.digest == digest => {
+                        if e.flow == flow || (ts_us - e.ts_us).abs() > window {
+                            *e = Entry {
+                                digest,
+                                ts_us,
+                                flow,
+                            };
+                            return None;
+                        }
+                        if e.flow.dst != flow.dst {
+                            other = Some(e.flow);
+                        }
+                        free = Some(i);
+                        break;
+                    }
+                    None => {
+                        free = Some(i);
+                        break;
+                    }
+                    Some(e) => {
+                        if e.ts_us < oldest.1 {
+                            oldest = (i, e.ts_us);
+                        }
+                    }
+                }
             }
-            oldest.0
-        });
-        // Keep the first flow that carried the payload as the reference.
-        if other.is_none() {
-            set[i] = Some(Entry {
+            let entry = Entry {
                 digest,
                 ts_us,
                 flow,
-            });
+            };
+            let i = match free {
+                Some(i) => i,
+                None => {
+                    if ts_us - oldest.1 <= window {
+                        if self.table.should_grow() {
+                            // Grow rather than displace: the entry stays
+                            // in the previous table for its window.
+                            self.table.grow(ts_us, window);
+                            self.table.set(digest)[0] = Some(entry);
+                            return None;
+                        }
+                        self.evicted_payloads += 1;
+                    }
+                    oldest.0
+                }
+            };
+            // Keep the first flow that carried the payload as the reference.
+            if other.is_none() {
+                self.table.inserted();
+                self.table.set(digest)[i] = Some(entry);
+            }
         }
         let other = other?;
         let key = if other <= flow {
@@ -254,5 +278,38 @@ mod tests {
         }
         assert!(t.pairs().count() <= 4);
         assert!(t.evicted_pairs >= 16);
+    }
+
+    #[test]
+    fn pairs_across_growth_and_displaces_at_the_cap() {
+        let cap = 1 << 18;
+        let mut t = PayloadTracker::new(cap, 10_000_000, 16);
+        let start = t.entries().0;
+        assert!(start < cap);
+        let a = flow([10, 0, 0, 2], 1000);
+        let b = flow([203, 0, 113, 9], 2000);
+        let digest = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        // Payloads inside one window make the table grow.
+        let n = 4 * start as u64;
+        for i in 0..n {
+            assert!(t.observe(digest(i), 5, a).is_none());
+        }
+        assert!(t.entries().0 > start);
+        assert!(t.evicted_payloads < n / 100, "{}", t.evicted_payloads);
+        // Payloads seen before and during the growth still pair.
+        let p = t
+            .observe(digest(n / 2), 10, b)
+            .expect("paired across growth");
+        assert_eq!((p.a, p.b, p.matches), (a, b, 1));
+        let paired = (0..n)
+            .step_by(7)
+            .filter(|&i| t.observe(digest(i), 10, b).is_some())
+            .count() as u64;
+        assert!(paired * 100 >= (n / 7) * 99, "{paired} of {}", n / 7);
+        for i in n..4 * cap as u64 {
+            t.observe(digest(i), 20, a);
+        }
+        assert_eq!(t.entries(), (cap, cap));
+        assert!(t.evicted_payloads > 0);
     }
 }

@@ -2,6 +2,7 @@
 //! their key (one map lookup per packet), with batch eviction of the least
 //! recently seen. A slot's generation changes when it is reused, so stale
 //! references (from the duplicate window) are recognised.
+use core::net::IpAddr;
 use std::collections::HashMap;
 
 use super::sketch::{Bloom, Hll, VlanSet};
@@ -9,6 +10,14 @@ use crate::decode::{EncapSet, Tunnel};
 
 /// A session key: (encapsulation, outer source, outer destination, id).
 pub type SessionKey = Tunnel;
+
+/// Placeholder key of a free recent-key cache entry.
+const EMPTY_KEY: SessionKey = Tunnel {
+    encap: crate::decode::Encap::Erspan1,
+    src: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+    dst: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+    id: None,
+};
 
 labelled_enum! {
     /// Where a copy goes.
@@ -143,32 +152,143 @@ pub struct SlotRef {
     pub generation: u32,
 }
 
+/// A keyed hasher for keys written as a few whole words (session keys):
+/// one 64×64→128-bit multiply per word, with per-table random keys so
+/// that outer addresses chosen by an attacker cannot be made to collide
+/// at will.
+#[derive(Clone, Copy)]
+pub struct WordHasherBuilder {
+    k0: u64,
+    k1: u64,
+}
+
+impl WordHasherBuilder {
+    /// Keys from the process's random source (std's `RandomState`).
+    pub fn random() -> Self {
+        use core::hash::{BuildHasher, Hasher};
+        let r = std::collections::hash_map::RandomState::new();
+        let mut a = r.build_hasher();
+        a.write_u64(0x6d69_7272_6f72);
+        let mut b = r.build_hasher();
+        b.write_u64(0x0077_6174_6368);
+        WordHasherBuilder {
+            k0: a.finish() | 1,
+            k1: b.finish(),
+        }
+    }
+}
+
+impl core::hash::BuildHasher for WordHasherBuilder {
+    type Hasher = WordHasher;
+    #[inline]
+    fn build_hasher(&self) -> WordHasher {
+        WordHasher {
+            state: self.k1,
+            k0: self.k0,
+        }
+    }
+}
+
+pub struct WordHasher {
+    state: u64,
+    k0: u64,
+}
+
+impl core::hash::Hasher for WordHasher {
+    #[inline]
+    fn write_u64(&mut self, w: u64) {
+        let x = u128::from(self.state ^ w) * u128::from(self.k0);
+        self.state = (x as u64) ^ ((x >> 64) as u64);
+    }
+    #[inline]
+    fn write_u128(&mut self, w: u128) {
+        self.write_u64(w as u64);
+        self.write_u64((w >> 64) as u64);
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut t = [0u8; 8];
+            t[..c.len()].copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(t));
+        }
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        let x = u128::from(self.state.rotate_left(29) ^ self.k0) * 0x9e37_79b9_7f4a_7c15u128;
+        (x as u64) ^ ((x >> 64) as u64)
+    }
+}
+
 /// Bounded session table.
 pub struct SessionTable {
-    index: HashMap<SessionKey, u32, ahash::RandomState>,
+    index: HashMap<SessionKey, u32, WordHasherBuilder>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     cap: usize,
     evicted: u64,
+    /// Direct-mapped cache of recent keys in front of `index`: most
+    /// packets find their session here with one cheap hash and one key
+    /// comparison. Entries are cleared when their slot is evicted.
+    recent: Box<[(SessionKey, u32)]>,
+    recent_seed: u64,
 }
+
+/// Entries of the recent-key cache (a power of two).
+const RECENT: usize = 256;
+/// A free entry of the recent-key cache.
+const NO_SLOT: u32 = u32::MAX;
 
 impl SessionTable {
     pub fn new(cap: usize) -> Self {
         let cap = cap.max(1);
         SessionTable {
-            index: HashMap::with_capacity_and_hasher(cap.min(4096), ahash::RandomState::new()),
+            index: HashMap::with_capacity_and_hasher(cap.min(4096), WordHasherBuilder::random()),
             slots: Vec::new(),
             free: Vec::new(),
             cap,
             evicted: 0,
+            recent: vec![(EMPTY_KEY, NO_SLOT); RECENT].into_boxed_slice(),
+            recent_seed: WordHasherBuilder::random().k0,
         }
+    }
+
+    /// The recent-key cache entry of `key`: one multiply, keyed per table
+    /// (a collision only costs a map lookup).
+    #[inline(always)]
+    fn recent_index(&self, key: &SessionKey) -> usize {
+        let fold = |ip: IpAddr| match ip {
+            IpAddr::V4(v4) => u64::from(u32::from(v4)),
+            IpAddr::V6(v6) => {
+                let v = u128::from(v6);
+                (v as u64) ^ ((v >> 64) as u64).rotate_left(17)
+            }
+        };
+        let w = (fold(key.src) << 32 | fold(key.src) >> 32)
+            ^ fold(key.dst)
+            ^ u64::from(key.id.unwrap_or(0)).rotate_left(40)
+            ^ (key.encap as u64) << 24;
+        (w.wrapping_mul(self.recent_seed) >> 56) as usize & (RECENT - 1)
     }
 
     /// The session of `key`, created if new (evicting if full): one map
     /// lookup. Returns the slot and whether it was created.
     #[inline]
     pub fn upsert(&mut self, key: SessionKey, ts_us: i64) -> (SlotRef, bool) {
+        let qi = self.recent_index(&key);
+        let (k, i) = self.recent[qi];
+        if i != NO_SLOT && k == key {
+            let s = &self.slots[i as usize];
+            return (
+                SlotRef {
+                    slot: i,
+                    generation: s.generation,
+                },
+                false,
+            );
+        }
         if let Some(&i) = self.index.get(&key) {
+            self.recent[qi] = (key, i);
             let s = &self.slots[i as usize];
             return (
                 SlotRef {
@@ -205,6 +325,8 @@ impl SessionTable {
             }
         };
         self.index.insert(key, i);
+        let qi = self.recent_index(&key);
+        self.recent[qi] = (key, i);
         (
             SlotRef {
                 slot: i,
@@ -244,11 +366,16 @@ impl SessionTable {
         let k = n.min(seen.len()) - 1;
         let (_, &mut cutoff, _) = seen.select_nth_unstable(k);
         let mut removed = 0;
-        for (i, s) in self.slots.iter_mut().enumerate() {
+        for i in 0..self.slots.len() {
             if removed == n {
                 break;
             }
+            let qi = self.recent_index(&self.slots[i].key);
+            let s = &mut self.slots[i];
             if s.live && s.stats.last_seen_us <= cutoff {
+                if self.recent[qi].1 == i as u32 {
+                    self.recent[qi].1 = NO_SLOT;
+                }
                 s.live = false;
                 s.generation = s.generation.wrapping_add(1);
                 s.stats = SessionStats::default();
@@ -310,6 +437,42 @@ mod tests {
     }
 
     #[test]
+    fn word_hasher_spreads_keys_and_depends_on_every_field() {
+        use core::hash::BuildHasher;
+        let b = WordHasherBuilder::random();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..20_000u32 {
+            let mut k = key(i % 100);
+            k.dst = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i / 100));
+            assert!(seen.insert(b.hash_one(k)), "64-bit collision at {i}");
+        }
+        let base = key(1);
+        let h = b.hash_one(base);
+        let v6: IpAddr = "::ffff:10.0.0.1".parse().expect("ip");
+        for other in [
+            Tunnel {
+                encap: Encap::Geneve,
+                ..base
+            },
+            Tunnel { id: None, ..base },
+            Tunnel {
+                id: Some(0),
+                ..base
+            },
+            Tunnel {
+                src: base.dst,
+                dst: base.src,
+                ..base
+            },
+            Tunnel { src: v6, ..base },
+        ] {
+            assert_ne!(b.hash_one(other), h, "{other:?}");
+        }
+        // Another table, other keys.
+        assert_ne!(WordHasherBuilder::random().hash_one(base), h);
+    }
+
+    #[test]
     fn upsert_finds_the_same_slot() {
         let mut t = SessionTable::new(16);
         let (a, created) = t.upsert(key(1), 5);
@@ -335,6 +498,26 @@ mod tests {
         assert!(t.iter().any(|(k, _)| k.id == Some(99)));
         assert!(!t.iter().any(|(k, _)| k.id == Some(0)));
         assert!(t.get(first).is_none(), "stale reference rejected");
+        // An evicted key seen again is a new session in a live slot, never
+        // the stale slot a cached lookup might remember.
+        let (again, created) = t.upsert(key(0), 100);
+        assert!(created);
+        assert_ne!(again, first);
+        assert_eq!(t.get(again).map(|(k, _)| k.id), Some(Some(0)));
+        // Every live key maps to its own slot, cached or not.
+        for i in 0..3 {
+            let (keys, slots): (Vec<_>, Vec<_>) = t
+                .iter()
+                .map(|(k, _)| *k)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|k| (k, t.upsert(k, 200 + i)))
+                .unzip();
+            for (k, (r, created)) in keys.iter().zip(&slots) {
+                assert!(!created);
+                assert_eq!(t.get(*r).map(|(key, _)| *key), Some(*k));
+            }
+        }
     }
 
     #[test]
