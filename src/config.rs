@@ -162,13 +162,13 @@ pub struct DuplicatesConfig {
     pub enabled: bool,
     /// A packet seen again on another path within this window is a copy.
     pub window_ms: u64,
-    /// Fingerprints remembered (fixed memory, about 32 bytes each).
+    /// Most fingerprints remembered (16 bytes each); the table grows to it.
     pub table_entries: usize,
     /// Payloads of at least this many bytes are compared across flows.
     pub min_payload_bytes: usize,
     /// Window in which two flows carrying the same payload are paired.
     pub payload_window_ms: u64,
-    /// Payload digests remembered (about 64 bytes each).
+    /// Most payload digests remembered (56 bytes each); the table grows to it.
     pub payload_table_entries: usize,
     /// Matching payloads a flow pair needs before it is reported.
     pub min_matching_payloads: u64,
@@ -456,13 +456,16 @@ max_session_series = 200
 enabled = true
 # A packet seen again on another path within this window is a copy.
 window_ms = 1000
-# Fingerprints remembered (fixed memory, about 32 bytes each).
+# Most fingerprints remembered (16 bytes each). The table starts at 16,384
+# and grows fourfold while packets inside the window would displace each
+# other, so memory follows the packet rate up to this cap.
 table_entries = 1048576
 # Payloads of at least this many bytes are compared across flows.
 min_payload_bytes = 64
 # Window in which two flows carrying the same payload are paired.
 payload_window_ms = 10000
-# Payload digests remembered (fixed memory, about 64 bytes each).
+# Most payload digests remembered (56 bytes each); starts at 16,384 and
+# grows like table_entries.
 payload_table_entries = 262144
 # Matching payloads a flow pair needs before duplicate_flow_to_external.
 min_matching_payloads = 3

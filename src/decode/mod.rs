@@ -387,8 +387,22 @@ impl Decoder {
     #[inline]
     pub fn decode<'a>(&self, linktype: LinkType, orig_len: u32, data: &'a [u8]) -> Decoded<'a> {
         let mut out = Decoded::default();
+        self.decode_into(linktype, orig_len, data, &mut out);
+        out
+    }
+
+    /// [`Decoder::decode`] into `out`, which must be `Decoded::default()`:
+    /// the per-packet path decodes in place instead of moving the result.
+    #[inline]
+    pub fn decode_into<'a>(
+        &self,
+        linktype: LinkType,
+        orig_len: u32,
+        data: &'a [u8],
+        out: &mut Decoded<'a>,
+    ) {
         let mut w = Walk {
-            out: &mut out,
+            out,
             data_start: data.as_ptr() as usize,
             orig_len,
             depth: 0,
@@ -419,7 +433,6 @@ impl Decoder {
                 }
             };
         }
-        out
     }
 
     fn link<'a>(&self, linktype: LinkType, b: &'a [u8]) -> Result<Next<'a>, DecodeError> {

@@ -425,16 +425,17 @@ impl Engine {
             orig_len,
             data,
         };
-        let (d, fp, digest) = self.prepare(&f);
+        let mut d = Decoded::default();
+        let (fp, digest) = self.prepare(&f, &mut d);
         self.account(&f, &d, fp, digest)
     }
 
-    /// First stage: decode, count, fingerprint.
+    /// First stage: decode (into `d`), count, fingerprint.
     #[inline(always)]
-    fn prepare<'a>(&mut self, f: &Frame<'a>) -> (Decoded<'a>, Option<u64>, Option<u64>) {
+    fn prepare<'a>(&mut self, f: &Frame<'a>, d: &mut Decoded<'a>) -> (Option<u64>, Option<u64>) {
         self.packets += 1;
         self.bytes += u64::from(f.orig_len);
-        let d = self.decoder.decode(f.linktype, f.orig_len, f.data);
+        self.decoder.decode_into(f.linktype, f.orig_len, f.data, d);
         if let Some(e) = d.error {
             self.errors.add(e);
         }
@@ -448,7 +449,7 @@ impl Engine {
             };
             (fp, digest) = self.fp.packet_and_payload(ip, min_payload);
         }
-        (d, fp, digest)
+        (fp, digest)
     }
 
     /// Second stage: sessions, duplicates, verdicts, alerts.
