@@ -15,11 +15,11 @@
 
 /// A set-associative table of `S` (one set per hash), growing by four.
 pub(crate) struct Grow<S: Clone> {
-    cur: Vec<S>,
+    cur: HugeArray<S>,
     cur_mask: usize,
     /// Tables before the last growths, oldest first, each with its mask
     /// and the time it is kept until.
-    old: Vec<(Vec<S>, usize, i64)>,
+    old: Vec<(HugeArray<S>, usize, i64)>,
     max_sets: usize,
     empty: S,
     /// Inserts and in-window displacements since the last growth.
@@ -43,7 +43,7 @@ impl<S: Clone> Grow<S> {
         let max_sets = max_sets.max(1).next_power_of_two();
         let sets = max_sets.min(INITIAL_SETS);
         Grow {
-            cur: huge_vec(sets, empty.clone()),
+            cur: HugeArray::new(sets, empty.clone()),
             cur_mask: sets - 1,
             old: Vec::new(),
             max_sets,
@@ -122,7 +122,7 @@ impl<S: Clone> Grow<S> {
             return;
         }
         let sets = (self.cur.len() * GROWTH).min(self.max_sets);
-        let new = huge_vec(sets, self.empty.clone());
+        let new = HugeArray::new(sets, self.empty.clone());
         let old = std::mem::replace(&mut self.cur, new);
         self.old
             .push((old, self.cur_mask, now_us.saturating_add(window_us)));
@@ -154,27 +154,100 @@ impl<S: Clone> Grow<S> {
     }
 }
 
-/// A vector of `n` copies of `v` whose memory is marked for transparent
-/// huge pages before it is first touched: the duplicate and payload tables
-/// are probed at random, and with 4 KiB pages every probe would also miss
-/// the TLB.
-pub(crate) fn huge_vec<T: Clone>(n: usize, v: T) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(n);
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let start = out.as_ptr() as usize;
-        let len = n * core::mem::size_of::<T>();
-        let aligned = start.next_multiple_of(HUGE);
-        if len >= 2 * HUGE && aligned < start + len {
-            let span = (start + len - aligned) / HUGE * HUGE;
-            // SAFETY: advice on memory this vector owns; it does not
-            // change its contents or validity.
-            unsafe { libc::madvise(aligned as *mut libc::c_void, span, libc::MADV_HUGEPAGE) };
+/// Huge-page size on x86-64 and aarch64 Linux.
+const HUGE: usize = 2 << 20;
+/// Tables at least this large are put on huge pages.
+const HUGE_FROM: usize = 256 << 10;
+
+/// A fixed array of `n` copies of a value. Tables of [`HUGE_FROM`] bytes or
+/// more are allocated 2 MiB-aligned, in whole 2 MiB pages, and marked for
+/// transparent huge pages before they are first touched: the duplicate and
+/// payload tables are probed at random, and with 4 KiB pages nearly every
+/// probe also misses the TLB (which in a virtual machine costs a nested
+/// page walk, and makes the processor drop the prefetch meant to hide the
+/// probe's latency).
+pub(crate) struct HugeArray<T> {
+    ptr: core::ptr::NonNull<T>,
+    len: usize,
+    layout: std::alloc::Layout,
+}
+
+// SAFETY: HugeArray owns its elements like a Vec does.
+unsafe impl<T: Send> Send for HugeArray<T> {}
+// SAFETY: shared access only hands out shared references to the elements.
+unsafe impl<T: Sync> Sync for HugeArray<T> {}
+
+impl<T: Clone> HugeArray<T> {
+    /// `n` (at least one) copies of `v`.
+    pub fn new(n: usize, v: T) -> Self {
+        let n = n.max(1);
+        let bytes = n
+            .checked_mul(core::mem::size_of::<T>().max(1))
+            .expect("table size fits in memory");
+        let huge = bytes >= HUGE_FROM;
+        let layout = if huge {
+            std::alloc::Layout::from_size_align(bytes.next_multiple_of(HUGE), HUGE)
+        } else {
+            std::alloc::Layout::array::<T>(n)
+        }
+        .expect("table layout");
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { std::alloc::alloc(layout) } as *mut T;
+        let Some(ptr) = core::ptr::NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(layout);
+        };
+        #[cfg(target_os = "linux")]
+        if huge {
+            // SAFETY: advice on memory this array owns, 2 MiB-aligned and a
+            // whole number of 2 MiB pages long; it changes no contents.
+            unsafe {
+                libc::madvise(
+                    ptr.as_ptr() as *mut libc::c_void,
+                    layout.size(),
+                    libc::MADV_HUGEPAGE,
+                )
+            };
+        }
+        for i in 0..n {
+            // SAFETY: `i < n` elements fit in the allocation; each slot is
+            // written once, before any is read.
+            unsafe { ptr.as_ptr().add(i).write(v.clone()) };
+        }
+        HugeArray {
+            ptr,
+            len: n,
+            layout,
         }
     }
-    out.resize(n, v);
-    out
+}
+
+impl<T> core::ops::Deref for HugeArray<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` initialised elements live at `ptr` until drop.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T> core::ops::DerefMut for HugeArray<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as for Deref, and `&mut self` makes the access unique.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T> Drop for HugeArray<T> {
+    fn drop(&mut self) {
+        // SAFETY: the elements are initialised and dropped once; the
+        // memory was allocated with `layout`.
+        unsafe {
+            core::ptr::drop_in_place(core::ptr::slice_from_raw_parts_mut(
+                self.ptr.as_ptr(),
+                self.len,
+            ));
+            std::alloc::dealloc(self.ptr.as_ptr() as *mut u8, self.layout);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +292,24 @@ mod tests {
         assert!(!g.can_grow(), "at the cap");
         g.grow(4_000, 500);
         assert_eq!(g.sets(), INITIAL_SETS * 16);
+    }
+
+    #[test]
+    fn huge_arrays_hold_their_values_and_drop_them() {
+        use std::rc::Rc;
+        let v = Rc::new(5u8);
+        {
+            let mut a = HugeArray::new(3, Rc::clone(&v));
+            assert_eq!(Rc::strong_count(&v), 4);
+            assert_eq!(a.len(), 3);
+            a[1] = Rc::new(6);
+            assert_eq!(*a[1], 6);
+            assert_eq!(Rc::strong_count(&v), 3);
+        }
+        assert_eq!(Rc::strong_count(&v), 1, "dropped with the array");
+        let big = HugeArray::new(HUGE_FROM / 8 + 1, 7u64);
+        assert_eq!(big.as_ptr() as usize % HUGE, 0, "2 MiB-aligned");
+        assert!(big.iter().all(|&x| x == 7));
     }
 
     #[test]
