@@ -27,8 +27,20 @@ pub(crate) struct Grow<S: Clone> {
     displaced: u64,
 }
 
-/// Sets a table starts with (or its maximum, if smaller).
+/// Sets a table starts with at least (or its maximum, if smaller).
 pub(crate) const INITIAL_SETS: usize = 4096;
+
+/// Sets a table of `S` starts with: [`INITIAL_SETS`], or as many as fill
+/// one 2 MiB huge page if that is more (the page is zeroed whole anyway).
+pub(crate) fn initial_sets<S>() -> usize {
+    let per_page = HUGE / core::mem::size_of::<S>().max(1);
+    let fill = if per_page.is_power_of_two() {
+        per_page
+    } else {
+        per_page.next_power_of_two() / 2
+    };
+    fill.max(INITIAL_SETS)
+}
 /// Factor a table grows by.
 const GROWTH: usize = 4;
 /// A table grows when more than one insert in `PRESSURE` displaces an
@@ -41,7 +53,7 @@ impl<S: Clone> Grow<S> {
     /// A table of at most `max_sets` sets (rounded up to a power of two).
     pub fn new(max_sets: usize, empty: S) -> Self {
         let max_sets = max_sets.max(1).next_power_of_two();
-        let sets = max_sets.min(INITIAL_SETS);
+        let sets = max_sets.min(initial_sets::<S>());
         Grow {
             cur: HugeArray::new(sets, empty.clone()),
             cur_mask: sets - 1,
@@ -256,9 +268,11 @@ mod tests {
 
     #[test]
     fn starts_small_grows_by_four_to_the_cap_and_keeps_old_tables_one_window() {
-        let mut g = Grow::new(INITIAL_SETS * 10, 0u64);
-        assert_eq!(g.sets(), INITIAL_SETS);
-        assert_eq!(g.max_sets(), INITIAL_SETS * 16);
+        let init = initial_sets::<u64>();
+        assert_eq!(init, HUGE / 8);
+        let mut g = Grow::new(init * 10, 0u64);
+        assert_eq!(g.sets(), init);
+        assert_eq!(g.max_sets(), init * 16);
         let get = |g: &mut Grow<u64>, now| {
             let mut seen = Vec::new();
             g.find_old(5, now, |s| {
@@ -270,14 +284,14 @@ mod tests {
         *g.set(5) = 7;
         assert!(get(&mut g, 0).is_empty());
         g.grow(1_000, 500);
-        assert_eq!(g.sets(), INITIAL_SETS * 4);
+        assert_eq!(g.sets(), init * 4);
         assert_eq!(*g.set(5), 0, "the new table starts empty");
         *g.set(5) = 8;
         assert_eq!(get(&mut g, 1_100), vec![7]);
         // Growing again inside the window keeps both old tables, newest
         // first.
         g.grow(1_200, 500);
-        assert_eq!(g.sets(), INITIAL_SETS * 16);
+        assert_eq!(g.sets(), init * 16);
         assert_eq!(get(&mut g, 1_300), vec![8, 7]);
         assert_eq!(
             g.find_old(5, 1_300, |s| (*s == 7).then_some("found")),
@@ -291,7 +305,7 @@ mod tests {
         assert!(get(&mut g, 1_701).is_empty());
         assert!(!g.can_grow(), "at the cap");
         g.grow(4_000, 500);
-        assert_eq!(g.sets(), INITIAL_SETS * 16);
+        assert_eq!(g.sets(), init * 16);
     }
 
     #[test]
@@ -310,6 +324,14 @@ mod tests {
         let big = HugeArray::new(HUGE_FROM / 8 + 1, 7u64);
         assert_eq!(big.as_ptr() as usize % HUGE, 0, "2 MiB-aligned");
         assert!(big.iter().all(|&x| x == 7));
+    }
+
+    #[test]
+    fn initial_size_fills_a_huge_page() {
+        assert_eq!(initial_sets::<[u64; 8]>(), 32768);
+        // 224-byte sets: the largest power of two that fits.
+        assert_eq!(initial_sets::<[u8; 224]>(), 8192);
+        assert_eq!(initial_sets::<[u8; 4096]>(), INITIAL_SETS);
     }
 
     #[test]
