@@ -11,14 +11,6 @@ use crate::decode::{EncapSet, Tunnel};
 /// A session key: (encapsulation, outer source, outer destination, id).
 pub type SessionKey = Tunnel;
 
-/// Placeholder key of a free recent-key cache entry.
-const EMPTY_KEY: SessionKey = Tunnel {
-    encap: crate::decode::Encap::Erspan1,
-    src: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
-    dst: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
-    id: None,
-};
-
 labelled_enum! {
     /// Where a copy goes.
     #[derive(Default)]
@@ -94,54 +86,60 @@ pub struct Volume {
     pub last_spike_bytes: u64,
 }
 
-/// What is known about one session.
+/// What is known about one session. The fields every packet updates come
+/// first and stay together (a few cache lines), ahead of the sketches and
+/// the rarely touched ones.
 #[derive(Clone, Default)]
+#[repr(C)]
 pub struct SessionStats {
     pub packets: u64,
     pub bytes: u64,
     pub inner_bytes: u64,
     pub first_seen_us: i64,
     pub last_seen_us: i64,
-    pub vlans: VlanSet,
-    pub flows: Hll,
+    /// Evaluated since the last packet count change.
+    pub next_eval_at: u64,
     /// ERSPAN type III direction counts.
     pub ingress: u64,
     pub egress: u64,
     pub truncated: u64,
-    pub nested: EncapSet,
-    // Detection state.
-    /// Directed inner flows seen, and the same flows reversed.
-    pub flows_fwd: Bloom,
-    pub flows_rev: Bloom,
     /// Inner packets whose reverse direction was already seen in this
     /// tunnel direction.
     pub both_directions: u64,
     /// Inner packets whose addresses match an outer endpoint.
     pub inner_related: u64,
-    pub dup_packets: u64,
-    pub dup_gaps: GapSamples,
     pub volume: Volume,
-    pub dst_class: DstClass,
-    pub verdict: Verdict,
-    pub evidence: Vec<String>,
+    pub nested: EncapSet,
+    /// The session's packets go to an evidence file.
+    pub evidence_on: bool,
     /// Alert kinds raised since the last change of class or verdict.
     pub alerted: u16,
     /// Every alert kind ever raised for this session.
     pub alerted_ever: u16,
+    pub dst_class: DstClass,
+    pub verdict: Verdict,
     /// Matches an `[[authorized]]` entry that has expired.
     pub authorization_expired: bool,
-    /// The session's packets go to an evidence file.
-    pub evidence_on: bool,
-    /// Evaluated since the last packet count change.
-    pub next_eval_at: u64,
+    pub dup_packets: u64,
+    // Sketches.
+    /// Directed inner flows seen, and the same flows reversed.
+    pub flows_fwd: Bloom,
+    pub flows_rev: Bloom,
+    pub flows: Hll,
+    pub vlans: VlanSet,
+    pub dup_gaps: GapSamples,
+    pub evidence: Vec<String>,
     /// Configuration events that explain this session (at most 8).
     pub config_events: Vec<super::correlate::ConfigEventRef>,
 }
 
+/// A session slot: the key and generation (read on every lookup) share the
+/// first cache line with the start of the statistics.
+#[repr(C)]
 struct Slot {
-    key: SessionKey,
     generation: u32,
     live: bool,
+    key: SessionKey,
     stats: SessionStats,
 }
 
@@ -227,10 +225,11 @@ pub struct SessionTable {
     free: Vec<u32>,
     cap: usize,
     evicted: u64,
-    /// Direct-mapped cache of recent keys in front of `index`: most
-    /// packets find their session here with one cheap hash and one key
-    /// comparison. Entries are cleared when their slot is evicted.
-    recent: Box<[(SessionKey, u32)]>,
+    /// Direct-mapped cache of recent keys in front of `index`: (tag, slot)
+    /// pairs. Most packets find their session here with one cheap hash and
+    /// a comparison with the slot's own key, so a stale entry (its slot
+    /// evicted or reused) is simply a miss.
+    recent: Box<[(u32, u32)]>,
     recent_seed: u64,
 }
 
@@ -248,15 +247,15 @@ impl SessionTable {
             free: Vec::new(),
             cap,
             evicted: 0,
-            recent: vec![(EMPTY_KEY, NO_SLOT); RECENT].into_boxed_slice(),
+            recent: vec![(0, NO_SLOT); RECENT].into_boxed_slice(),
             recent_seed: WordHasherBuilder::random().k0,
         }
     }
 
-    /// The recent-key cache entry of `key`: one multiply, keyed per table
-    /// (a collision only costs a map lookup).
+    /// The recent-key cache entry of `key` and its tag (never 0): one
+    /// multiply, keyed per table (a collision only costs a map lookup).
     #[inline(always)]
-    fn recent_index(&self, key: &SessionKey) -> usize {
+    fn recent_index(&self, key: &SessionKey) -> (usize, u32) {
         let fold = |ip: IpAddr| match ip {
             IpAddr::V4(v4) => u64::from(u32::from(v4)),
             IpAddr::V6(v6) => {
@@ -268,17 +267,21 @@ impl SessionTable {
             ^ fold(key.dst)
             ^ u64::from(key.id.unwrap_or(0)).rotate_left(40)
             ^ (key.encap as u64) << 24;
-        (w.wrapping_mul(self.recent_seed) >> 56) as usize & (RECENT - 1)
+        let h = w.wrapping_mul(self.recent_seed);
+        ((h >> 56) as usize & (RECENT - 1), (h as u32) | 1)
     }
 
     /// The session of `key`, created if new (evicting if full): one map
     /// lookup. Returns the slot and whether it was created.
     #[inline]
     pub fn upsert(&mut self, key: SessionKey, ts_us: i64) -> (SlotRef, bool) {
-        let qi = self.recent_index(&key);
-        let (k, i) = self.recent[qi];
-        if i != NO_SLOT && k == key {
-            let s = &self.slots[i as usize];
+        let (qi, tag) = self.recent_index(&key);
+        let (t, i) = self.recent[qi];
+        if t == tag
+            && let Some(s) = self.slots.get(i as usize)
+            && s.live
+            && s.key == key
+        {
             return (
                 SlotRef {
                     slot: i,
@@ -288,7 +291,7 @@ impl SessionTable {
             );
         }
         if let Some(&i) = self.index.get(&key) {
-            self.recent[qi] = (key, i);
+            self.recent[qi] = (tag, i);
             let s = &self.slots[i as usize];
             return (
                 SlotRef {
@@ -325,8 +328,8 @@ impl SessionTable {
             }
         };
         self.index.insert(key, i);
-        let qi = self.recent_index(&key);
-        self.recent[qi] = (key, i);
+        let (qi, tag) = self.recent_index(&key);
+        self.recent[qi] = (tag, i);
         (
             SlotRef {
                 slot: i,
@@ -366,16 +369,11 @@ impl SessionTable {
         let k = n.min(seen.len()) - 1;
         let (_, &mut cutoff, _) = seen.select_nth_unstable(k);
         let mut removed = 0;
-        for i in 0..self.slots.len() {
+        for (i, s) in self.slots.iter_mut().enumerate() {
             if removed == n {
                 break;
             }
-            let qi = self.recent_index(&self.slots[i].key);
-            let s = &mut self.slots[i];
             if s.live && s.stats.last_seen_us <= cutoff {
-                if self.recent[qi].1 == i as u32 {
-                    self.recent[qi].1 = NO_SLOT;
-                }
                 s.live = false;
                 s.generation = s.generation.wrapping_add(1);
                 s.stats = SessionStats::default();
