@@ -46,7 +46,7 @@ pub struct DupCounts {
 }
 
 /// Duplicate and payload lookups in flight (prefetched, not yet done).
-const PIPELINE: usize = 32;
+const PIPELINE: usize = 16;
 
 /// A duplicate-window lookup queued behind its prefetch.
 type DeferredDup = (u64, i64, PathId);
