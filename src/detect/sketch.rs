@@ -124,7 +124,10 @@ impl Bloom {
     #[inline]
     fn probes(hash: u64) -> [usize; 2] {
         let word = (hash & 15) as usize * 64;
-        [word + ((hash >> 8) & 63) as usize, word + ((hash >> 32) & 63) as usize]
+        [
+            word + ((hash >> 8) & 63) as usize,
+            word + ((hash >> 32) & 63) as usize,
+        ]
     }
     #[inline]
     pub fn insert(&mut self, hash: u64) {
