@@ -456,15 +456,15 @@ max_session_series = 200
 enabled = true
 # A packet seen again on another path within this window is a copy.
 window_ms = 1000
-# Most fingerprints remembered (16 bytes each). The table starts at 16,384
-# and grows fourfold while packets inside the window would displace each
-# other, so memory follows the packet rate up to this cap.
+# Most fingerprints remembered (16 bytes each). The table starts at 131,072
+# (one 2 MiB huge page) and grows fourfold while packets inside the window
+# would displace each other, so memory follows the packet rate up to this cap.
 table_entries = 1048576
 # Payloads of at least this many bytes are compared across flows.
 min_payload_bytes = 64
 # Window in which two flows carrying the same payload are paired.
 payload_window_ms = 10000
-# Most payload digests remembered (56 bytes each); starts at 16,384 and
+# Most payload digests remembered (56 bytes each); starts at 32,768 and
 # grows like table_entries.
 payload_table_entries = 262144
 # Matching payloads a flow pair needs before duplicate_flow_to_external.
