@@ -350,6 +350,19 @@ impl Config {
                     .to_owned(),
             );
         }
+        for (name, v) in [
+            ("duplicates.table_entries", self.duplicates.table_entries),
+            (
+                "duplicates.payload_table_entries",
+                self.duplicates.payload_table_entries,
+            ),
+        ] {
+            if v > MAX_TABLE_ENTRIES {
+                return Err(format!(
+                    "{name} = {v}: must be at most {MAX_TABLE_ENTRIES} (tables grow to it with the traffic)"
+                ));
+            }
+        }
         if self.alerts.spike_factor.is_nan() || self.alerts.spike_factor <= 1.0 {
             return Err(format!(
                 "alerts.spike_factor = {}: must be greater than 1",
@@ -377,6 +390,9 @@ impl Config {
     }
 }
 
+/// Largest accepted duplicate or payload table cap (entries).
+pub const MAX_TABLE_ENTRIES: usize = 1 << 28;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +413,16 @@ mod tests {
             .to_string();
         assert!(e.starts_with("my.toml: "), "{e}");
         assert!(e.contains("vxlan_port") && e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn table_caps_bounded() {
+        let e = Config::parse("[duplicates]\ntable_entries = 1000000000000\n", "t")
+            .expect_err("absurd cap")
+            .to_string();
+        assert!(e.contains("duplicates.table_entries") && e.contains("at most"), "{e}");
+        let max = format!("[duplicates]\npayload_table_entries = {MAX_TABLE_ENTRIES}\n");
+        assert!(Config::parse(&max, "t").is_ok());
     }
 
     #[test]
