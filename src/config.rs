@@ -420,7 +420,10 @@ mod tests {
         let e = Config::parse("[duplicates]\ntable_entries = 1000000000000\n", "t")
             .expect_err("absurd cap")
             .to_string();
-        assert!(e.contains("duplicates.table_entries") && e.contains("at most"), "{e}");
+        assert!(
+            e.contains("duplicates.table_entries") && e.contains("at most"),
+            "{e}"
+        );
         let max = format!("[duplicates]\npayload_table_entries = {MAX_TABLE_ENTRIES}\n");
         assert!(Config::parse(&max, "t").is_ok());
     }
