@@ -41,6 +41,7 @@ pub(crate) fn initial_sets<S>() -> usize {
     };
     fill.max(INITIAL_SETS)
 }
+
 /// Factor a table grows by.
 const GROWTH: usize = 4;
 /// A table grows when more than one insert in `PRESSURE` displaces an
@@ -175,9 +176,9 @@ const HUGE_FROM: usize = 256 << 10;
 /// more are allocated 2 MiB-aligned, in whole 2 MiB pages, and marked for
 /// transparent huge pages before they are first touched: the duplicate and
 /// payload tables are probed at random, and with 4 KiB pages nearly every
-/// probe also misses the TLB (which in a virtual machine costs a nested
-/// page walk, and makes the processor drop the prefetch meant to hide the
-/// probe's latency).
+/// probe also misses the TLB (in a virtual machine, a nested page walk).
+/// Measured on the development VM, the prefetches meant to hide the probes'
+/// latency only paid off once the tables were on huge pages.
 pub(crate) struct HugeArray<T> {
     ptr: core::ptr::NonNull<T>,
     len: usize,
