@@ -53,16 +53,26 @@ pub struct FlowPair {
     pub first_seen_us: i64,
     pub last_seen_us: i64,
     pub reported: bool,
+    /// Its key in the pair index.
+    key: (u64, u64),
 }
 
 use super::grow::Grow;
+use super::session::WordHasherBuilder;
 
 const WAYS: usize = 4;
 
 pub struct PayloadTracker {
     table: Grow<[Option<Entry>; WAYS]>,
     window_us: i64,
-    pairs: HashMap<(Flow, Flow), FlowPair, ahash::RandomState>,
+    /// Flow pairs by the keyed hashes of their two flows (smaller first),
+    /// as slots in `pair_slots`: a small index that stays in cache, and
+    /// the pairs themselves touched only when they match.
+    pair_index: HashMap<(u64, u64), u32, WordHasherBuilder>,
+    pair_slots: Vec<Option<FlowPair>>,
+    pair_free: Vec<u32>,
+    /// Keys of the flow hashes.
+    flow_hasher: WordHasherBuilder,
     max_pairs: usize,
     pub evicted_payloads: u64,
     pub evicted_pairs: u64,
@@ -76,7 +86,10 @@ impl PayloadTracker {
         PayloadTracker {
             table: Grow::new(entries / WAYS, [None; WAYS]),
             window_us,
-            pairs: HashMap::with_hasher(ahash::RandomState::new()),
+            pair_index: HashMap::with_hasher(WordHasherBuilder::random()),
+            pair_slots: Vec::new(),
+            pair_free: Vec::new(),
+            flow_hasher: WordHasherBuilder::random(),
             max_pairs: max_pairs.max(1),
             evicted_payloads: 0,
             evicted_pairs: 0,
@@ -177,23 +190,39 @@ impl PayloadTracker {
             }
         }
         let other = other?;
-        let key = if other <= flow {
-            (other, flow)
-        } else {
-            (flow, other)
+        let (ho, hf) = (self.flow_key(&other), self.flow_key(&flow));
+        let key = (ho.min(hf), ho.max(hf));
+        let slot = match self.pair_index.get(&key) {
+            Some(&i) => i,
+            None => {
+                if self.pair_index.len() >= self.max_pairs {
+                    self.evict_pair();
+                }
+                let p = FlowPair {
+                    a: other,
+                    b: flow,
+                    matches: 0,
+                    digests: [0; PAIR_DIGESTS],
+                    first_seen_us: ts_us,
+                    last_seen_us: ts_us,
+                    reported: false,
+                    key,
+                };
+                let i = match self.pair_free.pop() {
+                    Some(i) => {
+                        self.pair_slots[i as usize] = Some(p);
+                        i
+                    }
+                    None => {
+                        self.pair_slots.push(Some(p));
+                        (self.pair_slots.len() - 1) as u32
+                    }
+                };
+                self.pair_index.insert(key, i);
+                i
+            }
         };
-        if !self.pairs.contains_key(&key) && self.pairs.len() >= self.max_pairs {
-            self.evict_pair();
-        }
-        let p = self.pairs.entry(key).or_insert(FlowPair {
-            a: other,
-            b: flow,
-            matches: 0,
-            digests: [0; PAIR_DIGESTS],
-            first_seen_us: ts_us,
-            last_seen_us: ts_us,
-            reported: false,
-        });
+        let p = self.pair_slots.get_mut(slot as usize)?.as_mut()?;
         p.last_seen_us = ts_us;
         let known = p.digests[..(p.matches as usize).min(PAIR_DIGESTS)].contains(&digest);
         if !known {
@@ -205,34 +234,60 @@ impl PayloadTracker {
         Some(p)
     }
 
+    /// Keyed hash of a flow (its full addresses, ports and protocol), the
+    /// pair index's key: cheaper to hash and compare than two flows.
+    #[inline]
+    fn flow_key(&self, f: &Flow) -> u64 {
+        use core::hash::{BuildHasher, Hasher};
+        // The address words, and which of them are IPv4.
+        let word = |ip: IpAddr| match ip {
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)), 1u64),
+            IpAddr::V6(v6) => (u128::from(v6), 0),
+        };
+        let ((src, v4s), (dst, v4d)) = (word(f.src), word(f.dst));
+        let mut h = self.flow_hasher.build_hasher();
+        h.write_u128(src);
+        h.write_u128(dst);
+        h.write_u64(
+            v4s << 49
+                | v4d << 48
+                | (u64::from(f.src_port) << 32)
+                | (u64::from(f.dst_port) << 16)
+                | u64::from(f.protocol),
+        );
+        h.finish()
+    }
+
     /// Drops the least recently seen eighth of the pairs (at least one),
     /// unreported pairs first: amortised O(1) per new pair.
     fn evict_pair(&mut self) {
-        let n = (self.pairs.len() / 8).max(1);
-        let mut order: Vec<(bool, i64)> = self
-            .pairs
-            .values()
-            .map(|p| (p.reported, p.last_seen_us))
-            .collect();
+        let n = (self.pair_index.len() / 8).max(1);
+        let mut order: Vec<(bool, i64)> =
+            self.pairs().map(|p| (p.reported, p.last_seen_us)).collect();
         if order.is_empty() {
             return;
         }
         let k = n.min(order.len()) - 1;
         let (_, &mut cutoff, _) = order.select_nth_unstable(k);
         let mut removed = 0;
-        self.pairs.retain(|_, p| {
-            if removed < n && (p.reported, p.last_seen_us) <= cutoff {
-                removed += 1;
-                false
-            } else {
-                true
+        for (i, slot) in self.pair_slots.iter_mut().enumerate() {
+            if removed == n {
+                break;
             }
-        });
+            if let Some(p) = slot
+                && (p.reported, p.last_seen_us) <= cutoff
+            {
+                self.pair_index.remove(&p.key);
+                *slot = None;
+                self.pair_free.push(i as u32);
+                removed += 1;
+            }
+        }
         self.evicted_pairs += removed as u64;
     }
 
     pub fn pairs(&self) -> impl Iterator<Item = &FlowPair> {
-        self.pairs.values()
+        self.pair_slots.iter().flatten()
     }
 }
 
@@ -278,6 +333,16 @@ mod tests {
         }
         assert!(t.pairs().count() <= 4);
         assert!(t.evicted_pairs >= 16);
+        // Freed slots are reused: a new pair accumulates its own matches
+        // and the table stays within its cap.
+        let (a, b) = (flow([10, 0, 0, 3], 7000), flow([198, 51, 100, 7], 7001));
+        for (i, d) in [101u64, 102, 103].into_iter().enumerate() {
+            t.observe(d, 10 + i as i64, a);
+            let p = t.observe(d, 20 + i as i64, b).expect("paired");
+            assert_eq!((p.a, p.b, p.matches), (a, b, i as u64 + 1));
+        }
+        assert!(t.pairs().count() <= 4);
+        assert_eq!(t.pairs().filter(|p| p.a == a && p.b == b).count(), 1);
     }
 
     #[test]
