@@ -493,7 +493,7 @@ table_entries = 1048576
 min_payload_bytes = 64
 # Window in which two flows carrying the same payload are paired.
 payload_window_ms = 10000
-# Most payload digests remembered (56 bytes each); starts at 32,768 and
+# Most payload digests remembered (56 bytes each); starts at 65,536 and
 # grows like table_entries.
 payload_table_entries = 262144
 # Matching payloads a flow pair needs before duplicate_flow_to_external.

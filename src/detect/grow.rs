@@ -53,8 +53,14 @@ const MIN_DISPLACED: u64 = 16;
 impl<S: Clone> Grow<S> {
     /// A table of at most `max_sets` sets (rounded up to a power of two).
     pub fn new(max_sets: usize, empty: S) -> Self {
+        Self::with_initial(max_sets, initial_sets::<S>(), empty)
+    }
+
+    /// A table of at most `max_sets` sets that starts with `initial`
+    /// (both rounded up to a power of two).
+    pub fn with_initial(max_sets: usize, initial: usize, empty: S) -> Self {
         let max_sets = max_sets.max(1).next_power_of_two();
-        let sets = max_sets.min(initial_sets::<S>());
+        let sets = max_sets.min(initial.max(1).next_power_of_two());
         Grow {
             cur: HugeArray::new(sets, empty.clone()),
             cur_mask: sets - 1,
