@@ -148,9 +148,9 @@ impl DupWindow {
         }
         let set = self.table.set(fp);
         let age = |t: u32| i64::from(now.wrapping_sub(t) as i32);
-        let victim = match probe(set, tag, now, packed, window) {
+        let (victim, live) = match probe(set, tag, now, packed, window) {
             Probe::Copy(rep) => return Some(rep),
-            Probe::Again(i) => i,
+            Probe::Again(i) => (i, false),
             Probe::Missing => {
                 let mut victim = 0;
                 let mut victim_age = i64::MIN;
@@ -164,23 +164,11 @@ impl DupWindow {
                         victim_age = age(set.ts[i]);
                     }
                 }
-                if victim_age != i64::MAX && victim_age <= window {
-                    if self.table.should_grow() {
-                        // Grow rather than displace: the entry stays in
-                        // the previous table for its window.
-                        self.table.grow(ts_us, window);
-                        let set = self.table.set(fp);
-                        set.tags[0] = tag;
-                        set.ts[0] = now;
-                        set.paths[0] = packed;
-                        return None;
-                    }
-                    self.evicted += 1;
-                }
-                victim
+                (victim, victim_age != i64::MAX && victim_age <= window)
             }
         };
-        self.table.inserted();
+        let (victim, displaced) = self.table.admit(victim, live, ts_us, window);
+        self.evicted += u64::from(displaced);
         let set = self.table.set(fp);
         set.tags[victim] = tag;
         set.ts[victim] = now;

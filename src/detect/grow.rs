@@ -28,7 +28,7 @@ pub(crate) struct Grow<S: Clone> {
 }
 
 /// Sets a table starts with at least (or its maximum, if smaller).
-pub(crate) const INITIAL_SETS: usize = 4096;
+const INITIAL_SETS: usize = 4096;
 
 /// Sets a table of `S` starts with: [`INITIAL_SETS`], or as many as fill
 /// one 2 MiB huge page if that is more (the page is zeroed whole anyway).
@@ -108,10 +108,26 @@ impl<S: Clone> Grow<S> {
             .find_map(|(t, mask, _)| f(&mut t[(hash as usize) & *mask]))
     }
 
-    /// Counts an insert into the current table.
-    #[inline(always)]
-    pub fn inserted(&mut self) {
+    /// Where an entry goes whose set has no way matching it: `victim`, a
+    /// way of the current set, holds an entry still inside its window when
+    /// `live`. Returns the way of the current set to write and whether a
+    /// live entry is displaced. Instead of displacing, the table may grow:
+    /// the entry then goes to way 0 of the new, empty set, and the victim
+    /// stays in the previous table for its window.
+    #[inline]
+    pub fn admit(
+        &mut self,
+        victim: usize,
+        live: bool,
+        now_us: i64,
+        window_us: i64,
+    ) -> (usize, bool) {
+        if live && self.should_grow() {
+            self.grow(now_us, window_us);
+            return (0, false);
+        }
         self.inserts += 1;
+        (victim, live)
     }
 
     /// An insert must displace an entry still inside its window: should
@@ -121,7 +137,7 @@ impl<S: Clone> Grow<S> {
     /// even when it is large enough, and growing for those would take it to
     /// its cap at any rate.
     #[inline]
-    pub fn should_grow(&mut self) -> bool {
+    fn should_grow(&mut self) -> bool {
         self.displaced += 1;
         self.can_grow()
             && self.displaced >= MIN_DISPLACED

@@ -172,26 +172,15 @@ impl PayloadTracker {
                 ts_us,
                 flow,
             };
-            let i = match free {
-                Some(i) => i,
-                None => {
-                    if ts_us - oldest.1 <= window {
-                        if self.table.should_grow() {
-                            // Grow rather than displace: the entry stays
-                            // in the previous table for its window.
-                            self.table.grow(ts_us, window);
-                            self.table.set(digest)[0] = Some(entry);
-                            return None;
-                        }
-                        self.evicted_payloads += 1;
-                    }
-                    oldest.0
-                }
+            let (victim, live) = match free {
+                Some(i) => (i, false),
+                None => (oldest.0, ts_us - oldest.1 <= window),
             };
             // Keep the first flow that carried the payload as the reference.
             if other.is_none() {
-                self.table.inserted();
-                self.table.set(digest)[i] = Some(entry);
+                let (way, displaced) = self.table.admit(victim, live, ts_us, window);
+                self.evicted_payloads += u64::from(displaced);
+                self.table.set(digest)[way] = Some(entry);
             }
         }
         let other = other?;
