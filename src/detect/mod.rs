@@ -56,43 +56,30 @@ type DeferredPayload = (u64, i64, Flow);
 /// A fixed ring of [`PIPELINE`] queued lookups: pushing into a full ring
 /// hands back the oldest.
 struct Pipeline<T: Copy> {
-    buf: [T; PIPELINE],
+    buf: [Option<T>; PIPELINE],
+    /// Where the next entry goes: the oldest one when the ring is full.
     head: usize,
-    len: usize,
 }
 
 impl<T: Copy> Pipeline<T> {
-    fn new(fill: T) -> Self {
+    fn new() -> Self {
         Pipeline {
-            buf: [fill; PIPELINE],
+            buf: [None; PIPELINE],
             head: 0,
-            len: 0,
         }
     }
 
     /// Queues `v`; returns the oldest entry when the ring was full.
     #[inline(always)]
     fn push(&mut self, v: T) -> Option<T> {
-        let i = self.head;
-        self.head = (i + 1) % PIPELINE;
-        let old = if self.len == PIPELINE {
-            Some(self.buf[i])
-        } else {
-            self.len += 1;
-            None
-        };
-        self.buf[i] = v;
+        let old = self.buf[self.head].replace(v);
+        self.head = (self.head + 1) % PIPELINE;
         old
     }
 
     /// Takes the oldest entry.
     fn pop(&mut self) -> Option<T> {
-        if self.len == 0 {
-            return None;
-        }
-        let i = (self.head + PIPELINE - self.len) % PIPELINE;
-        self.len -= 1;
-        Some(self.buf[i])
+        (0..PIPELINE).find_map(|k| self.buf[(self.head + k) % PIPELINE].take())
     }
 }
 
@@ -176,18 +163,8 @@ impl Engine {
             alert_counts: [[0; Severity::ALL.len()]; AlertKind::ALL.len()],
             correlator: None,
             correlation_window_us: (cfg.correlation.window_s as i64).saturating_mul(1_000_000),
-            deferred_dups: Pipeline::new((0, 0, PathId::Native { l2: 0 })),
-            deferred_payloads: Pipeline::new((
-                0,
-                0,
-                Flow {
-                    src: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
-                    dst: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
-                    src_port: 0,
-                    dst_port: 0,
-                    protocol: 0,
-                },
-            )),
+            deferred_dups: Pipeline::new(),
+            deferred_payloads: Pipeline::new(),
             config_event_counts: [[0; Action::ALL.len()]; Platform::ALL.len()],
             last_ts_us: 0,
         }
@@ -1039,7 +1016,7 @@ mod tests {
 
     #[test]
     fn pipeline_is_first_in_first_out_and_holds_pipeline_entries() {
-        let mut p = Pipeline::new(0u32);
+        let mut p = Pipeline::<u32>::new();
         for i in 0..PIPELINE as u32 {
             assert_eq!(p.push(i), None, "{i}");
         }
