@@ -227,14 +227,88 @@ fn be64(b: &[u8], o: usize) -> u64 {
     }
 }
 
+/// An address folded into one word (not keyed: callers mix it with a key).
 #[inline]
-fn fold(ip: IpAddr) -> u64 {
+pub(crate) fn fold(ip: IpAddr) -> u64 {
     match ip {
         IpAddr::V4(v4) => u64::from(u32::from(v4)),
         IpAddr::V6(v6) => {
             let v = u128::from(v6);
             (v as u64) ^ ((v >> 64) as u64).rotate_left(29) ^ 0x6a09_e667_f3bc_c909
         }
+    }
+}
+
+/// A keyed hasher for keys written as a few whole words (session keys):
+/// one 64×64→128-bit multiply per word, with per-table random keys so
+/// that outer addresses chosen by an attacker cannot be made to collide
+/// at will.
+#[derive(Clone, Copy)]
+pub struct WordHasherBuilder {
+    k0: u64,
+    k1: u64,
+}
+
+impl WordHasherBuilder {
+    /// Keys from the process's random source (std's `RandomState`).
+    pub fn random() -> Self {
+        use core::hash::{BuildHasher, Hasher};
+        let r = std::collections::hash_map::RandomState::new();
+        let mut a = r.build_hasher();
+        a.write_u64(0x6d69_7272_6f72);
+        let mut b = r.build_hasher();
+        b.write_u64(0x0077_6174_6368);
+        WordHasherBuilder {
+            k0: a.finish() | 1,
+            k1: b.finish(),
+        }
+    }
+
+    /// The key's odd random multiplier, for a one-multiply keyed index.
+    pub fn multiplier(&self) -> u64 {
+        self.k0
+    }
+}
+
+impl core::hash::BuildHasher for WordHasherBuilder {
+    type Hasher = WordHasher;
+    #[inline]
+    fn build_hasher(&self) -> WordHasher {
+        WordHasher {
+            state: self.k1,
+            k0: self.k0,
+        }
+    }
+}
+
+pub struct WordHasher {
+    state: u64,
+    k0: u64,
+}
+
+impl core::hash::Hasher for WordHasher {
+    #[inline]
+    fn write_u64(&mut self, w: u64) {
+        let x = u128::from(self.state ^ w) * u128::from(self.k0);
+        self.state = (x as u64) ^ ((x >> 64) as u64);
+    }
+    #[inline]
+    fn write_u128(&mut self, w: u128) {
+        self.write_u64(w as u64);
+        self.write_u64((w >> 64) as u64);
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut t = [0u8; 8];
+            t[..c.len()].copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(t));
+        }
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        let x = u128::from(self.state.rotate_left(29) ^ self.k0) * 0x9e37_79b9_7f4a_7c15u128;
+        (x as u64) ^ ((x >> 64) as u64)
     }
 }
 

@@ -57,8 +57,8 @@ pub struct FlowPair {
     key: (u64, u64),
 }
 
+use super::fingerprint::WordHasherBuilder;
 use super::grow::Grow;
-use super::session::WordHasherBuilder;
 
 const WAYS: usize = 4;
 

@@ -2,9 +2,9 @@
 //! their key (one map lookup per packet), with batch eviction of the least
 //! recently seen. A slot's generation changes when it is reused, so stale
 //! references (from the duplicate window) are recognised.
-use core::net::IpAddr;
 use std::collections::HashMap;
 
+use super::fingerprint::{WordHasherBuilder, fold};
 use super::sketch::{Bloom, Hll, VlanSet};
 use crate::decode::{EncapSet, Tunnel};
 
@@ -150,74 +150,6 @@ pub struct SlotRef {
     pub generation: u32,
 }
 
-/// A keyed hasher for keys written as a few whole words (session keys):
-/// one 64×64→128-bit multiply per word, with per-table random keys so
-/// that outer addresses chosen by an attacker cannot be made to collide
-/// at will.
-#[derive(Clone, Copy)]
-pub struct WordHasherBuilder {
-    k0: u64,
-    k1: u64,
-}
-
-impl WordHasherBuilder {
-    /// Keys from the process's random source (std's `RandomState`).
-    pub fn random() -> Self {
-        use core::hash::{BuildHasher, Hasher};
-        let r = std::collections::hash_map::RandomState::new();
-        let mut a = r.build_hasher();
-        a.write_u64(0x6d69_7272_6f72);
-        let mut b = r.build_hasher();
-        b.write_u64(0x0077_6174_6368);
-        WordHasherBuilder {
-            k0: a.finish() | 1,
-            k1: b.finish(),
-        }
-    }
-}
-
-impl core::hash::BuildHasher for WordHasherBuilder {
-    type Hasher = WordHasher;
-    #[inline]
-    fn build_hasher(&self) -> WordHasher {
-        WordHasher {
-            state: self.k1,
-            k0: self.k0,
-        }
-    }
-}
-
-pub struct WordHasher {
-    state: u64,
-    k0: u64,
-}
-
-impl core::hash::Hasher for WordHasher {
-    #[inline]
-    fn write_u64(&mut self, w: u64) {
-        let x = u128::from(self.state ^ w) * u128::from(self.k0);
-        self.state = (x as u64) ^ ((x >> 64) as u64);
-    }
-    #[inline]
-    fn write_u128(&mut self, w: u128) {
-        self.write_u64(w as u64);
-        self.write_u64((w >> 64) as u64);
-    }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut t = [0u8; 8];
-            t[..c.len()].copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(t));
-        }
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        let x = u128::from(self.state.rotate_left(29) ^ self.k0) * 0x9e37_79b9_7f4a_7c15u128;
-        (x as u64) ^ ((x >> 64) as u64)
-    }
-}
-
 /// Bounded session table.
 pub struct SessionTable {
     index: HashMap<SessionKey, u32, WordHasherBuilder>,
@@ -235,8 +167,6 @@ pub struct SessionTable {
 
 /// Entries of the recent-key cache (a power of two).
 const RECENT: usize = 256;
-/// A free entry of the recent-key cache.
-const NO_SLOT: u32 = u32::MAX;
 
 impl SessionTable {
     pub fn new(cap: usize) -> Self {
@@ -247,8 +177,9 @@ impl SessionTable {
             free: Vec::new(),
             cap,
             evicted: 0,
-            recent: vec![(0, NO_SLOT); RECENT].into_boxed_slice(),
-            recent_seed: WordHasherBuilder::random().k0,
+            // Tag 0 never matches: the entries start empty.
+            recent: vec![(0, 0); RECENT].into_boxed_slice(),
+            recent_seed: WordHasherBuilder::random().multiplier(),
         }
     }
 
@@ -256,14 +187,7 @@ impl SessionTable {
     /// multiply, keyed per table (a collision only costs a map lookup).
     #[inline(always)]
     fn recent_index(&self, key: &SessionKey) -> (usize, u32) {
-        let fold = |ip: IpAddr| match ip {
-            IpAddr::V4(v4) => u64::from(u32::from(v4)),
-            IpAddr::V6(v6) => {
-                let v = u128::from(v6);
-                (v as u64) ^ ((v >> 64) as u64).rotate_left(17)
-            }
-        };
-        let w = (fold(key.src) << 32 | fold(key.src) >> 32)
+        let w = fold(key.src).rotate_left(32)
             ^ fold(key.dst)
             ^ u64::from(key.id.unwrap_or(0)).rotate_left(40)
             ^ (key.encap as u64) << 24;
@@ -328,7 +252,6 @@ impl SessionTable {
             }
         };
         self.index.insert(key, i);
-        let (qi, tag) = self.recent_index(&key);
         self.recent[qi] = (tag, i);
         (
             SlotRef {
