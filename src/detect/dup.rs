@@ -14,7 +14,9 @@ pub enum PathId {
 impl PathId {
     const SESSION_BIT: u64 = 1 << 63;
 
-    fn pack(self) -> u64 {
+    /// The path as one word (what the table stores).
+    #[inline(always)]
+    pub fn pack(self) -> u64 {
         match self {
             PathId::Session { slot, generation } => {
                 Self::SESSION_BIT | (u64::from(slot) << 32) | u64::from(generation)
@@ -23,7 +25,9 @@ impl PathId {
         }
     }
 
-    fn unpack(v: u64) -> PathId {
+    /// The path a word from [`PathId::pack`] stands for.
+    #[inline]
+    pub fn unpack(v: u64) -> PathId {
         if v & Self::SESSION_BIT != 0 {
             PathId::Session {
                 slot: ((v >> 32) as u32) & 0x7fff_ffff,
@@ -76,21 +80,49 @@ enum Probe {
     Missing,
 }
 
+/// Bit `i` set where `xs[i] == v`. Written without branches: which way
+/// matches is data the branch predictor cannot learn.
+#[inline(always)]
+fn mask4(xs: &[u32; WAYS], v: u32) -> u32 {
+    u32::from(xs[0] == v)
+        | u32::from(xs[1] == v) << 1
+        | u32::from(xs[2] == v) << 2
+        | u32::from(xs[3] == v) << 3
+}
+
 #[inline(always)]
 fn probe(set: &Set, tag: u32, now: u32, packed: u64, window: i64) -> Probe {
-    for i in 0..WAYS {
-        if set.tags[i] == tag {
-            let gap = i64::from(now.wrapping_sub(set.ts[i]) as i32).abs();
-            if gap <= window && set.paths[i] != packed {
-                return Probe::Copy(Repeat {
-                    first_path: PathId::unpack(set.paths[i]),
-                    gap_us: gap,
-                });
-            }
-            return Probe::Again(i);
-        }
+    let m = mask4(&set.tags, tag);
+    if m == 0 {
+        return Probe::Missing;
     }
-    Probe::Missing
+    let i = m.trailing_zeros() as usize;
+    let gap = i64::from(now.wrapping_sub(set.ts[i]) as i32).abs();
+    if gap <= window && set.paths[i] != packed {
+        return Probe::Copy(Repeat {
+            first_path: PathId::unpack(set.paths[i]),
+            gap_us: gap,
+        });
+    }
+    Probe::Again(i)
+}
+
+/// The way a new entry replaces: the first empty one, else the oldest
+/// (the first of equally old ones), and whether that one is still inside
+/// the window. The oldest is picked with selects, not branches.
+#[inline(always)]
+fn victim(set: &Set, now: u32, window: i64) -> (usize, bool) {
+    let empty = mask4(&set.tags, 0);
+    if empty != 0 {
+        return (empty.trailing_zeros() as usize, false);
+    }
+    let age = |i: usize| now.wrapping_sub(set.ts[i]) as i32;
+    let pick = |(i, a): (usize, i32), (j, b): (usize, i32)| if b > a { (j, b) } else { (i, a) };
+    let (v, a) = pick(
+        pick((0, age(0)), (1, age(1))),
+        pick((2, age(2)), (3, age(3))),
+    );
+    (v, i64::from(a) <= window)
 }
 
 impl DupWindow {
@@ -127,9 +159,15 @@ impl DupWindow {
     /// retransmission on one link is not a copy).
     #[inline]
     pub fn observe(&mut self, fp: u64, ts_us: i64, path: PathId) -> Option<Repeat> {
+        self.observe_packed(fp, ts_us, path.pack())
+    }
+
+    /// [`DupWindow::observe`] with the path already packed: packing where
+    /// the kind of path is known spares a branch on it here.
+    #[inline]
+    pub fn observe_packed(&mut self, fp: u64, ts_us: i64, packed: u64) -> Option<Repeat> {
         let tag = ((fp >> 32) as u32) | 1;
         let now = ts_us as u32;
-        let packed = path.pack();
         let window = self.window_us;
         // After a growth, what the previous table holds is looked up too;
         // an entry found there moves to the current table.
@@ -147,25 +185,10 @@ impl DupWindow {
             return found;
         }
         let set = self.table.set(fp);
-        let age = |t: u32| i64::from(now.wrapping_sub(t) as i32);
         let (victim, live) = match probe(set, tag, now, packed, window) {
             Probe::Copy(rep) => return Some(rep),
             Probe::Again(i) => (i, false),
-            Probe::Missing => {
-                let mut victim = 0;
-                let mut victim_age = i64::MIN;
-                for i in 0..WAYS {
-                    if set.tags[i] == 0 {
-                        victim = i;
-                        victim_age = i64::MAX;
-                        break;
-                    } else if age(set.ts[i]) > victim_age {
-                        victim = i;
-                        victim_age = age(set.ts[i]);
-                    }
-                }
-                (victim, victim_age != i64::MAX && victim_age <= window)
-            }
+            Probe::Missing => victim(set, now, window),
         };
         let (victim, displaced) = self.table.admit(victim, live, ts_us, window);
         self.evicted += u64::from(displaced);

@@ -199,13 +199,40 @@ fn nh_bytes(lanes: &[(u64, u64)], data: &[u8]) -> u128 {
     if !rest.is_empty()
         && let Some(&k) = lanes.get(data.len() / 16)
     {
-        let mut t = [0u8; 16];
-        t[..rest.len()].copy_from_slice(rest);
-        let a = u64::from_le_bytes([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]]);
-        let b = u64::from_le_bytes([t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]]);
+        let (a, b) = tail_words(data, rest.len());
         acc = acc.wrapping_add(nh(a, b, k));
     }
     acc
+}
+
+/// The last `r` (1 to 15) bytes of `data` as two little-endian words,
+/// zero-padded as if copied into a zeroed 16-byte block, without a call to
+/// `memcpy`: when `data` has 16 bytes or more, the 16 ending at its end are
+/// loaded and shifted; shorter data is assembled from 8-, 4- and 1-byte
+/// loads.
+#[inline(always)]
+fn tail_words(data: &[u8], r: usize) -> (u64, u64) {
+    debug_assert!((1..16).contains(&r) && r <= data.len());
+    let v = if let Some(&last) = data.last_chunk::<16>() {
+        u128::from_le_bytes(last) >> (8 * (16 - r))
+    } else {
+        let t = &data[data.len() - r..];
+        let mut v = 0u128;
+        let mut at = 0;
+        if let Some(w) = t.first_chunk::<8>() {
+            v = u128::from(u64::from_le_bytes(*w));
+            at = 8;
+        }
+        if let Some(w) = t[at..].first_chunk::<4>() {
+            v |= u128::from(u32::from_le_bytes(*w)) << (8 * at);
+            at += 4;
+        }
+        for (i, &x) in t[at..].iter().enumerate() {
+            v |= u128::from(x) << (8 * (at + i));
+        }
+        v
+    };
+    (v as u64, (v >> 64) as u64)
 }
 
 /// A big-endian word at `o` (zero past the end; callers check lengths).
@@ -338,6 +365,25 @@ pub fn transport_payload<'a>(ip: &InnerIp<'a>) -> &'a [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tail_words_equal_a_zero_padded_copy() {
+        let data: Vec<u8> = (1..=40).collect();
+        for len in 1..=data.len() {
+            let d = &data[..len];
+            let r = len % 16;
+            if r == 0 {
+                continue;
+            }
+            let mut t = [0u8; 16];
+            t[..r].copy_from_slice(&d[len - r..]);
+            let want = (
+                u64::from_le_bytes(t[..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(t[8..].try_into().expect("8 bytes")),
+            );
+            assert_eq!(tail_words(d, r), want, "length {len}");
+        }
+    }
     use crate::decode::{Decoder, DecoderConfig, LinkType};
 
     fn ipv4_tcp(ttl: u8, dscp: u8, csum: u16) -> Vec<u8> {

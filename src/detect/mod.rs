@@ -48,8 +48,9 @@ pub struct DupCounts {
 /// Duplicate and payload lookups in flight (prefetched, not yet done).
 const PIPELINE: usize = 16;
 
-/// A duplicate-window lookup queued behind its prefetch.
-type DeferredDup = (u64, i64, PathId);
+/// A duplicate-window lookup queued behind its prefetch: fingerprint,
+/// time, packed path.
+type DeferredDup = (u64, i64, u64);
 /// A payload-table lookup queued behind its prefetch.
 type DeferredPayload = (u64, i64, Flow);
 
@@ -511,7 +512,7 @@ impl Engine {
                 slot: r.slot,
                 generation: r.generation,
             };
-            self.queue_dup((f, ts_us, path));
+            self.queue_dup((f, ts_us, path.pack()));
         }
         if due {
             self.evaluate(r, ts_us);
@@ -538,7 +539,7 @@ impl Engine {
         };
         if let Some(f) = fingerprint {
             let l2 = (d.l2 as u64) ^ ((d.l2 >> 64) as u64).rotate_left(17);
-            self.queue_dup((f, ts_us, PathId::Native { l2 }));
+            self.queue_dup((f, ts_us, PathId::Native { l2 }.pack()));
         }
         let Some(digest) = digest else {
             return;
@@ -585,10 +586,12 @@ impl Engine {
         }
     }
 
-    fn apply_dup(&mut self, f: u64, ts_us: i64, path: PathId) {
-        let Some(rep) = self.dups.observe(f, ts_us, path) else {
+    /// `path` is packed ([`PathId::pack`]).
+    fn apply_dup(&mut self, f: u64, ts_us: i64, path: u64) {
+        let Some(rep) = self.dups.observe_packed(f, ts_us, path) else {
             return;
         };
+        let path = PathId::unpack(path);
         // The copy is the later packet when it travelled in a session;
         // when the later one is native, the earlier session carried it.
         let session = match (path, rep.first_path) {
