@@ -28,7 +28,6 @@ const HEADER_LANES: usize = 4;
 /// mixed once. The products are independent, so the processor computes
 /// them side by side instead of one after the other.
 pub struct Fingerprinter {
-    state: ahash::RandomState,
     key: [u64; 4],
     /// Key pairs per 16-byte payload position.
     lanes: [(u64, u64); LANES],
@@ -40,7 +39,6 @@ impl Fingerprinter {
     pub fn new(key: [u64; 4]) -> Self {
         let derive = |i: u64| (mix(key[0] ^ i, key[1]), mix(key[2] ^ i, key[3]));
         Fingerprinter {
-            state: ahash::RandomState::with_seeds(key[0], key[1], key[2], key[3]),
             key,
             lanes: core::array::from_fn(|i| derive(i as u64 + 1)),
             header: core::array::from_fn(|i| derive(i as u64 + 0x100)),
@@ -168,12 +166,6 @@ impl Fingerprinter {
         let b = fold(dst) ^ (u64::from(dport) << 48);
         let p = u64::from(proto);
         (mix(a, b ^ p), mix(b, a ^ p))
-    }
-
-    /// A general keyed hash.
-    #[inline]
-    pub fn hash<T: core::hash::Hash>(&self, v: T) -> u64 {
-        self.state.hash_one(v)
     }
 }
 
