@@ -117,11 +117,9 @@ impl PayloadTracker {
     /// destination within the window.
     pub fn observe(&mut self, digest: u64, ts_us: i64, flow: Flow) -> Option<&mut FlowPair> {
         let window = self.window_us;
-        let mut other = None;
-        let mut from_old = false;
         // After a growth, the previous table is looked up too; a digest
         // found there that does not pair moves to the current table.
-        if let Some(f) = self.table.find_old(digest, ts_us, |old| {
+        let mut other = self.table.find_old(digest, ts_us, |old| {
             let slot = old
                 .iter_mut()
                 .find(|s| s.is_some_and(|e| e.digest == digest))?;
@@ -131,11 +129,8 @@ impl PayloadTracker {
             }
             *slot = None;
             None
-        }) {
-            other = Some(f);
-            from_old = true;
-        }
-        if !from_old {
+        });
+        if other.is_none() {
             let set = self.table.set(digest);
             let mut free = None;
             let mut oldest = (0, i64::MAX);
