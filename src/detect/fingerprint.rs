@@ -357,6 +357,7 @@ pub fn transport_payload<'a>(ip: &InnerIp<'a>) -> &'a [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::{Decoder, DecoderConfig, LinkType};
 
     #[test]
     fn tail_words_equal_a_zero_padded_copy() {
@@ -376,7 +377,6 @@ mod tests {
             assert_eq!(tail_words(d, r), want, "length {len}");
         }
     }
-    use crate::decode::{Decoder, DecoderConfig, LinkType};
 
     fn ipv4_tcp(ttl: u8, dscp: u8, csum: u16) -> Vec<u8> {
         let mut p = vec![
