@@ -361,6 +361,69 @@ struct Walk<'a, 'd> {
     max_depth: u8,
 }
 
+/// Whether a UDP payload holds a valid header of the tunnel its
+/// destination port is configured for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Header {
+    Valid,
+    /// This protocol's header, cut short or running past the datagram.
+    Short(Layer, Reason),
+    /// Not this protocol's header: ordinary UDP.
+    Invalid,
+}
+
+/// Checks the header of a UDP tunnel payload. What is not this protocol's
+/// header is [`Header::Invalid`] (ordinary UDP); what looks like it but is
+/// cut short or runs past its datagram is an error. VXLAN needs the I flag
+/// (reserved bits ignored, RFC 7348 section 5); VXLAN-GPE version 0, the P
+/// flag and a known next protocol; Geneve version 0 (RFC 8926) and options
+/// within the datagram; TZSP version 1, a known type and encapsulation,
+/// then a terminated tag list. GRE-in-UDP (RFC 8086) is checked by the GRE
+/// decoder.
+fn udp_tunnel_header(kind: UdpTunnel, payload: &[u8]) -> Header {
+    match kind {
+        UdpTunnel::Vxlan => match vxlan::Packet::new_checked(payload) {
+            Err(_) => Header::Short(Layer::Vxlan, Reason::Truncated),
+            Ok(v) if v.vni_valid() => Header::Valid,
+            Ok(_) => Header::Invalid,
+        },
+        UdpTunnel::VxlanGpe => match vxlan::Packet::new_checked(payload) {
+            Err(_) => Header::Short(Layer::VxlanGpe, Reason::Truncated),
+            Ok(v)
+                if v.gpe_version() == 0
+                    && v.gpe_next_protocol().is_some_and(vxlan::next::known) =>
+            {
+                Header::Valid
+            }
+            Ok(_) => Header::Invalid,
+        },
+        UdpTunnel::Geneve => match payload.get(geneve::field::VER_OPTLEN) {
+            _ if payload.len() < geneve::field::FIXED_LEN => {
+                Header::Short(Layer::Geneve, Reason::Truncated)
+            }
+            Some(&b) if b >> 6 != 0 => Header::Invalid,
+            _ => match geneve::Packet::new_checked(payload) {
+                Ok(_) => Header::Valid,
+                Err(_) => Header::Short(Layer::Geneve, Reason::Truncated),
+            },
+        },
+        UdpTunnel::Tzsp => {
+            let Some(fixed) = payload.get(..tzsp::field::FIXED_LEN) else {
+                return Header::Short(Layer::Tzsp, Reason::Truncated);
+            };
+            let encap = u16::from_be_bytes([fixed[2], fixed[3]]);
+            if fixed[0] != 1 || !tzsp::known_type(fixed[1]) || !tzsp::known_encapsulation(encap) {
+                return Header::Invalid;
+            }
+            match tzsp::Packet::new_checked(payload) {
+                Ok(_) => Header::Valid,
+                Err(_) => Header::Short(Layer::Tzsp, Reason::Unterminated),
+            }
+        }
+        UdpTunnel::GreInUdp | UdpTunnel::None => Header::Valid,
+    }
+}
+
 impl Decoder {
     pub fn new(cfg: &DecoderConfig) -> Self {
         let mut udp_ports = Box::new([UdpTunnel::None; 65536]);
@@ -604,7 +667,7 @@ impl Decoder {
         }
         match protocol {
             IPPROTO_GRE => self.gre(w, l4),
-            IPPROTO_UDP => self.udp(w, l4, dst_port, src_port),
+            IPPROTO_UDP => self.udp(w, l4, src_port, dst_port),
             IPPROTO_IPIP | IPPROTO_IPV6 => {
                 w.enter()?;
                 Ok(Next::Ip(l4))
@@ -613,20 +676,32 @@ impl Decoder {
         }
     }
 
+    /// A UDP datagram is a tunnel only when its *destination* port is
+    /// configured for one, it does not come from a well-known port, and its
+    /// header is valid for that protocol ([`udp_tunnel_header`]); anything
+    /// else is ordinary UDP (still fingerprinted for duplicates, never a
+    /// session). The source port alone never makes a tunnel: ephemeral
+    /// ports (Linux 32768-60999, Windows 49152-65535) cover every tunnel
+    /// port.
     fn udp<'a>(
         &self,
         w: &mut Walk<'a, '_>,
         b: &'a [u8],
-        dst_port: u16,
         src_port: u16,
+        dst_port: u16,
     ) -> Result<Next<'a>, DecodeError> {
         let udp = etherparse::UdpHeaderSlice::from_slice(b)
             .map_err(|_| DecodeError::new(Layer::Udp, Reason::Truncated))?;
-        let kind = match self.udp_ports[usize::from(dst_port)] {
-            UdpTunnel::None => self.udp_ports[usize::from(src_port)],
-            k => k,
-        };
-        if kind == UdpTunnel::None {
+        let kind = self.udp_ports[usize::from(dst_port)];
+        // From a well-known port that is no tunnel port: a server's reply
+        // to a client whose ephemeral port happens to be a tunnel port
+        // (tunnel senders pick source ports from the dynamic range for
+        // flow entropy: RFC 7348 section 5, RFC 8926 section 3.3, RFC 8086
+        // section 3.2; some send from port 0, which no server uses).
+        if kind == UdpTunnel::None
+            || ((1..1024).contains(&src_port)
+                && self.udp_ports[usize::from(src_port)] == UdpTunnel::None)
+        {
             return Ok(Next::Done);
         }
         // UDP length: 0 (GSO/jumbo) or larger than what was captured falls
@@ -640,6 +715,11 @@ impl Decoder {
         } else {
             &b[8..len]
         };
+        match udp_tunnel_header(kind, payload) {
+            Header::Valid => {}
+            Header::Short(layer, reason) => return Err(DecodeError::new(layer, reason)),
+            Header::Invalid => return Ok(Next::Done),
+        }
         w.enter()?;
         match kind {
             UdpTunnel::Vxlan => {
@@ -652,24 +732,18 @@ impl Decoder {
             UdpTunnel::VxlanGpe => {
                 let v = vxlan::Packet::new_checked(payload)
                     .map_err(|_| DecodeError::new(Layer::VxlanGpe, Reason::Truncated))?;
-                if v.gpe_version() != 0 {
-                    return Err(DecodeError::new(Layer::VxlanGpe, Reason::BadVersion));
-                }
                 let inner = v.payload();
                 w.found(Encap::VxlanGpe, Some(v.vni()), inner);
                 Ok(match v.gpe_next_protocol() {
-                    None | Some(vxlan::next::ETHERNET) => Next::Ethernet(inner),
+                    Some(vxlan::next::ETHERNET) => Next::Ethernet(inner),
                     Some(vxlan::next::IPV4 | vxlan::next::IPV6) => Next::Ip(inner),
                     Some(vxlan::next::MPLS) => Self::mpls(inner)?,
-                    Some(_) => Next::Done, // NSH and others: not unwrapped
+                    _ => Next::Done, // NSH: inventoried, not unwrapped
                 })
             }
             UdpTunnel::Geneve => {
                 let g = geneve::Packet::new_checked(payload)
                     .map_err(|_| DecodeError::new(Layer::Geneve, Reason::Truncated))?;
-                if g.version() != 0 {
-                    return Err(DecodeError::new(Layer::Geneve, Reason::BadVersion));
-                }
                 let inner = g.payload();
                 w.found(Encap::Geneve, Some(g.vni()), inner);
                 Ok(match g.protocol() {
@@ -678,18 +752,8 @@ impl Decoder {
                 })
             }
             UdpTunnel::Tzsp => {
-                let t = tzsp::Packet::new_checked(payload).map_err(|e| {
-                    DecodeError::new(
-                        Layer::Tzsp,
-                        match e {
-                            tzsp::Error::Truncated => Reason::Truncated,
-                            tzsp::Error::Unterminated => Reason::Unterminated,
-                        },
-                    )
-                })?;
-                if t.version() != 1 {
-                    return Err(DecodeError::new(Layer::Tzsp, Reason::BadVersion));
-                }
+                let t = tzsp::Packet::new_checked(payload)
+                    .map_err(|_| DecodeError::new(Layer::Tzsp, Reason::Unterminated))?;
                 let inner = t.payload();
                 w.found(Encap::Tzsp, None, inner);
                 Ok(match t.encapsulation() {

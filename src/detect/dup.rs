@@ -41,16 +41,19 @@ impl PathId {
 
 use super::grow::Grow;
 
-const WAYS: usize = 4;
+const WAYS: usize = 3;
 
-/// One cache line: four tags, four timestamps, four paths.
+/// One cache line: three tags, three timestamps, three paths. Timestamps
+/// are whole 64-bit microseconds: a sensor runs for months, and 32 bits of
+/// microseconds wrap every 71.6 minutes (an entry that old would read as
+/// recent).
 #[derive(Clone, Copy, Default)]
 #[repr(C, align(64))]
 struct Set {
     /// High half of the fingerprint, low bit forced to 1; 0 is empty.
     tags: [u32; WAYS],
-    /// Low 32 bits of the timestamp in microseconds (wrapping).
-    ts: [u32; WAYS],
+    _pad: u32,
+    ts: [i64; WAYS],
     paths: [u64; WAYS],
 }
 
@@ -61,8 +64,8 @@ pub struct Repeat {
     pub gap_us: i64,
 }
 
-/// Longest window the 32-bit timestamps can judge.
-pub const MAX_WINDOW_US: i64 = (i32::MAX as i64) / 2;
+/// Longest window accepted (one hour; a copy arrives within milliseconds).
+pub const MAX_WINDOW_US: i64 = 3_600_000_000;
 
 pub struct DupWindow {
     table: Grow<Set>,
@@ -83,21 +86,18 @@ enum Probe {
 /// Bit `i` set where `xs[i] == v`. Written without branches: which way
 /// matches is data the branch predictor cannot learn.
 #[inline(always)]
-fn mask4(xs: &[u32; WAYS], v: u32) -> u32 {
-    u32::from(xs[0] == v)
-        | u32::from(xs[1] == v) << 1
-        | u32::from(xs[2] == v) << 2
-        | u32::from(xs[3] == v) << 3
+fn mask(xs: &[u32; WAYS], v: u32) -> u32 {
+    u32::from(xs[0] == v) | u32::from(xs[1] == v) << 1 | u32::from(xs[2] == v) << 2
 }
 
 #[inline(always)]
-fn probe(set: &Set, tag: u32, now: u32, packed: u64, window: i64) -> Probe {
-    let m = mask4(&set.tags, tag);
+fn probe(set: &Set, tag: u32, now: i64, packed: u64, window: i64) -> Probe {
+    let m = mask(&set.tags, tag);
     if m == 0 {
         return Probe::Missing;
     }
     let i = m.trailing_zeros() as usize;
-    let gap = i64::from(now.wrapping_sub(set.ts[i]) as i32).abs();
+    let gap = now.saturating_sub(set.ts[i]).saturating_abs();
     if gap <= window && set.paths[i] != packed {
         return Probe::Copy(Repeat {
             first_path: PathId::unpack(set.paths[i]),
@@ -111,22 +111,20 @@ fn probe(set: &Set, tag: u32, now: u32, packed: u64, window: i64) -> Probe {
 /// (the first of equally old ones), and whether that one is still inside
 /// the window. The oldest is picked with selects, not branches.
 #[inline(always)]
-fn victim(set: &Set, now: u32, window: i64) -> (usize, bool) {
-    let empty = mask4(&set.tags, 0);
+fn victim(set: &Set, now: i64, window: i64) -> (usize, bool) {
+    let empty = mask(&set.tags, 0);
     if empty != 0 {
         return (empty.trailing_zeros() as usize, false);
     }
-    let age = |i: usize| now.wrapping_sub(set.ts[i]) as i32;
-    let pick = |(i, a): (usize, i32), (j, b): (usize, i32)| if b > a { (j, b) } else { (i, a) };
-    let (v, a) = pick(
-        pick((0, age(0)), (1, age(1))),
-        pick((2, age(2)), (3, age(3))),
-    );
-    (v, i64::from(a) <= window)
+    let age = |i: usize| now.saturating_sub(set.ts[i]);
+    let pick = |(i, a): (usize, i64), (j, b): (usize, i64)| if b > a { (j, b) } else { (i, a) };
+    let (v, a) = pick(pick((0, age(0)), (1, age(1))), (2, age(2)));
+    (v, a <= window)
 }
 
 impl DupWindow {
-    /// At most `capacity` entries (rounded up to a power of two), `window_us`
+    /// About `capacity` entries (sets of [`WAYS`], their number rounded up to
+    /// a power of two), `window_us`
     /// long (at most [`MAX_WINDOW_US`]). The table starts small and grows
     /// when an entry would be displaced inside its window.
     pub fn new(capacity: usize, window_us: i64) -> Self {
@@ -167,7 +165,7 @@ impl DupWindow {
     #[inline]
     pub fn observe_packed(&mut self, fp: u64, ts_us: i64, packed: u64) -> Option<Repeat> {
         let tag = ((fp >> 32) as u32) | 1;
-        let now = ts_us as u32;
+        let now = ts_us;
         let window = self.window_us;
         // After a growth, what the previous table holds is looked up too;
         // an entry found there moves to the current table.
@@ -235,8 +233,26 @@ mod tests {
         for fp in 0..1000u64 {
             w.observe(fp.wrapping_mul(0x9e37_79b9_7f4a_7c15), 0, A);
         }
-        assert!(w.evicted() >= 1000 - 16);
-        assert_eq!(w.entries(), (16, 16));
+        let (n, max) = w.entries();
+        assert_eq!(n, max);
+        assert!(n <= 2 * 16, "{n} entries"); // sets of 3, a power of two of them
+        assert!(w.evicted() >= 1000 - n as u64);
+    }
+
+    /// 2^32 microseconds (71.6 minutes) later is not "100 us later": the
+    /// window is judged on whole 64-bit timestamps.
+    #[test]
+    fn no_duplicate_across_a_two_to_the_32_microsecond_gap() {
+        let mut w = DupWindow::new(1024, 1_000_000);
+        let t0 = 1_767_225_600_000_000i64; // 2026-01-01
+        assert_eq!(w.observe(42, t0, A), None);
+        assert_eq!(w.observe(42, t0 + (1i64 << 32) + 100, B), None);
+        // An entry ~36 minutes old is not live either.
+        assert_eq!(w.observe(43, t0, A), None);
+        assert_eq!(w.observe(43, t0 + (1i64 << 31) + 5, B), None);
+        // Inside the window it still is.
+        assert_eq!(w.observe(44, t0, A), None);
+        assert!(w.observe(44, t0 + 100, B).is_some());
     }
 
     #[test]
@@ -261,10 +277,11 @@ mod tests {
             .count() as u64;
         assert!(found * 100 >= (n / 7) * 99, "{found} of {}", n / 7);
         // Growth stops at the cap; beyond it entries are displaced and counted.
-        for i in n..4 * cap as u64 {
+        let max = w.entries().1;
+        for i in n..4 * max as u64 {
             w.observe(fp(i), 30, A);
         }
-        assert_eq!(w.entries(), (cap, cap));
+        assert_eq!(w.entries(), (max, max));
         assert!(w.evicted() > 0);
     }
 

@@ -486,15 +486,15 @@ impl Engine {
             s.nested.union(d.nested);
             if let Some(ip) = &d.inner {
                 let (isrc, idst) = ip.addrs();
-                let (fwd, rev) =
-                    self.fp
-                        .flow_pair(isrc, idst, ip.src_port, ip.dst_port, ip.protocol);
-                if s.flows_fwd.contains(rev) {
+                let h = self
+                    .fp
+                    .flow_pair(isrc, idst, ip.src_port, ip.dst_port, ip.protocol);
+                if s.flows_fwd.contains(h.rev) {
                     s.both_directions += 1;
                 }
-                s.flows_fwd.insert(fwd);
-                s.flows_rev.insert(rev);
-                s.flows.insert(fwd.min(rev));
+                s.flows_fwd.insert(h.fwd);
+                s.flows_rev.insert(h.rev);
+                s.flows.insert(h.canonical);
                 if isrc == key.src || isrc == key.dst || idst == key.src || idst == key.dst {
                     s.inner_related += 1;
                 }
@@ -997,6 +997,11 @@ pub fn evidence_file_name(k: &SessionKey) -> String {
 /// The fingerprint key: fixed so that replays are reproducible; change it
 /// with `MIRRORWATCH_FINGERPRINT_KEY` (four numbers) to resist crafted
 /// collisions.
+#[cfg(test)]
+pub(crate) fn fingerprint_key_for_tests() -> [u64; 4] {
+    fingerprint_key()
+}
+
 fn fingerprint_key() -> [u64; 4] {
     let fixed = [
         0x6d69_7272_6f72_7761,

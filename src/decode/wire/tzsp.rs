@@ -21,6 +21,19 @@ pub const ENCAP_ETHERNET: u16 = 1;
 pub const TYPE_RECEIVED: u8 = 0;
 pub const TYPE_TRANSMIT: u8 = 1;
 
+/// Packet types the protocol defines: received and transmitted frames,
+/// configuration, keepalive, port opener (2 is reserved).
+pub const fn known_type(t: u8) -> bool {
+    matches!(t, 0 | 1 | 3 | 4 | 5)
+}
+
+/// Encapsulations the protocol defines: Ethernet, Token Ring, SLIP, PPP,
+/// FDDI, raw, 802.11, 802.11 with Prism or AVS headers. Only Ethernet is
+/// unwrapped.
+pub const fn known_encapsulation(e: u16) -> bool {
+    matches!(e, 1 | 2 | 3 | 4 | 5 | 7 | 18 | 119 | 127)
+}
+
 /// Why a TZSP header was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -105,6 +118,13 @@ mod tests {
         assert_eq!(p.encapsulation(), ENCAP_ETHERNET);
         assert_eq!(p.header_len(), 9);
         assert_eq!(p.payload(), &[0xaa]);
+    }
+
+    #[test]
+    fn known_types_and_encapsulations() {
+        assert!(known_type(TYPE_RECEIVED) && known_type(4) && !known_type(2) && !known_type(9));
+        assert!(known_encapsulation(ENCAP_ETHERNET) && known_encapsulation(18));
+        assert!(!known_encapsulation(0) && !known_encapsulation(0x1234));
     }
 
     #[test]

@@ -25,6 +25,11 @@ pub mod next {
     pub const ETHERNET: u8 = 3;
     pub const NSH: u8 = 4;
     pub const MPLS: u8 = 5;
+
+    /// A next-protocol value the draft assigns (1-5).
+    pub const fn known(v: u8) -> bool {
+        matches!(v, IPV4 | IPV6 | ETHERNET | NSH | MPLS)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +86,17 @@ mod tests {
         assert_eq!(p.vni(), 5001);
         assert_eq!(p.payload(), &[0xab]);
         assert!(Packet::new_checked(&b[..7]).is_err());
+    }
+
+    #[test]
+    fn i_flag_and_reserved_bits() {
+        // RFC 7348: reserved bits are ignored on receipt; the I flag must
+        // be set for a valid VNI.
+        let b = [0xff, 0xff, 0xff, 0xff, 0, 0, 7, 0xff];
+        assert!(Packet::new_checked(&b[..]).expect("len").vni_valid());
+        let b = [0xf7, 0, 0, 0, 0, 0, 7, 0];
+        assert!(!Packet::new_checked(&b[..]).expect("len").vni_valid());
+        assert!(next::known(next::NSH) && !next::known(0) && !next::known(6));
     }
 
     #[test]
