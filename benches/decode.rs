@@ -5,7 +5,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mirrorwatch::config::Config;
 use mirrorwatch::decode::{Decoder, DecoderConfig, Encap, LinkType};
-use mirrorwatch::detect::Engine;
+use mirrorwatch::pipeline::Analyzer;
 use mirrorwatch::synth;
 
 fn frames_by_encap() -> Vec<(String, LinkType, Vec<Vec<u8>>)> {
@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode+detect");
     for (name, lt, frames) in &groups {
         g.throughput(Throughput::Elements(frames.len() as u64));
-        let mut engine = Engine::new(&Config::default());
+        let mut engine = Analyzer::new(&Config::default());
         g.bench_function(name.as_str(), |b| {
             b.iter(|| {
                 for (i, f) in frames.iter().enumerate() {

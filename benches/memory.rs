@@ -8,7 +8,7 @@
 //! count; under `cargo test --all-targets` a small run checks it works).
 use mirrorwatch::config::Config;
 use mirrorwatch::decode::LinkType;
-use mirrorwatch::detect::Engine;
+use mirrorwatch::pipeline::Analyzer;
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -67,7 +67,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 10_000_000 } else { 50_000 });
-    let mut engine = Engine::new(&Config::default());
+    let mut engine = Analyzer::new(&Config::default());
     let before = peak_rss_kib();
     let mut frame = Vec::with_capacity(256);
     let mut inner = Vec::with_capacity(160);
@@ -98,26 +98,26 @@ fn main() {
             );
         }
         engine.process(ts, LinkType::Ethernet, frame.len() as u32, &frame);
-        engine.drain_alerts();
+        engine.engine.drain_alerts();
     }
-    engine.finish();
+    engine.engine.finish();
     let peak = peak_rss_kib();
-    let (payload_ev, pair_ev) = engine.payload_evictions();
+    let (payload_ev, pair_ev) = engine.engine.payload_evictions();
     println!("packets: {n} (each a distinct flow)");
     println!(
         "sessions: {} live, {} evicted",
-        engine.sessions.len(),
-        engine.sessions.evicted()
+        engine.engine.sessions.len(),
+        engine.engine.sessions.evicted()
     );
     println!(
         "evictions: duplicate window {}, payload window {payload_ev}, flow pairs {pair_ev}",
-        engine.dup_evictions()
+        engine.engine.dup_evictions()
     );
     println!(
         "peak RSS: {} MiB (before the run: {} MiB)",
         peak / 1024,
         before / 1024
     );
-    assert!(engine.sessions.len() <= Config::default().inventory.max_sessions);
+    assert!(engine.engine.sessions.len() <= Config::default().inventory.max_sessions);
     assert!(peak < 512 * 1024, "peak RSS {peak} KiB is over 512 MiB");
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use mirrorwatch::config::Config;
-use mirrorwatch::replay::replay;
+use mirrorwatch::pipeline::replay;
 use mirrorwatch::source::plain_read_loop;
 use mirrorwatch::synth;
 

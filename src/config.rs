@@ -301,6 +301,62 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The settings that differ in `new` and take effect only at a restart
+    /// (table sizes, decoder ports, windows), by name.
+    pub fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
+        let (a, b) = (&self.duplicates, &new.duplicates);
+        let checks = [
+            ("decode", self.decode != new.decode),
+            (
+                "inventory.max_sessions",
+                self.inventory.max_sessions != new.inventory.max_sessions,
+            ),
+            (
+                "inventory.max_session_series",
+                self.inventory.max_session_series != new.inventory.max_session_series,
+            ),
+            ("duplicates.enabled", a.enabled != b.enabled),
+            ("duplicates.window_ms", a.window_ms != b.window_ms),
+            (
+                "duplicates.table_entries",
+                a.table_entries != b.table_entries,
+            ),
+            (
+                "duplicates.min_payload_bytes",
+                a.min_payload_bytes != b.min_payload_bytes,
+            ),
+            (
+                "duplicates.payload_window_ms",
+                a.payload_window_ms != b.payload_window_ms,
+            ),
+            (
+                "duplicates.payload_table_entries",
+                a.payload_table_entries != b.payload_table_entries,
+            ),
+            (
+                "duplicates.max_flow_pairs",
+                a.max_flow_pairs != b.max_flow_pairs,
+            ),
+            ("evidence", self.evidence != new.evidence),
+            ("correlation.window_s", self.correlation != new.correlation),
+        ];
+        checks
+            .into_iter()
+            .filter(|(_, changed)| *changed)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Takes the settings of `new` that apply while running (sensor name,
+    /// networks, authorisations, alert thresholds, matching payloads).
+    pub fn apply_reloadable(&mut self, new: &Config) {
+        self.sensor = new.sensor.clone();
+        self.internal_networks = new.internal_networks.clone();
+        self.authorized = new.authorized.clone();
+        self.alerts = new.alerts.clone();
+        self.duplicates.min_matching_payloads = new.duplicates.min_matching_payloads;
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),

@@ -3,8 +3,10 @@
 //! duplication (MITRE ATT&CK T1020.001).
 //!
 //! The modules follow the data: [`source`] → [`decode`] → [`detect`] →
-//! [`export`]. [`replay`] ties them together for capture files and
-//! [`synth`] generates the scenario captures used by tests and benchmarks.
+//! [`export`], and [`pipeline`] drives them (one driver for `replay`,
+//! `replay --listen` and `live`); [`report`] is the one report model the
+//! table, JSON, API, metrics and report use. [`synth`] generates the
+//! scenario captures used by tests and benchmarks.
 /// A fieldless enum whose variants have fixed labels (used in JSON, in
 /// metric labels and on the command line): `ALL` in declaration order,
 /// `COUNT`, `as_str`, `parse`, `Display`, and serialisation as the label.
@@ -45,7 +47,8 @@ pub mod decode;
 pub mod detect;
 pub mod export;
 pub mod logs;
-pub mod replay;
+pub mod pipeline;
+pub mod report;
 pub mod sensor;
 pub mod source;
 pub mod synth;

@@ -11,7 +11,8 @@ use mirrorwatch::config::Config;
 use mirrorwatch::detect::alert::Severity;
 use mirrorwatch::export::alerts::{AlertWriter, EvidenceWriter};
 use mirrorwatch::export::table;
-use mirrorwatch::replay::{self, Progress, Report};
+use mirrorwatch::pipeline::{self, Progress, Signals, signals::exit_status};
+use mirrorwatch::report::Report;
 use mirrorwatch::sensor::{self, Input, SensorOptions};
 use mirrorwatch::source::live::LiveOptions;
 
@@ -55,11 +56,15 @@ Examples:
   tcpdump -i eth0 -w - | mirrorwatch replay -
 
 Files are read in order into one session table; `-` reads standard input.
+SIGINT or SIGTERM stops reading: what was read is judged, alerts and
+evidence are flushed, and the report is printed with \"interrupted\": true.
+SIGHUP re-reads --config.
 Exit status: 0 on success (a capture cut off mid-record or with an
 unsupported link type is reported as a warning and its frames are kept),
 1 when an input could not be opened or an output could not be written,
 2 on a usage or configuration error, 3 when --fail-on is given and an
-alert at or above that severity was raised.")]
+alert at or above that severity was raised, 130 or 143 when stopped by
+SIGINT or SIGTERM.")]
     Replay(ReplayArgs),
     /// Capture live from interfaces and serve metrics and the HTTP API.
     #[command(after_help = "\
@@ -131,6 +136,10 @@ struct ReplayArgs {
     /// audit log; .gz too) to link to the sessions (repeatable).
     #[arg(long = "logs", value_name = "FILE")]
     logs: Vec<String>,
+    /// Year of RFC 3164 syslog times in --logs (they carry none); default
+    /// this year.
+    #[arg(long)]
+    year: Option<i32>,
     /// Serve /metrics and the HTTP API while replaying (e.g. 127.0.0.1:9750).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
@@ -182,6 +191,9 @@ struct LiveArgs {
     /// Configuration-change log files read at start (repeatable).
     #[arg(long = "logs", value_name = "FILE")]
     logs: Vec<String>,
+    /// Year of RFC 3164 syslog times (they carry none); default this year.
+    #[arg(long)]
+    year: Option<i32>,
 }
 
 #[derive(Args)]
@@ -331,10 +343,46 @@ fn exit_code(report: &Report, input_or_output_failed: bool, fail_on: Option<&str
     }
 }
 
+fn install_signals() -> anyhow::Result<std::sync::Arc<Signals>> {
+    Signals::install().context("cannot install signal handlers")
+}
+
+fn print_file_problems(files: &mirrorwatch::source::files::FileProblems) {
+    for (path, dlt) in &files.unsupported {
+        eprintln!(
+            "mirrorwatch: warning: {path}: link type {dlt} is not supported; its frames were counted, not decoded"
+        );
+    }
+    for e in &files.truncated {
+        eprintln!("mirrorwatch: warning: {e}; the frames before it are in the report");
+    }
+    for e in &files.unreadable {
+        eprintln!("mirrorwatch: error: {e}");
+    }
+}
+
+/// The exit status of a finished replay.
+fn replay_status(
+    outcome: &pipeline::Outcome,
+    files: &mirrorwatch::source::files::FileProblems,
+    fail_on: Option<&str>,
+) -> ExitCode {
+    for e in &outcome.output_errors {
+        eprintln!("mirrorwatch: error: {e}");
+    }
+    if let Some(sig) = outcome.signal {
+        eprintln!("mirrorwatch: stopped by signal {sig}: the report covers what was read");
+        return ExitCode::from(exit_status(sig));
+    }
+    let failed = !files.unreadable.is_empty() || !outcome.output_errors.is_empty();
+    exit_code(&outcome.report, failed, fail_on)
+}
+
 fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.out.config.as_ref())?;
+    let signals = install_signals()?;
     if let Some(listen) = &a.listen {
-        let outcome = sensor::run(
+        let run = sensor::run(
             Input::Replay {
                 files: a.pcaps.clone(),
                 pace: a.pace,
@@ -348,23 +396,26 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 user: None,
                 hold: a.hold,
                 logs: a.logs.clone(),
+                year: a.year,
                 syslog_listen: None,
+                signals,
             },
         )?;
-        print_report(&outcome.report, a.format)?;
-        for e in outcome.unreadable.iter().chain(&outcome.output_errors) {
-            eprintln!("mirrorwatch: error: {e}");
-        }
-        let failed = !outcome.unreadable.is_empty() || !outcome.output_errors.is_empty();
-        return Ok(exit_code(&outcome.report, failed, a.fail_on.as_deref()));
+        print_report(&run.outcome.report, a.format)?;
+        print_file_problems(&run.files);
+        return Ok(replay_status(
+            &run.outcome,
+            &run.files,
+            a.fail_on.as_deref(),
+        ));
     }
-    let mut alert_writer = match &a.out.alerts {
+    let alerts = match &a.out.alerts {
         Some(p) => {
             Some(AlertWriter::open(p).with_context(|| format!("{p}: cannot open alerts file"))?)
         }
         None => None,
     };
-    let mut evidence_writer = match &a.out.evidence {
+    let evidence = match &a.out.evidence {
         Some(d) => Some(
             EvidenceWriter::new(
                 d,
@@ -392,41 +443,31 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let progress: Option<&mut dyn FnMut(Progress<'_>)> =
         if stderr_tty { Some(&mut bar) } else { None };
-    let (report, problems) = replay::replay_with(
+    let r = pipeline::replay_with(
         &a.pcaps,
         &cfg,
-        replay::Outputs {
+        pipeline::Outputs {
             logs: &a.logs,
+            year: a.year,
             progress,
-            alerts: alert_writer.as_mut(),
-            evidence: evidence_writer.as_mut(),
+            alerts,
+            evidence,
+            signals: Some(signals),
+            config_path: a.out.config.clone(),
         },
     );
     if shown {
         eprint!("\r\x1b[K");
     }
-    print_report(&report, a.format)?;
-    for (path, dlt) in &problems.unsupported {
-        eprintln!(
-            "mirrorwatch: warning: {path}: link type {dlt} is not supported; its frames were counted, not decoded"
-        );
-    }
-    for e in &problems.truncated {
-        eprintln!("mirrorwatch: warning: {e}; the frames before it are in the report");
-    }
-    for e in &problems.unreadable {
-        eprintln!("mirrorwatch: error: {e}");
-    }
-    for e in &problems.output {
-        eprintln!("mirrorwatch: error: {e}");
-    }
-    let failed = !problems.unreadable.is_empty() || !problems.output.is_empty();
-    Ok(exit_code(&report, failed, a.fail_on.as_deref()))
+    print_report(&r.outcome.report, a.format)?;
+    print_file_problems(&r.files);
+    Ok(replay_status(&r.outcome, &r.files, a.fail_on.as_deref()))
 }
 
 fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.out.config.as_ref())?;
-    let outcome = sensor::run(
+    let signals = install_signals()?;
+    let run = sensor::run(
         Input::Live {
             interfaces: a.interfaces,
             options: LiveOptions {
@@ -446,20 +487,22 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
             user: a.user,
             hold: false,
             logs: a.logs,
+            year: a.year,
             syslog_listen: a.syslog_listen,
+            signals,
         },
     )?;
-    let r = &outcome.report;
+    let r = &run.outcome.report;
     eprintln!(
         "mirrorwatch: stopped: {} packets, {} sessions, alerts: {}",
         r.packets,
         r.sessions.len(),
         r.alerts.values().sum::<u64>()
     );
-    for e in &outcome.output_errors {
+    for e in &run.outcome.output_errors {
         eprintln!("mirrorwatch: error: {e}");
     }
-    Ok(if outcome.output_errors.is_empty() {
+    Ok(if run.outcome.output_errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -477,7 +520,7 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     };
     let mut engine = Engine::new(&cfg);
     let year = a.year.unwrap_or_else(mirrorwatch::time::current_year);
-    let summaries = replay::read_logs(&mut engine, &a.files, year);
+    let summaries = pipeline::read_logs(&mut engine, &a.files, year);
     let mut alert_counts = std::collections::BTreeMap::new();
     for al in engine.drain_alerts() {
         *alert_counts.entry(al.kind.as_str()).or_insert(0u64) += 1;

@@ -1,41 +1,37 @@
-//! Sensor mode: live capture (or a paced replay) feeding the engine on its
-//! own thread, with the HTTP API, signals, configuration reload and
-//! privilege drop around it.
+//! Sensor mode: live capture (or a paced replay) through the one
+//! [`Pipeline`](crate::pipeline::Pipeline), with the HTTP API, privilege
+//! drop and capture threads around it.
 //!
-//! Threads: one producer per interface (or one for the replayed files)
-//! copies frames into batches and sends them over a bounded channel; one
-//! engine thread processes them, writes alerts and evidence, and publishes
-//! its state to [`Shared`] about once a second; the main thread runs the
-//! tokio runtime for the HTTP server and signal handling. A single engine
-//! keeps a single duplicate window, so an original and its copies always
-//! meet, whatever interface or order they arrive in.
+//! Threads: one capture thread per interface copies frames into batches
+//! and sends them over a bounded channel; the pipeline thread drives the
+//! engine (for a replay it reads the files itself); the main thread runs
+//! the tokio runtime for the HTTP server. A single engine keeps a single
+//! duplicate window, so an original and its copies always meet, whatever
+//! interface or order they arrive in. Signals are the pipeline's
+//! ([`crate::pipeline::Signals`]).
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::decode::LinkType;
-use crate::detect::Engine;
 use crate::export::alerts::{AlertWriter, EvidenceWriter};
 use crate::export::http;
 use crate::export::metrics::Metrics;
 use crate::export::state::{InterfaceStats, Shared};
-use crate::replay::{FileReport, Report};
+use crate::pipeline::{Control, Outcome, Pipeline, Signals, Sinks};
+use crate::report::FileReport;
+use crate::source::batch::{Batch, BatchSource};
+use crate::source::files::{FileProblems, FileSource};
 use crate::source::live::{LiveCapture, LiveError, LiveOptions};
-use crate::source::{CaptureFile, Frame};
 
-/// Frames per batch sent from a producer to the engine.
-const BATCH_FRAMES: usize = 256;
 /// A partly filled batch is sent after this long.
 const BATCH_AGE: Duration = Duration::from_millis(50);
-/// Batches in flight between producers and the engine.
+/// Batches in flight between capture threads and the pipeline.
 const CHANNEL_BATCHES: usize = 64;
-/// How often the engine publishes its state.
-const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 /// What the sensor reads.
 pub enum Input {
@@ -64,8 +60,11 @@ pub struct SensorOptions {
     pub hold: bool,
     /// Configuration-change logs read at start.
     pub logs: Vec<String>,
+    /// Year of RFC 3164 syslog times; default this year.
+    pub year: Option<i32>,
     /// Receive device syslog here (UDP and TCP).
     pub syslog_listen: Option<String>,
+    pub signals: Arc<Signals>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,38 +78,13 @@ pub enum SensorError {
 }
 
 /// What a finished sensor run leaves.
-pub struct Outcome {
-    pub report: Report,
-    pub output_errors: Vec<String>,
-    pub unreadable: Vec<String>,
+pub struct SensorOutcome {
+    pub outcome: Outcome,
+    /// Problems with replayed files (empty live).
+    pub files: FileProblems,
 }
 
-/// A batch of frames copied out of libpcap's buffer.
-struct Batch {
-    dlt: i32,
-    arena: Vec<u8>,
-    meta: Vec<(i64, LinkType, u32, usize, usize)>,
-}
-
-impl Batch {
-    fn new(dlt: i32) -> Self {
-        Batch {
-            dlt,
-            arena: Vec::with_capacity(BATCH_FRAMES * 512),
-            meta: Vec::with_capacity(BATCH_FRAMES),
-        }
-    }
-    fn push(&mut self, ts_us: i64, lt: LinkType, orig_len: u32, data: &[u8]) {
-        let start = self.arena.len();
-        self.arena.extend_from_slice(data);
-        self.meta.push((ts_us, lt, orig_len, start, data.len()));
-    }
-    fn is_full(&self) -> bool {
-        self.meta.len() >= BATCH_FRAMES
-    }
-}
-
-/// Sends a batch, waiting while the engine is behind (the kernel buffer
+/// Sends a batch, waiting while the pipeline is behind (the kernel buffer
 /// then absorbs the burst and counts what it drops); gives up on stop.
 fn send(tx: &SyncSender<Batch>, mut b: Batch, stop: &AtomicBool) -> bool {
     loop {
@@ -171,7 +145,7 @@ fn capture_thread(
         match cap.next_frame() {
             Ok(Some(fr)) => {
                 bytes += u64::from(fr.orig_len);
-                batch.push(fr.ts_us, fr.linktype, fr.orig_len, fr.data);
+                batch.push(&fr);
             }
             Ok(None) => {}
             Err(e) => {
@@ -199,7 +173,7 @@ fn capture_thread(
                 continue;
             }
         }
-        if batch.is_full() || (!batch.meta.is_empty() && batch_start.elapsed() >= BATCH_AGE) {
+        if batch.is_full() || (!batch.is_empty() && batch_start.elapsed() >= BATCH_AGE) {
             let full = std::mem::replace(&mut batch, Batch::new(cap.dlt()));
             if !send(&tx, full, &stop) {
                 break;
@@ -211,231 +185,11 @@ fn capture_thread(
             publish_stats(&mut cap, bytes);
         }
     }
-    if !batch.meta.is_empty() {
+    if !batch.is_empty() {
         send(&tx, batch, &stop);
     }
     info!(interface = %iface, "capture stopped");
     publish_stats(&mut cap, bytes);
-}
-
-/// Replayed files: read, pace, batch, send.
-fn replay_thread(
-    files: Vec<String>,
-    pace: Option<f64>,
-    ifstats: Arc<Mutex<Vec<InterfaceStats>>>,
-    tx: SyncSender<Batch>,
-    stop: Arc<AtomicBool>,
-    reports: Arc<Mutex<(Vec<FileReport>, Vec<String>)>>,
-) {
-    let start = Instant::now();
-    let mut first_ts: Option<i64> = None;
-    let (mut packets, mut bytes) = (0u64, 0u64);
-    'files: for path in files {
-        let mut f = match CaptureFile::open(&path) {
-            Ok(f) => f,
-            Err(e) => {
-                error!(error = %e, "cannot replay");
-                if let Ok(mut r) = reports.lock() {
-                    r.1.push(e.to_string());
-                    r.0.push(FileReport {
-                        path: path.clone(),
-                        packets: 0,
-                        bytes: 0,
-                        linktype: "none".to_owned(),
-                        error: Some(e.to_string()),
-                    });
-                }
-                continue;
-            }
-        };
-        let dlt = f.dlt();
-        let mut batch = Batch::new(dlt);
-        let mut error = None;
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                break 'files;
-            }
-            match f.next_frame() {
-                Ok(Some(fr)) => {
-                    if let Some(factor) = pace {
-                        let t0 = *first_ts.get_or_insert(fr.ts_us);
-                        let due =
-                            Duration::from_secs_f64(((fr.ts_us - t0).max(0) as f64 / 1e6) / factor);
-                        let now = start.elapsed();
-                        if due > now {
-                            // Hand over what is ready before waiting.
-                            if !batch.meta.is_empty() {
-                                let b = std::mem::replace(&mut batch, Batch::new(dlt));
-                                if !send(&tx, b, &stop) {
-                                    break 'files;
-                                }
-                            }
-                            sleep_unless_stopped(due - now, &stop);
-                        }
-                    }
-                    packets += 1;
-                    bytes += u64::from(fr.orig_len);
-                    batch.push(fr.ts_us, fr.linktype, fr.orig_len, fr.data);
-                    if batch.is_full() {
-                        let b = std::mem::replace(&mut batch, Batch::new(dlt));
-                        if !send(&tx, b, &stop) {
-                            break 'files;
-                        }
-                        if let Ok(mut v) = ifstats.lock()
-                            && let Some(s) = v.get_mut(0)
-                        {
-                            s.received_packets = packets;
-                            s.received_bytes = bytes;
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    warn!(error = %e, "capture cut off; the frames before it are kept");
-                    error = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        if !batch.meta.is_empty() && !send(&tx, batch, &stop) {
-            break;
-        }
-        if let Ok(mut r) = reports.lock() {
-            r.0.push(FileReport {
-                path: path.clone(),
-                packets: f.packets(),
-                bytes: f.bytes(),
-                linktype: match f.linktype() {
-                    LinkType::Unsupported(d) => format!("dlt-{d}"),
-                    other => other.name().to_owned(),
-                },
-                error,
-            });
-        }
-    }
-    if let Ok(mut v) = ifstats.lock()
-        && let Some(s) = v.get_mut(0)
-    {
-        s.received_packets = packets;
-        s.received_bytes = bytes;
-    }
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
-/// The engine thread: process batches, write alerts and evidence, publish.
-#[allow(clippy::too_many_arguments)]
-fn engine_thread(
-    mut engine: Engine,
-    rx: Receiver<Batch>,
-    shared: Arc<Shared>,
-    ifstats: Arc<Mutex<Vec<InterfaceStats>>>,
-    mut alerts: Option<AlertWriter>,
-    mut evidence: Option<EvidenceWriter>,
-    reload: Arc<Mutex<Option<Config>>>,
-    live: bool,
-    config_events: Receiver<crate::logs::ConfigEvent>,
-) -> (Engine, Vec<String>, Option<AlertWriter>) {
-    let mut errors = Vec::new();
-    let mut last_publish = Instant::now();
-    // Processing lag is wall clock against capture time: meaningful live,
-    // not for a replayed (old) capture.
-    let publish = |engine: &Engine| {
-        let st = ifstats.lock().map(|v| v.clone()).unwrap_or_default();
-        let now = if live { now_us() } else { engine.last_ts_us() };
-        shared.publish(engine, &st, now);
-    };
-    publish(&engine);
-    loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(b) => {
-                for &(ts_us, linktype, orig_len, start, len) in &b.meta {
-                    let fr = Frame {
-                        ts_us,
-                        linktype,
-                        orig_len,
-                        data: &b.arena[start..start + len],
-                    };
-                    let p = engine.process(ts_us, linktype, orig_len, fr.data);
-                    if let Some(ev) = evidence.as_mut() {
-                        ev.keep(&engine, p, b.dlt, &fr);
-                    }
-                }
-                take_alerts(&mut engine, &shared, alerts.as_mut(), &mut errors);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        let mut got_events = false;
-        while let Ok(e) = config_events.try_recv() {
-            engine.config_event(e);
-            got_events = true;
-        }
-        if got_events {
-            take_alerts(&mut engine, &shared, alerts.as_mut(), &mut errors);
-        }
-        if let Some(cfg) = reload.lock().ok().and_then(|mut r| r.take()) {
-            engine.reload(&cfg);
-            info!("configuration reloaded");
-        }
-        if last_publish.elapsed() >= PUBLISH_EVERY {
-            last_publish = Instant::now();
-            publish(&engine);
-            if let Some(ev) = evidence.as_mut()
-                && let Err(e) = ev.flush()
-            {
-                errors.push(format!("evidence: {e}"));
-            }
-        }
-    }
-    engine.finish();
-    take_alerts(&mut engine, &shared, alerts.as_mut(), &mut errors);
-    publish(&engine);
-    info!(packets = engine.packets, "engine drained");
-    if let Some(ev) = evidence.as_mut() {
-        if let Err(e) = ev.flush() {
-            errors.push(format!("evidence: {e}"));
-        }
-        if let Some(e) = ev.error.take() {
-            errors.push(format!("evidence: {e}"));
-        }
-    }
-    (engine, errors, alerts)
-}
-
-fn take_alerts(
-    engine: &mut Engine,
-    shared: &Shared,
-    alerts: Option<&mut AlertWriter>,
-    errors: &mut Vec<String>,
-) {
-    let mut any = false;
-    let mut w = alerts;
-    for a in engine.drain_alerts() {
-        shared.record_alert(&a);
-        info!(kind = a.kind.as_str(), severity = a.severity.as_str(), message = %a.message, "alert");
-        if let Some(w) = w.as_deref_mut() {
-            any = true;
-            if let Err(e) = w.write(&a)
-                && errors.is_empty()
-            {
-                errors.push(format!("alerts: {e}"));
-            }
-        }
-    }
-    // An alert is on disk before the next batch is processed.
-    if any
-        && let Some(w) = w
-        && let Err(e) = w.flush()
-        && errors.is_empty()
-    {
-        errors.push(format!("alerts: {e}"));
-    }
 }
 
 /// Switches to `user` (and its primary group), like `tcpdump -Z`.
@@ -469,8 +223,9 @@ fn drop_privileges(user: &str) -> Result<(), SensorError> {
 
 /// Runs the sensor until its input ends (replay, unless `hold`) or SIGINT
 /// or SIGTERM arrives. SIGHUP re-reads the configuration file.
-pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
-    let stop = Arc::new(AtomicBool::new(false));
+pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorError> {
+    let signals = opts.signals.clone();
+    let stop = signals.stop_flag();
     let shared = Arc::new(Shared::new(&opts.config.sensor));
     let metrics = Arc::new(Metrics::new(opts.config.inventory.max_session_series));
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -535,30 +290,29 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
             })
             .collect::<Vec<_>>(),
     ));
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(CHANNEL_BATCHES);
-    let reload: Arc<Mutex<Option<Config>>> = Arc::new(Mutex::new(None));
-    let mut engine = Engine::new(&opts.config);
-    engine.enable_evidence(evidence.is_some());
     let live = matches!(input, Input::Live { .. });
-    for s in crate::replay::read_logs_if(&mut engine, &opts.logs) {
-        for w in &s.warnings {
-            warn!(warning = %w, "log file");
-        }
-        match &s.error {
-            Some(e) => error!(error = %e, "log file not read"),
-            None => {
-                info!(path = %s.path, events = s.recognised, unmatched = s.unmatched, "log file read")
-            }
-        }
-    }
+    let mut pipeline = Pipeline::new(
+        opts.config.clone(),
+        Sinks {
+            alerts,
+            evidence,
+            shared: Some(shared.clone()),
+            interfaces: Some(ifstats.clone()),
+            log_alerts: true,
+        },
+    );
+    pipeline.read_logs(
+        &opts.logs,
+        opts.year.unwrap_or_else(crate::time::current_year),
+    );
     let (cfg_tx, cfg_rx) = std::sync::mpsc::sync_channel::<crate::logs::ConfigEvent>(1024);
     let syslog_stats = Arc::new(crate::source::syslog::SyslogStats::default());
     let mut syslog_threads = Vec::new();
     if let Some(addr) = &opts.syslog_listen {
-        engine.watch_logs();
+        pipeline.watch_logs();
         syslog_threads = crate::source::syslog::listen(
             addr,
-            crate::time::current_year(),
+            opts.year.unwrap_or_else(crate::time::current_year),
             cfg_tx.clone(),
             syslog_stats.clone(),
             stop.clone(),
@@ -567,21 +321,12 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
         info!(address = %addr, "receiving syslog (udp and tcp)");
     }
     drop(cfg_tx);
-    let engine_handle = {
-        let (shared, ifstats, reload) = (shared.clone(), ifstats.clone(), reload.clone());
-        std::thread::Builder::new()
-            .name("engine".to_owned())
-            .spawn(move || {
-                engine_thread(
-                    engine, rx, shared, ifstats, alerts, evidence, reload, live, cfg_rx,
-                )
-            })
-            .map_err(|e| SensorError::Setup(format!("cannot start the engine thread: {e}")))?
-    };
-    let reports = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+
     let mut producers = Vec::new();
-    match input {
+    let mut ctl_parts = (opts.config_path.clone(), cfg_rx, opts.hold);
+    let driver = match input {
         Input::Live { options, .. } => {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(CHANNEL_BATCHES);
             for (slot, cap) in captures.into_iter().enumerate() {
                 let (tx, stop, ifstats, options) =
                     (tx.clone(), stop.clone(), ifstats.clone(), options.clone());
@@ -594,83 +339,84 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
                         })?,
                 );
             }
+            drop(tx);
+            let signals = signals.clone();
+            let (config_path, cfg_rx, _) = std::mem::replace(
+                &mut ctl_parts,
+                (None, std::sync::mpsc::sync_channel(1).1, false),
+            );
+            std::thread::Builder::new()
+                .name("pipeline".to_owned())
+                .spawn(move || {
+                    let mut source = BatchSource::new(rx);
+                    let mut ctl = Control {
+                        signals: Some(signals),
+                        config_path,
+                        config_events: Some(cfg_rx),
+                        wall_clock: true,
+                        ..Control::default()
+                    };
+                    let sig = pipeline.drive(&mut source, &mut ctl);
+                    (pipeline, Vec::new(), FileProblems::default(), sig)
+                })
         }
         Input::Replay { files, pace } => {
-            let (tx, stop, ifstats, reports) =
-                (tx.clone(), stop.clone(), ifstats.clone(), reports.clone());
-            producers.push(
-                std::thread::Builder::new()
-                    .name("replay".to_owned())
-                    .spawn(move || replay_thread(files, pace, ifstats, tx, stop, reports))
-                    .map_err(|e| {
-                        SensorError::Setup(format!("cannot start the replay thread: {e}"))
-                    })?,
+            let signals = signals.clone();
+            let (config_path, cfg_rx, hold) = std::mem::replace(
+                &mut ctl_parts,
+                (None, std::sync::mpsc::sync_channel(1).1, false),
             );
+            let ifstats = ifstats.clone();
+            std::thread::Builder::new()
+                .name("pipeline".to_owned())
+                .spawn(move || {
+                    let mut source = FileSource::new(files, pace);
+                    let mut ctl = Control {
+                        signals: Some(signals),
+                        config_path,
+                        config_events: Some(cfg_rx),
+                        hold,
+                        ..Control::default()
+                    };
+                    let sig = pipeline.drive(&mut source, &mut ctl);
+                    source.close_current();
+                    let (packets, bytes) = source.totals();
+                    if let Ok(mut v) = ifstats.lock()
+                        && let Some(s) = v.get_mut(0)
+                    {
+                        s.received_packets = packets;
+                        s.received_bytes = bytes;
+                    }
+                    let reports = std::mem::take(&mut source.reports);
+                    (pipeline, reports, source.problems, sig)
+                })
         }
     }
-    drop(tx);
+    .map_err(|e| SensorError::Setup(format!("cannot start the pipeline thread: {e}")))?;
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let hold = opts.hold;
-    let config_path = opts.config_path.clone();
-    let result: Result<(Engine, Vec<String>, Option<AlertWriter>), SensorError> = rt.block_on(async {
+    let joined = rt.block_on(async {
         let server = listener.map(|l| {
             info!(address = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving HTTP");
             tokio::spawn(http::serve(l, shared.clone(), metrics.clone(), shutdown_rx))
         });
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| SensorError::Setup(format!("signal handler: {e}")))?;
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .map_err(|e| SensorError::Setup(format!("signal handler: {e}")))?;
-        let engine_done = tokio::task::spawn_blocking(move || engine_handle.join());
-        tokio::pin!(engine_done);
-        let mut finished: Option<(Engine, Vec<String>, Option<AlertWriter>)> = None;
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); stop.store(true, Ordering::Relaxed); if finished.is_some() { break; } }
-                _ = term.recv() => { info!("SIGTERM: stopping"); stop.store(true, Ordering::Relaxed); if finished.is_some() { break; } }
-                _ = hup.recv() => {
-                    match &config_path {
-                        Some(p) => match Config::load(p) {
-                            // After a held replay ended the engine is here,
-                            // not on its thread: judge again and publish.
-                            Ok(c) => match finished.as_mut() {
-                                Some((engine, errors, alerts)) => {
-                                    engine.reload(&c);
-                                    take_alerts(engine, &shared, alerts.as_mut(), errors);
-                                    let st = ifstats.lock().map(|v| v.clone()).unwrap_or_default();
-                                    shared.publish(engine, &st, engine.last_ts_us());
-                                    info!("configuration reloaded");
-                                }
-                                None => { if let Ok(mut r) = reload.lock() { *r = Some(c); } }
-                            },
-                            Err(e) => error!(error = %e, "SIGHUP: configuration not reloaded"),
-                        },
-                        None => warn!("SIGHUP: no --config file to reload"),
-                    }
-                }
-                r = &mut engine_done, if finished.is_none() => {
-                    let joined = r.map_err(|e| SensorError::Setup(format!("engine thread: {e}")))?
-                        .map_err(|_| SensorError::Setup("the engine thread panicked".to_owned()))?;
-                    finished = Some(joined);
-                    if !hold || stop.load(Ordering::Relaxed) { break; }
-                    info!("replay finished; holding the HTTP server until SIGINT or SIGTERM");
-                }
-            }
-        }
+        let joined = tokio::task::spawn_blocking(move || driver.join()).await;
         let _ = shutdown_tx.send(true);
         if let Some(s) = server {
             let _ = tokio::time::timeout(Duration::from_secs(1), s).await;
             info!("HTTP server stopped");
         }
-        finished.ok_or_else(|| SensorError::Setup("stopped before the engine finished".to_owned()))
+        joined
     });
+    // Whatever ended the pipeline, the capture threads stop too.
+    stop.store(true, Ordering::Relaxed);
     for p in producers.into_iter().chain(syslog_threads) {
         let _ = p.join();
     }
-    let (engine, output_errors, _) = result?;
-    let (files, unreadable) = reports.lock().map(|r| r.clone()).unwrap_or_default();
-    let files = if files.is_empty() {
+    let (pipeline, reports, problems, sig) = joined
+        .map_err(|e| SensorError::Setup(format!("pipeline thread: {e}")))?
+        .map_err(|_| SensorError::Setup("the pipeline thread panicked".to_owned()))?;
+    let files = if live {
         // Live: one entry per interface.
         ifstats
             .lock()
@@ -687,11 +433,12 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<Outcome, SensorError> {
             })
             .unwrap_or_default()
     } else {
-        files
+        reports
     };
-    Ok(Outcome {
-        report: crate::replay::report_of(&engine, files, &opts.config),
-        output_errors,
-        unreadable,
+    // A live sensor's stop by signal is its normal end.
+    let sig = if live { None } else { sig };
+    Ok(SensorOutcome {
+        outcome: pipeline.outcome(files, sig),
+        files: problems,
     })
 }

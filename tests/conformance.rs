@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use mirrorwatch::config::Config;
-use mirrorwatch::replay::replay;
+use mirrorwatch::pipeline::replay;
 
 /// Encapsulations compared with `expected.json`.
 const COMPARED: &[&str] = &[

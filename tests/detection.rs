@@ -9,7 +9,8 @@ use mirrorwatch::config::Config;
 use mirrorwatch::detect::alert::AlertKind;
 use mirrorwatch::detect::{DstClass, Verdict};
 use mirrorwatch::export::alerts::AlertWriter;
-use mirrorwatch::replay::{Outputs, Report, SessionReport, replay, replay_with};
+use mirrorwatch::pipeline::{Outputs, replay, replay_with};
+use mirrorwatch::report::{Report, SessionReport};
 
 fn golden_config() -> Config {
     Config::load(&common::project_pcaps().join("golden.toml")).expect("pcaps/golden.toml")
@@ -25,17 +26,17 @@ fn run(name: &str) -> (Report, Vec<serde_json::Value>) {
     let alerts_path =
         std::env::temp_dir().join(format!("mw-det-{}-{name}.jsonl", std::process::id()));
     std::fs::remove_file(&alerts_path).ok();
-    let mut w = AlertWriter::open(&alerts_path.to_string_lossy()).expect("alerts file");
-    let (report, problems) = replay_with(
+    let w = AlertWriter::open(&alerts_path.to_string_lossy()).expect("alerts file");
+    let r = replay_with(
         &[path],
         &golden_config(),
         Outputs {
-            alerts: Some(&mut w),
+            alerts: Some(w),
             ..Outputs::default()
         },
     );
-    drop(w);
-    assert!(problems.unreadable.is_empty() && problems.output.is_empty());
+    assert!(r.files.unreadable.is_empty() && r.outcome.output_errors.is_empty());
+    let report = r.outcome.report;
     let alerts = std::fs::read_to_string(&alerts_path)
         .unwrap_or_default()
         .lines()

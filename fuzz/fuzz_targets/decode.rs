@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use mirrorwatch::config::Config;
 use mirrorwatch::decode::{Decoder, DecoderConfig, LinkType};
-use mirrorwatch::detect::Engine;
+use mirrorwatch::pipeline::Analyzer;
 
 const LINKTYPES: [i32; 9] = [1, 113, 276, 101, 228, 229, 0, 108, 195];
 
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     cfg.inventory.max_sessions = 4;
     cfg.duplicates.table_entries = 64;
     cfg.duplicates.payload_table_entries = 64;
-    let mut engine = Engine::new(&cfg);
+    let mut engine = Analyzer::new(&cfg);
     engine.process(0, lt, frame.len() as u32, frame);
     engine.process(1, lt, u32::MAX, frame);
     engine.finish();

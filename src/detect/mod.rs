@@ -17,7 +17,7 @@ use core::net::IpAddr;
 use serde::Serialize;
 
 use crate::config::{Authorized, Config};
-use crate::decode::{Decoded, Decoder, Encap, ErrorCounts, LinkType};
+use crate::decode::{Decoded, Encap, ErrorCounts};
 use crate::logs::{Action, ConfigEvent, Platform};
 use crate::source::Frame;
 use crate::time::rfc3339_us;
@@ -96,7 +96,6 @@ pub struct Processed {
 /// Decodes frames, keeps the inventory and raises alerts: the per-packet
 /// hot path.
 pub struct Engine {
-    decoder: Decoder,
     sensor: String,
     internal: Vec<Cidr>,
     authorized: Vec<Authorized>,
@@ -131,13 +130,13 @@ pub struct Engine {
     /// Configuration events by platform and action.
     pub config_event_counts: [[u64; Action::ALL.len()]; Platform::ALL.len()],
     last_ts_us: i64,
+    last_tick_us: i64,
 }
 
 impl Engine {
     pub fn new(cfg: &Config) -> Self {
         let d = &cfg.duplicates;
         Engine {
-            decoder: Decoder::new(&cfg.decode),
             sensor: cfg.sensor.clone(),
             internal: cfg.internal_networks.clone(),
             authorized: cfg.authorized.clone(),
@@ -168,6 +167,7 @@ impl Engine {
             deferred_payloads: Pipeline::new(),
             config_event_counts: [[0; Action::ALL.len()]; Platform::ALL.len()],
             last_ts_us: 0,
+            last_tick_us: i64::MIN,
         }
     }
 
@@ -388,32 +388,18 @@ impl Engine {
         self.pending.drain(..)
     }
 
-    /// Processes one frame.
+    /// Takes one frame the pipeline has decoded into `d`.
     #[inline]
-    pub fn process(
-        &mut self,
-        ts_us: i64,
-        linktype: LinkType,
-        orig_len: u32,
-        data: &[u8],
-    ) -> Processed {
-        let f = Frame {
-            ts_us,
-            linktype,
-            orig_len,
-            data,
-        };
-        let mut d = Decoded::default();
-        let (fp, digest) = self.prepare(&f, &mut d);
-        self.account(&f, &d, fp, digest)
+    pub fn observe(&mut self, f: &Frame<'_>, d: &Decoded<'_>) -> Processed {
+        let (fp, digest) = self.prepare(f, d);
+        self.account(f, d, fp, digest)
     }
 
-    /// First stage: decode (into `d`), count, fingerprint.
+    /// First stage: count, fingerprint.
     #[inline(always)]
-    fn prepare<'a>(&mut self, f: &Frame<'a>, d: &mut Decoded<'a>) -> (Option<u64>, Option<u64>) {
+    fn prepare(&mut self, f: &Frame<'_>, d: &Decoded<'_>) -> (Option<u64>, Option<u64>) {
         self.packets += 1;
         self.bytes += u64::from(f.orig_len);
-        self.decoder.decode_into(f.linktype, f.orig_len, f.data, d);
         if let Some(e) = d.error {
             self.errors.add(e);
         }
@@ -735,6 +721,8 @@ impl Engine {
         s.evidence = evidence;
         s.authorization_expired = expired;
         s.next_eval_at = (s.packets * 2).max(min_packets);
+        s.judged_packets = s.packets;
+        s.judged_dups = s.dup_packets;
         if let Some(c) = &self.correlator
             && let Some((key, s)) = self.sessions.get_mut(r)
             && s.config_events.is_empty()
@@ -840,6 +828,52 @@ impl Engine {
             ts_us,
         };
         self.push(alert);
+    }
+
+    /// A tick of the stream clock (`now_us`: capture time in a replay,
+    /// wall-clock time live), at most a second apart and also when no
+    /// packet arrives: queued lookups are done, per-second volumes whose
+    /// second ended more than a second ago are closed (spikes raised), and
+    /// every session with packets or duplicates since it was last judged
+    /// is judged. A session of one packet is judged on the next tick.
+    pub fn tick(&mut self, now_us: i64) {
+        self.flush_deferred();
+        let now_sec = now_us.div_euclid(1_000_000);
+        for r in self.sessions.refs() {
+            let Some((_, s)) = self.sessions.get_mut(r) else {
+                continue;
+            };
+            let mut spike = None;
+            let v = &mut s.volume;
+            if (v.seconds + v.bytes > 0) && v.second < now_sec - 1 {
+                spike = Some(close_second(v, &self.alerts_cfg));
+                // The seconds up to the previous one were quiet; the bucket
+                // of the previous second starts empty.
+                let quiet = (now_sec - 1 - v.second - 1).clamp(0, 3600);
+                if quiet > 0 {
+                    v.baseline *= (1.0 - BASELINE_ALPHA).powi(quiet as i32);
+                    v.seconds += quiet as u64;
+                }
+                v.second = now_sec - 1;
+                v.second_start_us = v.second * 1_000_000;
+            }
+            let due = s.packets != s.judged_packets || s.dup_packets != s.judged_dups;
+            if spike == Some(false) {
+                s.alerted &= !AlertKind::MirrorVolumeSpike.bit();
+            }
+            if due {
+                self.evaluate(r, now_us);
+            }
+            if spike == Some(true) {
+                self.spike(r, now_us);
+            }
+        }
+        self.last_tick_us = now_us;
+    }
+
+    /// Stream time of the last [`Engine::tick`].
+    pub fn last_tick_us(&self) -> i64 {
+        self.last_tick_us
     }
 
     /// End of input: closes open volume buckets and judges every session
@@ -997,6 +1031,29 @@ pub fn evidence_file_name(k: &SessionKey) -> String {
 /// The fingerprint key: fixed so that replays are reproducible; change it
 /// with `MIRRORWATCH_FINGERPRINT_KEY` (four numbers) to resist crafted
 /// collisions.
+/// Feeds an Ethernet frame to an engine through a default decoder (unit
+/// tests of the modules that read an engine's state).
+#[cfg(test)]
+pub(crate) fn feed_for_tests(engine: &mut Engine, ts_us: i64, data: &[u8]) -> Processed {
+    let decoder = crate::decode::Decoder::new(&crate::decode::DecoderConfig::default());
+    let mut d = Decoded::default();
+    decoder.decode_into(
+        crate::decode::LinkType::Ethernet,
+        data.len() as u32,
+        data,
+        &mut d,
+    );
+    engine.observe(
+        &Frame {
+            ts_us,
+            linktype: crate::decode::LinkType::Ethernet,
+            orig_len: data.len() as u32,
+            data,
+        },
+        &d,
+    )
+}
+
 #[cfg(test)]
 pub(crate) fn fingerprint_key_for_tests() -> [u64; 4] {
     fingerprint_key()

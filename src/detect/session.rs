@@ -97,8 +97,12 @@ pub struct SessionStats {
     pub inner_bytes: u64,
     pub first_seen_us: i64,
     pub last_seen_us: i64,
-    /// Evaluated since the last packet count change.
+    /// Judged again when the packet count reaches this (on packets).
     pub next_eval_at: u64,
+    /// Packets and duplicates when last judged (a tick judges the session
+    /// again when either changed).
+    pub judged_packets: u64,
+    pub judged_dups: u64,
     /// ERSPAN type III direction counts.
     pub ingress: u64,
     pub egress: u64,

@@ -36,9 +36,11 @@ impl AlertWriter {
         AlertWriter { out, written: 0 }
     }
 
+    /// Writes one alert as one line, handed to the output whole.
     pub fn write(&mut self, a: &Alert) -> std::io::Result<()> {
-        serde_json::to_writer(&mut self.out, a)?;
-        self.out.write_all(b"\n")?;
+        let mut line = serde_json::to_vec(a)?;
+        line.push(b'\n');
+        self.out.write_all(&line)?;
         self.written += 1;
         Ok(())
     }

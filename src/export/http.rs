@@ -30,7 +30,7 @@ use tracing::{debug, warn};
 use super::metrics::{HTTP_ROUTES, Metrics, OTHER};
 use super::state::Shared;
 use crate::detect::alert::Alert;
-use crate::replay::SessionReport;
+use crate::report::SessionReport;
 
 /// Largest request head (request line, headers and the empty line).
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -612,6 +612,7 @@ fn route(req: &Request<'_>, shared: &Shared, metrics: &Metrics) -> Response {
         r.allow = true;
         return r;
     }
+    let sensor = shared.sensor();
     match route {
         "/metrics" => {
             metrics.update(shared);
@@ -621,7 +622,7 @@ fn route(req: &Request<'_>, shared: &Shared, metrics: &Metrics) -> Response {
             let ready = shared.ready.load(Ordering::Acquire);
             let health = Health {
                 status: if ready { "ok" } else { "not_ready" },
-                sensor: &shared.sensor,
+                sensor: &sensor,
                 version: shared.version,
                 uptime_seconds: shared.started.elapsed().as_secs(),
                 ready,
@@ -631,7 +632,7 @@ fn route(req: &Request<'_>, shared: &Shared, metrics: &Metrics) -> Response {
         "/api/v1/sessions" => Response::json(
             200,
             &Sessions {
-                sensor: &shared.sensor,
+                sensor: &sensor,
                 sessions: shared.session_list(),
             },
         ),
@@ -645,7 +646,7 @@ fn route(req: &Request<'_>, shared: &Shared, metrics: &Metrics) -> Response {
                 Response::json(
                     200,
                     &Alerts {
-                        sensor: &shared.sensor,
+                        sensor: &sensor,
                         alerts,
                     },
                 )
@@ -717,7 +718,6 @@ async fn handle(mut stream: TcpStream, shared: &Shared, metrics: &Metrics, limit
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::LinkType;
     use crate::detect::Engine;
 
     /// A Shared published from the erspan3 scenario, with its alerts.
@@ -727,7 +727,7 @@ mod tests {
         let s = crate::synth::scenarios();
         let sc = s.iter().find(|s| s.name == "erspan3").expect("scenario");
         for p in &sc.packets {
-            e.process(p.ts_us, LinkType::Ethernet, p.data.len() as u32, &p.data);
+            crate::detect::feed_for_tests(&mut e, p.ts_us, &p.data);
         }
         let shared = Shared::new("test-sensor");
         let alerts: Vec<Alert> = e.drain_alerts().collect();

@@ -691,7 +691,6 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::decode::LinkType;
     use crate::detect::Engine;
     use crate::export::state::InterfaceStats;
 
@@ -712,7 +711,7 @@ mod tests {
         let mut last = 0;
         let end = range.end.min(sc.packets.len());
         for p in sc.packets.get(range.start..end).unwrap_or_default() {
-            e.process(p.ts_us, LinkType::Ethernet, p.data.len() as u32, &p.data);
+            crate::detect::feed_for_tests(e, p.ts_us, &p.data);
             last = p.ts_us;
         }
         last

@@ -13,7 +13,7 @@ use crate::decode::{Encap, ErrorCounts};
 use crate::detect::alert::{Alert, AlertKind, Severity};
 use crate::detect::{DupCounts, Engine, SessionKey};
 use crate::logs::{Action, Platform};
-use crate::replay::SessionReport;
+use crate::report::SessionReport;
 
 /// Capture statistics of one interface (or `replay` for a replayed file).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -94,7 +94,8 @@ impl AlertRing {
 
 /// Everything the HTTP side reads.
 pub struct Shared {
-    pub sensor: String,
+    /// Changed by SIGHUP: read with [`Shared::sensor`].
+    sensor: RwLock<String>,
     pub version: &'static str,
     pub started: Instant,
     pub sessions: DashMap<SessionKey, SessionReport>,
@@ -110,13 +111,25 @@ pub const ALERT_RING: usize = 10_000;
 impl Shared {
     pub fn new(sensor: &str) -> Self {
         Shared {
-            sensor: sensor.to_owned(),
+            sensor: RwLock::new(sensor.to_owned()),
             version: env!("CARGO_PKG_VERSION"),
             started: Instant::now(),
             sessions: DashMap::new(),
             counters: RwLock::new(Counters::default()),
             alerts: Mutex::new(AlertRing::new(ALERT_RING)),
             ready: AtomicBool::new(false),
+        }
+    }
+
+    /// The sensor's name (alerts, `/healthz`, the API and metrics say the
+    /// same one).
+    pub fn sensor(&self) -> String {
+        self.sensor.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn set_sensor(&self, name: &str) {
+        if let Ok(mut s) = self.sensor.write() {
+            name.clone_into(&mut s);
         }
     }
 
@@ -182,11 +195,7 @@ impl Shared {
     /// Sessions in report order (bytes, largest first).
     pub fn session_list(&self) -> Vec<SessionReport> {
         let mut v: Vec<SessionReport> = self.sessions.iter().map(|e| e.value().clone()).collect();
-        v.sort_by(|a, b| {
-            b.bytes
-                .cmp(&a.bytes)
-                .then_with(|| (a.encap, &a.src, &a.dst, a.id).cmp(&(b.encap, &b.src, &b.dst, b.id)))
-        });
+        v.sort_by(crate::report::session_order);
         v
     }
 }
@@ -201,8 +210,7 @@ mod tests {
         let s = crate::synth::scenarios();
         let sc = s.iter().find(|s| s.name == name).expect("scenario");
         for p in &sc.packets {
-            let lt = crate::decode::LinkType::Ethernet;
-            e.process(p.ts_us, lt, p.data.len() as u32, &p.data);
+            crate::detect::feed_for_tests(&mut e, p.ts_us, &p.data);
         }
         (e, sc.packets[0].ts_us)
     }

@@ -1,7 +1,7 @@
 //! The human-readable replay summary.
 use std::fmt::Write as _;
 
-use crate::replay::Report;
+use crate::report::Report;
 
 /// Bytes with a binary-free SI suffix, e.g. `1.5 MB`.
 pub fn human_bytes(b: u64) -> String {

@@ -1,9 +1,12 @@
 //! Capture sources. Frames are borrowed from libpcap's buffer; this is the
 //! only module that touches the `pcap` crate.
+pub mod batch;
+pub mod files;
 pub mod live;
 pub mod syslog;
 
 use std::io::Read;
+use std::time::Duration;
 
 use crate::decode::LinkType;
 
@@ -31,6 +34,30 @@ impl<'a> Frame<'a> {
             orig_len: p.header.len,
             data: p.data,
         }
+    }
+}
+
+/// What a frame source has for the pipeline.
+pub enum Step<'a> {
+    /// A frame and the DLT of the capture it came from (for evidence).
+    Frame(Frame<'a>, i32),
+    /// Nothing now (waited up to the time asked, or a file ended): the
+    /// pipeline does its housekeeping and asks again.
+    Idle,
+    /// No more frames, ever.
+    End,
+}
+
+/// Frames in: capture files, or batches from capture threads. The one
+/// pipeline driver reads every source through this.
+pub trait FrameSource {
+    /// The next frame, waiting at most about `wait` for one.
+    fn next(&mut self, wait: Duration) -> Step<'_>;
+    /// Reading stops early (a signal): release what is open.
+    fn stop(&mut self) {}
+    /// Which file is being read (index, count, path), for progress lines.
+    fn position(&self) -> Option<(usize, usize, &str)> {
+        None
     }
 }
 
@@ -72,6 +99,8 @@ pub struct CaptureFile {
     /// Byte offset of the next record (classic pcap only).
     offset: u64,
     done: bool,
+    /// Why reading stopped before the end ([`CaptureFile::read`]).
+    error: Option<SourceError>,
 }
 
 const PCAP_GLOBAL_HEADER: u64 = 24;
@@ -138,6 +167,7 @@ impl CaptureFile {
             bytes: 0,
             offset: PCAP_GLOBAL_HEADER,
             done: false,
+            error: None,
         })
     }
 
@@ -160,6 +190,47 @@ impl CaptureFile {
     /// Wire bytes (`orig_len`) of the frames read so far.
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// The next frame, or None at the end or when the file is cut off (the
+    /// error is kept for [`CaptureFile::take_error`]).
+    #[inline]
+    pub fn read(&mut self) -> Option<Frame<'_>> {
+        if self.done {
+            return None;
+        }
+        match self.cap.next_packet() {
+            Ok(p) => {
+                self.packets += 1;
+                self.bytes += u64::from(p.header.len);
+                self.offset += PCAP_RECORD_HEADER + u64::from(p.header.caplen);
+                Some(Frame::from_pcap(&p, self.linktype))
+            }
+            Err(pcap::Error::NoMorePackets) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                self.error = Some(SourceError::Truncated {
+                    path: self.path.clone(),
+                    packets: self.packets,
+                    offset: (self.container == Container::Pcap).then_some(self.offset),
+                    reason: e.to_string(),
+                });
+                None
+            }
+        }
+    }
+
+    /// Whether the file has been read to its end (or its cut).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Why the file could not be read to its end, once.
+    pub fn take_error(&mut self) -> Option<SourceError> {
+        self.error.take()
     }
 
     /// The next frame, `Ok(None)` at the end. After an error the file is

@@ -1,0 +1,549 @@
+//! The one pipeline: frames from a [`FrameSource`] (capture files, or
+//! batches from capture threads) are decoded, judged by the engine, and
+//! what it raises goes to the sinks (alert lines, evidence pcaps, the
+//! state the HTTP API and metrics serve). `replay`, `replay --listen`
+//! and `live` all run [`Pipeline::drive`]: the same ticks, signals,
+//! reload, log reading and final report.
+//!
+//! Two clocks: the *stream clock* (the capture time of the frames; wall
+//! time when live and idle) ticks the engine at most a second apart
+//! ([`crate::detect::Engine::tick`]): queued lookups done, due sessions
+//! judged, finished seconds closed. The *wall clock* drives housekeeping
+//! about every 100 ms: signals, SIGHUP reload, configuration events from
+//! syslog, output flushing, publishing, progress.
+pub mod signals;
+
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::decode::{Decoded, Decoder, LinkType};
+use crate::detect::{Engine, Processed};
+use crate::export::alerts::{AlertWriter, EvidenceWriter};
+use crate::export::state::{InterfaceStats, Shared};
+use crate::logs::ConfigEvent;
+use crate::report::{FileReport, LogSummary, Report, report_of};
+use crate::source::files::{FileProblems, FileSource};
+use crate::source::{Frame, FrameSource, Step};
+pub use signals::Signals;
+
+/// Longest wait for a frame before housekeeping runs.
+const WAIT: Duration = Duration::from_millis(100);
+/// Housekeeping (signals, reload, flushing) at least this often.
+const HOUSEKEEPING: Duration = Duration::from_millis(100);
+/// Stream-clock ticks at most this far apart.
+const TICK_US: i64 = 1_000_000;
+/// Publishing and evidence flushing this often.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// Progress callbacks this often.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// The decoder and the engine: a frame in, the engine's verdicts updated.
+pub struct Analyzer {
+    decoder: Decoder,
+    pub engine: Engine,
+}
+
+impl Analyzer {
+    pub fn new(cfg: &Config) -> Self {
+        Analyzer {
+            decoder: Decoder::new(&cfg.decode),
+            engine: Engine::new(cfg),
+        }
+    }
+
+    /// Decodes and judges one frame.
+    #[inline]
+    pub fn frame(&mut self, f: &Frame<'_>) -> Processed {
+        let mut d = Decoded::default();
+        self.decoder
+            .decode_into(f.linktype, f.orig_len, f.data, &mut d);
+        self.engine.observe(f, &d)
+    }
+
+    /// [`Analyzer::frame`] from its parts.
+    pub fn process(
+        &mut self,
+        ts_us: i64,
+        linktype: LinkType,
+        orig_len: u32,
+        data: &[u8],
+    ) -> Processed {
+        self.frame(&Frame {
+            ts_us,
+            linktype,
+            orig_len,
+            data,
+        })
+    }
+}
+
+/// Where alerts, evidence and published state go.
+#[derive(Default)]
+pub struct Sinks {
+    pub alerts: Option<AlertWriter>,
+    pub evidence: Option<EvidenceWriter>,
+    /// The state the HTTP API and metrics serve (sensor mode).
+    pub shared: Option<Arc<Shared>>,
+    /// Capture statistics published with it.
+    pub interfaces: Option<Arc<Mutex<Vec<InterfaceStats>>>>,
+    /// Log each alert (sensor mode).
+    pub log_alerts: bool,
+}
+
+/// Progress of a long replay, for a progress line.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    pub file_index: usize,
+    pub files: usize,
+    pub path: &'a str,
+    pub packets: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// How a run is steered besides its frames.
+#[derive(Default)]
+pub struct Control<'a> {
+    /// Signal flags (installed by the caller, or bare for tests).
+    pub signals: Option<Arc<Signals>>,
+    /// Re-read on SIGHUP.
+    pub config_path: Option<PathBuf>,
+    /// Configuration events arriving while running (syslog listener).
+    pub config_events: Option<Receiver<ConfigEvent>>,
+    /// Live capture: the stream clock also ticks on wall-clock time when
+    /// no frame arrives.
+    pub wall_clock: bool,
+    /// After the input ends, keep publishing (and reloading) until a
+    /// signal.
+    pub hold: bool,
+    pub progress: Option<&'a mut dyn FnMut(Progress<'_>)>,
+}
+
+/// What a finished run leaves.
+pub struct Outcome {
+    pub report: Report,
+    /// Alert or evidence output that failed.
+    pub output_errors: Vec<String>,
+    /// The signal that stopped it early, if one did.
+    pub signal: Option<i32>,
+}
+
+/// The pipeline: analyzer, sinks, configuration, and what was read.
+pub struct Pipeline {
+    pub analyzer: Analyzer,
+    sinks: Sinks,
+    cfg: Config,
+    logs: Vec<LogSummary>,
+    output_errors: Vec<String>,
+    /// Alert lines written since the last flush.
+    unflushed: bool,
+    next_tick_us: i64,
+    started: Instant,
+}
+
+impl Pipeline {
+    pub fn new(cfg: Config, sinks: Sinks) -> Self {
+        let mut analyzer = Analyzer::new(&cfg);
+        analyzer.engine.enable_evidence(sinks.evidence.is_some());
+        Pipeline {
+            analyzer,
+            sinks,
+            cfg,
+            logs: Vec::new(),
+            output_errors: Vec::new(),
+            unflushed: false,
+            next_tick_us: i64::MIN,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.analyzer.engine
+    }
+
+    /// Configuration logs read before the frames, so that every session
+    /// can be matched against every event. Warnings are logged.
+    pub fn read_logs(&mut self, paths: &[String], year: i32) {
+        if paths.is_empty() {
+            return;
+        }
+        let summaries = read_logs(&mut self.analyzer.engine, paths, year);
+        for s in &summaries {
+            for w in &s.warnings {
+                warn!(warning = %w, "log file");
+            }
+            match &s.error {
+                Some(e) => error!(error = %e, "log file not read"),
+                None => {
+                    info!(path = %s.path, events = s.recognised, unmatched = s.unmatched, "log file read")
+                }
+            }
+        }
+        self.logs.extend(summaries);
+        self.drain_alerts();
+    }
+
+    /// Receives configuration events while running (watching logs from
+    /// the start).
+    pub fn watch_logs(&mut self) {
+        self.analyzer.engine.watch_logs();
+    }
+
+    /// One frame through the analyzer and the sinks.
+    #[inline]
+    fn frame(&mut self, fr: &Frame<'_>, dlt: i32) {
+        if fr.ts_us >= self.next_tick_us {
+            self.tick(fr.ts_us);
+        }
+        let p = self.analyzer.frame(fr);
+        if p.evidence
+            && let Some(ev) = self.sinks.evidence.as_mut()
+        {
+            ev.keep(&self.analyzer.engine, p, dlt, fr);
+        }
+        if self.analyzer.engine.has_alerts() {
+            self.drain_alerts();
+        }
+    }
+
+    /// A stream-clock tick.
+    fn tick(&mut self, now_us: i64) {
+        if self.next_tick_us != i64::MIN {
+            self.analyzer.engine.tick(now_us);
+            self.drain_alerts();
+        }
+        self.next_tick_us = now_us.saturating_add(TICK_US);
+    }
+
+    /// Alerts raised so far to every sink.
+    fn drain_alerts(&mut self) {
+        let Pipeline {
+            analyzer,
+            sinks,
+            output_errors,
+            unflushed,
+            ..
+        } = self;
+        for a in analyzer.engine.drain_alerts() {
+            if let Some(s) = &sinks.shared {
+                s.record_alert(&a);
+            }
+            if sinks.log_alerts {
+                info!(kind = a.kind.as_str(), severity = a.severity.as_str(), message = %a.message, "alert");
+            }
+            if let Some(w) = sinks.alerts.as_mut() {
+                *unflushed = true;
+                if let Err(e) = w.write(&a) {
+                    note_error(output_errors, "alerts", &e);
+                }
+            }
+        }
+    }
+
+    fn flush_outputs(&mut self, evidence: bool) {
+        if self.unflushed
+            && let Some(w) = self.sinks.alerts.as_mut()
+        {
+            self.unflushed = false;
+            if let Err(e) = w.flush() {
+                note_error(&mut self.output_errors, "alerts", &e);
+            }
+        }
+        if evidence && let Some(ev) = self.sinks.evidence.as_mut() {
+            if let Err(e) = ev.flush() {
+                note_error(&mut self.output_errors, "evidence", &e);
+            }
+            if let Some(e) = ev.error.take() {
+                note_error(&mut self.output_errors, "evidence", &e);
+            }
+        }
+    }
+
+    fn publish(&self, wall_clock: bool) {
+        if let Some(shared) = &self.sinks.shared {
+            let st = self
+                .sinks
+                .interfaces
+                .as_ref()
+                .and_then(|i| i.lock().ok().map(|v| v.clone()))
+                .unwrap_or_default();
+            // Processing lag is wall clock against capture time: meaningful
+            // live, not for a replayed (old) capture.
+            let engine = &self.analyzer.engine;
+            let now = if wall_clock {
+                now_us()
+            } else {
+                engine.last_ts_us()
+            };
+            shared.publish(engine, &st, now);
+        }
+    }
+
+    /// SIGHUP: re-reads the configuration and applies every setting that
+    /// can change while running; names those that need a restart.
+    fn reload(&mut self, path: Option<&PathBuf>) {
+        let Some(path) = path else {
+            warn!("SIGHUP: no --config file to reload");
+            return;
+        };
+        match Config::load(path) {
+            Ok(c) => {
+                for field in self.cfg.restart_needed(&c) {
+                    warn!(
+                        setting = field,
+                        "SIGHUP: this setting changed and needs a restart; the running value stays"
+                    );
+                }
+                self.analyzer.engine.reload(&c);
+                if let Some(s) = &self.sinks.shared {
+                    s.set_sensor(&c.sensor);
+                }
+                self.cfg.apply_reloadable(&c);
+                self.drain_alerts();
+                info!(path = %path.display(), sensor = %c.sensor, "configuration reloaded");
+            }
+            Err(e) => error!(error = %e, "SIGHUP: configuration not reloaded"),
+        }
+    }
+
+    /// Reads `source` to its end or until a stop signal, ticking and
+    /// housekeeping on the way; then judges every session, flushes every
+    /// output and (with `hold`) keeps serving until a signal. Returns the
+    /// signal that stopped it early.
+    pub fn drive<S: FrameSource>(&mut self, source: &mut S, ctl: &mut Control<'_>) -> Option<i32> {
+        let mut last_house = Instant::now();
+        let mut last_publish = Instant::now();
+        let mut last_progress = Instant::now();
+        let mut n = 0u32;
+        let mut stopped = None;
+        self.publish(ctl.wall_clock);
+        loop {
+            match source.next(WAIT) {
+                Step::Frame(fr, dlt) => {
+                    self.frame(&fr, dlt);
+                    n = n.wrapping_add(1);
+                    if n % 64 != 0 {
+                        continue;
+                    }
+                }
+                Step::Idle => {}
+                Step::End => break,
+            }
+            let now = Instant::now();
+            if now - last_house < HOUSEKEEPING {
+                continue;
+            }
+            last_house = now;
+            if let Some(sig) = ctl.signals.as_ref().and_then(|s| s.stop_requested()) {
+                info!(signal = sig, "stopping: judging and flushing what was read");
+                stopped = Some(sig);
+                source.stop();
+                break;
+            }
+            self.housekeeping(ctl);
+            if ctl.wall_clock {
+                let wall = now_us();
+                if wall >= self.next_tick_us {
+                    self.tick(wall);
+                }
+            }
+            self.flush_outputs(false);
+            if now - last_publish >= PUBLISH_EVERY {
+                last_publish = now;
+                self.flush_outputs(true);
+                self.publish(ctl.wall_clock);
+            }
+            if now - last_progress >= PROGRESS_EVERY
+                && let Some(cb) = ctl.progress.as_deref_mut()
+            {
+                last_progress = now;
+                let e = &self.analyzer.engine;
+                if let Some((file_index, files, path)) = source.position() {
+                    cb(Progress {
+                        file_index,
+                        files,
+                        path,
+                        packets: e.packets,
+                        bytes: e.bytes,
+                        elapsed: now - self.started,
+                    });
+                }
+            }
+        }
+        self.housekeeping(ctl);
+        self.analyzer.engine.finish();
+        self.drain_alerts();
+        self.flush_outputs(true);
+        self.publish(ctl.wall_clock);
+        info!(packets = self.analyzer.engine.packets, "pipeline drained");
+        if ctl.hold && stopped.is_none() {
+            info!("input finished; holding the HTTP server until SIGINT or SIGTERM");
+            loop {
+                std::thread::sleep(WAIT);
+                if let Some(sig) = ctl.signals.as_ref().and_then(|s| s.stop_requested()) {
+                    // Held after a complete read: not an interruption.
+                    info!(signal = sig, "stopping");
+                    break;
+                }
+                if ctl.signals.as_ref().is_some_and(|s| s.take_hup()) {
+                    self.reload(ctl.config_path.as_ref());
+                    self.flush_outputs(true);
+                    self.publish(ctl.wall_clock);
+                }
+            }
+        }
+        stopped
+    }
+
+    /// Signals (SIGHUP) and configuration events from listeners.
+    fn housekeeping(&mut self, ctl: &mut Control<'_>) {
+        if ctl.signals.as_ref().is_some_and(|s| s.take_hup()) {
+            self.reload(ctl.config_path.as_ref());
+        }
+        if let Some(rx) = &ctl.config_events {
+            let mut any = false;
+            while let Ok(e) = rx.try_recv() {
+                self.analyzer.engine.config_event(e);
+                any = true;
+            }
+            if any {
+                self.drain_alerts();
+            }
+        }
+    }
+
+    /// The report of what was read, and the output errors.
+    pub fn outcome(self, files: Vec<FileReport>, signal: Option<i32>) -> Outcome {
+        let mut report = report_of(&self.analyzer.engine, files, &self.cfg);
+        report.logs = self.logs;
+        report.interrupted = signal.is_some();
+        Outcome {
+            report,
+            output_errors: self.output_errors,
+            signal,
+        }
+    }
+}
+
+/// Records the first error of each output (later ones repeat it).
+fn note_error(errors: &mut Vec<String>, output: &str, e: &dyn std::fmt::Display) {
+    let prefix = format!("{output}: ");
+    if !errors.iter().any(|x| x.starts_with(&prefix)) {
+        error!(output, error = %e, "output failed");
+        errors.push(format!("{prefix}{e}"));
+    }
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// Reads configuration logs into the engine.
+pub fn read_logs(engine: &mut Engine, paths: &[String], year: i32) -> Vec<LogSummary> {
+    engine.watch_logs();
+    let mut reader = crate::logs::LogReader::new(year);
+    let mut out = Vec::new();
+    for path in paths {
+        match reader.read_file(std::path::Path::new(path)) {
+            Ok(o) => {
+                let mut warnings: Vec<String> = o
+                    .warnings
+                    .iter()
+                    .map(|w| format!("{}: {}", w.origin, w.reason))
+                    .collect();
+                if o.warnings_dropped > 0 {
+                    warnings.push(format!("{path}: {} more warnings", o.warnings_dropped));
+                }
+                out.push(LogSummary {
+                    path: path.clone(),
+                    format: format!("{:?}", o.format).to_lowercase(),
+                    lines: o.lines,
+                    records: o.records,
+                    recognised: o.recognised,
+                    unmatched: o.unmatched,
+                    malformed: o.malformed,
+                    warnings,
+                    error: None,
+                });
+                for e in o.events {
+                    engine.config_event(e);
+                }
+            }
+            Err(e) => out.push(LogSummary {
+                path: path.clone(),
+                format: "none".to_owned(),
+                lines: 0,
+                records: 0,
+                recognised: 0,
+                unmatched: 0,
+                malformed: 0,
+                warnings: Vec::new(),
+                error: Some(e.to_string()),
+            }),
+        }
+    }
+    out
+}
+
+/// What a file replay needs besides the files.
+#[derive(Default)]
+pub struct Outputs<'a> {
+    /// Configuration logs (syslog, CloudTrail, GCP, Azure) read first.
+    pub logs: &'a [String],
+    /// Year of RFC 3164 syslog times; default this year.
+    pub year: Option<i32>,
+    pub progress: Option<&'a mut dyn FnMut(Progress<'_>)>,
+    pub alerts: Option<AlertWriter>,
+    pub evidence: Option<EvidenceWriter>,
+    pub signals: Option<Arc<Signals>>,
+    pub config_path: Option<PathBuf>,
+}
+
+/// A replay's report and what went wrong with its inputs and outputs.
+pub struct Replayed {
+    pub outcome: Outcome,
+    pub files: FileProblems,
+}
+
+/// Replays `paths` in order into one inventory, with no output besides the
+/// report.
+pub fn replay(paths: &[String], cfg: &Config) -> (Report, FileProblems) {
+    let r = replay_with(paths, cfg, Outputs::default());
+    (r.outcome.report, r.files)
+}
+
+/// Replays `paths` in order into one inventory, writing alerts and
+/// evidence as they are raised: [`Pipeline::drive`] over a [`FileSource`].
+pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> Replayed {
+    let mut p = Pipeline::new(
+        cfg.clone(),
+        Sinks {
+            alerts: out.alerts,
+            evidence: out.evidence,
+            ..Sinks::default()
+        },
+    );
+    p.read_logs(out.logs, out.year.unwrap_or_else(crate::time::current_year));
+    let mut source = FileSource::new(paths.to_vec(), None);
+    let mut ctl = Control {
+        signals: out.signals,
+        config_path: out.config_path,
+        progress: out.progress,
+        ..Control::default()
+    };
+    let signal = p.drive(&mut source, &mut ctl);
+    source.close_current();
+    let files = std::mem::take(&mut source.reports);
+    Replayed {
+        outcome: p.outcome(files, signal),
+        files: source.problems,
+    }
+}

@@ -1,0 +1,229 @@
+//! The report model: what a run found, in one shape for the table, the
+//! JSON document, the HTTP API, the metrics and the incident report. One
+//! sort order ([`session_order`]) is used by all of them.
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::decode::{Encap, ErrorCounts};
+use crate::detect::alert::{AlertKind, Severity};
+use crate::detect::{DstClass, DupCounts, Engine, SessionKey, SessionStats, Verdict};
+pub use crate::source::files::FileReport;
+use crate::time::rfc3339_us;
+
+/// One session in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionReport {
+    pub encap: Encap,
+    pub src: String,
+    pub dst: String,
+    pub id: Option<u32>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub inner_bytes: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub inner_vlans: Vec<u16>,
+    /// Distinct inner flows (HyperLogLog estimate).
+    pub inner_flows: u64,
+    /// ERSPAN type III direction counts.
+    pub ingress_packets: u64,
+    pub egress_packets: u64,
+    pub truncated_packets: u64,
+    /// Encapsulations found inside this one.
+    pub nested: Vec<Encap>,
+    pub dst_class: DstClass,
+    pub verdict: Verdict,
+    /// The signals behind the verdict, `name: detail`.
+    pub evidence: Vec<String>,
+    pub duplicates: SessionDuplicates,
+    /// Alert kinds raised for this session.
+    pub alerts: Vec<AlertKind>,
+    /// Configuration events that explain this session (when logs are
+    /// watched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_events: Option<Vec<crate::detect::correlate::ConfigEventRef>>,
+}
+
+/// Duplicates attributed to a session (its packets that copy packets seen
+/// on another path).
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionDuplicates {
+    pub packets: u64,
+    pub ratio: f64,
+    /// Median time between an original and its copy.
+    pub median_gap_us: Option<u32>,
+}
+
+impl SessionReport {
+    /// `watching_logs`: configuration logs are read, so `config_events` is
+    /// reported (possibly empty).
+    pub fn new(k: &SessionKey, s: &SessionStats, watching_logs: bool) -> Self {
+        SessionReport {
+            encap: k.encap,
+            src: k.src.to_string(),
+            dst: k.dst.to_string(),
+            id: k.id,
+            packets: s.packets,
+            bytes: s.bytes,
+            inner_bytes: s.inner_bytes,
+            first_seen: rfc3339_us(s.first_seen_us),
+            last_seen: rfc3339_us(s.last_seen_us),
+            inner_vlans: s.vlans.iter().collect(),
+            inner_flows: s.flows.estimate(),
+            ingress_packets: s.ingress,
+            egress_packets: s.egress,
+            truncated_packets: s.truncated,
+            nested: s.nested.iter().collect(),
+            dst_class: s.dst_class,
+            verdict: s.verdict,
+            evidence: s.evidence.clone(),
+            duplicates: SessionDuplicates {
+                packets: s.dup_packets,
+                ratio: if s.packets == 0 {
+                    0.0
+                } else {
+                    (s.dup_packets as f64 / s.packets as f64 * 10_000.0).round() / 10_000.0
+                },
+                median_gap_us: s.dup_gaps.median(),
+            },
+            alerts: AlertKind::ALL
+                .into_iter()
+                .filter(|k| s.alerted_ever & (1 << (*k as u16)) != 0)
+                .collect(),
+            config_events: watching_logs.then(|| s.config_events.clone()),
+        }
+    }
+}
+
+/// Duplicates over the whole replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct DuplicateSummary {
+    #[serde(flatten)]
+    pub paths: DupCounts,
+    /// Fingerprints displaced before their window ended.
+    pub window_evictions: u64,
+    /// Flow pairs that carried the same payloads to different
+    /// destinations, at least `duplicates.min_matching_payloads` times.
+    pub flow_pairs: Vec<FlowPairReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowPairReport {
+    pub flows: [crate::detect::payload::Flow; 2],
+    pub matching_payloads: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+/// The result of a replay: the `--format json` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub files: Vec<FileReport>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub decode_errors: ErrorCounts,
+    pub sessions: Vec<SessionReport>,
+    /// Sessions dropped from the table to stay within its cap.
+    pub sessions_evicted: u64,
+    pub duplicates: DuplicateSummary,
+    /// Alerts raised, by kind.
+    pub alerts: std::collections::BTreeMap<&'static str, u64>,
+    /// Configuration logs read with `--logs`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<LogSummary>,
+    /// Reading stopped early (SIGINT or SIGTERM): the report covers what
+    /// was read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// The highest severity of the alerts raised, if any.
+    pub fn max_severity(&self) -> Option<Severity> {
+        AlertKind::ALL
+            .into_iter()
+            .filter(|k| self.alerts.get(k.as_str()).copied().unwrap_or(0) > 0)
+            .map(AlertKind::severity)
+            .max()
+    }
+}
+
+/// One configuration log file read beside the captures.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogSummary {
+    pub path: String,
+    pub format: String,
+    pub lines: u64,
+    pub records: u64,
+    /// Records that became mirror configuration events.
+    pub recognised: u64,
+    /// Records that are not mirror configuration (counted, never alerted).
+    pub unmatched: u64,
+    /// Records that could not be parsed.
+    pub malformed: u64,
+    /// The first warnings, `file:line: reason`.
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The one order of sessions everywhere: bytes (largest first), then the
+/// key, for a stable order.
+pub fn session_order(a: &SessionReport, b: &SessionReport) -> std::cmp::Ordering {
+    b.bytes
+        .cmp(&a.bytes)
+        .then_with(|| (a.encap, &a.src, &a.dst, a.id).cmp(&(b.encap, &b.src, &b.dst, b.id)))
+}
+
+/// Every session of an engine as reports, in [`session_order`].
+pub fn sessions_of(engine: &Engine) -> Vec<SessionReport> {
+    let mut v: Vec<SessionReport> = engine
+        .sessions
+        .iter()
+        .map(|(k, s)| SessionReport::new(k, s, engine.watching_logs()))
+        .collect();
+    v.sort_by(session_order);
+    v
+}
+
+/// Builds the report of an engine's current state.
+pub fn report_of(engine: &Engine, files: Vec<FileReport>, cfg: &Config) -> Report {
+    Report {
+        files,
+        packets: engine.packets,
+        bytes: engine.bytes,
+        decode_errors: engine.errors.clone(),
+        sessions: sessions_of(engine),
+        sessions_evicted: engine.sessions.evicted(),
+        duplicates: DuplicateSummary {
+            paths: engine.dup_counts,
+            window_evictions: engine.dup_evictions(),
+            flow_pairs: {
+                let mut v: Vec<FlowPairReport> = engine
+                    .flow_pairs()
+                    .filter(|p| p.matches >= cfg.duplicates.min_matching_payloads)
+                    .map(|p| FlowPairReport {
+                        flows: [p.a, p.b],
+                        matching_payloads: p.matches,
+                        first_seen: rfc3339_us(p.first_seen_us),
+                        last_seen: rfc3339_us(p.last_seen_us),
+                    })
+                    .collect();
+                v.sort_by_key(|p| p.flows);
+                v
+            },
+        },
+        alerts: AlertKind::ALL
+            .into_iter()
+            .map(|k| {
+                (
+                    k.as_str(),
+                    engine.alert_counts[k as usize].iter().sum::<u64>(),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+        logs: Vec::new(),
+        interrupted: false,
+    }
+}

@@ -1,0 +1,229 @@
+//! Capture files read in order as one stream of frames, optionally paced
+//! at the capture's own rate.
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{CaptureFile, Frame, FrameSource, SourceError, Step};
+use crate::decode::LinkType;
+
+/// One input file as read: what the report lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub linktype: String,
+    /// Why the file could not be read to its end, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What went wrong with the inputs besides the frames read.
+#[derive(Debug, Default)]
+pub struct FileProblems {
+    /// Files that could not be opened (nothing read from them).
+    pub unreadable: Vec<SourceError>,
+    /// Files cut off mid-record (frames before the cut are kept).
+    pub truncated: Vec<SourceError>,
+    /// Files whose link type is not decoded (frames counted only).
+    pub unsupported: Vec<(String, i32)>,
+}
+
+/// A frame held back by pacing (copied out of libpcap's buffer).
+struct Held {
+    ts_us: i64,
+    linktype: LinkType,
+    orig_len: u32,
+    data: Vec<u8>,
+    dlt: i32,
+}
+
+/// Capture files, one after the other.
+pub struct FileSource {
+    paths: Vec<String>,
+    next: usize,
+    current: Option<CaptureFile>,
+    /// None: as fast as possible; Some(f): capture time / f.
+    pace: Option<f64>,
+    pace_start: Option<(Instant, i64)>,
+    held: Option<Held>,
+    /// The held frame was handed out: drop it on the next call.
+    held_out: bool,
+    pub reports: Vec<FileReport>,
+    pub problems: FileProblems,
+    packets: u64,
+    bytes: u64,
+}
+
+impl FileSource {
+    pub fn new(paths: Vec<String>, pace: Option<f64>) -> Self {
+        FileSource {
+            paths,
+            next: 0,
+            current: None,
+            pace,
+            pace_start: None,
+            held: None,
+            held_out: false,
+            reports: Vec::new(),
+            problems: FileProblems::default(),
+            packets: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Frames and wire bytes handed out so far, over all files.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.packets, self.bytes)
+    }
+
+    /// Closes the current file into the reports (at its end, on an error,
+    /// or when reading stops early).
+    pub fn close_current(&mut self) {
+        if let Some(mut f) = self.current.take() {
+            let error = f.take_error();
+            self.reports.push(FileReport {
+                path: f.path().to_owned(),
+                packets: f.packets(),
+                bytes: f.bytes(),
+                linktype: match f.linktype() {
+                    LinkType::Unsupported(d) => format!("dlt-{d}"),
+                    other => other.name().to_owned(),
+                },
+                error: error.as_ref().map(ToString::to_string),
+            });
+            if let Some(e) = error {
+                self.problems.truncated.push(e);
+            }
+        }
+    }
+
+    /// Makes `current` a file with frames left to read, closing finished
+    /// ones and opening the next; false when none is left.
+    fn ready(&mut self) -> bool {
+        loop {
+            match &self.current {
+                Some(f) if !f.is_done() => return true,
+                Some(_) => self.close_current(),
+                None => {
+                    let Some(path) = self.paths.get(self.next).cloned() else {
+                        return false;
+                    };
+                    self.next += 1;
+                    match CaptureFile::open(&path) {
+                        Ok(f) => {
+                            if let LinkType::Unsupported(dlt) = f.linktype() {
+                                self.problems.unsupported.push((path, dlt));
+                            }
+                            self.current = Some(f);
+                        }
+                        Err(e) => {
+                            self.reports.push(FileReport {
+                                path,
+                                packets: 0,
+                                bytes: 0,
+                                linktype: "none".to_owned(),
+                                error: Some(e.to_string()),
+                            });
+                            self.problems.unreadable.push(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The paced path: frames are copied out and handed over when due.
+    fn next_paced(&mut self, factor: f64, wait: Duration) -> Step<'_> {
+        if self.held_out {
+            self.held = None;
+            self.held_out = false;
+        }
+        if self.held.is_none() {
+            if !self.ready() {
+                return Step::End;
+            }
+            let Some(f) = self.current.as_mut() else {
+                return Step::End;
+            };
+            let dlt = f.dlt();
+            match f.read() {
+                Some(fr) => {
+                    self.held = Some(Held {
+                        ts_us: fr.ts_us,
+                        linktype: fr.linktype,
+                        orig_len: fr.orig_len,
+                        data: fr.data.to_vec(),
+                        dlt,
+                    })
+                }
+                None => return Step::Idle,
+            }
+        }
+        let Some(ts_us) = self.held.as_ref().map(|h| h.ts_us) else {
+            return Step::Idle;
+        };
+        let (start, t0) = *self.pace_start.get_or_insert((Instant::now(), ts_us));
+        let due = Duration::from_secs_f64(((ts_us - t0).max(0) as f64 / 1e6) / factor);
+        let left = due.saturating_sub(start.elapsed());
+        if !left.is_zero() {
+            std::thread::sleep(left.min(wait));
+            return Step::Idle;
+        }
+        self.held_out = true;
+        let Some(h) = self.held.as_ref() else {
+            return Step::Idle;
+        };
+        self.packets += 1;
+        self.bytes += u64::from(h.orig_len);
+        Step::Frame(
+            Frame {
+                ts_us: h.ts_us,
+                linktype: h.linktype,
+                orig_len: h.orig_len,
+                data: &h.data,
+            },
+            h.dlt,
+        )
+    }
+}
+
+impl FrameSource for FileSource {
+    #[inline]
+    fn next(&mut self, wait: Duration) -> Step<'_> {
+        if let Some(factor) = self.pace {
+            return self.next_paced(factor, wait);
+        }
+        if !self.ready() {
+            return Step::End;
+        }
+        let Some(f) = self.current.as_mut() else {
+            return Step::End;
+        };
+        let dlt = f.dlt();
+        match f.read() {
+            Some(fr) => {
+                self.packets += 1;
+                self.bytes += u64::from(fr.orig_len);
+                Step::Frame(fr, dlt)
+            }
+            // At its end or cut off: closed on the next call.
+            None => Step::Idle,
+        }
+    }
+
+    fn stop(&mut self) {
+        self.held = None;
+        self.close_current();
+    }
+
+    fn position(&self) -> Option<(usize, usize, &str)> {
+        let i = self.next.saturating_sub(1);
+        Some((
+            i,
+            self.paths.len(),
+            self.paths.get(i).map_or("", String::as_str),
+        ))
+    }
+}
