@@ -342,3 +342,36 @@ fn scenario_alerts_to_external_only_for_external_destinations() {
         "only {checked} mirror_to_external alerts checked"
     );
 }
+
+/// Ordinary DNS, QUIC and NTP whose client ports are tunnel ports (and
+/// their replies, whose destination port is a tunnel port), and UDP to
+/// tunnel ports without a valid header: no session, no alert. The same
+/// capture read by the build before this rule made 18 sessions of it.
+#[test]
+fn ordinary_udp_on_tunnel_ports_makes_no_session() {
+    let (r, alerts) = run("ephemeral-tunnel-ports.pcap");
+    assert_eq!(r.packets, 60);
+    assert!(
+        r.sessions.is_empty(),
+        "{:?}",
+        r.sessions
+            .iter()
+            .map(|s| (&s.encap, &s.src, &s.dst))
+            .collect::<Vec<_>>()
+    );
+    assert!(alerts.is_empty(), "{alerts:?}");
+}
+
+/// Two packets are enough: a SYN and its SYN-ACK copied one way to an
+/// external host is a mirror (both directions of a conversation travel
+/// the same way in the tunnel).
+#[test]
+fn two_packet_external_vxlan_mirror_alerts() {
+    let (r, alerts) = run("vxlan-external-2pkt.pcap");
+    let s = session(&r, "203.0.113.200");
+    assert_eq!((s.packets, s.id), (2, Some(7)));
+    assert_eq!(s.verdict, mirrorwatch::detect::Verdict::Mirror);
+    let mut k = kinds(&alerts);
+    k.sort_unstable();
+    assert_eq!(k, ["mirror_session_new", "mirror_to_external"]);
+}

@@ -1015,6 +1015,142 @@ mod tests {
         );
     }
 
+    /// Raw IPv4/UDP from `sport` to `dport` carrying `payload`.
+    fn udp_packet(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let total = 20 + 8 + payload.len();
+        let mut p = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+            10,
+            0,
+            0,
+            1,
+            10,
+            0,
+            0,
+            2,
+        ];
+        let ulen = (8 + payload.len()) as u16;
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&ulen.to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// Which UDP datagrams are tunnels: the destination port and a valid
+    /// header decide; the source port alone never does.
+    #[test]
+    fn udp_tunnels_by_destination_port_and_valid_header() {
+        let d = Decoder::new(&DecoderConfig::default());
+        // An inner Ethernet frame (IPv4 ethertype, 20 zero bytes).
+        let mut eth = vec![0u8; 12];
+        eth.extend_from_slice(&[0x08, 0x00]);
+        eth.extend_from_slice(&[0x45; 1]);
+        eth.extend_from_slice(&[0u8; 19]);
+        let with = |hdr: &[u8]| [hdr, &eth[..]].concat();
+        let vxlan_ok = with(&[0x08, 0, 0, 0, 0, 0, 5, 0]);
+        let vxlan_reserved = with(&[0xff, 0xff, 0xff, 0xff, 0, 0, 5, 0xff]);
+        let vxlan_no_i = with(&[0x00, 0, 0, 0, 0, 0, 5, 0]);
+        let gpe_ok = with(&[0x0c, 0, 0, 3, 0, 0, 9, 0]);
+        let gpe_no_p = with(&[0x08, 0, 0, 3, 0, 0, 9, 0]);
+        let gpe_bad_next = with(&[0x0c, 0, 0, 9, 0, 0, 9, 0]);
+        let geneve_ok = with(&[0x00, 0, 0x65, 0x58, 0, 0, 3, 0]);
+        let geneve_v1 = with(&[0x40, 0, 0x65, 0x58, 0, 0, 3, 0]);
+        let tzsp_ok = with(&[1, 0, 0, 1, 1]);
+        let tzsp_v2 = with(&[2, 0, 0, 1, 1]);
+        let tzsp_bad_type = with(&[1, 2, 0, 1, 1]);
+        let tzsp_bad_encap = with(&[1, 0, 0x81, 0x80, 1]);
+        let cases: [(&str, u16, u16, &[u8], Option<Encap>); 16] = [
+            ("vxlan", 50000, 4789, &vxlan_ok, Some(Encap::Vxlan)),
+            (
+                "vxlan linux port",
+                50000,
+                8472,
+                &vxlan_ok,
+                Some(Encap::Vxlan),
+            ),
+            (
+                "vxlan reserved bits ignored",
+                50000,
+                4789,
+                &vxlan_reserved,
+                Some(Encap::Vxlan),
+            ),
+            (
+                "vtep to vtep, both 4789",
+                4789,
+                4789,
+                &vxlan_ok,
+                Some(Encap::Vxlan),
+            ),
+            (
+                "vxlan from source port 0",
+                0,
+                4789,
+                &vxlan_ok,
+                Some(Encap::Vxlan),
+            ),
+            ("vxlan without I flag", 50000, 4789, &vxlan_no_i, None),
+            ("source port 4789 only", 4789, 53, &vxlan_ok, None),
+            ("reply from a well-known port", 53, 4789, &vxlan_ok, None),
+            ("gpe", 50000, 4790, &gpe_ok, Some(Encap::VxlanGpe)),
+            ("gpe without P flag", 50000, 4790, &gpe_no_p, None),
+            (
+                "gpe unknown next protocol",
+                50000,
+                4790,
+                &gpe_bad_next,
+                None,
+            ),
+            ("geneve", 50000, 6081, &geneve_ok, Some(Encap::Geneve)),
+            ("geneve version 1", 50000, 6081, &geneve_v1, None),
+            ("tzsp", 50000, 37008, &tzsp_ok, Some(Encap::Tzsp)),
+            ("tzsp version 2", 50000, 37008, &tzsp_v2, None),
+            ("tzsp source port only", 37008, 50000, &tzsp_ok, None),
+        ];
+        for (what, sport, dport, payload, want) in cases {
+            let p = udp_packet(sport, dport, payload);
+            let out = d.decode(LinkType::RawIp, p.len() as u32, &p);
+            assert_eq!(out.tunnel.map(|t| t.encap), want, "{what}");
+            assert_eq!(out.error, None, "{what}");
+            if want.is_none() {
+                // Ordinary UDP: the datagram itself is the inner packet.
+                assert_eq!(out.inner.map(|i| i.dst_port), Some(dport), "{what}");
+            }
+        }
+        for (what, payload) in [
+            ("tzsp unknown type", &tzsp_bad_type),
+            ("tzsp unknown encapsulation", &tzsp_bad_encap),
+        ] {
+            let p = udp_packet(50000, 37008, payload);
+            assert_eq!(
+                d.decode(LinkType::RawIp, p.len() as u32, &p).tunnel,
+                None,
+                "{what}"
+            );
+        }
+        // A header that is this protocol's but cut short is counted.
+        let p = udp_packet(50000, 4789, &[0x08, 0, 0, 0]);
+        let out = d.decode(LinkType::RawIp, p.len() as u32, &p);
+        assert_eq!(
+            out.error,
+            Some(DecodeError::new(Layer::Vxlan, Reason::Truncated))
+        );
+        assert_eq!(out.tunnel, None);
+    }
+
     #[test]
     fn depth_limit_is_enforced() {
         // 10 nested VXLAN layers exceed the default depth of 8.

@@ -380,7 +380,7 @@ impl Pipeline {
         self.drain_alerts();
         self.flush_outputs(true);
         self.publish(ctl.wall_clock);
-        info!(packets = self.analyzer.engine.packets, "pipeline drained");
+        tracing::debug!(packets = self.analyzer.engine.packets, "pipeline drained");
         if ctl.hold && stopped.is_none() {
             info!("input finished; holding the HTTP server until SIGINT or SIGTERM");
             loop {

@@ -241,6 +241,110 @@ pub(super) fn gre_teb_external() -> (Scenario, Vec<ExpectedSession>) {
     b.finish()
 }
 
+pub(super) fn ephemeral_tunnel_ports() -> (Scenario, Vec<ExpectedSession>) {
+    let mut b = Builder::new(
+        "ephemeral-tunnel-ports",
+        "Ordinary UDP whose client (ephemeral) ports happen to be tunnel ports, 60 packets, no tunnels: for each of the client ports 37008 (TZSP), 4789 and 8472 (VXLAN), 4790 (VXLAN-GPE), 6081 (Geneve) and 4754 (GRE-in-UDP), from 192.168.7.10: a DNS query to 8.8.8.8:53 and its reply, a QUIC-style exchange with 142.250.74.14:443 (2 long-header packets each way, first byte 0xc8 so a VXLAN I flag would read as set), an NTP v3 request to 162.159.200.1:123 and its reply (first byte 0x1c); then peer-to-peer UDP from 10.0.7.5:51000 to 10.0.7.6 on each tunnel port whose payload is no valid header of that protocol (first byte 0x00: no VXLAN I flag, no VXLAN-GPE P flag, a GRE header with an unknown protocol; Geneve first byte 0x40, version 1; TZSP version 2); no sessions, no alerts.",
+        LINKTYPE_ETHERNET,
+    );
+    let mut rng = SplitMix64::new(2601);
+    let client_ip = [192, 168, 7, 10];
+    let gw = router_mac([192, 168, 7, 1]);
+    let client_mac = host_mac(client_ip);
+    for (k, port) in [37008u16, 4789, 8472, 4790, 6081, 4754]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = 2610 + k as u64 * 10;
+        let mut client = End::new(client_ip, port, client_mac, 64, seed);
+        // DNS: the reply's transaction id starts 0x08..: a VXLAN I flag.
+        let mut q = vec![0x08, 0x10 + k as u8, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x03www\x07example\x03com\x00\x00\x01\x00\x01");
+        let mut dns = End::new([8, 8, 8, 8], 53, gw, 118, seed + 1);
+        udp_dgram(&mut b.st, &mut client, ([8, 8, 8, 8], 53), gw, &q);
+        b.push();
+        let mut r = q.clone();
+        r[2] = 0x81;
+        r[3] = 0x80;
+        r[7] = 1;
+        r.extend_from_slice(&[
+            0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 93, 184, 215, 14,
+        ]);
+        udp_dgram(&mut b.st, &mut dns, (client_ip, port), client_mac, &r);
+        b.push();
+        // QUIC long headers both ways.
+        let mut quic = End::new([142, 250, 74, 14], 443, gw, 120, seed + 2);
+        for _ in 0..2 {
+            let mut p = vec![0xc8, 0, 0, 0, 1];
+            p.extend_from_slice(&noise(&mut rng, 1195));
+            udp_dgram(&mut b.st, &mut client, ([142, 250, 74, 14], 443), gw, &p);
+            b.push();
+            let mut p = vec![0xc8, 0, 0, 0, 1];
+            p.extend_from_slice(&noise(&mut rng, 1195));
+            udp_dgram(&mut b.st, &mut quic, (client_ip, port), client_mac, &p);
+            b.push();
+        }
+        // NTP v3 client request and server reply.
+        let mut ntp = End::new([162, 159, 200, 1], 123, gw, 57, seed + 3);
+        let mut p = vec![0x1b];
+        p.extend_from_slice(&noise(&mut rng, 47));
+        udp_dgram(&mut b.st, &mut client, ([162, 159, 200, 1], 123), gw, &p);
+        b.push();
+        let mut p = vec![0x1c];
+        p.extend_from_slice(&noise(&mut rng, 47));
+        udp_dgram(&mut b.st, &mut ntp, (client_ip, port), client_mac, &p);
+        b.push();
+    }
+    // Peer-to-peer UDP to each tunnel port with no valid header.
+    let peer = [10, 0, 7, 6];
+    let mut host = End::new([10, 0, 7, 5], 51000, host_mac([10, 0, 7, 5]), 64, 2690);
+    for (port, first) in [
+        (37008u16, 0x02u8),
+        (4789, 0x00),
+        (8472, 0x00),
+        (4790, 0x00),
+        (6081, 0x40),
+        (4754, 0x00),
+    ] {
+        for _ in 0..2 {
+            let mut p = vec![first, 0, 0, 1];
+            p.extend_from_slice(&noise(&mut rng, 60));
+            udp_dgram(&mut b.st, &mut host, (peer, port), host_mac(peer), &p);
+            pad_to_min_frame(&mut b.st.cur);
+            b.push();
+        }
+    }
+    b.finish()
+}
+
+pub(super) fn vxlan_external_two_packets() -> (Scenario, Vec<ExpectedSession>) {
+    let mut b = Builder::new(
+        "vxlan-external-2pkt",
+        "The smallest external mirror: VXLAN VNI 7 on UDP 4789 one-way from 10.70.0.5 to external 203.0.113.200, 2 packets carrying a TCP SYN 10.70.1.10:45000 -> 10.70.1.20:22 and its SYN-ACK (both directions of one conversation in one tunnel direction); verdict mirror, destination external, alerts mirror_session_new and mirror_to_external.",
+        LINKTYPE_ETHERNET,
+    );
+    let mut session = eth(
+        p4([10, 70, 0, 5], [203, 0, 113, 200]),
+        Tunnel::Vxlan {
+            vni: 7,
+            port: PORT_VXLAN,
+        },
+    );
+    let (ci, si) = ([10, 70, 1, 10], [10, 70, 1, 20]);
+    let mut c = End::new(ci, 45000, host_mac(ci), 64, 2701);
+    let mut s = End::new(si, 22, host_mac(si), 64, 2702);
+    let entropy = flow_entropy(&c, &s, IPPROTO_TCP);
+    let l2 = s.mac;
+    tcp_seg(&mut b.st, &mut c, &s, l2, TCP_SYN, &[]);
+    let ts = b.next_ts();
+    mirror_at(&mut b, &mut session, entropy, ts);
+    let l2 = c.mac;
+    tcp_seg(&mut b.st, &mut s, &c, l2, TCP_SYN | TCP_ACK, &[]);
+    let ts = b.next_ts();
+    mirror_at(&mut b, &mut session, entropy, ts);
+    b.finish()
+}
+
 pub(super) fn native_and_copies() -> (Scenario, Vec<ExpectedSession>) {
     let mut b = Builder::new(
         "native-and-copies",

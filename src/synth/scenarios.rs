@@ -54,6 +54,8 @@ pub fn scenarios_with_expected() -> Vec<(Scenario, Vec<ExpectedSession>)> {
         detection::payload_shadow(),
         detection::volume_spike(),
         detection::overlay_and_mirror_ipv6(),
+        detection::ephemeral_tunnel_ports(),
+        detection::vxlan_external_two_packets(),
     ]
 }
 
