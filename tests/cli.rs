@@ -254,3 +254,91 @@ fn config_default_is_valid_and_documented() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("alerts.spike_factor"));
 }
+
+/// A classic pcap whose records fill the file exactly (no torn record).
+fn whole_pcap(path: &Path) -> Option<u64> {
+    let b = std::fs::read(path).ok()?;
+    if b.get(..4)? != [0xd4, 0xc3, 0xb2, 0xa1] {
+        return None;
+    }
+    let (mut off, mut n) = (24usize, 0u64);
+    while off < b.len() {
+        let caplen = u32::from_le_bytes(b.get(off + 8..off + 12)?.try_into().ok()?) as usize;
+        off += 16 + caplen;
+        n += 1;
+    }
+    (off == b.len()).then_some(n)
+}
+
+/// SIGTERM (and SIGINT) mid-replay: reading stops, what was read is judged
+/// and reported with "interrupted": true, every alert line is whole, every
+/// evidence pcap is readable, and the exit status is 128 + the signal.
+#[test]
+fn signal_mid_replay_leaves_whole_outputs_and_a_partial_report() {
+    let d = tmpdir("sigterm");
+    let mixed = d.join("mixed.pcap");
+    let out = common::mirrorwatch(
+        &["synth", "--mixed", "--packets", "200000", "--out", &s(&mixed)],
+        LIMIT,
+    );
+    assert!(out.status.success(), "synth --mixed");
+    let golden = s(&scenario("golden.toml"));
+    for (signal, name, status) in [(libc::SIGTERM, "TERM", 143), (libc::SIGINT, "INT", 130)] {
+        let alerts = d.join(format!("alerts-{name}.jsonl"));
+        let evidence = d.join(format!("evidence-{name}"));
+        std::fs::remove_file(&alerts).ok();
+        let mut args: Vec<String> = [
+            "replay",
+            "--config",
+            &golden,
+            "--format",
+            "json",
+            "--alerts",
+            &s(&alerts),
+            "--evidence",
+            &s(&evidence),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        // The same capture 200 times: far longer than the signal takes.
+        args.extend(std::iter::repeat_n(s(&mixed), 200));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(1500));
+        // SAFETY: kill with a valid pid and signal.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let start = std::time::Instant::now();
+        let out = child.wait_with_output().expect("wait");
+        assert!(start.elapsed() < Duration::from_secs(10), "stopped late");
+        assert_eq!(out.status.code(), Some(status), "SIG{name} exit status");
+        let r = json(&out);
+        assert_eq!(r["interrupted"], true, "SIG{name}");
+        let packets = r["packets"].as_u64().unwrap_or(0);
+        assert!(packets > 0 && packets < 200 * 200_000, "{packets} packets");
+        assert!(!r["sessions"].as_array().is_none_or(Vec::is_empty));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("stopped by signal"), "{err}");
+        let text = std::fs::read_to_string(&alerts).expect("alerts file");
+        assert!(text.ends_with('\n'), "last alert line is whole");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(!lines.is_empty());
+        for l in &lines {
+            serde_json::from_str::<serde_json::Value>(l).expect("a whole alert line");
+        }
+        let files: Vec<PathBuf> = std::fs::read_dir(&evidence)
+            .expect("evidence dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        assert!(!files.is_empty(), "evidence written");
+        for f in &files {
+            let n = whole_pcap(f);
+            assert!(n.is_some_and(|n| n > 0), "{} is a whole pcap: {n:?}", f.display());
+        }
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
