@@ -278,7 +278,14 @@ fn signal_mid_replay_leaves_whole_outputs_and_a_partial_report() {
     let d = tmpdir("sigterm");
     let mixed = d.join("mixed.pcap");
     let out = common::mirrorwatch(
-        &["synth", "--mixed", "--packets", "200000", "--out", &s(&mixed)],
+        &[
+            "synth",
+            "--mixed",
+            "--packets",
+            "200000",
+            "--out",
+            &s(&mixed),
+        ],
         LIMIT,
     );
     assert!(out.status.success(), "synth --mixed");
@@ -337,7 +344,11 @@ fn signal_mid_replay_leaves_whole_outputs_and_a_partial_report() {
         assert!(!files.is_empty(), "evidence written");
         for f in &files {
             let n = whole_pcap(f);
-            assert!(n.is_some_and(|n| n > 0), "{} is a whole pcap: {n:?}", f.display());
+            assert!(
+                n.is_some_and(|n| n > 0),
+                "{} is a whole pcap: {n:?}",
+                f.display()
+            );
         }
     }
     std::fs::remove_dir_all(&d).ok();

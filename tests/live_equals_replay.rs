@@ -1,0 +1,297 @@
+//! Live equals replay: every Ethernet scenario capture in `pcaps/` is sent
+//! over a veth pair in a network namespace with tcpreplay (at its own
+//! pace) to `mirrorwatch live`, and what the sensor serves once idle is
+//! compared with `mirrorwatch replay` of the same file: the same sessions,
+//! packet counts, verdicts, duplicate counts and alert kinds. Needs root,
+//! iproute2 and tcpreplay (CI has them); skips with a message otherwise.
+//!
+//! The captures of other link types (Linux cooked, raw IP, BSD NULL) are
+//! left out: on an Ethernet veth their frames would arrive as Ethernet.
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn sh(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn can_run() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || common::on_path("ip").is_none() || common::on_path("tcpreplay").is_none() {
+        eprintln!("SKIPPED: live-equals-replay needs root, iproute2 and tcpreplay");
+        return false;
+    }
+    true
+}
+
+/// A namespace holding one end of a veth pair (jumbo MTU so that no
+/// scenario frame is refused); removed on drop.
+struct Veth {
+    ns: String,
+    host: String,
+    peer: String,
+}
+
+impl Veth {
+    fn new() -> Veth {
+        let id = std::process::id() % 100_000;
+        let v = Veth {
+            ns: format!("mweq{id}"),
+            host: format!("mweqh{id}"),
+            peer: format!("mweqp{id}"),
+        };
+        let ok = sh(&format!("ip netns add {}", v.ns))
+            && sh(&format!(
+                "ip link add {} type veth peer name {}",
+                v.host, v.peer
+            ))
+            && sh(&format!("ip link set {} netns {}", v.peer, v.ns))
+            && sh(&format!(
+                "sysctl -qw net.ipv6.conf.{}.disable_ipv6=1",
+                v.host
+            ))
+            && sh(&format!(
+                "ip netns exec {} sysctl -qw net.ipv6.conf.all.disable_ipv6=1",
+                v.ns
+            ))
+            && sh(&format!("ip link set {} mtu 9000 up", v.host))
+            && sh(&format!(
+                "ip netns exec {} ip link set {} mtu 9000 up",
+                v.ns, v.peer
+            ));
+        assert!(
+            ok,
+            "could not set up namespace {} and veth {}",
+            v.ns, v.host
+        );
+        v
+    }
+
+    fn send(&self, pcap: &Path) {
+        // Frames the kernel refuses (a zero-length one) make tcpreplay
+        // report failures; the rest is sent and compared.
+        sh(&format!(
+            "ip netns exec {} tcpreplay -q -i {} {}",
+            self.ns,
+            self.peer,
+            pcap.display()
+        ));
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        sh(&format!("ip link del {}", self.host));
+        sh(&format!("ip netns del {}", self.ns));
+    }
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What is compared of a session.
+type Row = (u64, String, u64, Vec<String>);
+
+fn rows(sessions: &serde_json::Value) -> BTreeMap<String, Row> {
+    let mut m = BTreeMap::new();
+    for s in sessions.as_array().into_iter().flatten() {
+        let key = format!("{} {} -> {} id {}", s["encap"], s["src"], s["dst"], s["id"]);
+        let mut alerts: Vec<String> = s["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        alerts.sort();
+        m.insert(
+            key,
+            (
+                s["packets"].as_u64().unwrap_or(0),
+                s["verdict"].as_str().unwrap_or("").to_owned(),
+                s["duplicates"]["packets"].as_u64().unwrap_or(0),
+                alerts,
+            ),
+        );
+    }
+    m
+}
+
+/// Alert kinds in an alerts file, each once.
+fn kinds(path: &Path) -> Vec<String> {
+    let mut k: Vec<String> = std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|a| a["kind"].as_str().map(str::to_owned))
+        .collect();
+    k.sort();
+    k.dedup();
+    k
+}
+
+/// The first `n` records of a classic pcap.
+fn pcap_prefix(src: &Path, n: usize, out: &Path) {
+    let b = std::fs::read(src).expect("read capture");
+    let mut off = 24;
+    for _ in 0..n {
+        let caplen = u32::from_le_bytes(b[off + 8..off + 12].try_into().expect("4 bytes")) as usize;
+        off += 16 + caplen;
+    }
+    std::fs::write(out, &b[..off]).expect("write prefix");
+}
+
+/// The capture without frames shorter than an Ethernet header (the kernel
+/// refuses to send those, and tcpreplay stops at them): a copy in `dir`
+/// when there are any, else the capture itself.
+fn sendable(src: &Path, dir: &Path) -> PathBuf {
+    let b = std::fs::read(src).expect("read capture");
+    if b.get(..4) != Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]) {
+        return src.to_path_buf();
+    }
+    let mut out = b[..24].to_vec();
+    let (mut off, mut dropped) = (24, 0);
+    while off + 16 <= b.len() {
+        let caplen = u32::from_le_bytes(b[off + 8..off + 12].try_into().expect("4 bytes")) as usize;
+        let end = (off + 16 + caplen).min(b.len());
+        if caplen >= 14 {
+            out.extend_from_slice(&b[off..end]);
+        } else {
+            dropped += 1;
+        }
+        off = end;
+    }
+    if dropped == 0 {
+        return src.to_path_buf();
+    }
+    let name = src
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let p = dir.join(format!("sendable-{name}"));
+    std::fs::write(&p, out).expect("write sendable capture");
+    p
+}
+
+#[test]
+fn live_judges_every_scenario_as_replay_does() {
+    if !can_run() {
+        return;
+    }
+    let pcaps = common::project_pcaps();
+    let golden = pcaps.join("golden.toml");
+    let tmp = std::env::temp_dir().join(format!("mw-liveeq-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    let prefix = tmp.join("native-and-copies-6.pcap");
+    pcap_prefix(&pcaps.join("native-and-copies.pcap"), 6, &prefix);
+    let mut files: Vec<PathBuf> = common::captures_in(&pcaps)
+        .into_iter()
+        .filter(|p| {
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            !n.starts_with("linktype-")
+        })
+        .map(|p| sendable(&p, &tmp))
+        .collect();
+    files.push(prefix.clone());
+    assert!(files.len() >= 24, "{} scenario captures", files.len());
+    let veth = Veth::new();
+    let mut failures = Vec::new();
+    for f in &files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let replay_alerts = tmp.join(format!("{name}.replay.jsonl"));
+        let live_alerts = tmp.join(format!("{name}.live.jsonl"));
+        std::fs::remove_file(&replay_alerts).ok();
+        std::fs::remove_file(&live_alerts).ok();
+        let out = common::mirrorwatch(
+            &[
+                "replay",
+                "--config",
+                &golden.to_string_lossy(),
+                "--format",
+                "json",
+                "--alerts",
+                &replay_alerts.to_string_lossy(),
+                &f.to_string_lossy(),
+            ],
+            Duration::from_secs(60),
+        );
+        let replayed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("replay JSON");
+        let want = rows(&replayed["sessions"]);
+
+        let port = common::free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+            .args(["live", "-i", &veth.host, "--listen", &addr, "--config"])
+            .arg(&golden)
+            .arg("--alerts")
+            .arg(&live_alerts)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn live");
+        let live = Proc(child);
+        let ready = common::wait_for(Duration::from_secs(15), || {
+            common::http_get(&addr, "/healthz")
+                .ok()
+                .filter(|(c, _)| *c == 200)
+        });
+        assert!(ready.is_some(), "{name}: live did not become ready");
+        veth.send(f);
+        // Nothing more arrives: the sensor's ticks (at most a second apart)
+        // must bring it to replay's judgement without another packet.
+        let got = common::wait_for(Duration::from_secs(6), || {
+            let (_, body) = common::http_get(&addr, "/api/v1/sessions").ok()?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let got = rows(&v["sessions"]);
+            (got == want).then_some(got)
+        });
+        let (_, body) = common::http_get(&addr, "/api/v1/sessions").unwrap_or_default();
+        let last = serde_json::from_str::<serde_json::Value>(&body)
+            .map(|v| rows(&v["sessions"]))
+            .unwrap_or_default();
+        let mut live = live;
+        sh(&format!("kill -TERM {}", live.0.id()));
+        let exited = common::wait_for(Duration::from_secs(5), || live.0.try_wait().ok().flatten());
+        assert!(exited.is_some(), "{name}: live did not stop on SIGTERM");
+        drop(live);
+        if got.is_none() {
+            failures.push(format!(
+                "{name}: sessions differ\n  replay: {want:?}\n  live:   {last:?}"
+            ));
+            continue;
+        }
+        let (rk, lk) = (kinds(&replay_alerts), kinds(&live_alerts));
+        if rk != lk {
+            failures.push(format!(
+                "{name}: alert kinds differ: replay {rk:?}, live {lk:?}"
+            ));
+        }
+    }
+    std::fs::remove_dir_all(&tmp).ok();
+    assert!(
+        failures.is_empty(),
+        "live and replay disagree:\n{}",
+        failures.join("\n")
+    );
+}
