@@ -343,6 +343,23 @@ fn exit_code(report: &Report, input_or_output_failed: bool, fail_on: Option<&str
     }
 }
 
+fn output_failed(msg: &str) -> ExitCode {
+    eprintln!("mirrorwatch: error: {msg}");
+    ExitCode::from(1)
+}
+
+/// Runs the sensor; an output it cannot open is exit status 1.
+fn run_sensor(
+    input: Input,
+    opts: SensorOptions,
+) -> anyhow::Result<Result<sensor::SensorOutcome, ExitCode>> {
+    match sensor::run(input, opts) {
+        Ok(r) => Ok(Ok(r)),
+        Err(sensor::SensorError::Output(m)) => Ok(Err(output_failed(&m))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn install_signals() -> anyhow::Result<std::sync::Arc<Signals>> {
     Signals::install().context("cannot install signal handlers")
 }
@@ -382,7 +399,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.out.config.as_ref())?;
     let signals = install_signals()?;
     if let Some(listen) = &a.listen {
-        let run = sensor::run(
+        let run = match run_sensor(
             Input::Replay {
                 files: a.pcaps.clone(),
                 pace: a.pace,
@@ -400,7 +417,10 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 syslog_listen: None,
                 signals,
             },
-        )?;
+        )? {
+            Ok(r) => r,
+            Err(code) => return Ok(code),
+        };
         print_report(&run.outcome.report, a.format)?;
         print_file_problems(&run.files);
         return Ok(replay_status(
@@ -409,21 +429,28 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             a.fail_on.as_deref(),
         ));
     }
+    // An output that cannot be opened is exit status 1, as documented.
     let alerts = match &a.out.alerts {
-        Some(p) => {
-            Some(AlertWriter::open(p).with_context(|| format!("{p}: cannot open alerts file"))?)
-        }
+        Some(p) => match AlertWriter::open(p) {
+            Ok(w) => Some(w),
+            Err(e) => return Ok(output_failed(&format!("{p}: cannot open alerts file: {e}"))),
+        },
         None => None,
     };
     let evidence = match &a.out.evidence {
-        Some(d) => Some(
-            EvidenceWriter::new(
-                d,
-                cfg.evidence.max_packets_per_session,
-                cfg.evidence.max_bytes_per_session,
-            )
-            .with_context(|| format!("{}: cannot create evidence directory", d.display()))?,
-        ),
+        Some(d) => match EvidenceWriter::new(
+            d,
+            cfg.evidence.max_packets_per_session,
+            cfg.evidence.max_bytes_per_session,
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                return Ok(output_failed(&format!(
+                    "{}: cannot create evidence directory: {e}",
+                    d.display()
+                )));
+            }
+        },
         None => None,
     };
     let stderr_tty = std::io::stderr().is_terminal();
@@ -467,7 +494,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
 fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.out.config.as_ref())?;
     let signals = install_signals()?;
-    let run = sensor::run(
+    let run = match run_sensor(
         Input::Live {
             interfaces: a.interfaces,
             options: LiveOptions {
@@ -491,7 +518,10 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
             syslog_listen: a.syslog_listen,
             signals,
         },
-    )?;
+    )? {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
     let r = &run.outcome.report;
     eprintln!(
         "mirrorwatch: stopped: {} packets, {} sessions, alerts: {}",

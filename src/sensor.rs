@@ -75,6 +75,9 @@ pub enum SensorError {
     Http(#[from] http::HttpError),
     #[error("{0}")]
     Setup(String),
+    /// An alerts file or evidence directory that cannot be opened.
+    #[error("{0}")]
+    Output(String),
 }
 
 /// What a finished sensor run leaves.
@@ -256,7 +259,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     let alerts = match &opts.alerts {
         Some(p) => Some(
             AlertWriter::open(p)
-                .map_err(|e| SensorError::Setup(format!("{p}: cannot open alerts file: {e}")))?,
+                .map_err(|e| SensorError::Output(format!("{p}: cannot open alerts file: {e}")))?,
         ),
         None => None,
     };
@@ -268,7 +271,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
                 opts.config.evidence.max_bytes_per_session,
             )
             .map_err(|e| {
-                SensorError::Setup(format!(
+                SensorError::Output(format!(
                     "{}: cannot create evidence directory: {e}",
                     d.display()
                 ))

@@ -353,3 +353,28 @@ fn signal_mid_replay_leaves_whole_outputs_and_a_partial_report() {
     }
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// An alerts file or evidence directory that cannot be opened is exit
+/// status 1 with one line naming it, as `replay --help` says, with or
+/// without --listen.
+#[test]
+fn unwritable_output_is_exit_status_one() {
+    let pc = s(&scenario("erspan3.pcap"));
+    let port = common::free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    for extra in [&[][..], &["--listen", listen.as_str()][..]] {
+        for out in [
+            ["--alerts", "/proc/no/such/alerts.jsonl"],
+            ["--evidence", "/proc/no/such"],
+        ] {
+            let mut args = vec!["replay"];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&out);
+            args.push(&pc);
+            let o = common::mirrorwatch(&args, LIMIT);
+            assert_eq!(o.status.code(), Some(1), "{args:?}");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("/proc/no/such"), "{err}");
+        }
+    }
+}

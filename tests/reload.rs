@@ -33,13 +33,14 @@ fn sighup_reloads_the_authorised_list_and_keeps_the_sessions() {
     .expect("config");
     let addr = format!("127.0.0.1:{}", common::free_port());
     let pcap = common::project_pcaps().join("erspan2.pcap");
+    let log = dir.join("stderr.log");
     let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
         .args(["replay", "--listen", &addr, "--hold", "--config"])
         .arg(&cfg)
         .arg(&pcap)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("spawn");
     let p = Kill(child);
@@ -49,8 +50,9 @@ fn sighup_reloads_the_authorised_list_and_keeps_the_sessions() {
     .expect("the replayed session is served");
     assert_eq!(before["dst_class"], "authorized");
 
-    // Withdraw the authorisation and send SIGHUP.
-    std::fs::write(&cfg, "sensor = \"s1\"\n").expect("config");
+    // Withdraw the authorisation, rename the sensor, change a setting that
+    // needs a restart, and send SIGHUP.
+    std::fs::write(&cfg, "sensor = \"s2\"\n[inventory]\nmax_sessions = 5\n").expect("config");
     let ok = Command::new("kill")
         .args(["-HUP", &p.0.id().to_string()])
         .status()
@@ -67,6 +69,28 @@ fn sighup_reloads_the_authorised_list_and_keeps_the_sessions() {
     assert!(
         alerts.contains("mirror_to_unauthorized_internal"),
         "{alerts}"
+    );
+    // The new name everywhere at once: the new alert, /healthz, the API.
+    let api: serde_json::Value = serde_json::from_str(&alerts).expect("alerts JSON");
+    assert_eq!(api["sensor"], "s2");
+    let newest = api["alerts"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|a| a["kind"] == "mirror_to_unauthorized_internal")
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(newest["sensor"], "s2");
+    let (_, health) = common::http_get(&addr, "/healthz").expect("healthz");
+    assert!(health.contains("\"sensor\":\"s2\""), "{health}");
+    let (_, sessions) = common::http_get(&addr, "/api/v1/sessions").expect("sessions");
+    assert!(sessions.contains("\"sensor\":\"s2\""), "{sessions}");
+    // The setting that needs a restart is named, not silently ignored.
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        err.contains("inventory.max_sessions") && err.contains("needs a restart"),
+        "{err}"
     );
 
     // A configuration that does not parse is refused; the sensor goes on.
