@@ -1072,7 +1072,8 @@ mod tests {
         let tzsp_v2 = with(&[2, 0, 0, 1, 1]);
         let tzsp_bad_type = with(&[1, 2, 0, 1, 1]);
         let tzsp_bad_encap = with(&[1, 0, 0x81, 0x80, 1]);
-        let cases: [(&str, u16, u16, &[u8], Option<Encap>); 16] = [
+        type Case<'a> = (&'a str, u16, u16, &'a [u8], Option<Encap>);
+        let cases: [Case<'_>; 16] = [
             ("vxlan", 50000, 4789, &vxlan_ok, Some(Encap::Vxlan)),
             (
                 "vxlan linux port",

@@ -122,3 +122,95 @@ pub struct Alert {
     #[serde(skip)]
     pub ts_us: i64,
 }
+
+/// What every alert says about what it is about: its class, verdict,
+/// evidence, counts and time span.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub dst_class: DstClass,
+    pub verdict: Verdict,
+    pub evidence: Vec<String>,
+    pub counts: AlertCounts,
+    pub first_seen_us: i64,
+    pub last_seen_us: i64,
+}
+
+impl Alert {
+    /// The one place an alert is built; what it is about (a session, a
+    /// flow pair, a configuration event) is added with the setters.
+    pub fn new(
+        kind: AlertKind,
+        severity: Severity,
+        sensor: &str,
+        ts_us: i64,
+        facts: Facts,
+        message: String,
+    ) -> Alert {
+        use crate::time::rfc3339_us;
+        Alert {
+            timestamp: rfc3339_us(ts_us),
+            kind,
+            severity,
+            sensor: sensor.to_owned(),
+            session: None,
+            flows: None,
+            dst_class: facts.dst_class,
+            verdict: facts.verdict,
+            evidence: facts.evidence,
+            counts: facts.counts,
+            first_seen: rfc3339_us(facts.first_seen_us),
+            last_seen: rfc3339_us(facts.last_seen_us),
+            message,
+            config_event: None,
+            evidence_file: None,
+            mitre: MITRE,
+            ts_us,
+        }
+    }
+
+    pub fn with_session(mut self, k: &SessionKey) -> Alert {
+        self.session = Some(SessionRef::from(k));
+        self
+    }
+
+    pub fn with_flows(mut self, flows: [Flow; 2]) -> Alert {
+        self.flows = Some(flows);
+        self
+    }
+
+    pub fn with_config_event(mut self, r: super::correlate::ConfigEventRef) -> Alert {
+        self.config_event = Some(r);
+        self
+    }
+
+    pub fn with_evidence_file(mut self, f: Option<String>) -> Alert {
+        self.evidence_file = f;
+        self
+    }
+}
+
+/// The message of a session alert (`what`: the session in words).
+pub fn session_message(kind: AlertKind, what: &str, spike_bytes: u64, baseline: f64) -> String {
+    match kind {
+        AlertKind::MirrorSessionNew => format!("new mirror session: {what}"),
+        AlertKind::MirrorToExternal => {
+            format!("traffic is mirrored to an external destination: {what}")
+        }
+        AlertKind::MirrorToUnauthorizedInternal => {
+            format!("traffic is mirrored to an internal destination that is not authorised: {what}")
+        }
+        AlertKind::MirrorVolumeSpike => format!(
+            "mirrored volume jumped to {spike_bytes} bytes/s, {:.0}x its baseline: {what}",
+            spike_bytes as f64 / baseline.max(1.0)
+        ),
+        AlertKind::AuthorizedMirrorExpired => {
+            format!("the authorisation of this mirror has expired: {what}")
+        }
+        AlertKind::MirrorWithoutConfig => format!(
+            "no configuration change explains this mirror to an unapproved destination: {what}"
+        ),
+        AlertKind::DuplicateFlowToExternal
+        | AlertKind::MirrorConfigChange
+        | AlertKind::UnapprovedMirrorConfig => what.to_owned(),
+    }
+}

@@ -1,0 +1,771 @@
+//! The per-packet engine: the session inventory, duplicate and payload
+//! lookups, and when to judge a session and raise its alerts. Verdicts
+//! ([`super::verdict`]), volume spikes ([`super::volume`]), alert building
+//! ([`super::alert`]) and configuration-event policy ([`super::policy`])
+//! are decided elsewhere; nothing here allocates per packet on the common
+//! path.
+use core::net::IpAddr;
+
+use serde::Serialize;
+
+use super::alert::{self, Alert, AlertCounts, AlertKind, Facts, Severity};
+use super::correlate;
+use super::dup::{DupWindow, PathId};
+use super::fingerprint::Fingerprinter;
+use super::net::Cidr;
+use super::payload::{self, Flow, PayloadTracker};
+use super::session::{DstClass, SessionKey, SessionTable, SlotRef, Verdict};
+use super::{policy, verdict, volume};
+use crate::config::{Authorized, Config};
+use crate::decode::{Decoded, Encap, ErrorCounts};
+use crate::logs::{Action, ConfigEvent, Platform};
+use crate::source::Frame;
+
+/// Default cap of the session table.
+pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+
+/// Duplicate packets by the pair of paths they travelled.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct DupCounts {
+    /// A native packet and an encapsulated copy of it (or the reverse).
+    pub native_encapsulated: u64,
+    /// The same inner packet in two sessions.
+    pub session_session: u64,
+    /// The same native packet on two layer-2 paths (TEE, tc mirred).
+    pub native_native: u64,
+}
+
+/// Duplicate and payload lookups in flight (prefetched, not yet done).
+const PIPELINE: usize = 16;
+
+/// A duplicate-window lookup queued behind its prefetch: fingerprint,
+/// time, packed path.
+type DeferredDup = (u64, i64, u64);
+/// A payload-table lookup queued behind its prefetch.
+type DeferredPayload = (u64, i64, Flow);
+
+/// A fixed ring of [`PIPELINE`] queued lookups: pushing into a full ring
+/// hands back the oldest.
+struct LookupQueue<T: Copy> {
+    buf: [Option<T>; PIPELINE],
+    /// Where the next entry goes: the oldest one when the ring is full.
+    head: usize,
+}
+
+impl<T: Copy> LookupQueue<T> {
+    fn new() -> Self {
+        LookupQueue {
+            buf: [None; PIPELINE],
+            head: 0,
+        }
+    }
+
+    /// Queues `v`; returns the oldest entry when the ring was full.
+    #[inline(always)]
+    fn push(&mut self, v: T) -> Option<T> {
+        let old = self.buf[self.head].replace(v);
+        self.head = (self.head + 1) % PIPELINE;
+        old
+    }
+
+    /// Takes the oldest entry.
+    fn pop(&mut self) -> Option<T> {
+        (0..PIPELINE).find_map(|k| self.buf[(self.head + k) % PIPELINE].take())
+    }
+}
+
+/// What the caller should do with the frame just processed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Processed {
+    /// The session the frame belongs to.
+    pub session: Option<SlotRef>,
+    /// The session is alerting: keep this frame as evidence.
+    pub evidence: bool,
+}
+
+/// Decodes frames, keeps the inventory and raises alerts: the per-packet
+/// hot path.
+pub struct Engine {
+    sensor: String,
+    internal: Vec<Cidr>,
+    authorized: Vec<Authorized>,
+    alerts_cfg: crate::config::AlertsConfig,
+    min_payload: usize,
+    min_matches: u64,
+    evidence_enabled: bool,
+    duplicates_enabled: bool,
+    fp: Fingerprinter,
+    pub sessions: SessionTable,
+    dups: DupWindow,
+    payloads: PayloadTracker,
+    pub errors: ErrorCounts,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Frames that carried a session-making encapsulation.
+    pub encapsulated: u64,
+    pub dup_counts: DupCounts,
+    /// Packets and wire bytes per encapsulation (`Encap as usize`).
+    pub encap_counts: [(u64, u64); Encap::ALL.len()],
+    /// Alerts raised and not yet taken by [`Engine::drain_alerts`].
+    pending: Vec<Alert>,
+    /// Alerts raised so far, by kind and severity.
+    pub alert_counts: [[u64; Severity::ALL.len()]; AlertKind::ALL.len()],
+    /// Configuration-change evidence, when log sources are watched.
+    correlator: Option<correlate::Correlator>,
+    /// `correlation.window_s`, in microseconds.
+    correlation_window_us: i64,
+    /// Duplicate-table lookups waiting for their prefetched cache line.
+    deferred_dups: LookupQueue<DeferredDup>,
+    deferred_payloads: LookupQueue<DeferredPayload>,
+    /// Configuration events by platform and action.
+    pub config_event_counts: [[u64; Action::ALL.len()]; Platform::ALL.len()],
+    last_ts_us: i64,
+    last_tick_us: i64,
+}
+
+impl Engine {
+    pub fn new(cfg: &Config) -> Self {
+        let d = &cfg.duplicates;
+        Engine {
+            sensor: cfg.sensor.clone(),
+            internal: cfg.internal_networks.clone(),
+            authorized: cfg.authorized.clone(),
+            alerts_cfg: cfg.alerts.clone(),
+            min_payload: d.min_payload_bytes.max(1),
+            min_matches: d.min_matching_payloads.max(1),
+            evidence_enabled: false,
+            duplicates_enabled: d.enabled,
+            fp: Fingerprinter::new(fingerprint_key()),
+            sessions: SessionTable::new(cfg.inventory.max_sessions),
+            dups: DupWindow::new(d.table_entries, (d.window_ms as i64).saturating_mul(1000)),
+            payloads: PayloadTracker::new(
+                d.payload_table_entries,
+                (d.payload_window_ms as i64).saturating_mul(1000),
+                d.max_flow_pairs,
+            ),
+            errors: ErrorCounts::default(),
+            packets: 0,
+            bytes: 0,
+            encapsulated: 0,
+            dup_counts: DupCounts::default(),
+            encap_counts: [(0, 0); Encap::ALL.len()],
+            pending: Vec::new(),
+            alert_counts: [[0; Severity::ALL.len()]; AlertKind::ALL.len()],
+            correlator: None,
+            correlation_window_us: (cfg.correlation.window_s as i64).saturating_mul(1_000_000),
+            deferred_dups: LookupQueue::new(),
+            deferred_payloads: LookupQueue::new(),
+            config_event_counts: [[0; Action::ALL.len()]; Platform::ALL.len()],
+            last_ts_us: 0,
+            last_tick_us: i64::MIN,
+        }
+    }
+
+    /// Applies a new configuration's authorised list, internal networks,
+    /// thresholds and sensor name, and re-judges every session against
+    /// them. Decoder ports and table sizes need a restart.
+    pub fn reload(&mut self, cfg: &Config) {
+        self.sensor = cfg.sensor.clone();
+        self.internal = cfg.internal_networks.clone();
+        self.authorized = cfg.authorized.clone();
+        self.alerts_cfg = cfg.alerts.clone();
+        self.min_matches = cfg.duplicates.min_matching_payloads.max(1);
+        let ts = self.last_ts_us;
+        for r in self.sessions.refs() {
+            self.evaluate(r, ts);
+        }
+    }
+
+    /// Watches configuration-change logs: sessions are linked to the events
+    /// that explain them, and a mirror to an unapproved destination that
+    /// nothing explains raises `mirror_without_config`.
+    pub fn watch_logs(&mut self) {
+        if self.correlator.is_none() {
+            self.correlator = Some(correlate::Correlator::new(self.correlation_window_us));
+        }
+    }
+
+    /// Takes a mirror configuration event from a log source: counts it,
+    /// raises what [`policy::config_event_alerts`] calls for, and links it
+    /// to the sessions it explains.
+    pub fn config_event(&mut self, e: ConfigEvent) {
+        self.watch_logs();
+        self.config_event_counts[e.platform as usize][e.action as usize] += 1;
+        let at = e.time_us.unwrap_or(self.last_ts_us);
+        let Some(c) = self.correlator.as_mut() else {
+            return;
+        };
+        let window = c.window_us();
+        let r = c.add(e.clone());
+        // Link to the sessions it explains.
+        for s in self.sessions.refs() {
+            if let Some((k, st)) = self.sessions.get_mut(s)
+                && st.config_events.len() < 8
+                && correlate::explains(&e, k, st.first_seen_us, st.last_seen_us, window)
+            {
+                st.config_events.push(r.clone());
+            }
+        }
+        let alerts =
+            policy::config_event_alerts(&e, &r, at, &self.internal, &self.authorized, &self.sensor);
+        for a in alerts {
+            self.push(a);
+        }
+    }
+
+    /// Configuration events remembered, and those dropped to stay bounded.
+    pub fn config_events_kept(&self) -> (usize, u64) {
+        self.correlator
+            .as_ref()
+            .map_or((0, 0), |c| (c.len(), c.evicted))
+    }
+
+    /// The configuration events remembered, oldest first.
+    pub fn config_events(&self) -> Vec<correlate::ConfigEventRef> {
+        self.correlator
+            .as_ref()
+            .map(|c| c.refs().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether log sources are watched.
+    pub fn watching_logs(&self) -> bool {
+        self.correlator.is_some()
+    }
+
+    /// Marks alerting sessions' frames as evidence (`--evidence DIR`).
+    pub fn enable_evidence(&mut self, on: bool) {
+        self.evidence_enabled = on;
+    }
+
+    /// Capture time of the last frame processed.
+    pub fn last_ts_us(&self) -> i64 {
+        self.last_ts_us
+    }
+
+    /// Whether duplicate detection is on (then batching pays off).
+    pub fn duplicates_enabled(&self) -> bool {
+        self.duplicates_enabled
+    }
+
+    /// Duplicate-window entries displaced inside their window.
+    pub fn dup_evictions(&self) -> u64 {
+        self.dups.evicted()
+    }
+
+    pub fn payload_evictions(&self) -> (u64, u64) {
+        (self.payloads.evicted_payloads, self.payloads.evicted_pairs)
+    }
+
+    /// Flow pairs that carried the same payloads.
+    pub fn flow_pairs(&self) -> impl Iterator<Item = &payload::FlowPair> {
+        self.payloads.pairs()
+    }
+
+    /// Whether alerts are waiting for [`Engine::drain_alerts`].
+    #[inline]
+    pub fn has_alerts(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Alerts raised since the last call, in order.
+    pub fn drain_alerts(&mut self) -> std::vec::Drain<'_, Alert> {
+        self.pending.drain(..)
+    }
+
+    /// Takes one frame the pipeline has decoded into `d`.
+    #[inline]
+    pub fn observe(&mut self, f: &Frame<'_>, d: &Decoded<'_>) -> Processed {
+        let (fp, digest) = self.prepare(f, d);
+        self.account(f, d, fp, digest)
+    }
+
+    /// First stage: count, fingerprint.
+    #[inline(always)]
+    fn prepare(&mut self, f: &Frame<'_>, d: &Decoded<'_>) -> (Option<u64>, Option<u64>) {
+        self.packets += 1;
+        self.bytes += u64::from(f.orig_len);
+        if let Some(e) = d.error {
+            self.errors.add(e);
+        }
+        let (mut fp, mut digest) = (None, None);
+        if let Some(ip) = d.inner.as_ref().filter(|_| self.duplicates_enabled) {
+            // Payload digests are kept for native packets only.
+            let min_payload = if d.tunnel.is_none() {
+                self.min_payload
+            } else {
+                usize::MAX
+            };
+            (fp, digest) = self.fp.packet_and_payload(ip, min_payload);
+        }
+        (fp, digest)
+    }
+
+    /// Second stage: sessions, duplicates, verdicts, alerts.
+    #[inline(always)]
+    fn account(
+        &mut self,
+        f: &Frame<'_>,
+        d: &Decoded<'_>,
+        fp: Option<u64>,
+        digest: Option<u64>,
+    ) -> Processed {
+        self.last_ts_us = f.ts_us;
+        match d.tunnel {
+            Some(t) => {
+                self.encapsulated += 1;
+                let c = &mut self.encap_counts[t.encap as usize];
+                c.0 += 1;
+                c.1 += u64::from(f.orig_len);
+                self.encapsulated_frame(f.ts_us, f.orig_len, t, d, fp)
+            }
+            None => {
+                self.native_frame(f.ts_us, d, fp, digest);
+                Processed::default()
+            }
+        }
+    }
+
+    fn encapsulated_frame(
+        &mut self,
+        ts_us: i64,
+        orig_len: u32,
+        key: SessionKey,
+        d: &Decoded<'_>,
+        fingerprint: Option<u64>,
+    ) -> Processed {
+        let (r, created) = self.sessions.upsert(key, ts_us);
+        let mut spike = false;
+        let mut due = false;
+        if let Some((_, s)) = self.sessions.get_mut(r) {
+            s.packets += 1;
+            s.bytes += u64::from(orig_len);
+            s.inner_bytes += u64::from(d.inner_bytes);
+            s.first_seen_us = s.first_seen_us.min(ts_us);
+            s.last_seen_us = s.last_seen_us.max(ts_us);
+            for v in d.inner_vlans {
+                if v != 0 {
+                    s.vlans.insert(v);
+                }
+            }
+            match d.egress {
+                Some(true) => s.egress += 1,
+                Some(false) => s.ingress += 1,
+                None => {}
+            }
+            s.truncated += u64::from(d.truncated);
+            s.nested.union(d.nested);
+            if let Some(ip) = &d.inner {
+                let (isrc, idst) = ip.addrs();
+                let h = self
+                    .fp
+                    .flow_pair(isrc, idst, ip.src_port, ip.dst_port, ip.protocol);
+                if s.flows_fwd.contains(h.rev) {
+                    s.both_directions += 1;
+                }
+                s.flows_fwd.insert(h.fwd);
+                s.flows_rev.insert(h.rev);
+                s.flows.insert(h.canonical);
+                if isrc == key.src || isrc == key.dst || idst == key.src || idst == key.dst {
+                    s.inner_related += 1;
+                }
+            }
+            match volume::account_volume(&mut s.volume, ts_us, orig_len, &self.alerts_cfg) {
+                Some(true) => spike = true,
+                // A normal second re-arms the spike alert.
+                Some(false) => s.alerted &= !AlertKind::MirrorVolumeSpike.bit(),
+                None => {}
+            }
+            due = created || s.packets >= s.next_eval_at;
+        }
+        if let Some(f) = fingerprint {
+            let path = PathId::Session {
+                slot: r.slot,
+                generation: r.generation,
+            };
+            self.queue_dup((f, ts_us, path.pack()));
+        }
+        if due {
+            self.evaluate(r, ts_us);
+        }
+        if spike {
+            self.spike(r, ts_us);
+        }
+        let evidence = self.sessions.get(r).is_some_and(|(_, s)| s.evidence_on);
+        Processed {
+            session: Some(r),
+            evidence,
+        }
+    }
+
+    fn native_frame(
+        &mut self,
+        ts_us: i64,
+        d: &Decoded<'_>,
+        fingerprint: Option<u64>,
+        digest: Option<u64>,
+    ) {
+        let Some(ip) = &d.inner else {
+            return;
+        };
+        if let Some(f) = fingerprint {
+            let l2 = (d.l2 as u64) ^ ((d.l2 >> 64) as u64).rotate_left(17);
+            self.queue_dup((f, ts_us, PathId::Native { l2 }.pack()));
+        }
+        let Some(digest) = digest else {
+            return;
+        };
+        let (src, dst) = ip.addrs();
+        let flow = Flow {
+            src,
+            dst,
+            src_port: ip.src_port,
+            dst_port: ip.dst_port,
+            protocol: ip.protocol,
+        };
+        self.queue_payload((digest, ts_us, flow));
+    }
+
+    /// Queues a duplicate-window lookup; the oldest queued one is done now.
+    /// Its cache line was prefetched when it was queued, [`PIPELINE`]
+    /// lookups ago, so the random access to the large table overlaps with
+    /// the work on the frames in between instead of stalling.
+    #[inline]
+    fn queue_dup(&mut self, d: DeferredDup) {
+        self.dups.prefetch(d.0);
+        if let Some((f, ts, path)) = self.deferred_dups.push(d) {
+            self.apply_dup(f, ts, path);
+        }
+    }
+
+    /// The same for the payload table.
+    #[inline]
+    fn queue_payload(&mut self, d: DeferredPayload) {
+        self.payloads.prefetch(d.0);
+        if let Some((h, ts, flow)) = self.deferred_payloads.push(d) {
+            self.apply_payload(h, ts, flow);
+        }
+    }
+
+    /// Performs all queued lookups (end of input, or before a report).
+    pub fn flush_deferred(&mut self) {
+        while let Some((f, ts, path)) = self.deferred_dups.pop() {
+            self.apply_dup(f, ts, path);
+        }
+        while let Some((h, ts, flow)) = self.deferred_payloads.pop() {
+            self.apply_payload(h, ts, flow);
+        }
+    }
+
+    /// `path` is packed ([`PathId::pack`]).
+    fn apply_dup(&mut self, f: u64, ts_us: i64, path: u64) {
+        let Some(rep) = self.dups.observe_packed(f, ts_us, path) else {
+            return;
+        };
+        let path = PathId::unpack(path);
+        // The copy is the later packet when it travelled in a session;
+        // when the later one is native, the earlier session carried it.
+        let session = match (path, rep.first_path) {
+            (PathId::Session { slot, generation }, first) => {
+                match first {
+                    PathId::Native { .. } => self.dup_counts.native_encapsulated += 1,
+                    PathId::Session { .. } => self.dup_counts.session_session += 1,
+                }
+                Some(SlotRef { slot, generation })
+            }
+            (PathId::Native { .. }, PathId::Native { .. }) => {
+                self.dup_counts.native_native += 1;
+                None
+            }
+            (PathId::Native { .. }, PathId::Session { slot, generation }) => {
+                self.dup_counts.native_encapsulated += 1;
+                Some(SlotRef { slot, generation })
+            }
+        };
+        if let Some(r) = session
+            && let Some((_, s)) = self.sessions.get_mut(r)
+        {
+            s.dup_packets += 1;
+            s.dup_gaps.add(rep.gap_us);
+        }
+    }
+
+    fn apply_payload(&mut self, digest: u64, ts_us: i64, flow: Flow) {
+        let min_matches = self.min_matches;
+        let Some(pair) = self.payloads.observe(digest, ts_us, flow) else {
+            return;
+        };
+        if pair.reported || pair.matches < min_matches {
+            return;
+        }
+        let (a, b) = (pair.a, pair.b);
+        let internal = &self.internal;
+        let external = |ip: IpAddr| !internal.iter().any(|c| c.contains(ip));
+        if !(external(a.dst) || external(b.dst)) {
+            return;
+        }
+        pair.reported = true;
+        let (matches, first, last) = (pair.matches, pair.first_seen_us, pair.last_seen_us);
+        let outside = if external(b.dst) { b } else { a };
+        let inside = if outside == b { a } else { b };
+        let facts = Facts {
+            dst_class: DstClass::External,
+            verdict: Verdict::Mirror,
+            evidence: vec![format!(
+                "same_payloads: {matches} payloads of at least {} bytes carried by both flows",
+                self.min_payload
+            )],
+            counts: AlertCounts {
+                packets: matches,
+                bytes: 0,
+                duplicates: matches,
+            },
+            first_seen_us: first,
+            last_seen_us: last,
+        };
+        let message = format!(
+            "payloads of {}:{} -> {}:{} are duplicated to external {}:{} ({matches} matching payloads)",
+            inside.src, inside.src_port, inside.dst, inside.dst_port, outside.dst, outside.dst_port
+        );
+        let kind = AlertKind::DuplicateFlowToExternal;
+        let alert = Alert::new(kind, kind.severity(), &self.sensor, ts_us, facts, message)
+            .with_flows([inside, outside]);
+        self.push(alert);
+    }
+
+    fn push(&mut self, a: Alert) {
+        self.alert_counts[a.kind as usize][a.severity as usize] += 1;
+        self.pending.push(a);
+    }
+
+    /// Re-judges a session: class, verdict, evidence, alerts.
+    fn evaluate(&mut self, r: SlotRef, ts_us: i64) {
+        let Some((key, _)) = self.sessions.get(r) else {
+            return;
+        };
+        let key = *key;
+        let reverse = SessionKey {
+            src: key.dst,
+            dst: key.src,
+            ..key
+        };
+        let rev = self
+            .sessions
+            .find(&reverse)
+            .map(|s| (s.packets, s.flows_fwd.clone()));
+        let (class, expired) = verdict::classify(&self.authorized, &self.internal, &key, ts_us);
+        let min_packets = self.alerts_cfg.verdict_min_packets;
+        let Some((_, s)) = self.sessions.get_mut(r) else {
+            return;
+        };
+        let (verdict, evidence) = verdict::judge(&key, s, rev.as_ref(), min_packets);
+        if class != s.dst_class || verdict != s.verdict {
+            s.alerted = 0;
+        }
+        s.dst_class = class;
+        s.verdict = verdict;
+        s.evidence = evidence;
+        s.authorization_expired = expired;
+        s.next_eval_at = (s.packets * 2).max(min_packets);
+        s.judged_packets = s.packets;
+        s.judged_dups = s.dup_packets;
+        if let Some(c) = &self.correlator
+            && let Some((key, s)) = self.sessions.get_mut(r)
+            && s.config_events.is_empty()
+        {
+            s.config_events = c.matching(key, s.first_seen_us, s.last_seen_us);
+        }
+        if verdict == Verdict::Mirror {
+            self.raise(r, AlertKind::MirrorSessionNew, ts_us);
+            let unexplained = self.correlator.is_some()
+                && class != DstClass::Authorized
+                && self
+                    .sessions
+                    .get(r)
+                    .is_some_and(|(_, s)| s.config_events.is_empty());
+            if unexplained {
+                self.raise(r, AlertKind::MirrorWithoutConfig, ts_us);
+            }
+            match class {
+                DstClass::External => self.raise(r, AlertKind::MirrorToExternal, ts_us),
+                DstClass::Internal => self.raise(r, AlertKind::MirrorToUnauthorizedInternal, ts_us),
+                DstClass::Authorized => {}
+            }
+            if expired {
+                self.raise(r, AlertKind::AuthorizedMirrorExpired, ts_us);
+            }
+        }
+    }
+
+    fn spike(&mut self, r: SlotRef, ts_us: i64) {
+        if self
+            .sessions
+            .get(r)
+            .is_some_and(|(_, s)| s.verdict == Verdict::Mirror)
+        {
+            self.raise(r, AlertKind::MirrorVolumeSpike, ts_us);
+        }
+    }
+
+    /// Raises `kind` for a session unless it was raised since the
+    /// session's class or verdict last changed.
+    fn raise(&mut self, r: SlotRef, kind: AlertKind, ts_us: i64) {
+        let evidence_enabled = self.evidence_enabled;
+        let Some((key, s)) = self.sessions.get_mut(r) else {
+            return;
+        };
+        if s.alerted & kind.bit() != 0 {
+            return;
+        }
+        s.alerted |= kind.bit();
+        s.alerted_ever |= kind.bit();
+        if evidence_enabled && kind.severity() >= Severity::Medium {
+            s.evidence_on = true;
+        }
+        let id = key.id.map_or_else(String::new, |i| format!(" id {i}"));
+        let what = format!("{} session{id} from {} to {}", key.encap, key.src, key.dst);
+        let message =
+            alert::session_message(kind, &what, s.volume.last_spike_bytes, s.volume.baseline);
+        let facts = Facts {
+            dst_class: s.dst_class,
+            verdict: s.verdict,
+            evidence: s.evidence.clone(),
+            counts: AlertCounts {
+                packets: s.packets,
+                bytes: s.bytes,
+                duplicates: s.dup_packets,
+            },
+            first_seen_us: s.first_seen_us,
+            last_seen_us: s.last_seen_us,
+        };
+        let a = Alert::new(kind, kind.severity(), &self.sensor, ts_us, facts, message)
+            .with_session(key)
+            .with_evidence_file(s.evidence_on.then(|| evidence_file_name(key)));
+        self.push(a);
+    }
+
+    /// A tick of the stream clock (`now_us`: capture time in a replay,
+    /// wall-clock time live), at most a second apart and also when no
+    /// packet arrives: queued lookups are done, per-second volumes whose
+    /// second ended more than a second ago are closed (spikes raised), and
+    /// every session with packets or duplicates since it was last judged
+    /// is judged. A session of one packet is judged on the next tick.
+    pub fn tick(&mut self, now_us: i64) {
+        self.flush_deferred();
+        let now_sec = now_us.div_euclid(1_000_000);
+        for r in self.sessions.refs() {
+            let Some((_, s)) = self.sessions.get_mut(r) else {
+                continue;
+            };
+            let spike = volume::close_elapsed(&mut s.volume, now_sec, &self.alerts_cfg);
+            let due = s.packets != s.judged_packets || s.dup_packets != s.judged_dups;
+            if spike == Some(false) {
+                s.alerted &= !AlertKind::MirrorVolumeSpike.bit();
+            }
+            if due {
+                self.evaluate(r, now_us);
+            }
+            if spike == Some(true) {
+                self.spike(r, now_us);
+            }
+        }
+        self.last_tick_us = now_us;
+    }
+
+    /// Stream time of the last [`Engine::tick`].
+    pub fn last_tick_us(&self) -> i64 {
+        self.last_tick_us
+    }
+
+    /// End of input: closes open volume buckets and judges every session
+    /// once more.
+    pub fn finish(&mut self) {
+        self.flush_deferred();
+        let ts = self.last_ts_us;
+        for r in self.sessions.refs() {
+            let spike = self
+                .sessions
+                .get_mut(r)
+                .is_some_and(|(_, s)| volume::close_second(&mut s.volume, &self.alerts_cfg));
+            self.evaluate(r, ts);
+            if spike {
+                self.spike(r, ts);
+            }
+        }
+    }
+}
+
+/// File name of a session's evidence capture.
+pub fn evidence_file_name(k: &SessionKey) -> String {
+    let id = k.id.map_or_else(|| "none".to_owned(), |i| i.to_string());
+    format!("{}_{}_{}_{}.pcap", k.encap, k.src, k.dst, id).replace(':', "-")
+}
+
+/// The fingerprint key: fixed so that replays are reproducible; change it
+/// with `MIRRORWATCH_FINGERPRINT_KEY` (four numbers) to resist crafted
+/// collisions.
+/// Feeds an Ethernet frame to an engine through a default decoder (unit
+/// tests of the modules that read an engine's state).
+#[cfg(test)]
+pub(crate) fn feed_for_tests(engine: &mut Engine, ts_us: i64, data: &[u8]) -> Processed {
+    let decoder = crate::decode::Decoder::new(&crate::decode::DecoderConfig::default());
+    let mut d = Decoded::default();
+    decoder.decode_into(
+        crate::decode::LinkType::Ethernet,
+        data.len() as u32,
+        data,
+        &mut d,
+    );
+    engine.observe(
+        &Frame {
+            ts_us,
+            linktype: crate::decode::LinkType::Ethernet,
+            orig_len: data.len() as u32,
+            data,
+        },
+        &d,
+    )
+}
+
+#[cfg(test)]
+pub(crate) fn fingerprint_key_for_tests() -> [u64; 4] {
+    fingerprint_key()
+}
+
+fn fingerprint_key() -> [u64; 4] {
+    let fixed = [
+        0x6d69_7272_6f72_7761,
+        0x7463_6820_7631_2e30,
+        0x5431_3032_302e_3030,
+        0x3120_6475_706c_6963,
+    ];
+    std::env::var("MIRRORWATCH_FINGERPRINT_KEY")
+        .ok()
+        .and_then(|v| {
+            let n: Vec<u64> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+            <[u64; 4]>::try_from(n).ok()
+        })
+        .unwrap_or(fixed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_is_first_in_first_out_and_holds_pipeline_entries() {
+        let mut p = LookupQueue::<u32>::new();
+        for i in 0..PIPELINE as u32 {
+            assert_eq!(p.push(i), None, "{i}");
+        }
+        for i in 0..100u32 {
+            assert_eq!(p.push(PIPELINE as u32 + i), Some(i));
+        }
+        let rest: Vec<u32> = std::iter::from_fn(|| p.pop()).collect();
+        let want: Vec<u32> = (100..100 + PIPELINE as u32).collect();
+        assert_eq!(rest, want);
+        assert_eq!(p.pop(), None);
+        assert_eq!(p.push(7), None);
+        assert_eq!(p.pop(), Some(7));
+    }
+}

@@ -1,0 +1,128 @@
+//! Configuration-event policy: whether a logged mirror change is covered
+//! by the change record (`[[authorized]]`), and the alerts it raises.
+//! Pure functions of the event and the configuration.
+use super::alert::{Alert, AlertCounts, AlertKind, Facts, Severity};
+use super::correlate::ConfigEventRef;
+use super::net::Cidr;
+use super::session::{DstClass, Verdict};
+use crate::config::Authorized;
+use crate::logs::{Action, ConfigEvent};
+
+/// Is an event's destination or session covered by an `[[authorized]]`
+/// entry that has not expired at `at_us`?
+pub fn event_authorized(authorized: &[Authorized], e: &ConfigEvent, at_us: i64) -> bool {
+    let id = e.vni.or(e.erspan_id).or(e.session);
+    authorized.iter().any(|a| {
+        if a.expires.is_some_and(|d| at_us >= d.end_us()) {
+            return false;
+        }
+        let id_ok = a.id.map(|want| Some(want) == id);
+        match e.destination_ip {
+            Some(ip) => a.destination.contains(ip) && id_ok.unwrap_or(true),
+            None => id_ok == Some(true),
+        }
+    })
+}
+
+/// The alerts a configuration event raises: `mirror_config_change` (high
+/// when the destination is external, in another account, or unapproved)
+/// and, for an unapproved change that sets something up,
+/// `unapproved_mirror_config`. A failed change raises nothing.
+pub fn config_event_alerts(
+    e: &ConfigEvent,
+    r: &ConfigEventRef,
+    at: i64,
+    internal: &[Cidr],
+    authorized: &[Authorized],
+    sensor: &str,
+) -> Vec<Alert> {
+    if e.failed {
+        return Vec::new();
+    }
+    let external = e
+        .destination_ip
+        .is_some_and(|ip| !internal.iter().any(|c| c.contains(ip)));
+    let approved = event_authorized(authorized, e, at);
+    let target = r
+        .destination
+        .clone()
+        .unwrap_or_else(|| "an unknown destination".to_owned());
+    let id = e
+        .vni
+        .map(|v| format!(" VNI {v}"))
+        .or(e.erspan_id.map(|v| format!(" ERSPAN id {v}")))
+        .or(e.session.map(|v| format!(" session {v}")))
+        .unwrap_or_default();
+    let who = e.actor.clone().unwrap_or_else(|| "unknown".to_owned());
+    let on = e
+        .device
+        .clone()
+        .unwrap_or_else(|| e.platform.as_str().to_owned());
+    let mut reasons = Vec::new();
+    if external {
+        reasons.push("the destination is external".to_owned());
+    }
+    if e.is_cross_account() {
+        reasons.push(format!(
+            "the target belongs to another account ({})",
+            e.target_account.clone().unwrap_or_default()
+        ));
+    }
+    if !approved {
+        reasons.push("no [[authorized]] entry covers it".to_owned());
+    }
+    let severity = if reasons.is_empty() {
+        Severity::Medium
+    } else {
+        Severity::High
+    };
+    let facts = Facts {
+        dst_class: if approved {
+            DstClass::Authorized
+        } else if external {
+            DstClass::External
+        } else {
+            DstClass::Internal
+        },
+        verdict: Verdict::Mirror,
+        evidence: reasons,
+        counts: AlertCounts {
+            packets: 0,
+            bytes: 0,
+            duplicates: 0,
+        },
+        first_seen_us: at,
+        last_seen_us: at,
+    };
+    let mut out = vec![
+        Alert::new(
+            AlertKind::MirrorConfigChange,
+            severity,
+            sensor,
+            at,
+            facts.clone(),
+            format!(
+                "{} mirror configuration {}{id} to {target} by {who} on {on}",
+                e.platform.as_str(),
+                e.action.as_str()
+            ),
+        )
+        .with_config_event(r.clone()),
+    ];
+    if !approved && !matches!(e.action, Action::Delete | Action::SessionDown) {
+        out.push(
+            Alert::new(
+                AlertKind::UnapprovedMirrorConfig,
+                AlertKind::UnapprovedMirrorConfig.severity(),
+                sensor,
+                at,
+                facts,
+                format!(
+                    "mirror configuration{id} to {target} by {who} on {on} has no matching [[authorized]] entry (change record)"
+                ),
+            )
+            .with_config_event(r.clone()),
+        );
+    }
+    out
+}
