@@ -6,7 +6,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mirrorwatch::config::Config;
 use mirrorwatch::decode::{Decoder, DecoderConfig, Encap, LinkType};
 use mirrorwatch::pipeline::Analyzer;
-use mirrorwatch::synth;
+use mirrorwatch_synth as synth;
 
 fn frames_by_encap() -> Vec<(String, LinkType, Vec<Vec<u8>>)> {
     let decoder = Decoder::new(&DecoderConfig::default());

@@ -12,7 +12,7 @@ use std::time::Instant;
 use mirrorwatch::config::Config;
 use mirrorwatch::pipeline::replay;
 use mirrorwatch::source::plain_read_loop;
-use mirrorwatch::synth;
+use mirrorwatch_synth as synth;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)

@@ -5,8 +5,8 @@
 //! The modules follow the data: [`source`] → [`decode`] → [`detect`] →
 //! [`export`], and [`pipeline`] drives them (one driver for `replay`,
 //! `replay --listen` and `live`); [`report`] is the one report model the
-//! table, JSON, API, metrics and report use. [`synth`] generates the
-//! scenario captures used by tests and benchmarks.
+//! table, JSON, API, metrics and report use. The scenario generator is the
+//! workspace crate `mirrorwatch-synth` (`mirrorwatch synth`).
 /// A fieldless enum whose variants have fixed labels (used in JSON, in
 /// metric labels and on the command line): `ALL` in declaration order,
 /// `COUNT`, `as_str`, `parse`, `Display`, and serialisation as the label.
@@ -51,5 +51,4 @@ pub mod pipeline;
 pub mod report;
 pub mod sensor;
 pub mod source;
-pub mod synth;
 pub mod time;

@@ -631,7 +631,7 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_synth(a: SynthArgs) -> anyhow::Result<ExitCode> {
-    use mirrorwatch::synth;
+    use mirrorwatch_synth as synth;
     let out = &a.out;
     if a.mixed {
         let f = std::fs::File::create(out)

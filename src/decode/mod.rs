@@ -1155,7 +1155,7 @@ mod tests {
     #[test]
     fn depth_limit_is_enforced() {
         // 10 nested VXLAN layers exceed the default depth of 8.
-        let s = crate::synth::scenarios();
+        let s = mirrorwatch_synth::scenarios();
         let m = s
             .iter()
             .find(|s| s.name == "malformed")

@@ -724,7 +724,7 @@ mod tests {
     fn shared_with_alerts() -> (Arc<Shared>, Vec<Alert>) {
         let cfg = crate::config::Config::default();
         let mut e = Engine::new(&cfg);
-        let s = crate::synth::scenarios();
+        let s = mirrorwatch_synth::scenarios();
         let sc = s.iter().find(|s| s.name == "erspan3").expect("scenario");
         for p in &sc.packets {
             crate::detect::feed_for_tests(&mut e, p.ts_us, &p.data);

@@ -695,10 +695,10 @@ mod tests {
     use crate::export::state::InterfaceStats;
 
     /// A fresh engine and the named scenarios.
-    fn engine(names: &[&str]) -> (Engine, Vec<crate::synth::Scenario>) {
+    fn engine(names: &[&str]) -> (Engine, Vec<mirrorwatch_synth::Scenario>) {
         let cfg = crate::config::Config::default();
         let e = Engine::new(&cfg);
-        let all = crate::synth::scenarios();
+        let all = mirrorwatch_synth::scenarios();
         let picked = all
             .into_iter()
             .filter(|s| names.contains(&s.name))
@@ -707,7 +707,11 @@ mod tests {
         (e, picked)
     }
 
-    fn feed(e: &mut Engine, sc: &crate::synth::Scenario, range: std::ops::Range<usize>) -> i64 {
+    fn feed(
+        e: &mut Engine,
+        sc: &mirrorwatch_synth::Scenario,
+        range: std::ops::Range<usize>,
+    ) -> i64 {
         let mut last = 0;
         let end = range.end.min(sc.packets.len());
         for p in sc.packets.get(range.start..end).unwrap_or_default() {

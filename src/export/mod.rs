@@ -2,6 +2,8 @@
 pub mod alerts;
 pub mod http;
 pub mod metrics;
-pub mod pcapfile;
+/// The capture-file writers (a workspace crate shared with the scenario
+/// generator).
+pub use mirrorwatch_pcapfile as pcapfile;
 pub mod state;
 pub mod table;

@@ -207,7 +207,7 @@ mod tests {
     /// An engine that processed a scenario; and the scenario's first time.
     fn engine_after(name: &str) -> (Engine, i64) {
         let mut e = Engine::new(&crate::config::Config::default());
-        let s = crate::synth::scenarios();
+        let s = mirrorwatch_synth::scenarios();
         let sc = s.iter().find(|s| s.name == name).expect("scenario");
         for p in &sc.packets {
             crate::detect::feed_for_tests(&mut e, p.ts_us, &p.data);

@@ -16,7 +16,7 @@ use super::rng::{SplitMix64, mix};
 use super::session::{Link, MAX_OUTER_FRAME, Session, Tunnel, Tweaks};
 use super::traffic::{Flow, FlowKind};
 use super::{MIXED_STEP_US, MixedSummary, START_TS_US, Stack, orig_len};
-use crate::export::pcapfile::{LINKTYPE_ETHERNET, PcapWriter};
+use mirrorwatch_pcapfile::{LINKTYPE_ETHERNET, PcapWriter};
 
 /// Number of mirror sessions.
 const SESSIONS: usize = 60;

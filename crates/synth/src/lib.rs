@@ -19,7 +19,7 @@ mod traffic;
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 
-use crate::export::pcapfile::{PcapWriter, PcapngWriter};
+use mirrorwatch_pcapfile::{PcapWriter, PcapngWriter};
 
 pub use mixed::write_mixed;
 pub use scenarios::{scenarios, scenarios_with_expected};

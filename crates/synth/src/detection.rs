@@ -13,7 +13,7 @@ use super::scenarios::{Builder, Lane, drive, erspan2_t, eth, icmp, no_tweaks, p4
 use super::session::{Session, Tunnel, Tweaks};
 use super::traffic::ip_layer_into_stack;
 use super::{ExpectedSession, START_TS_US, Scenario, Stack};
-use crate::export::pcapfile::LINKTYPE_ETHERNET;
+use mirrorwatch_pcapfile::LINKTYPE_ETHERNET;
 
 /// Scenarios whose timestamps do not follow the fixed 1 ms step (they
 /// still start at [`START_TS_US`] and strictly increase).

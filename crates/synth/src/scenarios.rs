@@ -13,7 +13,7 @@ use super::traffic::{Flow, FlowKind};
 use super::{
     CaptureFormat, ExpectedSession, SCENARIO_STEP_US, START_TS_US, Scenario, Stack, SynthPacket,
 };
-use crate::export::pcapfile::{
+use mirrorwatch_pcapfile::{
     LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL, LINKTYPE_RAW,
 };
 
