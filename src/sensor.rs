@@ -326,7 +326,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     drop(cfg_tx);
 
     let mut producers = Vec::new();
-    let mut ctl_parts = (opts.config_path.clone(), cfg_rx, opts.hold);
+    let (config_path, hold) = (opts.config_path.clone(), opts.hold);
     let driver = match input {
         Input::Live { options, .. } => {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(CHANNEL_BATCHES);
@@ -344,10 +344,6 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
             }
             drop(tx);
             let signals = signals.clone();
-            let (config_path, cfg_rx, _) = std::mem::replace(
-                &mut ctl_parts,
-                (None, std::sync::mpsc::sync_channel(1).1, false),
-            );
             std::thread::Builder::new()
                 .name("pipeline".to_owned())
                 .spawn(move || {
@@ -365,10 +361,6 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
         }
         Input::Replay { files, pace } => {
             let signals = signals.clone();
-            let (config_path, cfg_rx, hold) = std::mem::replace(
-                &mut ctl_parts,
-                (None, std::sync::mpsc::sync_channel(1).1, false),
-            );
             let ifstats = ifstats.clone();
             std::thread::Builder::new()
                 .name("pipeline".to_owned())

@@ -378,3 +378,50 @@ fn unwritable_output_is_exit_status_one() {
         }
     }
 }
+
+/// A FIFO and process substitution (`<(cat file)`) replay like the file:
+/// they are opened once, never sniffed and reopened.
+#[test]
+fn fifo_and_process_substitution_replay_like_the_file() {
+    let pc = s(&scenario("vxlan.pcap"));
+    let want = json(&common::mirrorwatch(
+        &["replay", "--format", "json", &pc],
+        LIMIT,
+    ));
+    let d = tmpdir("fifo");
+    let fifo = d.join("capture.fifo");
+    std::fs::remove_file(&fifo).ok();
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|st| st.success());
+    assert!(ok, "mkfifo");
+    let (src, dst) = (pc.clone(), fifo.clone());
+    let writer = std::thread::spawn(move || {
+        let data = std::fs::read(&src).expect("read capture");
+        std::fs::write(&dst, data).expect("write into the FIFO");
+    });
+    let got = common::mirrorwatch(&["replay", "--format", "json", &s(&fifo)], LIMIT);
+    writer.join().expect("writer");
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let got = json(&got);
+    assert_eq!(got["sessions"], want["sessions"]);
+    assert_eq!(got["packets"], want["packets"]);
+    let bin = env!("CARGO_BIN_EXE_mirrorwatch");
+    let out = std::process::Command::new("bash")
+        .args(["-c", &format!("{bin} replay --format json <(cat {pc})")])
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = json(&out);
+    assert_eq!(got["sessions"], want["sessions"]);
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -34,9 +34,12 @@ fn sighup_reloads_the_authorised_list_and_keeps_the_sessions() {
     let addr = format!("127.0.0.1:{}", common::free_port());
     let pcap = common::project_pcaps().join("erspan2.pcap");
     let log = dir.join("stderr.log");
+    let alerts_file = dir.join("alerts.jsonl");
     let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
         .args(["replay", "--listen", &addr, "--hold", "--config"])
         .arg(&cfg)
+        .arg("--alerts")
+        .arg(&alerts_file)
         .arg(&pcap)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -50,6 +53,9 @@ fn sighup_reloads_the_authorised_list_and_keeps_the_sessions() {
     .expect("the replayed session is served");
     assert_eq!(before["dst_class"], "authorized");
 
+    // logrotate moves the alerts file away; SIGHUP reopens it by name.
+    let rotated = dir.join("alerts.jsonl.1");
+    std::fs::rename(&alerts_file, &rotated).expect("rotate");
     // Withdraw the authorisation, rename the sensor, change a setting that
     // needs a restart, and send SIGHUP.
     std::fs::write(&cfg, "sensor = \"s2\"\n[inventory]\nmax_sessions = 5\n").expect("config");
@@ -86,6 +92,19 @@ fn sighup_reloads_the_authorised_list_and_keeps_the_sessions() {
     assert!(health.contains("\"sensor\":\"s2\""), "{health}");
     let (_, sessions) = common::http_get(&addr, "/api/v1/sessions").expect("sessions");
     assert!(sessions.contains("\"sensor\":\"s2\""), "{sessions}");
+    // The alert raised after SIGHUP went to the new file, whole.
+    let fresh = std::fs::read_to_string(&alerts_file).unwrap_or_default();
+    assert!(
+        fresh.contains("mirror_to_unauthorized_internal"),
+        "new file: {fresh}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(fresh.ends_with('\n'));
+    let old = std::fs::read_to_string(&rotated).unwrap_or_default();
+    assert!(
+        !old.contains("mirror_to_unauthorized_internal"),
+        "rotated: {old}"
+    );
     // The setting that needs a restart is named, not silently ignored.
     let err = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(

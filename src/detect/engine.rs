@@ -120,7 +120,6 @@ pub struct Engine {
     /// Configuration events by platform and action.
     pub config_event_counts: [[u64; Action::ALL.len()]; Platform::ALL.len()],
     last_ts_us: i64,
-    last_tick_us: i64,
 }
 
 impl Engine {
@@ -157,7 +156,6 @@ impl Engine {
             deferred_payloads: LookupQueue::new(),
             config_event_counts: [[0; Action::ALL.len()]; Platform::ALL.len()],
             last_ts_us: 0,
-            last_tick_us: i64::MIN,
         }
     }
 
@@ -213,13 +211,6 @@ impl Engine {
         }
     }
 
-    /// Configuration events remembered, and those dropped to stay bounded.
-    pub fn config_events_kept(&self) -> (usize, u64) {
-        self.correlator
-            .as_ref()
-            .map_or((0, 0), |c| (c.len(), c.evicted))
-    }
-
     /// The configuration events remembered, oldest first.
     pub fn config_events(&self) -> Vec<correlate::ConfigEventRef> {
         self.correlator
@@ -241,11 +232,6 @@ impl Engine {
     /// Capture time of the last frame processed.
     pub fn last_ts_us(&self) -> i64 {
         self.last_ts_us
-    }
-
-    /// Whether duplicate detection is on (then batching pays off).
-    pub fn duplicates_enabled(&self) -> bool {
-        self.duplicates_enabled
     }
 
     /// Duplicate-window entries displaced inside their window.
@@ -669,12 +655,6 @@ impl Engine {
                 self.spike(r, now_us);
             }
         }
-        self.last_tick_us = now_us;
-    }
-
-    /// Stream time of the last [`Engine::tick`].
-    pub fn last_tick_us(&self) -> i64 {
-        self.last_tick_us
     }
 
     /// End of input: closes open volume buckets and judges every session

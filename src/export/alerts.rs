@@ -12,6 +12,8 @@ use crate::source::Frame;
 /// Writes alerts as JSON lines.
 pub struct AlertWriter {
     out: Box<dyn Write + Send>,
+    /// The file (None for standard output or a given writer).
+    path: Option<String>,
     pub written: u64,
 }
 
@@ -19,21 +21,46 @@ impl AlertWriter {
     /// `-` is standard output; anything else a file (appended to, so a
     /// restart never loses earlier alerts).
     pub fn open(path: &str) -> std::io::Result<Self> {
-        let out: Box<dyn Write + Send> = if path == "-" {
-            Box::new(std::io::stdout())
-        } else {
-            Box::new(BufWriter::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            ))
-        };
-        Ok(AlertWriter { out, written: 0 })
+        if path == "-" {
+            return Ok(AlertWriter {
+                out: Box::new(std::io::stdout()),
+                path: None,
+                written: 0,
+            });
+        }
+        Ok(AlertWriter {
+            out: Box::new(Self::append(path)?),
+            path: Some(path.to_owned()),
+            written: 0,
+        })
+    }
+
+    fn append(path: &str) -> std::io::Result<BufWriter<File>> {
+        Ok(BufWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        ))
     }
 
     pub fn from_writer(out: Box<dyn Write + Send>) -> Self {
-        AlertWriter { out, written: 0 }
+        AlertWriter {
+            out,
+            path: None,
+            written: 0,
+        }
+    }
+
+    /// Flushes and reopens the file by its name (after logrotate moved
+    /// it: SIGHUP). On failure the old file stays in use.
+    pub fn reopen(&mut self) -> std::io::Result<()> {
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
+        self.out.flush()?;
+        self.out = Box::new(Self::append(&path)?);
+        Ok(())
     }
 
     /// Writes one alert as one line, handed to the output whole.

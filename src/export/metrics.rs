@@ -650,40 +650,36 @@ impl Metrics {
     }
 }
 
-/// The session view, largest first (so that when series are free the
-/// biggest new sessions get them), ties broken by key.
+/// The session view in the report's one order
+/// ([`crate::report::session_order`]: largest first, so that when series
+/// are free the biggest new sessions get them; ties broken by key).
 fn session_views(shared: &Shared) -> Vec<SessionView> {
-    let mut v: Vec<SessionView> = shared
+    let mut pairs: Vec<(SessionKey, crate::report::SessionReport)> = shared
         .sessions
         .iter()
-        .map(|e| {
-            let r = e.value();
-            SessionView {
-                key: *e.key(),
-                encap: r.encap,
-                dst_class: r.dst_class,
-                verdict: r.verdict,
-                labels: [
-                    r.encap.as_str().to_owned(),
-                    r.src.clone(),
-                    r.dst.clone(),
-                    r.id.map_or_else(|| "none".to_owned(), |i| i.to_string()),
-                    r.dst_class.as_str().to_owned(),
-                    r.verdict.as_str().to_owned(),
-                ],
-                first_seen: r.first_seen.clone(),
-                packets: r.packets,
-                bytes: r.bytes,
-            }
-        })
+        .map(|e| (*e.key(), e.value().clone()))
         .collect();
-    v.sort_by(|a, b| {
-        b.bytes
-            .cmp(&a.bytes)
-            .then_with(|| a.encap.cmp(&b.encap))
-            .then_with(|| a.labels.cmp(&b.labels))
-    });
-    v
+    pairs.sort_by(|a, b| crate::report::session_order(&a.1, &b.1));
+    pairs
+        .into_iter()
+        .map(|(key, r)| SessionView {
+            key,
+            encap: r.encap,
+            dst_class: r.dst_class,
+            verdict: r.verdict,
+            labels: [
+                r.encap.as_str().to_owned(),
+                r.src.clone(),
+                r.dst.clone(),
+                r.id.map_or_else(|| "none".to_owned(), |i| i.to_string()),
+                r.dst_class.as_str().to_owned(),
+                r.verdict.as_str().to_owned(),
+            ],
+            first_seen: r.first_seen.clone(),
+            packets: r.packets,
+            bytes: r.bytes,
+        })
+        .collect()
 }
 
 #[cfg(test)]

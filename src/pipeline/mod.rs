@@ -284,8 +284,23 @@ impl Pipeline {
         }
     }
 
-    /// SIGHUP: re-reads the configuration and applies every setting that
-    /// can change while running; names those that need a restart.
+    /// SIGHUP: reopens the alerts file (logrotate's `postrotate`), then
+    /// re-reads the configuration.
+    fn hangup(&mut self, path: Option<&PathBuf>) {
+        self.flush_outputs(false);
+        if let Some(w) = self.sinks.alerts.as_mut() {
+            match w.reopen() {
+                Ok(()) => info!("SIGHUP: alerts file reopened"),
+                Err(e) => {
+                    error!(error = %e, "SIGHUP: alerts file not reopened; writing on to the old one")
+                }
+            }
+        }
+        self.reload(path);
+    }
+
+    /// Re-reads the configuration and applies every setting that can
+    /// change while running; names those that need a restart.
     fn reload(&mut self, path: Option<&PathBuf>) {
         let Some(path) = path else {
             warn!("SIGHUP: no --config file to reload");
@@ -391,7 +406,7 @@ impl Pipeline {
                     break;
                 }
                 if ctl.signals.as_ref().is_some_and(|s| s.take_hup()) {
-                    self.reload(ctl.config_path.as_ref());
+                    self.hangup(ctl.config_path.as_ref());
                     self.flush_outputs(true);
                     self.publish(ctl.wall_clock);
                 }
@@ -403,7 +418,7 @@ impl Pipeline {
     /// Signals (SIGHUP) and configuration events from listeners.
     fn housekeeping(&mut self, ctl: &mut Control<'_>) {
         if ctl.signals.as_ref().is_some_and(|s| s.take_hup()) {
-            self.reload(ctl.config_path.as_ref());
+            self.hangup(ctl.config_path.as_ref());
         }
         if let Some(rx) = &ctl.config_events {
             let mut any = false;

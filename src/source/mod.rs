@@ -127,6 +127,10 @@ fn sniff(path: &str) -> Container {
 impl CaptureFile {
     /// Opens a capture file; `-` reads standard input.
     pub fn open(path: &str) -> Result<Self, SourceError> {
+        // A FIFO or `<(cmd)` (a pipe behind /dev/fd) can be opened only
+        // once: only regular files are sniffed, the rest goes straight to
+        // libpcap.
+        let mut regular = false;
         if path != "-" {
             // libpcap's own message for a directory or a missing file is
             // terse; say which it is.
@@ -143,10 +147,14 @@ impl CaptureFile {
                         reason: "is a directory".to_owned(),
                     });
                 }
-                Ok(_) => {}
+                Ok(m) => regular = m.is_file(),
             }
         }
-        let container = sniff(path);
+        let container = if regular {
+            sniff(path)
+        } else {
+            Container::Unknown
+        };
         let cap = pcap::Capture::from_file(path).map_err(|e| SourceError::Open {
             path: path.to_owned(),
             reason: match e {
