@@ -195,7 +195,7 @@ impl Pipeline {
     }
 
     /// One frame through the analyzer and the sinks.
-    #[inline]
+    #[inline(always)]
     fn frame(&mut self, fr: &Frame<'_>, dlt: i32) {
         if fr.ts_us >= self.next_tick_us {
             self.tick(fr.ts_us);

@@ -52,8 +52,6 @@ pub struct FileSource {
     held_out: bool,
     pub reports: Vec<FileReport>,
     pub problems: FileProblems,
-    packets: u64,
-    bytes: u64,
 }
 
 impl FileSource {
@@ -68,14 +66,21 @@ impl FileSource {
             held_out: false,
             reports: Vec::new(),
             problems: FileProblems::default(),
-            packets: 0,
-            bytes: 0,
         }
     }
 
-    /// Frames and wire bytes handed out so far, over all files.
+    /// Frames and wire bytes read so far, over all files (closed ones and
+    /// the current one).
     pub fn totals(&self) -> (u64, u64) {
-        (self.packets, self.bytes)
+        let closed = self
+            .reports
+            .iter()
+            .fold((0, 0), |(p, b), r| (p + r.packets, b + r.bytes));
+        let cur = self
+            .current
+            .as_ref()
+            .map_or((0, 0), |f| (f.packets(), f.bytes()));
+        (closed.0 + cur.0, closed.1 + cur.1)
     }
 
     /// Closes the current file into the reports (at its end, on an error,
@@ -175,8 +180,6 @@ impl FileSource {
         let Some(h) = self.held.as_ref() else {
             return Step::Idle;
         };
-        self.packets += 1;
-        self.bytes += u64::from(h.orig_len);
         Step::Frame(
             Frame {
                 ts_us: h.ts_us,
@@ -203,11 +206,7 @@ impl FrameSource for FileSource {
         };
         let dlt = f.dlt();
         match f.read() {
-            Some(fr) => {
-                self.packets += 1;
-                self.bytes += u64::from(fr.orig_len);
-                Step::Frame(fr, dlt)
-            }
+            Some(fr) => Step::Frame(fr, dlt),
             // At its end or cut off: closed on the next call.
             None => Step::Idle,
         }
