@@ -375,3 +375,40 @@ fn two_packet_external_vxlan_mirror_alerts() {
     k.sort_unstable();
     assert_eq!(k, ["mirror_session_new", "mirror_to_external"]);
 }
+
+/// A session evicted to stay within the table's cap and seen again does
+/// not raise its alerts again: six mirror captures through a table of two
+/// sessions, then the same six again, raise what the first pass raised.
+#[test]
+fn an_evicted_session_that_returns_does_not_alert_again() {
+    let mut cfg = golden_config();
+    cfg.inventory.max_sessions = 2;
+    let files: Vec<String> = [
+        "erspan1.pcap",
+        "erspan3.pcap",
+        "tzsp.pcap",
+        "gre-teb-external.pcap",
+        "aws-vxlan-mirror.pcap",
+        "erspan3-ipv6.pcap",
+    ]
+    .iter()
+    .map(|f| {
+        common::project_pcaps()
+            .join(f)
+            .to_string_lossy()
+            .into_owned()
+    })
+    .collect();
+    let (once, _) = replay(&files, &cfg);
+    assert!(
+        once.sessions_evicted >= 4,
+        "{} evicted",
+        once.sessions_evicted
+    );
+    let twice: Vec<String> = files.iter().chain(&files).cloned().collect();
+    let (again, _) = replay(&twice, &cfg);
+    assert!(again.sessions_evicted > once.sessions_evicted);
+    let total = |r: &Report| r.alerts.values().sum::<u64>();
+    assert!(total(&once) >= 12, "{:?}", once.alerts);
+    assert_eq!(again.alerts, once.alerts, "no alert raised twice");
+}

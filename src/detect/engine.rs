@@ -544,7 +544,20 @@ impl Engine {
         let Some((_, s)) = self.sessions.get_mut(r) else {
             return;
         };
-        let (verdict, evidence) = verdict::judge(&key, s, rev.as_ref(), min_packets);
+        let (mut verdict, mut evidence) = verdict::judge(&key, s, rev.as_ref(), min_packets);
+        if s.restored {
+            if verdict == Verdict::Undetermined && s.verdict != Verdict::Undetermined {
+                // Evicted and back with fresh counters: the verdict its
+                // alerts were raised for stands until the evidence decides.
+                verdict = s.verdict;
+                evidence.push(format!(
+                    "restored: judged {} before it was evicted",
+                    s.verdict
+                ));
+            } else {
+                s.restored = false;
+            }
+        }
         if class != s.dst_class || verdict != s.verdict {
             s.alerted = 0;
         }

@@ -6,6 +6,7 @@
 //! correlation ([`correlate`]). Everything here is fed decoded frames and
 //! keeps bounded state.
 pub mod alert;
+pub mod alerted;
 pub mod correlate;
 pub mod dup;
 pub mod engine;

@@ -4,6 +4,7 @@
 //! references (from the duplicate window) are recognised.
 use std::collections::HashMap;
 
+use super::alerted::{ALERTED_MEMORY_ENTRIES, ALERTED_MEMORY_US, Alerted, AlertedMemory};
 use super::fingerprint::{WordHasherBuilder, fold};
 use super::sketch::{Bloom, Hll, VlanSet};
 use crate::decode::{EncapSet, Tunnel};
@@ -124,6 +125,9 @@ pub struct SessionStats {
     pub verdict: Verdict,
     /// Matches an `[[authorized]]` entry that has expired.
     pub authorization_expired: bool,
+    /// Recreated after an eviction with what it had alerted
+    /// ([`super::alerted`]), not yet judged decisively again.
+    pub restored: bool,
     pub dup_packets: u64,
     // Sketches.
     /// Directed inner flows seen, and the same flows reversed.
@@ -167,6 +171,8 @@ pub struct SessionTable {
     /// evicted or reused) is simply a miss.
     recent: Box<[(u32, u32)]>,
     recent_seed: u64,
+    /// What evicted sessions had alerted, restored when they come back.
+    pub alerted: AlertedMemory,
 }
 
 /// Entries of the recent-key cache (a power of two).
@@ -184,6 +190,7 @@ impl SessionTable {
             // Tag 0 never matches: the entries start empty.
             recent: vec![(0, 0); RECENT].into_boxed_slice(),
             recent_seed: WordHasherBuilder::random().multiplier(),
+            alerted: AlertedMemory::new(ALERTED_MEMORY_ENTRIES, ALERTED_MEMORY_US),
         }
     }
 
@@ -232,11 +239,20 @@ impl SessionTable {
         if self.index.len() >= self.cap {
             self.evict();
         }
-        let stats = SessionStats {
+        let mut stats = SessionStats {
             first_seen_us: ts_us,
             last_seen_us: ts_us,
             ..SessionStats::default()
         };
+        // An evicted session seen again keeps what it had alerted (and
+        // the class and verdict those alerts were for).
+        if let Some(a) = self.alerted.recall(&key, ts_us) {
+            stats.alerted = a.alerted;
+            stats.alerted_ever = a.alerted_ever;
+            stats.dst_class = a.dst_class;
+            stats.verdict = a.verdict;
+            stats.restored = true;
+        }
         let i = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
@@ -301,6 +317,16 @@ impl SessionTable {
                 break;
             }
             if s.live && s.stats.last_seen_us <= cutoff {
+                self.alerted.remember(
+                    s.key,
+                    Alerted {
+                        alerted: s.stats.alerted,
+                        alerted_ever: s.stats.alerted_ever,
+                        dst_class: s.stats.dst_class,
+                        verdict: s.stats.verdict,
+                        at_us: s.stats.last_seen_us,
+                    },
+                );
                 s.live = false;
                 s.generation = s.generation.wrapping_add(1);
                 s.stats = SessionStats::default();

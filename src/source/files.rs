@@ -105,7 +105,10 @@ impl FileSource {
     }
 
     /// Makes `current` a file with frames left to read, closing finished
-    /// ones and opening the next; false when none is left.
+    /// ones and opening the next; false when none is left. Called once per
+    /// file boundary, not per frame ([`FileSource::next`] checks first).
+    #[cold]
+    #[inline(never)]
     fn ready(&mut self) -> bool {
         loop {
             match &self.current {
@@ -140,6 +143,7 @@ impl FileSource {
     }
 
     /// The paced path: frames are copied out and handed over when due.
+    #[inline(never)]
     fn next_paced(&mut self, factor: f64, wait: Duration) -> Step<'_> {
         if self.held_out {
             self.held = None;
@@ -198,7 +202,8 @@ impl FrameSource for FileSource {
         if let Some(factor) = self.pace {
             return self.next_paced(factor, wait);
         }
-        if !self.ready() {
+        let reading = matches!(&self.current, Some(f) if !f.is_done());
+        if !reading && !self.ready() {
             return Step::End;
         }
         let Some(f) = self.current.as_mut() else {

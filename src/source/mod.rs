@@ -182,6 +182,7 @@ impl CaptureFile {
     pub fn path(&self) -> &str {
         &self.path
     }
+    #[inline]
     pub fn dlt(&self) -> i32 {
         self.dlt
     }
@@ -232,6 +233,7 @@ impl CaptureFile {
     }
 
     /// Whether the file has been read to its end (or its cut).
+    #[inline]
     pub fn is_done(&self) -> bool {
         self.done
     }
