@@ -203,6 +203,13 @@ pub struct AlertsConfig {
     pub spike_warmup_seconds: u64,
     /// Packets a VXLAN/Geneve/GRE session needs before a verdict.
     pub verdict_min_packets: u64,
+    /// Alerts of one kind allowed a minute once the burst is spent (0: no
+    /// limit); the rest are summarised in `alert_flood`.
+    pub rate_per_minute: u64,
+    /// Alerts of one kind allowed at once.
+    pub burst: u64,
+    /// One `alert_flood` summary per kind at most this often, in seconds.
+    pub flood_interval_s: u64,
 }
 
 impl Default for AlertsConfig {
@@ -212,6 +219,9 @@ impl Default for AlertsConfig {
             spike_min_bytes_per_second: 100_000,
             spike_warmup_seconds: 10,
             verdict_min_packets: 4,
+            rate_per_minute: 60,
+            burst: 200,
+            flood_interval_s: 60,
         }
     }
 }
@@ -567,6 +577,13 @@ spike_warmup_seconds = 10
 # Packets a VXLAN/Geneve/GRE session needs before it is judged without
 # decisive evidence.
 verdict_min_packets = 4
+# Rate limit per alert kind (token bucket on capture time): `burst` alerts at
+# once, then `rate_per_minute`; what is refused is counted
+# (mirrorwatch_detect_suppressed_alerts_total) and summarised in one
+# alert_flood alert per kind every `flood_interval_s`. 0 disables the limit.
+rate_per_minute = 60
+burst = 200
+flood_interval_s = 60
 
 [evidence]
 # Caps of each alerting session's evidence capture (--evidence DIR).

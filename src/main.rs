@@ -551,6 +551,8 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     let mut engine = Engine::new(&cfg);
     let year = a.year.unwrap_or_else(mirrorwatch::time::current_year);
     let summaries = pipeline::read_logs(&mut engine, &a.files, year);
+    // Flood summaries of what the rate limit held back.
+    engine.finish();
     let mut alert_counts = std::collections::BTreeMap::new();
     for al in engine.drain_alerts() {
         *alert_counts.entry(al.kind.as_str()).or_insert(0u64) += 1;

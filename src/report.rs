@@ -128,6 +128,10 @@ pub struct Report {
     pub duplicates: DuplicateSummary,
     /// Alerts raised, by kind.
     pub alerts: std::collections::BTreeMap<&'static str, u64>,
+    /// Alerts the per-kind rate limit suppressed (summarised in
+    /// `alert_flood` alerts), by kind; absent when none were.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub alerts_suppressed: std::collections::BTreeMap<&'static str, u64>,
     /// Configuration logs read with `--logs`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<LogSummary>,
@@ -222,6 +226,12 @@ pub fn report_of(engine: &Engine, files: Vec<FileReport>, cfg: &Config) -> Repor
                 )
             })
             .filter(|(_, n)| *n > 0)
+            .collect(),
+        alerts_suppressed: AlertKind::ALL
+            .into_iter()
+            .zip(engine.suppressed_alerts())
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (k.as_str(), n))
             .collect(),
         logs: Vec::new(),
         interrupted: false,

@@ -412,3 +412,90 @@ fn an_evicted_session_that_returns_does_not_alert_again() {
     assert!(total(&once) >= 12, "{:?}", once.alerts);
     assert_eq!(again.alerts, once.alerts, "no alert raised twice");
 }
+
+/// The per-kind rate limit: past the burst, alerts are counted and
+/// summarised in one `alert_flood` per kind, carrying how many, the worst
+/// severity and the top destinations; nothing is lost without a count.
+#[test]
+fn alert_storm_is_summarised_per_kind() {
+    let mut cfg = golden_config();
+    cfg.alerts.burst = 2;
+    cfg.alerts.rate_per_minute = 1;
+    let files: Vec<String> = [
+        "erspan1.pcap",
+        "erspan3.pcap",
+        "tzsp.pcap",
+        "gre-teb-external.pcap",
+        "aws-vxlan-mirror.pcap",
+        "erspan3-ipv6.pcap",
+        "vxlan-external-2pkt.pcap",
+    ]
+    .iter()
+    .map(|f| {
+        common::project_pcaps()
+            .join(f)
+            .to_string_lossy()
+            .into_owned()
+    })
+    .collect();
+    let (unlimited, _) = replay(&files, &golden_config());
+    let new_sessions = unlimited.alerts["mirror_session_new"];
+    assert!(new_sessions >= 7, "{:?}", unlimited.alerts);
+
+    let path = std::env::temp_dir().join(format!("mw-flood-{}.jsonl", std::process::id()));
+    std::fs::remove_file(&path).ok();
+    let w = AlertWriter::open(&path.to_string_lossy()).expect("alerts file");
+    let r = replay_with(
+        &files,
+        &cfg,
+        Outputs {
+            alerts: Some(w),
+            ..Outputs::default()
+        },
+    );
+    let report = r.outcome.report;
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("alert JSON"))
+        .collect();
+    std::fs::remove_file(&path).ok();
+    // Two of each kind, then summaries.
+    assert_eq!(report.alerts["mirror_session_new"], 2);
+    assert_eq!(
+        report.alerts_suppressed["mirror_session_new"],
+        new_sessions - 2
+    );
+    let floods: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|a| a["kind"] == "alert_flood")
+        .collect();
+    let of_new = floods
+        .iter()
+        .find(|a| a["flood"]["kind"] == "mirror_session_new")
+        .expect("a summary of mirror_session_new");
+    assert_eq!(of_new["flood"]["suppressed"], new_sessions - 2);
+    assert_eq!(of_new["flood"]["worst_severity"], "info");
+    let to_external = floods
+        .iter()
+        .find(|a| a["flood"]["kind"] == "mirror_to_external")
+        .expect("a summary of mirror_to_external");
+    assert_eq!(to_external["severity"], "high");
+    assert!(
+        !to_external["flood"]["top_destinations"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+    // Every alert is either written or counted in a summary.
+    let written_or_counted = |kind: &str| {
+        lines.iter().filter(|a| a["kind"] == kind).count() as u64
+            + floods
+                .iter()
+                .filter(|a| a["flood"]["kind"] == kind)
+                .map(|a| a["flood"]["suppressed"].as_u64().unwrap_or(0))
+                .sum::<u64>()
+    };
+    for (kind, n) in &unlimited.alerts {
+        assert_eq!(written_or_counted(kind), *n, "{kind}");
+    }
+}

@@ -31,6 +31,7 @@ const METRICS: &[&str] = &[
     "mirrorwatch_session_mirrored_bytes_total",
     "mirrorwatch_detect_duplicate_packets_total",
     "mirrorwatch_detect_alerts_total",
+    "mirrorwatch_detect_suppressed_alerts_total",
     "mirrorwatch_config_events_total",
     "mirrorwatch_config_correlated_sessions",
     "mirrorwatch_table_entries",
@@ -50,6 +51,7 @@ const ALERT_KINDS: &[&str] = &[
     "mirror_config_change",
     "unapproved_mirror_config",
     "mirror_without_config",
+    "alert_flood",
 ];
 
 /// The alert kinds raised from configuration logs, and the rule (in both

@@ -16,6 +16,7 @@ labelled_enum! {
         MirrorConfigChange => "mirror_config_change",
         UnapprovedMirrorConfig => "unapproved_mirror_config",
         MirrorWithoutConfig => "mirror_without_config",
+        AlertFlood => "alert_flood",
     }
 }
 
@@ -31,7 +32,8 @@ impl AlertKind {
             | AlertKind::AuthorizedMirrorExpired
             | AlertKind::MirrorConfigChange
             | AlertKind::UnapprovedMirrorConfig
-            | AlertKind::MirrorWithoutConfig => Severity::Medium,
+            | AlertKind::MirrorWithoutConfig
+            | AlertKind::AlertFlood => Severity::Medium,
         }
     }
 
@@ -117,6 +119,9 @@ pub struct Alert {
     /// Evidence capture written for this session, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence_file: Option<String>,
+    /// What a rate limit suppressed, for `alert_flood`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood: Option<super::limit::FloodSummary>,
     pub mitre: Mitre,
     /// Capture time of the alert, for ordering (not serialised).
     #[serde(skip)]
@@ -163,9 +168,15 @@ impl Alert {
             message,
             config_event: None,
             evidence_file: None,
+            flood: None,
             mitre: MITRE,
             ts_us,
         }
+    }
+
+    pub fn with_flood(mut self, f: super::limit::FloodSummary) -> Alert {
+        self.flood = Some(f);
+        self
     }
 
     pub fn with_session(mut self, k: &SessionKey) -> Alert {
@@ -211,6 +222,7 @@ pub fn session_message(kind: AlertKind, what: &str, spike_bytes: u64, baseline: 
         ),
         AlertKind::DuplicateFlowToExternal
         | AlertKind::MirrorConfigChange
-        | AlertKind::UnapprovedMirrorConfig => what.to_owned(),
+        | AlertKind::UnapprovedMirrorConfig
+        | AlertKind::AlertFlood => what.to_owned(),
     }
 }

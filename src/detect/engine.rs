@@ -15,7 +15,7 @@ use super::fingerprint::Fingerprinter;
 use super::net::Cidr;
 use super::payload::{self, Flow, PayloadTracker};
 use super::session::{DstClass, SessionKey, SessionTable, SlotRef, Verdict};
-use super::{policy, verdict, volume};
+use super::{limit, policy, verdict, volume};
 use crate::config::{Authorized, Config};
 use crate::decode::{Decoded, Encap, ErrorCounts};
 use crate::logs::{Action, ConfigEvent, Platform};
@@ -120,6 +120,8 @@ pub struct Engine {
     /// Configuration events by platform and action.
     pub config_event_counts: [[u64; Action::ALL.len()]; Platform::ALL.len()],
     last_ts_us: i64,
+    /// Per-kind alert rate limits.
+    limiter: limit::Limiter,
 }
 
 impl Engine {
@@ -156,6 +158,7 @@ impl Engine {
             deferred_payloads: LookupQueue::new(),
             config_event_counts: [[0; Action::ALL.len()]; Platform::ALL.len()],
             last_ts_us: 0,
+            limiter: limit::Limiter::new(&cfg.alerts),
         }
     }
 
@@ -167,6 +170,7 @@ impl Engine {
         self.internal = cfg.internal_networks.clone();
         self.authorized = cfg.authorized.clone();
         self.alerts_cfg = cfg.alerts.clone();
+        self.limiter.configure(&cfg.alerts);
         self.min_matches = cfg.duplicates.min_matching_payloads.max(1);
         let ts = self.last_ts_us;
         for r in self.sessions.refs() {
@@ -519,9 +523,26 @@ impl Engine {
         self.push(alert);
     }
 
+    /// Raises an alert through the rate limit: a refused one is counted
+    /// and summarised later ([`limit::Limiter`]).
     fn push(&mut self, a: Alert) {
+        if !self.limiter.admit(&a) {
+            return;
+        }
         self.alert_counts[a.kind as usize][a.severity as usize] += 1;
         self.pending.push(a);
+    }
+
+    /// The `alert_flood` summaries due at `now_us` (all of them at the end).
+    fn flood_summaries(&mut self, now_us: i64, all: bool) {
+        for a in self.limiter.summaries(now_us, all, &self.sensor) {
+            self.push(a);
+        }
+    }
+
+    /// Alerts suppressed by the rate limit so far, by kind.
+    pub fn suppressed_alerts(&self) -> [u64; AlertKind::COUNT] {
+        self.limiter.suppressed
     }
 
     /// Re-judges a session: class, verdict, evidence, alerts.
@@ -668,6 +689,7 @@ impl Engine {
                 self.spike(r, now_us);
             }
         }
+        self.flood_summaries(now_us, false);
     }
 
     /// End of input: closes open volume buckets and judges every session
@@ -685,6 +707,7 @@ impl Engine {
                 self.spike(r, ts);
             }
         }
+        self.flood_summaries(ts, true);
     }
 }
 

@@ -12,6 +12,7 @@ pub mod dup;
 pub mod engine;
 pub mod fingerprint;
 pub mod grow;
+pub mod limit;
 pub mod net;
 pub mod payload;
 pub mod policy;

@@ -168,6 +168,7 @@ pub struct Metrics {
     session_bytes: IntCounterVec,
     duplicates: IntCounterVec,
     alerts: IntCounterVec,
+    alerts_suppressed: IntCounterVec,
     config_events: IntCounterVec,
     correlated: IntGaugeVec,
     table_entries: IntGaugeVec,
@@ -355,6 +356,15 @@ impl Metrics {
         for k in AlertKind::ALL {
             sync_counter_vec(&alerts, &[k.as_str(), k.severity().as_str()], 0);
         }
+        let alerts_suppressed = counter_vec(
+            &r,
+            "mirrorwatch_detect_suppressed_alerts_total",
+            "Alerts the per-kind rate limit suppressed (summarised in alert_flood), by kind.",
+            &["kind"],
+        );
+        for k in AlertKind::ALL {
+            sync_counter_vec(&alerts_suppressed, &[k.as_str()], 0);
+        }
         let config_events = counter_vec(
             &r,
             "mirrorwatch_config_events_total",
@@ -410,6 +420,7 @@ impl Metrics {
             session_bytes,
             duplicates,
             alerts,
+            alerts_suppressed,
             config_events,
             correlated,
             table_entries,
@@ -530,6 +541,9 @@ impl Metrics {
                     sync_counter_vec(&self.alerts, &[k.as_str(), sev.as_str()], n);
                 }
             }
+        }
+        for (k, n) in AlertKind::ALL.into_iter().zip(c.alerts_suppressed) {
+            sync_counter_vec(&self.alerts_suppressed, &[k.as_str()], n);
         }
         for (p, by_action) in Platform::ALL.into_iter().zip(c.config_events) {
             for (a, n) in Action::ALL.into_iter().zip(by_action) {
@@ -823,6 +837,7 @@ mod tests {
             ("mirrorwatch_session_mirrored_bytes_total", "counter"),
             ("mirrorwatch_detect_duplicate_packets_total", "counter"),
             ("mirrorwatch_detect_alerts_total", "counter"),
+            ("mirrorwatch_detect_suppressed_alerts_total", "counter"),
             ("mirrorwatch_table_entries", "gauge"),
             ("mirrorwatch_table_evictions_total", "counter"),
             ("mirrorwatch_http_requests_total", "counter"),

@@ -40,6 +40,8 @@ pub struct Counters {
     /// Alerts raised, indexed by `AlertKind as usize`, then `Severity as
     /// usize`.
     pub alerts: [[u64; Severity::ALL.len()]; AlertKind::ALL.len()],
+    /// Alerts the rate limit suppressed, by kind.
+    pub alerts_suppressed: [u64; AlertKind::ALL.len()],
     /// Configuration events by `Platform as usize`, then `Action as usize`.
     pub config_events: [[u64; Action::ALL.len()]; Platform::ALL.len()],
     /// While logs are watched: mirror sessions with and without a
@@ -164,6 +166,7 @@ impl Shared {
             encapsulated: engine.encap_counts,
             duplicates: engine.dup_counts,
             alerts: engine.alert_counts,
+            alerts_suppressed: engine.suppressed_alerts(),
             config_events: engine.config_event_counts,
             sessions_correlated: correlated,
             sessions_uncorrelated: uncorrelated,
