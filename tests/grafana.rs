@@ -32,6 +32,7 @@ const METRICS: &[&str] = &[
     "mirrorwatch_detect_duplicate_packets_total",
     "mirrorwatch_detect_alerts_total",
     "mirrorwatch_detect_suppressed_alerts_total",
+    "mirrorwatch_output_errors_total",
     "mirrorwatch_config_events_total",
     "mirrorwatch_config_correlated_sessions",
     "mirrorwatch_table_entries",

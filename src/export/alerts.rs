@@ -9,12 +9,34 @@ use crate::detect::{Engine, Processed, SessionKey, evidence_file_name};
 use crate::export::pcapfile::PcapWriter;
 use crate::source::Frame;
 
-/// Writes alerts as JSON lines.
+/// Alert lines held in memory while the output fails, at most.
+pub const PENDING_ALERTS: usize = 100_000;
+
+/// Where alert lines go.
+enum Out {
+    /// A file appended to; its length after the last whole line.
+    File { file: File, good_len: u64 },
+    /// Standard output or a given writer.
+    Stream(Box<dyn Write + Send>),
+}
+
+/// Writes alerts as JSON lines, each line whole or not at all: a write
+/// that fails part-way (a full disk) is cut back to the last whole line,
+/// and the lines not yet written wait in a bounded queue until the output
+/// takes them again ([`AlertWriter::flush`] retries).
 pub struct AlertWriter {
-    out: Box<dyn Write + Send>,
+    out: Out,
     /// The file (None for standard output or a given writer).
     path: Option<String>,
+    pending: std::collections::VecDeque<Vec<u8>>,
+    /// Lines written.
     pub written: u64,
+    /// Failed write attempts.
+    pub errors: u64,
+    /// Lines dropped because the queue was full (counted, never silent).
+    pub dropped: u64,
+    /// The last error, while lines are waiting.
+    last_error: Option<String>,
 }
 
 impl AlertWriter {
@@ -22,34 +44,34 @@ impl AlertWriter {
     /// restart never loses earlier alerts).
     pub fn open(path: &str) -> std::io::Result<Self> {
         if path == "-" {
-            return Ok(AlertWriter {
-                out: Box::new(std::io::stdout()),
-                path: None,
-                written: 0,
-            });
+            return Ok(Self::with(Out::Stream(Box::new(std::io::stdout())), None));
         }
-        Ok(AlertWriter {
-            out: Box::new(Self::append(path)?),
-            path: Some(path.to_owned()),
-            written: 0,
-        })
+        Ok(Self::with(Self::append(path)?, Some(path.to_owned())))
     }
 
-    fn append(path: &str) -> std::io::Result<BufWriter<File>> {
-        Ok(BufWriter::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?,
-        ))
+    fn with(out: Out, path: Option<String>) -> Self {
+        AlertWriter {
+            out,
+            path,
+            pending: std::collections::VecDeque::new(),
+            written: 0,
+            errors: 0,
+            dropped: 0,
+            last_error: None,
+        }
+    }
+
+    fn append(path: &str) -> std::io::Result<Out> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let good_len = file.metadata()?.len();
+        Ok(Out::File { file, good_len })
     }
 
     pub fn from_writer(out: Box<dyn Write + Send>) -> Self {
-        AlertWriter {
-            out,
-            path: None,
-            written: 0,
-        }
+        Self::with(Out::Stream(out), None)
     }
 
     /// Flushes and reopens the file by its name (after logrotate moved
@@ -58,22 +80,73 @@ impl AlertWriter {
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        self.out.flush()?;
-        self.out = Box::new(Self::append(&path)?);
+        let _ = self.flush();
+        self.out = Self::append(&path)?;
+        let _ = self.flush();
         Ok(())
     }
 
-    /// Writes one alert as one line, handed to the output whole.
+    /// Queues one alert as one line and writes what is queued.
     pub fn write(&mut self, a: &Alert) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(a)?;
         line.push(b'\n');
-        self.out.write_all(&line)?;
-        self.written += 1;
+        if self.pending.len() >= PENDING_ALERTS {
+            self.pending.pop_front();
+            self.dropped += 1;
+        }
+        self.pending.push_back(line);
+        self.drain()
+    }
+
+    /// Writes the queued lines in order; stops at the first failure (the
+    /// line it was writing is cut back out of the file).
+    fn drain(&mut self) -> std::io::Result<()> {
+        while let Some(line) = self.pending.front() {
+            let r = match &mut self.out {
+                Out::File { file, good_len } => match file.write_all(line) {
+                    Ok(()) => {
+                        *good_len += line.len() as u64;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        // Whole or not at all: drop the torn tail.
+                        let _ = file.set_len(*good_len);
+                        Err(e)
+                    }
+                },
+                Out::Stream(w) => w.write_all(line),
+            };
+            match r {
+                Ok(()) => {
+                    self.pending.pop_front();
+                    self.written += 1;
+                }
+                Err(e) => {
+                    self.errors += 1;
+                    self.last_error = Some(e.to_string());
+                    return Err(e);
+                }
+            }
+        }
+        self.last_error = None;
         Ok(())
     }
 
+    /// Writes what is queued (retrying after a failure) and flushes.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
+        self.drain()?;
+        match &mut self.out {
+            Out::File { file, .. } => file.flush(),
+            Out::Stream(w) => w.flush(),
+        }
+    }
+
+    /// Lines waiting for the output, and why, while it fails.
+    pub fn failing(&self) -> Option<(usize, &str)> {
+        self.last_error
+            .as_deref()
+            .filter(|_| !self.pending.is_empty())
+            .map(|e| (self.pending.len(), e))
     }
 }
 

@@ -588,6 +588,9 @@ struct Health<'a> {
     version: &'a str,
     uptime_seconds: u64,
     ready: bool,
+    /// Outputs failing now (alerts, evidence), with the reason.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    failing_outputs: std::collections::BTreeMap<&'static str, String>,
 }
 
 #[derive(Serialize)]
@@ -620,14 +623,23 @@ fn route(req: &Request<'_>, shared: &Shared, metrics: &Metrics) -> Response {
         }
         "/healthz" => {
             let ready = shared.ready.load(Ordering::Acquire);
+            let failing = shared.output_health().failing;
+            let ok = ready && failing.is_empty();
             let health = Health {
-                status: if ready { "ok" } else { "not_ready" },
+                status: if !ready {
+                    "not_ready"
+                } else if !failing.is_empty() {
+                    "output_failing"
+                } else {
+                    "ok"
+                },
                 sensor: &sensor,
                 version: shared.version,
                 uptime_seconds: shared.started.elapsed().as_secs(),
                 ready,
+                failing_outputs: failing,
             };
-            Response::json(if ready { 200 } else { 503 }, &health)
+            Response::json(if ok { 200 } else { 503 }, &health)
         }
         "/api/v1/sessions" => Response::json(
             200,

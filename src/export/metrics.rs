@@ -38,10 +38,10 @@ pub const HTTP_ROUTES: [&str; 4] = ["/metrics", "/healthz", "/api/v1/sessions", 
 
 /// The naming rule every metric family follows (checked by [`check_name`]
 /// and [`check_kind`]).
-pub const METRIC_NAME_RULE: &str = "^mirrorwatch_(build|capture|process|decode|inventory|session|detect|config|table|http)_([a-z][a-z0-9]*_)*(packets|bytes|seconds|errors|sessions|alerts|entries|evictions|requests|info|up)(_total)?$ \
+pub const METRIC_NAME_RULE: &str = "^mirrorwatch_(build|capture|process|decode|inventory|session|detect|config|table|http|output)_([a-z][a-z0-9]*_)*(packets|bytes|seconds|errors|sessions|alerts|entries|evictions|requests|info|up)(_total)?$ \
      -- counters end in _total, gauges do not";
 
-const SUBSYSTEMS: [&str; 10] = [
+const SUBSYSTEMS: [&str; 11] = [
     "build",
     "capture",
     "config",
@@ -52,6 +52,7 @@ const SUBSYSTEMS: [&str; 10] = [
     "detect",
     "table",
     "http",
+    "output",
 ];
 
 const UNITS: [&str; 11] = [
@@ -169,6 +170,7 @@ pub struct Metrics {
     duplicates: IntCounterVec,
     alerts: IntCounterVec,
     alerts_suppressed: IntCounterVec,
+    output_errors: IntCounterVec,
     config_events: IntCounterVec,
     correlated: IntGaugeVec,
     table_entries: IntGaugeVec,
@@ -365,6 +367,15 @@ impl Metrics {
         for k in AlertKind::ALL {
             sync_counter_vec(&alerts_suppressed, &[k.as_str()], 0);
         }
+        let output_errors = counter_vec(
+            &r,
+            "mirrorwatch_output_errors_total",
+            "Failed writes to an output (alerts file, evidence files); /healthz is 503 while one fails.",
+            &["output"],
+        );
+        for o in crate::export::state::OUTPUTS {
+            sync_counter_vec(&output_errors, &[o], 0);
+        }
         let config_events = counter_vec(
             &r,
             "mirrorwatch_config_events_total",
@@ -421,6 +432,7 @@ impl Metrics {
             duplicates,
             alerts,
             alerts_suppressed,
+            output_errors,
             config_events,
             correlated,
             table_entries,
@@ -451,10 +463,11 @@ impl Metrics {
     /// Brings every metric up to date with the published state. Called at
     /// scrape time; concurrent calls are serialised.
     pub fn update(&self, shared: &Shared) {
-        let counters = match shared.counters.read() {
+        let mut counters = match shared.counters.read() {
             Ok(c) => c.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
+        counters.output_errors = shared.output_health().errors;
         let sessions = session_views(shared);
         let mut state = match self.state.lock() {
             Ok(s) => s,
@@ -541,6 +554,12 @@ impl Metrics {
                     sync_counter_vec(&self.alerts, &[k.as_str(), sev.as_str()], n);
                 }
             }
+        }
+        for (o, n) in crate::export::state::OUTPUTS
+            .into_iter()
+            .zip(c.output_errors)
+        {
+            sync_counter_vec(&self.output_errors, &[o], n);
         }
         for (k, n) in AlertKind::ALL.into_iter().zip(c.alerts_suppressed) {
             sync_counter_vec(&self.alerts_suppressed, &[k.as_str()], n);
@@ -838,6 +857,7 @@ mod tests {
             ("mirrorwatch_detect_duplicate_packets_total", "counter"),
             ("mirrorwatch_detect_alerts_total", "counter"),
             ("mirrorwatch_detect_suppressed_alerts_total", "counter"),
+            ("mirrorwatch_output_errors_total", "counter"),
             ("mirrorwatch_table_entries", "gauge"),
             ("mirrorwatch_table_evictions_total", "counter"),
             ("mirrorwatch_http_requests_total", "counter"),

@@ -42,6 +42,8 @@ pub struct Counters {
     pub alerts: [[u64; Severity::ALL.len()]; AlertKind::ALL.len()],
     /// Alerts the rate limit suppressed, by kind.
     pub alerts_suppressed: [u64; AlertKind::ALL.len()],
+    /// Failed writes, by output ([`OUTPUTS`]).
+    pub output_errors: [u64; 2],
     /// Configuration events by `Platform as usize`, then `Action as usize`.
     pub config_events: [[u64; Action::ALL.len()]; Platform::ALL.len()],
     /// While logs are watched: mirror sessions with and without a
@@ -56,6 +58,17 @@ pub struct Counters {
     pub flow_pair_evictions: u64,
     /// Wall clock minus the capture time of the last processed frame.
     pub lag_seconds: f64,
+}
+
+/// The outputs whose failures are counted and reported by `/healthz`.
+pub const OUTPUTS: [&str; 2] = ["alerts", "evidence"];
+
+/// Health of the outputs: failed writes so far, and the outputs failing
+/// now with the reason.
+#[derive(Debug, Clone, Default)]
+pub struct OutputHealth {
+    pub errors: [u64; 2],
+    pub failing: std::collections::BTreeMap<&'static str, String>,
 }
 
 /// The most recent alerts, bounded.
@@ -105,6 +118,8 @@ pub struct Shared {
     pub alerts: Mutex<AlertRing>,
     /// False until the first publication, and after the engine stopped.
     pub ready: AtomicBool,
+    /// Published by the pipeline about every 100 ms.
+    pub outputs: Mutex<OutputHealth>,
 }
 
 /// Alerts kept for `/api/v1/alerts`.
@@ -120,6 +135,7 @@ impl Shared {
             counters: RwLock::new(Counters::default()),
             alerts: Mutex::new(AlertRing::new(ALERT_RING)),
             ready: AtomicBool::new(false),
+            outputs: Mutex::new(OutputHealth::default()),
         }
     }
 
@@ -127,6 +143,16 @@ impl Shared {
     /// same one).
     pub fn sensor(&self) -> String {
         self.sensor.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn set_outputs(&self, h: OutputHealth) {
+        if let Ok(mut o) = self.outputs.lock() {
+            *o = h;
+        }
+    }
+
+    pub fn output_health(&self) -> OutputHealth {
+        self.outputs.lock().map(|o| o.clone()).unwrap_or_default()
     }
 
     pub fn set_sensor(&self, name: &str) {
@@ -167,6 +193,7 @@ impl Shared {
             duplicates: engine.dup_counts,
             alerts: engine.alert_counts,
             alerts_suppressed: engine.suppressed_alerts(),
+            output_errors: self.output_health().errors,
             config_events: engine.config_event_counts,
             sessions_correlated: correlated,
             sessions_uncorrelated: uncorrelated,

@@ -142,6 +142,9 @@ pub struct Pipeline {
     output_errors: Vec<String>,
     /// Alert lines written since the last flush.
     unflushed: bool,
+    /// Evidence writes that failed, and the last failure while it lasts.
+    evidence_errors: u64,
+    evidence_failing: Option<String>,
     next_tick_us: i64,
     started: Instant,
 }
@@ -157,6 +160,8 @@ impl Pipeline {
             logs: Vec::new(),
             output_errors: Vec::new(),
             unflushed: false,
+            evidence_errors: 0,
+            evidence_failing: None,
             next_tick_us: i64::MIN,
             started: Instant::now(),
         }
@@ -245,23 +250,64 @@ impl Pipeline {
         }
     }
 
+    /// Writes and flushes what the outputs hold; retries lines an alerts
+    /// file refused before. A failure is logged at once (the first of each
+    /// output in a row), counted, and shown by `/healthz` until it passes.
     fn flush_outputs(&mut self, evidence: bool) {
-        if self.unflushed
-            && let Some(w) = self.sinks.alerts.as_mut()
+        if let Some(w) = self.sinks.alerts.as_mut()
+            && (self.unflushed || w.failing().is_some())
         {
             self.unflushed = false;
-            if let Err(e) = w.flush() {
-                note_error(&mut self.output_errors, "alerts", &e);
+            let was_failing = w.failing().is_some();
+            match w.flush() {
+                Ok(()) if was_failing => info!("alerts output writable again; held alerts written"),
+                Ok(()) => {}
+                Err(e) => {
+                    if !was_failing {
+                        error!(output = "alerts", error = %e, "output failed; alerts are held in memory and retried");
+                    }
+                    note_error(&mut self.output_errors, "alerts", &e);
+                }
             }
         }
         if evidence && let Some(ev) = self.sinks.evidence.as_mut() {
-            if let Err(e) = ev.flush() {
-                note_error(&mut self.output_errors, "evidence", &e);
-            }
+            let mut failed = ev.flush().err().map(|e| e.to_string());
             if let Some(e) = ev.error.take() {
-                note_error(&mut self.output_errors, "evidence", &e);
+                failed = Some(e.to_string());
+            }
+            match failed {
+                Some(e) => {
+                    self.evidence_errors += 1;
+                    if self.evidence_failing.is_none() {
+                        error!(output = "evidence", error = %e, "output failed");
+                    }
+                    note_error(&mut self.output_errors, "evidence", &e);
+                    self.evidence_failing = Some(e);
+                }
+                None => self.evidence_failing = None,
             }
         }
+        self.publish_outputs();
+    }
+
+    /// The outputs' health for `/healthz` and the metrics.
+    fn publish_outputs(&self) {
+        let Some(shared) = &self.sinks.shared else {
+            return;
+        };
+        let mut h = crate::export::state::OutputHealth::default();
+        if let Some(w) = &self.sinks.alerts {
+            h.errors[0] = w.errors;
+            if let Some((n, e)) = w.failing() {
+                h.failing
+                    .insert("alerts", format!("{n} alerts held in memory: {e}"));
+            }
+        }
+        h.errors[1] = self.evidence_errors;
+        if let Some(e) = &self.evidence_failing {
+            h.failing.insert("evidence", e.clone());
+        }
+        shared.set_outputs(h);
     }
 
     fn publish(&self, wall_clock: bool) {
@@ -400,6 +446,8 @@ impl Pipeline {
             info!("input finished; holding the HTTP server until SIGINT or SIGTERM");
             loop {
                 std::thread::sleep(WAIT);
+                // Alerts held back by a failing output are retried.
+                self.flush_outputs(false);
                 if let Some(sig) = ctl.signals.as_ref().and_then(|s| s.stop_requested()) {
                     // Held after a complete read: not an interruption.
                     info!(signal = sig, "stopping");
@@ -433,7 +481,19 @@ impl Pipeline {
     }
 
     /// The report of what was read, and the output errors.
-    pub fn outcome(self, files: Vec<FileReport>, signal: Option<i32>) -> Outcome {
+    pub fn outcome(mut self, files: Vec<FileReport>, signal: Option<i32>) -> Outcome {
+        if let Some(w) = &self.sinks.alerts {
+            if let Some((n, e)) = w.failing() {
+                self.output_errors
+                    .push(format!("alerts: {n} alerts could not be written: {e}"));
+            }
+            if w.dropped > 0 {
+                self.output_errors.push(format!(
+                    "alerts: {} alerts dropped while the output failed (queue full)",
+                    w.dropped
+                ));
+            }
+        }
         let mut report = report_of(&self.analyzer.engine, files, &self.cfg);
         report.logs = self.logs;
         report.interrupted = signal.is_some();
