@@ -233,6 +233,11 @@ pub struct EvidenceConfig {
     pub max_packets_per_session: u64,
     /// Bytes written per alerting session.
     pub max_bytes_per_session: u64,
+    /// Bytes written into all evidence files of a run together.
+    pub max_total_bytes: u64,
+    /// Evidence files kept open at once (the least recently written is
+    /// closed and reopened for appending when needed).
+    pub max_open_files: usize,
 }
 
 impl Default for EvidenceConfig {
@@ -240,6 +245,8 @@ impl Default for EvidenceConfig {
         EvidenceConfig {
             max_packets_per_session: 10_000,
             max_bytes_per_session: 100_000_000,
+            max_total_bytes: 10_000_000_000,
+            max_open_files: 64,
         }
     }
 }
@@ -589,6 +596,10 @@ flood_interval_s = 60
 # Caps of each alerting session's evidence capture (--evidence DIR).
 max_packets_per_session = 10000
 max_bytes_per_session = 100000000
+# Caps of all evidence together, and files kept open at once (the least
+# recently written is closed and reopened for appending when needed).
+max_total_bytes = 10000000000
+max_open_files = 64
 
 [correlation]
 # With --logs / --syslog-listen: a configuration event (device syslog,

@@ -438,11 +438,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let evidence = match &a.out.evidence {
-        Some(d) => match EvidenceWriter::new(
-            d,
-            cfg.evidence.max_packets_per_session,
-            cfg.evidence.max_bytes_per_session,
-        ) {
+        Some(d) => match EvidenceWriter::with_config(d, &cfg.evidence) {
             Ok(w) => Some(w),
             Err(e) => {
                 return Ok(output_failed(&format!(

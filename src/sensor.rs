@@ -195,8 +195,8 @@ fn capture_thread(
     publish_stats(&mut cap, bytes);
 }
 
-/// Switches to `user` (and its primary group), like `tcpdump -Z`.
-fn drop_privileges(user: &str) -> Result<(), SensorError> {
+/// The uid and primary gid of `user`.
+fn lookup_user(user: &str) -> Result<(libc::uid_t, libc::gid_t), SensorError> {
     let name = std::ffi::CString::new(user)
         .map_err(|_| SensorError::Setup(format!("--user {user:?}: invalid name")))?;
     // SAFETY: getpwnam returns a pointer into static storage or null; it is
@@ -206,7 +206,33 @@ fn drop_privileges(user: &str) -> Result<(), SensorError> {
         return Err(SensorError::Setup(format!("--user {user}: no such user")));
     }
     // SAFETY: pw is non-null and points to a valid passwd record.
-    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    Ok(unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
+}
+
+/// Gives `path` to the user the sensor will run as, so that it can still
+/// write (evidence files, the alerts file reopened after rotation) once
+/// privileges are dropped.
+fn hand_over(
+    path: &std::path::Path,
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+) -> Result<(), SensorError> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| SensorError::Setup(format!("{}: invalid path", path.display())))?;
+    // SAFETY: chown with a valid NUL-terminated path.
+    if unsafe { libc::chown(c.as_ptr(), uid, gid) } != 0 {
+        return Err(SensorError::Output(format!(
+            "{}: cannot hand over to the --user: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+/// Switches to `uid`/`gid` (`user`'s), like `tcpdump -Z`.
+fn drop_privileges(user: &str, uid: libc::uid_t, gid: libc::gid_t) -> Result<(), SensorError> {
     // SAFETY: plain system calls with valid arguments; the order (groups,
     // gid, then uid) is the one that can still succeed.
     let ok = unsafe {
@@ -265,12 +291,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     };
     let evidence = match &opts.evidence {
         Some(d) => Some(
-            EvidenceWriter::new(
-                d,
-                opts.config.evidence.max_packets_per_session,
-                opts.config.evidence.max_bytes_per_session,
-            )
-            .map_err(|e| {
+            EvidenceWriter::with_config(d, &opts.config.evidence).map_err(|e| {
                 SensorError::Output(format!(
                     "{}: cannot create evidence directory: {e}",
                     d.display()
@@ -280,7 +301,19 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
         None => None,
     };
     if let Some(u) = &opts.user {
-        drop_privileges(u)?;
+        let (uid, gid) = lookup_user(u)?;
+        // The evidence directory and the files already in it, and the
+        // alerts file, become the user's before the switch.
+        if let Some(d) = &opts.evidence {
+            hand_over(d, uid, gid)?;
+            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                hand_over(&e.path(), uid, gid)?;
+            }
+        }
+        if let Some(a) = opts.alerts.as_deref().filter(|a| *a != "-") {
+            hand_over(std::path::Path::new(a), uid, gid)?;
+        }
+        drop_privileges(u, uid, gid)?;
     }
 
     let ifstats = Arc::new(Mutex::new(

@@ -387,3 +387,50 @@ fn syslog_listener_ingests_config_changes_and_survives_a_flood() {
         "RSS grew from {before} to {after} KiB during a flood of unmatched lines"
     );
 }
+
+/// The README's `live ... --evidence DIR --user nobody`: the evidence
+/// directory is handed to the user before the privilege drop, so evidence
+/// is written (readable pcaps) after it.
+#[test]
+fn evidence_is_written_after_dropping_privileges() {
+    if !can_run() {
+        return;
+    }
+    let veth = Veth::new("u");
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = std::env::temp_dir().join(format!("mw-live-evidence-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let dir_s = dir.to_string_lossy().into_owned();
+    let mut live = start_live_with(
+        &veth.host,
+        &addr,
+        &["--evidence", &dir_s, "--user", "nobody"],
+    );
+    assert!(
+        veth.replay(
+            &common::project_pcaps()
+                .join("erspan3.pcap")
+                .to_string_lossy(),
+            ""
+        )
+    );
+    let seen = common::wait_for(Duration::from_secs(10), || {
+        sessions(&addr)
+            .into_iter()
+            .find(|s| s["encap"] == "erspan3" && s["packets"] == 20)
+    });
+    assert!(seen.is_some(), "{:?}", sessions(&addr));
+    sh(&format!("kill -TERM {}", live.0.id()));
+    let status = common::wait_for(Duration::from_secs(5), || live.0.try_wait().ok().flatten());
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .expect("evidence dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let n = common::pcap_record_count(&files[0]).unwrap_or(0);
+    assert_eq!(n, 20, "evidence records");
+    std::fs::remove_dir_all(&dir).ok();
+}

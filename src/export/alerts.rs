@@ -150,23 +150,40 @@ impl AlertWriter {
     }
 }
 
+/// What is known of one session's evidence file.
 struct EvidenceFile {
-    writer: PcapWriter<BufWriter<File>>,
+    path: PathBuf,
+    linktype: i32,
     packets: u64,
     bytes: u64,
+    /// A write to this file failed: it takes nothing more.
+    failed: bool,
 }
 
 /// Evidence captures: one pcap per alerting session, with its frames as
-/// captured (outer headers intact), capped per session.
+/// captured (outer headers intact). Capped per session and in total; at
+/// most `max_open` files are open at once (the least recently written is
+/// closed, and reopened for appending when its session writes again); a
+/// file that already exists (a restart) is appended to, never truncated;
+/// a write error stops that file only.
 pub struct EvidenceWriter {
     dir: PathBuf,
     max_packets: u64,
     max_bytes: u64,
+    max_total: u64,
+    max_open: usize,
+    /// Sessions with evidence, at most this many (then capped).
     max_files: usize,
     files: HashMap<SessionKey, EvidenceFile>,
+    open: HashMap<SessionKey, (PcapWriter<BufWriter<File>>, u64)>,
+    /// Write counter, for least-recently-written closing.
+    clock: u64,
+    total: u64,
     /// Frames not written because a cap was reached.
     pub capped: u64,
-    /// The first write error, reported once.
+    /// Frames not written because their file failed.
+    pub failed_frames: u64,
+    /// The latest write error not yet reported (taken by the pipeline).
     pub error: Option<String>,
 }
 
@@ -177,11 +194,69 @@ impl EvidenceWriter {
             dir: dir.to_path_buf(),
             max_packets,
             max_bytes,
-            max_files: 1024,
+            max_total: u64::MAX,
+            max_open: 64,
+            max_files: 100_000,
             files: HashMap::new(),
+            open: HashMap::new(),
+            clock: 0,
+            total: 0,
             capped: 0,
+            failed_frames: 0,
             error: None,
         })
+    }
+
+    /// The writer of `cfg`'s caps.
+    pub fn with_config(dir: &Path, cfg: &crate::config::EvidenceConfig) -> std::io::Result<Self> {
+        let mut w = Self::new(dir, cfg.max_packets_per_session, cfg.max_bytes_per_session)?;
+        w.max_total = cfg.max_total_bytes;
+        w.max_open = cfg.max_open_files.max(1);
+        Ok(w)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Opens (or reopens for appending) a session's file: the pcap header
+    /// is written only to an empty file.
+    fn open_file(path: &Path, linktype: i32) -> std::io::Result<PcapWriter<BufWriter<File>>> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let w = BufWriter::new(f);
+        if w.get_ref().metadata()?.len() == 0 {
+            PcapWriter::new(w, linktype as u32)
+        } else {
+            Ok(PcapWriter::appending(w, linktype as u32))
+        }
+    }
+
+    /// Closes the least recently written open file.
+    fn close_oldest(&mut self) {
+        let Some(k) = self
+            .open
+            .iter()
+            .min_by_key(|(_, (_, at))| *at)
+            .map(|(k, _)| *k)
+        else {
+            return;
+        };
+        if let Some((mut w, _)) = self.open.remove(&k)
+            && let Err(e) = w.flush()
+        {
+            self.fail(&k, &e);
+        }
+    }
+
+    fn fail(&mut self, key: &SessionKey, e: &dyn std::fmt::Display) {
+        if let Some(f) = self.files.get_mut(key) {
+            f.failed = true;
+            self.error = Some(format!("{}: {e}", f.path.display()));
+        }
+        self.open.remove(key);
     }
 
     /// Appends a frame to the session's evidence file.
@@ -193,50 +268,75 @@ impl EvidenceWriter {
         orig_len: u32,
         data: &[u8],
     ) {
-        if self.error.is_some() {
-            return;
-        }
         if !self.files.contains_key(key) {
             if self.files.len() >= self.max_files {
                 self.capped += 1;
                 return;
             }
-            let path = self.dir.join(evidence_file_name(key));
-            let opened = File::create(&path)
-                .and_then(|f| PcapWriter::new(BufWriter::new(f), linktype as u32));
-            match opened {
-                Ok(writer) => {
-                    self.files.insert(
-                        *key,
-                        EvidenceFile {
-                            writer,
-                            packets: 0,
-                            bytes: 0,
-                        },
-                    );
+            self.files.insert(
+                *key,
+                EvidenceFile {
+                    path: self.dir.join(evidence_file_name(key)),
+                    linktype,
+                    packets: 0,
+                    bytes: 0,
+                    failed: false,
+                },
+            );
+        }
+        let Some(f) = self.files.get(key) else {
+            return;
+        };
+        if f.failed {
+            self.failed_frames += 1;
+            return;
+        }
+        let len = data.len() as u64;
+        if f.packets >= self.max_packets
+            || f.bytes + len > self.max_bytes
+            || self.total + len > self.max_total
+        {
+            self.capped += 1;
+            return;
+        }
+        let (path, lt) = (f.path.clone(), f.linktype);
+        if !self.open.contains_key(key) {
+            while self.open.len() >= self.max_open {
+                self.close_oldest();
+            }
+            match Self::open_file(&path, lt) {
+                Ok(w) => {
+                    self.open.insert(*key, (w, 0));
                 }
                 Err(e) => {
-                    self.error = Some(format!("{}: {e}", path.display()));
+                    self.fail(key, &e);
+                    self.failed_frames += 1;
                     return;
                 }
             }
         }
-        let Some(f) = self.files.get_mut(key) else {
-            return;
+        self.clock += 1;
+        let clock = self.clock;
+        let r = match self.open.get_mut(key) {
+            Some((w, at)) => {
+                *at = clock;
+                w.write_packet(ts_us, orig_len, data)
+            }
+            None => return,
         };
-        if f.packets >= self.max_packets || f.bytes + data.len() as u64 > self.max_bytes {
-            self.capped += 1;
-            return;
+        match r {
+            Ok(()) => {
+                if let Some(f) = self.files.get_mut(key) {
+                    f.packets += 1;
+                    f.bytes += len;
+                }
+                self.total += len;
+            }
+            Err(e) => {
+                self.fail(key, &e);
+                self.failed_frames += 1;
+            }
         }
-        if let Err(e) = f.writer.write_packet(ts_us, orig_len, data) {
-            self.error = Some(format!(
-                "{}: {e}",
-                self.dir.join(evidence_file_name(key)).display()
-            ));
-            return;
-        }
-        f.packets += 1;
-        f.bytes += data.len() as u64;
     }
 
     /// Keeps a processed frame when the engine marked it as evidence of
@@ -251,14 +351,30 @@ impl EvidenceWriter {
         }
     }
 
+    /// Flushes every open file; a file that fails stops, the others go on.
+    /// The first failure of this call is returned.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        for f in self.files.values_mut() {
-            f.writer.flush()?;
+        let mut failed = Vec::new();
+        for (k, (w, _)) in self.open.iter_mut() {
+            if let Err(e) = w.flush() {
+                failed.push((*k, e));
+            }
         }
-        Ok(())
+        let mut first = None;
+        for (k, e) in failed {
+            self.fail(&k, &e);
+            first.get_or_insert(e);
+        }
+        first.map_or(Ok(()), Err)
     }
 
+    /// Sessions with an evidence file.
     pub fn files_written(&self) -> usize {
         self.files.len()
+    }
+
+    /// Files open now.
+    pub fn files_open(&self) -> usize {
+        self.open.len()
     }
 }

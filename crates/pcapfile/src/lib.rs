@@ -63,6 +63,12 @@ impl<W: Write> PcapWriter<W> {
         Ok(Self { inner, linktype })
     }
 
+    /// Appends records to a file that already has its global header (a
+    /// writer reopened in append mode).
+    pub fn appending(inner: W, linktype: u32) -> Self {
+        Self { inner, linktype }
+    }
+
     /// The link type given to [`PcapWriter::new`].
     pub fn linktype(&self) -> u32 {
         self.linktype
