@@ -30,6 +30,6 @@ fuzz_target!(|data: &[u8]| {
     let mut engine = Analyzer::new(&cfg);
     engine.process(0, lt, frame.len() as u32, frame);
     engine.process(1, lt, u32::MAX, frame);
-    engine.finish();
-    assert!(engine.sessions.len() <= 4);
+    engine.engine.finish();
+    assert!(engine.engine.sessions.len() <= 4);
 });

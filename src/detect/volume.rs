@@ -9,6 +9,7 @@ pub const BASELINE_ALPHA: f64 = 0.1;
 
 /// Adds a frame to the session's per-second volume; when it closes a
 /// second, whether that second was a spike.
+#[inline]
 pub fn account_volume(v: &mut Volume, ts_us: i64, len: u32, cfg: &AlertsConfig) -> Option<bool> {
     // Fast path: still inside the current second (no division).
     if ts_us >= v.second_start_us
