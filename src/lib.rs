@@ -39,6 +39,14 @@ macro_rules! labelled_enum {
                 s.serialize_str(self.as_str())
             }
         }
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                $name::parse(&s).ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown {} {s:?}", stringify!($name)))
+                })
+            }
+        }
     };
 }
 
@@ -51,4 +59,5 @@ pub mod pipeline;
 pub mod report;
 pub mod sensor;
 pub mod source;
+pub mod store;
 pub mod time;

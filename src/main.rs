@@ -150,6 +150,14 @@ struct ReplayArgs {
     /// With --listen: keep serving after the end until SIGINT/SIGTERM.
     #[arg(long, requires = "listen")]
     hold: bool,
+    /// Keep the session inventory, alerted kinds and configuration events
+    /// in this SQLite database across runs (restored at start, saved at
+    /// the end).
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Drop what the --state database held and start afresh.
+    #[arg(long, requires = "state")]
+    fresh_state: bool,
     /// Capture files (pcap or pcapng), `-` for standard input.
     #[arg(required = true, value_name = "PCAP")]
     pcaps: Vec<String>,
@@ -194,6 +202,21 @@ struct LiveArgs {
     /// Year of RFC 3164 syslog times (they carry none); default this year.
     #[arg(long)]
     year: Option<i32>,
+    /// SQLite database of the state that survives restarts (sessions,
+    /// alerted kinds, baselines, configuration events); checkpointed every
+    /// 10 s and at shutdown.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/var/lib/mirrorwatch/state.db"
+    )]
+    state: PathBuf,
+    /// Keep no state across restarts.
+    #[arg(long, conflicts_with = "fresh_state")]
+    no_state: bool,
+    /// Drop what the --state database held and start afresh.
+    #[arg(long)]
+    fresh_state: bool,
 }
 
 #[derive(Args)]
@@ -356,6 +379,7 @@ fn run_sensor(
     match sensor::run(input, opts) {
         Ok(r) => Ok(Ok(r)),
         Err(sensor::SensorError::Output(m)) => Ok(Err(output_failed(&m))),
+        Err(sensor::SensorError::State(e)) => Ok(Err(output_failed(&e.to_string()))),
         Err(e) => Err(e.into()),
     }
 }
@@ -416,6 +440,8 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 year: a.year,
                 syslog_listen: None,
                 signals,
+                state: a.state.clone(),
+                fresh_state: a.fresh_state,
             },
         )? {
             Ok(r) => r,
@@ -466,6 +492,13 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let progress: Option<&mut dyn FnMut(Progress<'_>)> =
         if stderr_tty { Some(&mut bar) } else { None };
+    let store = match &a.state {
+        Some(p) => match mirrorwatch::store::Store::open(p, a.fresh_state) {
+            Ok(st) => Some(st),
+            Err(e) => return Ok(output_failed(&e.to_string())),
+        },
+        None => None,
+    };
     let r = pipeline::replay_with(
         &a.pcaps,
         &cfg,
@@ -477,8 +510,13 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             evidence,
             signals: Some(signals),
             config_path: a.out.config.clone(),
+            store,
         },
     );
+    let r = match r {
+        Ok(r) => r,
+        Err(e) => return Ok(output_failed(&e.to_string())),
+    };
     if shown {
         eprint!("\r\x1b[K");
     }
@@ -513,6 +551,8 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
             year: a.year,
             syslog_listen: a.syslog_listen,
             signals,
+            state: (!a.no_state).then_some(a.state),
+            fresh_state: a.fresh_state,
         },
     )? {
         Ok(r) => r,

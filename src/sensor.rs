@@ -65,6 +65,10 @@ pub struct SensorOptions {
     /// Receive device syslog here (UDP and TCP).
     pub syslog_listen: Option<String>,
     pub signals: Arc<Signals>,
+    /// `--state FILE`: restored at start, checkpointed, saved at the end.
+    pub state: Option<PathBuf>,
+    /// `--fresh-state`: what the state file held is dropped.
+    pub fresh_state: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +82,8 @@ pub enum SensorError {
     /// An alerts file or evidence directory that cannot be opened.
     #[error("{0}")]
     Output(String),
+    #[error(transparent)]
+    State(#[from] crate::store::StoreError),
 }
 
 /// What a finished sensor run leaves.
@@ -300,8 +306,18 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
         ),
         None => None,
     };
+    let store = match &opts.state {
+        Some(p) => Some(crate::store::Store::open(p, opts.fresh_state)?),
+        None => None,
+    };
     if let Some(u) = &opts.user {
         let (uid, gid) = lookup_user(u)?;
+        if let Some(p) = &opts.state {
+            if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                hand_over(d, uid, gid)?;
+            }
+            hand_over(p, uid, gid)?;
+        }
         // The evidence directory and the files already in it, and the
         // alerts file, become the user's before the switch.
         if let Some(d) = &opts.evidence {
@@ -341,6 +357,9 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
         &opts.logs,
         opts.year.unwrap_or_else(crate::time::current_year),
     );
+    if let Some(st) = store {
+        pipeline.attach_store(st)?;
+    }
     let (cfg_tx, cfg_rx) = std::sync::mpsc::sync_channel::<crate::logs::ConfigEvent>(1024);
     let syslog_stats = Arc::new(crate::source::syslog::SyslogStats::default());
     let mut syslog_threads = Vec::new();

@@ -34,7 +34,8 @@ fn run(name: &str) -> (Report, Vec<serde_json::Value>) {
             alerts: Some(w),
             ..Outputs::default()
         },
-    );
+    )
+    .expect("replay");
     assert!(r.files.unreadable.is_empty() && r.outcome.output_errors.is_empty());
     let report = r.outcome.report;
     let alerts = std::fs::read_to_string(&alerts_path)
@@ -452,7 +453,8 @@ fn alert_storm_is_summarised_per_kind() {
             alerts: Some(w),
             ..Outputs::default()
         },
-    );
+    )
+    .expect("replay");
     let report = r.outcome.report;
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
         .unwrap_or_default()

@@ -103,7 +103,7 @@ fn start_live(iface: &str, addr: &str, alerts: &str) -> Proc {
 fn start_live_with(iface: &str, addr: &str, extra: &[&str]) -> Proc {
     let golden = common::project_pcaps().join("golden.toml");
     let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-        .args(["live", "-i", iface, "--listen", addr])
+        .args(["live", "-i", iface, "--listen", addr, "--no-state"])
         .args(extra)
         .arg("--config")
         .arg(golden)
@@ -271,12 +271,20 @@ fn bad_interface_bpf_and_busy_port_are_one_clear_line() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (code, err) = run(&["live", "-i", "mwnosuch0", "--listen", "127.0.0.1:0"]);
+    let (code, err) = run(&[
+        "live",
+        "-i",
+        "mwnosuch0",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-state",
+    ]);
     assert_ne!(code, Some(0));
     assert!(err.contains("mwnosuch0: no such interface"), "{err}");
 
     let (code, err) = run(&[
         "live",
+        "--no-state",
         "-i",
         "lo",
         "--bpf",
@@ -289,7 +297,7 @@ fn bad_interface_bpf_and_busy_port_are_one_clear_line() {
 
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = busy.local_addr().expect("addr").to_string();
-    let (code, err) = run(&["live", "-i", "lo", "--listen", &addr]);
+    let (code, err) = run(&["live", "-i", "lo", "--listen", &addr, "--no-state"]);
     assert_ne!(code, Some(0));
     assert!(err.contains("address already in use"), "{err}");
     assert_eq!(

@@ -241,7 +241,15 @@ fn live_judges_every_scenario_as_replay_does() {
         let port = common::free_port();
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-            .args(["live", "-i", &veth.host, "--listen", &addr, "--config"])
+            .args([
+                "live",
+                "--no-state",
+                "-i",
+                &veth.host,
+                "--listen",
+                &addr,
+                "--config",
+            ])
             .arg(&golden)
             .arg("--alerts")
             .arg(&live_alerts)
@@ -258,13 +266,25 @@ fn live_judges_every_scenario_as_replay_does() {
         });
         assert!(ready.is_some(), "{name}: live did not become ready");
         veth.send(f);
+        let want_kinds = kinds(&replay_alerts);
         // Nothing more arrives: the sensor's ticks (at most a second apart)
-        // must bring it to replay's judgement without another packet.
+        // must bring it to replay's judgement without another packet: the
+        // same sessions, and the same alert kinds served (a capture with no
+        // session must not pass before its frames are processed).
         let got = common::wait_for(Duration::from_secs(6), || {
             let (_, body) = common::http_get(&addr, "/api/v1/sessions").ok()?;
             let v: serde_json::Value = serde_json::from_str(&body).ok()?;
             let got = rows(&v["sessions"]);
-            (got == want).then_some(got)
+            let (_, body) = common::http_get(&addr, "/api/v1/alerts").ok()?;
+            let a: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let mut served: Vec<String> = a["alerts"]
+                .as_array()?
+                .iter()
+                .filter_map(|x| x["kind"].as_str().map(str::to_owned))
+                .collect();
+            served.sort();
+            served.dedup();
+            (got == want && served == want_kinds).then_some(got)
         });
         let (_, body) = common::http_get(&addr, "/api/v1/sessions").unwrap_or_default();
         let last = serde_json::from_str::<serde_json::Value>(&body)
@@ -281,7 +301,7 @@ fn live_judges_every_scenario_as_replay_does() {
             ));
             continue;
         }
-        let (rk, lk) = (kinds(&replay_alerts), kinds(&live_alerts));
+        let (rk, lk) = (want_kinds, kinds(&live_alerts));
         if rk != lk {
             failures.push(format!(
                 "{name}: alert kinds differ: replay {rk:?}, live {lk:?}"

@@ -144,6 +144,11 @@ impl Correlator {
         self.events.len()
     }
 
+    /// The events remembered, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &ConfigEvent> {
+        self.events.iter().map(|(_, e)| e)
+    }
+
     pub fn refs(&self) -> impl Iterator<Item = &ConfigEventRef> {
         self.events.iter().map(|(r, _)| r)
     }

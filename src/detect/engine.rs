@@ -692,6 +692,82 @@ impl Engine {
         self.flood_summaries(now_us, false);
     }
 
+    /// What survives a restart: every session's counters, class, verdict,
+    /// alerted kinds and volume baseline, and the configuration events
+    /// remembered.
+    pub fn snapshot(&self) -> super::saved::Snapshot {
+        super::saved::Snapshot {
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(k, s)| super::saved::SavedSession {
+                    key: *k,
+                    packets: s.packets,
+                    bytes: s.bytes,
+                    inner_bytes: s.inner_bytes,
+                    first_seen_us: s.first_seen_us,
+                    last_seen_us: s.last_seen_us,
+                    dst_class: s.dst_class,
+                    verdict: s.verdict,
+                    alerted: s.alerted,
+                    alerted_ever: s.alerted_ever,
+                    dup_packets: s.dup_packets,
+                    baseline: s.volume.baseline,
+                    seconds: s.volume.seconds,
+                })
+                .collect(),
+            events: self
+                .correlator
+                .as_ref()
+                .map(|c| c.events().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Takes back what [`Engine::snapshot`] saved before a restart: the
+    /// sessions with their counters and alerted kinds (nothing alerts again
+    /// for what it already raised), and the configuration events (which
+    /// explain their sessions again; they raise nothing, they did before).
+    pub fn restore(&mut self, snap: super::saved::Snapshot) {
+        for x in snap.sessions {
+            let (r, _) = self.sessions.upsert(x.key, x.first_seen_us);
+            if let Some((_, s)) = self.sessions.get_mut(r) {
+                s.packets = x.packets;
+                s.bytes = x.bytes;
+                s.inner_bytes = x.inner_bytes;
+                s.first_seen_us = x.first_seen_us;
+                s.last_seen_us = x.last_seen_us;
+                s.dst_class = x.dst_class;
+                s.verdict = x.verdict;
+                s.alerted = x.alerted;
+                s.alerted_ever = x.alerted_ever;
+                s.dup_packets = x.dup_packets;
+                s.volume.baseline = x.baseline;
+                s.volume.seconds = x.seconds;
+                s.volume.second = x.last_seen_us.div_euclid(1_000_000);
+                s.volume.second_start_us = s.volume.second * 1_000_000;
+                s.judged_packets = x.packets;
+                s.judged_dups = x.dup_packets;
+                s.next_eval_at = x.packets.saturating_add(1);
+                s.restored = true;
+            }
+            self.last_ts_us = self.last_ts_us.max(x.last_seen_us);
+        }
+        if !snap.events.is_empty() {
+            self.watch_logs();
+        }
+        if let Some(c) = self.correlator.as_mut() {
+            for e in snap.events {
+                c.add(e);
+            }
+            for r in self.sessions.refs() {
+                if let Some((k, s)) = self.sessions.get_mut(r) {
+                    s.config_events = c.matching(k, s.first_seen_us, s.last_seen_us);
+                }
+            }
+        }
+    }
+
     /// End of input: closes open volume buckets and judges every session
     /// once more.
     pub fn finish(&mut self) {

@@ -16,6 +16,7 @@ pub mod limit;
 pub mod net;
 pub mod payload;
 pub mod policy;
+pub mod saved;
 pub mod session;
 pub mod sketch;
 pub mod verdict;

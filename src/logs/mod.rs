@@ -94,7 +94,7 @@ labelled_enum! {
 }
 
 /// A normalised mirror-configuration event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ConfigEvent {
     /// Microseconds since the Unix epoch (UTC), when the record has a time.
     pub time_us: Option<i64>,

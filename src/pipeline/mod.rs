@@ -39,6 +39,8 @@ const HOUSEKEEPING: Duration = Duration::from_millis(100);
 const TICK_US: i64 = 1_000_000;
 /// Publishing and evidence flushing this often.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// State checkpoints this often.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// Progress callbacks this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
@@ -147,6 +149,8 @@ pub struct Pipeline {
     evidence_failing: Option<String>,
     next_tick_us: i64,
     started: Instant,
+    /// `--state`: restored at start, checkpointed while running.
+    store: Option<crate::store::Store>,
 }
 
 impl Pipeline {
@@ -164,6 +168,7 @@ impl Pipeline {
             evidence_failing: None,
             next_tick_us: i64::MIN,
             started: Instant::now(),
+            store: None,
         }
     }
 
@@ -191,6 +196,33 @@ impl Pipeline {
         }
         self.logs.extend(summaries);
         self.drain_alerts();
+    }
+
+    /// Restores what `store` holds and checkpoints into it from now on.
+    pub fn attach_store(
+        &mut self,
+        store: crate::store::Store,
+    ) -> Result<(), crate::store::StoreError> {
+        let snap = store.load()?;
+        info!(
+            path = %store.path().display(),
+            sessions = snap.sessions.len(),
+            config_events = snap.events.len(),
+            "state restored"
+        );
+        self.analyzer.engine.restore(snap);
+        self.store = Some(store);
+        Ok(())
+    }
+
+    /// Saves the engine's state (periodically and at the end).
+    fn checkpoint(&mut self) {
+        let snap = self.analyzer.engine.snapshot();
+        if let Some(st) = self.store.as_mut()
+            && let Err(e) = st.save(&snap)
+        {
+            note_error(&mut self.output_errors, "state", &e);
+        }
     }
 
     /// Receives configuration events while running (watching logs from
@@ -380,6 +412,7 @@ impl Pipeline {
         let mut last_house = Instant::now();
         let mut last_publish = Instant::now();
         let mut last_progress = Instant::now();
+        let mut last_checkpoint = Instant::now();
         let mut n = 0u32;
         let mut stopped = None;
         self.publish(ctl.wall_clock);
@@ -419,6 +452,10 @@ impl Pipeline {
                 self.flush_outputs(true);
                 self.publish(ctl.wall_clock);
             }
+            if self.store.is_some() && now - last_checkpoint >= CHECKPOINT_EVERY {
+                last_checkpoint = now;
+                self.checkpoint();
+            }
             if now - last_progress >= PROGRESS_EVERY
                 && let Some(cb) = ctl.progress.as_deref_mut()
             {
@@ -441,6 +478,9 @@ impl Pipeline {
         self.drain_alerts();
         self.flush_outputs(true);
         self.publish(ctl.wall_clock);
+        if self.store.is_some() {
+            self.checkpoint();
+        }
         tracing::debug!(packets = self.analyzer.engine.packets, "pipeline drained");
         if ctl.hold && stopped.is_none() {
             info!("input finished; holding the HTTP server until SIGINT or SIGTERM");
@@ -580,6 +620,8 @@ pub struct Outputs<'a> {
     pub evidence: Option<EvidenceWriter>,
     pub signals: Option<Arc<Signals>>,
     pub config_path: Option<PathBuf>,
+    /// `--state`: restored before the frames, saved at the end.
+    pub store: Option<crate::store::Store>,
 }
 
 /// A replay's report and what went wrong with its inputs and outputs.
@@ -588,16 +630,28 @@ pub struct Replayed {
     pub files: FileProblems,
 }
 
+/// Why a replay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    State(#[from] crate::store::StoreError),
+}
+
 /// Replays `paths` in order into one inventory, with no output besides the
 /// report.
 pub fn replay(paths: &[String], cfg: &Config) -> (Report, FileProblems) {
-    let r = replay_with(paths, cfg, Outputs::default());
+    let p = Pipeline::new(cfg.clone(), Sinks::default());
+    let r = replay_files(p, paths, Control::default());
     (r.outcome.report, r.files)
 }
 
 /// Replays `paths` in order into one inventory, writing alerts and
 /// evidence as they are raised: [`Pipeline::drive`] over a [`FileSource`].
-pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> Replayed {
+pub fn replay_with(
+    paths: &[String],
+    cfg: &Config,
+    out: Outputs<'_>,
+) -> Result<Replayed, ReplayError> {
     let mut p = Pipeline::new(
         cfg.clone(),
         Sinks {
@@ -607,13 +661,20 @@ pub fn replay_with(paths: &[String], cfg: &Config, out: Outputs<'_>) -> Replayed
         },
     );
     p.read_logs(out.logs, out.year.unwrap_or_else(crate::time::current_year));
-    let mut source = FileSource::new(paths.to_vec(), None);
-    let mut ctl = Control {
+    if let Some(st) = out.store {
+        p.attach_store(st)?;
+    }
+    let ctl = Control {
         signals: out.signals,
         config_path: out.config_path,
         progress: out.progress,
         ..Control::default()
     };
+    Ok(replay_files(p, paths, ctl))
+}
+
+fn replay_files(mut p: Pipeline, paths: &[String], mut ctl: Control<'_>) -> Replayed {
+    let mut source = FileSource::new(paths.to_vec(), None);
     let signal = p.drive(&mut source, &mut ctl);
     source.close_current();
     let files = std::mem::take(&mut source.reports);

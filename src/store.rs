@@ -1,0 +1,344 @@
+//! State that survives restarts, in an embedded SQLite database (`--state
+//! FILE`): the session inventory with its counters, first and last seen,
+//! class, verdict and alerted kinds, the volume baselines, and the
+//! configuration events inside the correlation window. Checkpointed by the
+//! pipeline periodically and at shutdown, restored at start.
+//!
+//! A database that is corrupt, locked by another process or of a newer
+//! schema is an error naming the file; starting afresh takes an explicit
+//! `--fresh-state`, never silently.
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, params};
+
+use crate::decode::Encap;
+pub use crate::detect::saved::{SavedSession, Snapshot};
+use crate::detect::{DstClass, SessionKey, Verdict};
+use crate::logs::ConfigEvent;
+
+/// The schema this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Why the state database cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error(
+        "{path}: state database of schema {found}, newer than this mirrorwatch reads ({SCHEMA_VERSION}); use a newer mirrorwatch, or --fresh-state to start afresh"
+    )]
+    Newer { path: String, found: i64 },
+    #[error(
+        "{path}: not a usable state database ({reason}); move it away, or start afresh with --fresh-state"
+    )]
+    Corrupt { path: String, reason: String },
+    #[error("{path}: state database is locked by another process ({reason})")]
+    Locked { path: String, reason: String },
+    #[error("{path}: cannot write the state: {reason}")]
+    Write { path: String, reason: String },
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn classify(path: &Path, e: &rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    let reason = e.to_string();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked {
+            path: s(path),
+            reason,
+        },
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path: s(path),
+            reason,
+        },
+        _ => StoreError::Open {
+            path: s(path),
+            reason,
+        },
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database and checks it; with `fresh`, what it
+    /// held is dropped first.
+    pub fn open(path: &Path, fresh: bool) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: s(path),
+                reason: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .map_err(|e| classify(path, &e))?;
+        let c = |e: rusqlite::Error| classify(path, &e);
+        // Another sensor holding the database: refuse at once.
+        conn.busy_timeout(std::time::Duration::from_millis(200))
+            .map_err(c)?;
+        // One writer: take the lock for the life of the process.
+        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = MEMORY;")
+            .map_err(c)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(c)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path: s(path),
+                reason: check,
+            });
+        }
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(c)?;
+        if version > SCHEMA_VERSION && !fresh {
+            return Err(StoreError::Newer {
+                path: s(path),
+                found: version,
+            });
+        }
+        if fresh {
+            conn.execute_batch(
+                "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS config_events;",
+            )
+            .map_err(c)?;
+        }
+        conn.execute_batch(&format!(
+            "BEGIN EXCLUSIVE;
+             CREATE TABLE IF NOT EXISTS sessions (
+                 encap TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, id INTEGER,
+                 packets INTEGER NOT NULL, bytes INTEGER NOT NULL, inner_bytes INTEGER NOT NULL,
+                 first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL,
+                 dst_class TEXT NOT NULL, verdict TEXT NOT NULL,
+                 alerted INTEGER NOT NULL, alerted_ever INTEGER NOT NULL,
+                 dup_packets INTEGER NOT NULL, baseline REAL NOT NULL, seconds INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS config_events (event TEXT NOT NULL);
+             PRAGMA user_version = {SCHEMA_VERSION};
+             COMMIT;"
+        ))
+        .map_err(c)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the database holds; rows that do not read back are an error
+    /// naming the table and row.
+    pub fn load(&self) -> Result<Snapshot, StoreError> {
+        let c = |e: rusqlite::Error| classify(&self.path, &e);
+        let corrupt = |what: String| StoreError::Corrupt {
+            path: s(&self.path),
+            reason: what,
+        };
+        let mut snap = Snapshot::default();
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT rowid, encap, src, dst, id, packets, bytes, inner_bytes, first_seen_us,
+                        last_seen_us, dst_class, verdict, alerted, alerted_ever, dup_packets,
+                        baseline, seconds FROM sessions",
+            )
+            .map_err(c)?;
+        let mut rows = st.query([]).map_err(c)?;
+        while let Some(r) = rows.next().map_err(c)? {
+            let row: i64 = r.get(0).map_err(c)?;
+            let text =
+                |i: usize| -> Result<String, StoreError> { r.get::<_, String>(i).map_err(c) };
+            let bad = |field: &str| corrupt(format!("sessions row {row}: bad {field}"));
+            let encap = Encap::parse(&text(1)?).ok_or_else(|| bad("encap"))?;
+            let src = text(2)?.parse().map_err(|_| bad("src"))?;
+            let dst = text(3)?.parse().map_err(|_| bad("dst"))?;
+            let id: Option<i64> = r.get(4).map_err(c)?;
+            let int = |i: usize| -> Result<i64, StoreError> { r.get::<_, i64>(i).map_err(c) };
+            snap.sessions.push(SavedSession {
+                key: SessionKey {
+                    encap,
+                    src,
+                    dst,
+                    id: id.and_then(|v| u32::try_from(v).ok()),
+                },
+                packets: int(5)? as u64,
+                bytes: int(6)? as u64,
+                inner_bytes: int(7)? as u64,
+                first_seen_us: int(8)?,
+                last_seen_us: int(9)?,
+                dst_class: DstClass::parse(&text(10)?).ok_or_else(|| bad("dst_class"))?,
+                verdict: Verdict::parse(&text(11)?).ok_or_else(|| bad("verdict"))?,
+                alerted: int(12)? as u16,
+                alerted_ever: int(13)? as u16,
+                dup_packets: int(14)? as u64,
+                baseline: r.get(15).map_err(c)?,
+                seconds: int(16)? as u64,
+            });
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT rowid, event FROM config_events ORDER BY rowid")
+            .map_err(c)?;
+        let mut rows = st.query([]).map_err(c)?;
+        while let Some(r) = rows.next().map_err(c)? {
+            let row: i64 = r.get(0).map_err(c)?;
+            let json: String = r.get(1).map_err(c)?;
+            let e: ConfigEvent = serde_json::from_str(&json)
+                .map_err(|e| corrupt(format!("config_events row {row}: {e}")))?;
+            snap.events.push(e);
+        }
+        Ok(snap)
+    }
+
+    /// Replaces what the database holds with `snap`, in one transaction.
+    pub fn save(&mut self, snap: &Snapshot) -> Result<(), StoreError> {
+        let w = |e: rusqlite::Error| StoreError::Write {
+            path: s(&self.path),
+            reason: e.to_string(),
+        };
+        let tx = self.conn.transaction().map_err(w)?;
+        tx.execute("DELETE FROM sessions", []).map_err(w)?;
+        tx.execute("DELETE FROM config_events", []).map_err(w)?;
+        {
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                )
+                .map_err(w)?;
+            for x in &snap.sessions {
+                ins.execute(params![
+                    x.key.encap.as_str(),
+                    x.key.src.to_string(),
+                    x.key.dst.to_string(),
+                    x.key.id.map(i64::from),
+                    x.packets as i64,
+                    x.bytes as i64,
+                    x.inner_bytes as i64,
+                    x.first_seen_us,
+                    x.last_seen_us,
+                    x.dst_class.as_str(),
+                    x.verdict.as_str(),
+                    i64::from(x.alerted),
+                    i64::from(x.alerted_ever),
+                    x.dup_packets as i64,
+                    x.baseline,
+                    x.seconds as i64,
+                ])
+                .map_err(w)?;
+            }
+            let mut ins = tx
+                .prepare("INSERT INTO config_events VALUES (?1)")
+                .map_err(w)?;
+            for e in &snap.events {
+                let json = serde_json::to_string(e).map_err(|e| StoreError::Write {
+                    path: s(&self.path),
+                    reason: e.to_string(),
+                })?;
+                ins.execute(params![json]).map_err(w)?;
+            }
+        }
+        tx.commit().map_err(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mw-store-{}-{name}", std::process::id()));
+        std::fs::remove_dir_all(&d).ok();
+        d.join("state.db")
+    }
+
+    fn session(i: u32) -> SavedSession {
+        SavedSession {
+            key: SessionKey {
+                encap: Encap::Erspan2,
+                src: "10.0.0.1".parse().expect("ip"),
+                dst: "203.0.113.9".parse().expect("ip"),
+                id: Some(i),
+            },
+            packets: 10,
+            bytes: 1000,
+            inner_bytes: 900,
+            first_seen_us: 1,
+            last_seen_us: 2,
+            dst_class: DstClass::External,
+            verdict: Verdict::Mirror,
+            alerted: 3,
+            alerted_ever: 3,
+            dup_packets: 1,
+            baseline: 12.5,
+            seconds: 4,
+        }
+    }
+
+    #[test]
+    fn saves_and_loads_and_refuses_what_it_cannot_use() {
+        let p = tmp("roundtrip");
+        {
+            let mut s = Store::open(&p, false).expect("open");
+            let mut e = ConfigEvent::new(
+                crate::logs::Platform::Aws,
+                crate::logs::Action::Create,
+                "{}",
+                "f:1",
+            );
+            e.vni = Some(42);
+            s.save(&Snapshot {
+                sessions: vec![session(1), session(2)],
+                events: vec![e.clone()],
+            })
+            .expect("save");
+            let back = s.load().expect("load");
+            assert_eq!(back.sessions, vec![session(1), session(2)]);
+            assert_eq!(back.events, vec![e]);
+            // Held by this process: another one is refused.
+            let err = Store::open(&p, false).err().expect("locked");
+            assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        }
+        // Reopened after the first closed: the state is there.
+        assert_eq!(
+            Store::open(&p, false)
+                .expect("reopen")
+                .load()
+                .expect("load")
+                .sessions
+                .len(),
+            2
+        );
+        // A newer schema is refused, naming the file; --fresh-state clears.
+        {
+            let c = Connection::open(&p).expect("raw");
+            c.execute_batch("PRAGMA user_version = 99").expect("bump");
+        }
+        let err = Store::open(&p, false).err().expect("newer");
+        assert!(
+            err.to_string().contains("state.db") && err.to_string().contains("schema 99"),
+            "{err}"
+        );
+        let fresh = Store::open(&p, true).expect("fresh");
+        assert!(fresh.load().expect("load").sessions.is_empty());
+        drop(fresh);
+        // Not a database at all.
+        std::fs::write(
+            &p,
+            b"this is not sqlite, it is text long enough to be a header....",
+        )
+        .expect("write");
+        let err = Store::open(&p, false).err().expect("corrupt");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        std::fs::remove_dir_all(p.parent().expect("dir")).ok();
+    }
+}
