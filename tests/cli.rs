@@ -255,21 +255,6 @@ fn config_default_is_valid_and_documented() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("alerts.spike_factor"));
 }
 
-/// A classic pcap whose records fill the file exactly (no torn record).
-fn whole_pcap(path: &Path) -> Option<u64> {
-    let b = std::fs::read(path).ok()?;
-    if b.get(..4)? != [0xd4, 0xc3, 0xb2, 0xa1] {
-        return None;
-    }
-    let (mut off, mut n) = (24usize, 0u64);
-    while off < b.len() {
-        let caplen = u32::from_le_bytes(b.get(off + 8..off + 12)?.try_into().ok()?) as usize;
-        off += 16 + caplen;
-        n += 1;
-    }
-    (off == b.len()).then_some(n)
-}
-
 /// SIGTERM (and SIGINT) mid-replay: reading stops, what was read is judged
 /// and reported with "interrupted": true, every alert line is whole, every
 /// evidence pcap is readable, and the exit status is 128 + the signal.
@@ -343,7 +328,7 @@ fn signal_mid_replay_leaves_whole_outputs_and_a_partial_report() {
             .collect();
         assert!(!files.is_empty(), "evidence written");
         for f in &files {
-            let n = whole_pcap(f);
+            let n = common::whole_pcap(f);
             assert!(
                 n.is_some_and(|n| n > 0),
                 "{} is a whole pcap: {n:?}",

@@ -378,28 +378,13 @@ fn two_packet_external_vxlan_mirror_alerts() {
 }
 
 /// A session evicted to stay within the table's cap and seen again does
-/// not raise its alerts again: six mirror captures through a table of two
-/// sessions, then the same six again, raise what the first pass raised.
+/// not raise its alerts again: seven mirror captures through a table of two
+/// sessions, then the same seven again, raise what the first pass raised.
 #[test]
 fn an_evicted_session_that_returns_does_not_alert_again() {
     let mut cfg = golden_config();
     cfg.inventory.max_sessions = 2;
-    let files: Vec<String> = [
-        "erspan1.pcap",
-        "erspan3.pcap",
-        "tzsp.pcap",
-        "gre-teb-external.pcap",
-        "aws-vxlan-mirror.pcap",
-        "erspan3-ipv6.pcap",
-    ]
-    .iter()
-    .map(|f| {
-        common::project_pcaps()
-            .join(f)
-            .to_string_lossy()
-            .into_owned()
-    })
-    .collect();
+    let files = common::mirror_captures();
     let (once, _) = replay(&files, &cfg);
     assert!(
         once.sessions_evicted >= 4,
@@ -422,23 +407,7 @@ fn alert_storm_is_summarised_per_kind() {
     let mut cfg = golden_config();
     cfg.alerts.burst = 2;
     cfg.alerts.rate_per_minute = 1;
-    let files: Vec<String> = [
-        "erspan1.pcap",
-        "erspan3.pcap",
-        "tzsp.pcap",
-        "gre-teb-external.pcap",
-        "aws-vxlan-mirror.pcap",
-        "erspan3-ipv6.pcap",
-        "vxlan-external-2pkt.pcap",
-    ]
-    .iter()
-    .map(|f| {
-        common::project_pcaps()
-            .join(f)
-            .to_string_lossy()
-            .into_owned()
-    })
-    .collect();
+    let files = common::mirror_captures();
     let (unlimited, _) = replay(&files, &golden_config());
     let new_sessions = unlimited.alerts["mirror_session_new"];
     assert!(new_sessions >= 7, "{:?}", unlimited.alerts);

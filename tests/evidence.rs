@@ -71,21 +71,6 @@ fn erspan_flood(path: &Path, sessions: u32, per: u32) {
     std::fs::write(path, out).expect("write flood capture");
 }
 
-/// Records of a classic pcap whose records fill the file exactly.
-fn whole_pcap(path: &Path) -> Option<u64> {
-    let b = std::fs::read(path).ok()?;
-    if b.get(..4)? != [0xd4, 0xc3, 0xb2, 0xa1] {
-        return None;
-    }
-    let (mut off, mut n) = (24usize, 0u64);
-    while off < b.len() {
-        let caplen = u32::from_le_bytes(b.get(off + 8..off + 12)?.try_into().ok()?) as usize;
-        off += 16 + caplen;
-        n += 1;
-    }
-    (off == b.len()).then_some(n)
-}
-
 fn evidence_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|r| r.flatten().map(|e| e.path()).collect())
@@ -145,7 +130,8 @@ fn five_thousand_alerting_sessions_under_256_open_files() {
     let mut records = 0;
     let mut bytes = 0;
     for f in &files {
-        let n = whole_pcap(f).unwrap_or_else(|| panic!("{} is not a whole pcap", f.display()));
+        let n =
+            common::whole_pcap(f).unwrap_or_else(|| panic!("{} is not a whole pcap", f.display()));
         assert!((1..=2).contains(&n), "{}: {n} records", f.display());
         records += n;
         bytes += std::fs::metadata(f).map(|m| m.len()).unwrap_or(0) - 24 - 16 * n;
@@ -154,7 +140,10 @@ fn five_thousand_alerting_sessions_under_256_open_files() {
     assert!(records >= 9_000, "{records} records");
 
     // A second run appends to the same files (never truncates them).
-    let before: Vec<u64> = files.iter().map(|f| whole_pcap(f).unwrap_or(0)).collect();
+    let before: Vec<u64> = files
+        .iter()
+        .map(|f| common::whole_pcap(f).unwrap_or(0))
+        .collect();
     std::fs::write(&cfg, "[evidence]\nmax_open_files = 64\n").expect("cfg");
     let out = run();
     assert!(
@@ -163,7 +152,7 @@ fn five_thousand_alerting_sessions_under_256_open_files() {
         String::from_utf8_lossy(&out.stderr)
     );
     for (f, n) in files.iter().zip(before) {
-        let after = whole_pcap(f).unwrap_or(0);
+        let after = common::whole_pcap(f).unwrap_or(0);
         assert_eq!(after, n + 2, "{} appended to", f.display());
     }
     std::fs::remove_dir_all(&d).ok();

@@ -4,95 +4,17 @@
 //! (CI runs as root), `ip` and `tcpreplay`; skips with a message otherwise.
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Proc, Veth, sh};
+
 fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    common::on_path(tool).is_some()
 }
 
 fn can_run() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root || !have("ip") || !have("tcpreplay") {
-        eprintln!("SKIPPED: live-capture tests need root, iproute2 and tcpreplay");
-        return false;
-    }
-    true
-}
-
-fn sh(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", cmd])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A namespace with one end of a veth pair; the other end stays here.
-/// Removed on drop, also when the test fails.
-struct Veth {
-    ns: String,
-    host: String,
-    peer: String,
-}
-
-impl Veth {
-    fn new(tag: &str) -> Veth {
-        let id = std::process::id() % 100_000;
-        let v = Veth {
-            ns: format!("mw{tag}{id}"),
-            host: format!("mwh{tag}{id}"),
-            peer: format!("mwp{tag}{id}"),
-        };
-        let ok = sh(&format!("ip netns add {}", v.ns))
-            && sh(&format!(
-                "ip link add {} type veth peer name {}",
-                v.host, v.peer
-            ))
-            && sh(&format!("ip link set {} netns {}", v.peer, v.ns))
-            && sh(&format!(
-                "sysctl -qw net.ipv6.conf.{}.disable_ipv6=1",
-                v.host
-            ))
-            && sh(&format!("ip link set {} up", v.host))
-            && sh(&format!("ip netns exec {} ip link set {} up", v.ns, v.peer));
-        assert!(
-            ok,
-            "could not set up namespace {} and veth {}",
-            v.ns, v.host
-        );
-        v
-    }
-
-    fn replay(&self, pcap: &str, extra: &str) -> bool {
-        sh(&format!(
-            "ip netns exec {} tcpreplay -q {extra} -i {} {pcap}",
-            self.ns, self.peer
-        ))
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        sh(&format!("ip link del {}", self.host));
-        sh(&format!("ip netns del {}", self.ns));
-    }
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    common::can_capture_live()
 }
 
 fn start_live(iface: &str, addr: &str, alerts: &str) -> Proc {

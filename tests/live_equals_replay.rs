@@ -11,98 +11,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn sh(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", cmd])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn can_run() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root || common::on_path("ip").is_none() || common::on_path("tcpreplay").is_none() {
-        eprintln!("SKIPPED: live-equals-replay needs root, iproute2 and tcpreplay");
-        return false;
-    }
-    true
-}
-
-/// A namespace holding one end of a veth pair (jumbo MTU so that no
-/// scenario frame is refused); removed on drop.
-struct Veth {
-    ns: String,
-    host: String,
-    peer: String,
-}
-
-impl Veth {
-    fn new() -> Veth {
-        let id = std::process::id() % 100_000;
-        let v = Veth {
-            ns: format!("mweq{id}"),
-            host: format!("mweqh{id}"),
-            peer: format!("mweqp{id}"),
-        };
-        let ok = sh(&format!("ip netns add {}", v.ns))
-            && sh(&format!(
-                "ip link add {} type veth peer name {}",
-                v.host, v.peer
-            ))
-            && sh(&format!("ip link set {} netns {}", v.peer, v.ns))
-            && sh(&format!(
-                "sysctl -qw net.ipv6.conf.{}.disable_ipv6=1",
-                v.host
-            ))
-            && sh(&format!(
-                "ip netns exec {} sysctl -qw net.ipv6.conf.all.disable_ipv6=1",
-                v.ns
-            ))
-            && sh(&format!("ip link set {} mtu 9000 up", v.host))
-            && sh(&format!(
-                "ip netns exec {} ip link set {} mtu 9000 up",
-                v.ns, v.peer
-            ));
-        assert!(
-            ok,
-            "could not set up namespace {} and veth {}",
-            v.ns, v.host
-        );
-        v
-    }
-
-    fn send(&self, pcap: &Path) {
-        // Frames the kernel refuses (a zero-length one) make tcpreplay
-        // report failures; the rest is sent and compared.
-        sh(&format!(
-            "ip netns exec {} tcpreplay -q -i {} {}",
-            self.ns,
-            self.peer,
-            pcap.display()
-        ));
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        sh(&format!("ip link del {}", self.host));
-        sh(&format!("ip netns del {}", self.ns));
-    }
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Proc, Veth};
 
 /// What is compared of a session.
 type Row = (u64, String, u64, Vec<String>);
@@ -189,7 +101,7 @@ fn sendable(src: &Path, dir: &Path) -> PathBuf {
 
 #[test]
 fn live_judges_every_scenario_as_replay_does() {
-    if !can_run() {
+    if !common::can_capture_live() {
         return;
     }
     let pcaps = common::project_pcaps();
@@ -211,7 +123,7 @@ fn live_judges_every_scenario_as_replay_does() {
         .collect();
     files.push(prefix.clone());
     assert!(files.len() >= 24, "{} scenario captures", files.len());
-    let veth = Veth::new();
+    let veth = Veth::new("eq");
     let mut failures = Vec::new();
     for f in &files {
         let name = f
@@ -265,7 +177,8 @@ fn live_judges_every_scenario_as_replay_does() {
                 .filter(|(c, _)| *c == 200)
         });
         assert!(ready.is_some(), "{name}: live did not become ready");
-        veth.send(f);
+        // Frames the kernel refuses are filtered out above (sendable).
+        veth.replay(&f.to_string_lossy(), "");
         let want_kinds = kinds(&replay_alerts);
         // Nothing more arrives: the sensor's ticks (at most a second apart)
         // must bring it to replay's judgement without another packet: the
@@ -291,7 +204,7 @@ fn live_judges_every_scenario_as_replay_does() {
             .map(|v| rows(&v["sessions"]))
             .unwrap_or_default();
         let mut live = live;
-        sh(&format!("kill -TERM {}", live.0.id()));
+        common::sh(&format!("kill -TERM {}", live.0.id()));
         let exited = common::wait_for(Duration::from_secs(5), || live.0.try_wait().ok().flatten());
         assert!(exited.is_some(), "{name}: live did not stop on SIGTERM");
         drop(live);

@@ -59,19 +59,13 @@ fn full_disk_alerts_are_held_reported_and_written_when_space_returns() {
     let alerts = dir.join("alerts.jsonl");
     // What the captures raise, counted by a replay without the full disk.
     let pcaps = common::project_pcaps();
-    let files: Vec<String> = [
-        "erspan1.pcap",
-        "erspan3.pcap",
-        "tzsp.pcap",
-        "gre-teb-external.pcap",
-        "aws-vxlan-mirror.pcap",
-        "erspan3-ipv6.pcap",
-        "vxlan-external-2pkt.pcap",
-        "native-and-copies.pcap",
-    ]
-    .iter()
-    .map(|f| pcaps.join(f).to_string_lossy().into_owned())
-    .collect();
+    let mut files = common::mirror_captures();
+    files.push(
+        pcaps
+            .join("native-and-copies.pcap")
+            .to_string_lossy()
+            .into_owned(),
+    );
     let golden = pcaps.join("golden.toml").to_string_lossy().into_owned();
     let mut args = vec!["replay", "--config", &golden, "--format", "json"];
     args.extend(files.iter().map(String::as_str));

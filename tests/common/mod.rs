@@ -180,3 +180,128 @@ pub fn all_panels(d: &serde_json::Value) -> Vec<&serde_json::Value> {
     walk(&d["panels"], &mut out);
     out
 }
+
+/// The project's scenario captures with external or unauthorised mirror
+/// sessions (each alerts), as paths.
+pub fn mirror_captures() -> Vec<String> {
+    [
+        "erspan1.pcap",
+        "erspan3.pcap",
+        "tzsp.pcap",
+        "gre-teb-external.pcap",
+        "aws-vxlan-mirror.pcap",
+        "erspan3-ipv6.pcap",
+        "vxlan-external-2pkt.pcap",
+    ]
+    .iter()
+    .map(|f| project_pcaps().join(f).to_string_lossy().into_owned())
+    .collect()
+}
+
+/// Records of a little-endian classic pcap whose records fill the file
+/// exactly (no torn record), or None.
+pub fn whole_pcap(path: &std::path::Path) -> Option<u64> {
+    let b = std::fs::read(path).ok()?;
+    if b.get(..4)? != [0xd4, 0xc3, 0xb2, 0xa1] {
+        return None;
+    }
+    let (mut off, mut n) = (24usize, 0u64);
+    while off < b.len() {
+        let caplen = u32::from_le_bytes(b.get(off + 8..off + 12)?.try_into().ok()?) as usize;
+        off += 16 + caplen;
+        n += 1;
+    }
+    (off == b.len()).then_some(n)
+}
+
+/// Runs a shell command quietly; whether it succeeded.
+pub fn sh(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether the live-capture tests can run (root, iproute2, tcpreplay);
+/// prints the skip otherwise.
+pub fn can_capture_live() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || on_path("ip").is_none() || on_path("tcpreplay").is_none() {
+        eprintln!("SKIPPED: live-capture tests need root, iproute2 and tcpreplay");
+        return false;
+    }
+    true
+}
+
+/// A network namespace holding one end of a veth pair (jumbo MTU so that
+/// no scenario frame is refused, IPv6 off so nothing else is sent); the
+/// other end stays here. Removed on drop, also when the test fails.
+pub struct Veth {
+    pub ns: String,
+    pub host: String,
+    pub peer: String,
+}
+
+impl Veth {
+    pub fn new(tag: &str) -> Veth {
+        let id = std::process::id() % 100_000;
+        let v = Veth {
+            ns: format!("mw{tag}{id}"),
+            host: format!("mwh{tag}{id}"),
+            peer: format!("mwp{tag}{id}"),
+        };
+        let ok = sh(&format!("ip netns add {}", v.ns))
+            && sh(&format!(
+                "ip link add {} type veth peer name {}",
+                v.host, v.peer
+            ))
+            && sh(&format!("ip link set {} netns {}", v.peer, v.ns))
+            && sh(&format!(
+                "sysctl -qw net.ipv6.conf.{}.disable_ipv6=1",
+                v.host
+            ))
+            && sh(&format!(
+                "ip netns exec {} sysctl -qw net.ipv6.conf.all.disable_ipv6=1",
+                v.ns
+            ))
+            && sh(&format!("ip link set {} mtu 9000 up", v.host))
+            && sh(&format!(
+                "ip netns exec {} ip link set {} mtu 9000 up",
+                v.ns, v.peer
+            ));
+        assert!(
+            ok,
+            "could not set up namespace {} and veth {}",
+            v.ns, v.host
+        );
+        v
+    }
+
+    /// tcpreplay of `pcap` (with `extra` options) from the namespace.
+    pub fn replay(&self, pcap: &str, extra: &str) -> bool {
+        sh(&format!(
+            "ip netns exec {} tcpreplay -q {extra} -i {} {pcap}",
+            self.ns, self.peer
+        ))
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        sh(&format!("ip link del {}", self.host));
+        sh(&format!("ip netns del {}", self.ns));
+    }
+}
+
+/// A child process killed on drop.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
