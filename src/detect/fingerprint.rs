@@ -483,6 +483,7 @@ mod tests {
             }
             let est = hll.estimate() as f64;
             let err = (est - f64::from(n)).abs() / f64::from(n);
+            eprintln!("{n} flows: estimate {est} ({:.1} %)", err * 100.0);
             assert!(
                 err <= 3.0 * se,
                 "{n} flows estimated as {est} ({:.1} %)",
