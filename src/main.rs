@@ -53,6 +53,8 @@ Examples:
   mirrorwatch replay --config sensor.toml /data/span-*.pcap
   mirrorwatch replay --alerts alerts.jsonl --evidence evidence/ --fail-on high suspect.pcap
   mirrorwatch replay --listen 127.0.0.1:9750 --pace realtime --hold suspect.pcap
+  mirrorwatch replay --state case-42.db day1.pcap && mirrorwatch replay --state case-42.db day2.pcap
+  mirrorwatch replay <(zcat capture.pcap.gz)
   tcpdump -i eth0 -w - | mirrorwatch replay -
 
 Files are read in order into one session table; `-` reads standard input.
@@ -73,9 +75,12 @@ Examples:
   mirrorwatch live -i eth1 -i eth2 --bpf 'not port 22' --config /etc/mirrorwatch.toml
   mirrorwatch live -i span0 --alerts /var/log/mirrorwatch/alerts.jsonl --evidence /var/lib/mirrorwatch --user nobody
 
-HTTP (default 127.0.0.1:9750): /metrics, /healthz, /api/v1/sessions,
-/api/v1/alerts?since=RFC3339. SIGINT/SIGTERM stop (queues drained, alerts
-and evidence flushed), SIGHUP re-reads --config.")]
+HTTP (default 127.0.0.1:9750): /metrics, /healthz (503 while an output
+fails), /api/v1/sessions, /api/v1/alerts?since=RFC3339. SIGINT/SIGTERM stop
+(queues drained, alerts and evidence flushed, state saved; exit 0), SIGHUP
+reopens --alerts (logrotate) and re-reads --config. Sessions, alerted kinds
+and configuration events survive restarts in --state (SQLite; --no-state
+for none, --fresh-state to start afresh).")]
     Live(LiveArgs),
     /// Read device syslog and cloud audit logs and list the mirror
     /// configuration changes in them.
