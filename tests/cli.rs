@@ -410,3 +410,30 @@ fn fifo_and_process_substitution_replay_like_the_file() {
     assert_eq!(got["sessions"], want["sessions"]);
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// `replay --listen` runs the same pipeline as plain replay: the same
+/// report, `logs` section included.
+#[test]
+fn replay_with_listen_reports_what_plain_replay_reports() {
+    let pc = s(&scenario("aws-vxlan-mirror.pcap"));
+    let logs = s(&Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/logs/aws-vxlan-mirror-cloudtrail.json"));
+    let plain = json(&common::mirrorwatch(
+        &["replay", "--format", "json", "--logs", &logs, &pc],
+        LIMIT,
+    ));
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let served = json(&common::mirrorwatch(
+        &[
+            "replay", "--listen", &listen, "--format", "json", "--logs", &logs, &pc,
+        ],
+        LIMIT,
+    ));
+    assert_eq!(served["logs"], plain["logs"]);
+    assert_eq!(
+        served["logs"][0]["recognised"].as_u64().map(|n| n > 0),
+        Some(true)
+    );
+    assert_eq!(served["sessions"], plain["sessions"]);
+    assert_eq!(served["alerts"], plain["alerts"]);
+}
