@@ -445,6 +445,12 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     let joined = rt.block_on(async {
         let server = listener.map(|l| {
             info!(address = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving HTTP");
+            if l.local_addr().is_ok_and(|a| !a.ip().is_loopback()) {
+                warn!(
+                    address = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+                    "serving HTTP beyond loopback without TLS or authentication: sessions and alerts are readable by anyone who can reach it; keep it on loopback or behind a reverse proxy"
+                );
+            }
             tokio::spawn(http::serve(l, shared.clone(), metrics.clone(), shutdown_rx))
         });
         let joined = tokio::task::spawn_blocking(move || driver.join()).await;

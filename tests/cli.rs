@@ -437,3 +437,18 @@ fn replay_with_listen_reports_what_plain_replay_reports() {
     assert_eq!(served["sessions"], plain["sessions"]);
     assert_eq!(served["alerts"], plain["alerts"]);
 }
+
+/// Serving beyond loopback, with no TLS or authentication of its own, is
+/// said at start; loopback is not.
+#[test]
+fn listening_beyond_loopback_warns() {
+    let pc = s(&scenario("erspan3.pcap"));
+    let wide = format!("0.0.0.0:{}", common::free_port());
+    let out = common::mirrorwatch(&["replay", "--listen", &wide, &pc], LIMIT);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("beyond loopback"));
+    let local = format!("127.0.0.1:{}", common::free_port());
+    let out = common::mirrorwatch(&["replay", "--listen", &local, &pc], LIMIT);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("beyond loopback"));
+}
