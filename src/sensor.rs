@@ -444,10 +444,12 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let joined = rt.block_on(async {
         let server = listener.map(|l| {
-            info!(address = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving HTTP");
-            if l.local_addr().is_ok_and(|a| !a.ip().is_loopback()) {
+            let addr = l.local_addr().ok();
+            let shown = addr.map(|a| a.to_string()).unwrap_or_default();
+            info!(address = %shown, "serving HTTP");
+            if addr.is_some_and(|a| !a.ip().is_loopback()) {
                 warn!(
-                    address = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+                    address = %shown,
                     "serving HTTP beyond loopback without TLS or authentication: sessions and alerts are readable by anyone who can reach it; keep it on loopback or behind a reverse proxy"
                 );
             }

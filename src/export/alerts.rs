@@ -215,10 +215,6 @@ impl EvidenceWriter {
         Ok(w)
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Opens (or reopens for appending) a session's file: the pcap header
     /// is written only to an empty file.
     fn open_file(path: &Path, linktype: i32) -> std::io::Result<PcapWriter<BufWriter<File>>> {
@@ -366,15 +362,5 @@ impl EvidenceWriter {
             first.get_or_insert(e);
         }
         first.map_or(Ok(()), Err)
-    }
-
-    /// Sessions with an evidence file.
-    pub fn files_written(&self) -> usize {
-        self.files.len()
-    }
-
-    /// Files open now.
-    pub fn files_open(&self) -> usize {
-        self.open.len()
     }
 }

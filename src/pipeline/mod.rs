@@ -142,8 +142,9 @@ pub struct Pipeline {
     cfg: Config,
     logs: Vec<LogSummary>,
     output_errors: Vec<String>,
-    /// Alert lines written since the last flush.
-    unflushed: bool,
+    /// The alerts output was failing at the last write or flush (its
+    /// changes are logged).
+    alerts_failing: bool,
     /// Evidence writes that failed, and the last failure while it lasts.
     evidence_errors: u64,
     evidence_failing: Option<String>,
@@ -163,17 +164,13 @@ impl Pipeline {
             cfg,
             logs: Vec::new(),
             output_errors: Vec::new(),
-            unflushed: false,
+            alerts_failing: false,
             evidence_errors: 0,
             evidence_failing: None,
             next_tick_us: i64::MIN,
             started: Instant::now(),
             store: None,
         }
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.analyzer.engine
     }
 
     /// Configuration logs read before the frames, so that every session
@@ -221,6 +218,7 @@ impl Pipeline {
         if let Some(st) = self.store.as_mut()
             && let Err(e) = st.save(&snap)
         {
+            error!(error = %e, "state not saved");
             note_error(&mut self.output_errors, "state", &e);
         }
     }
@@ -260,12 +258,9 @@ impl Pipeline {
     /// Alerts raised so far to every sink.
     fn drain_alerts(&mut self) {
         let Pipeline {
-            analyzer,
-            sinks,
-            output_errors,
-            unflushed,
-            ..
+            analyzer, sinks, ..
         } = self;
+        let mut failed = None;
         for a in analyzer.engine.drain_alerts() {
             if let Some(s) = &sinks.shared {
                 s.record_alert(&a);
@@ -273,33 +268,39 @@ impl Pipeline {
             if sinks.log_alerts {
                 info!(kind = a.kind.as_str(), severity = a.severity.as_str(), message = %a.message, "alert");
             }
-            if let Some(w) = sinks.alerts.as_mut() {
-                *unflushed = true;
-                if let Err(e) = w.write(&a) {
-                    note_error(output_errors, "alerts", &e);
-                }
+            // A line the output refuses is held by the writer and retried.
+            if let Some(w) = sinks.alerts.as_mut()
+                && let Err(e) = w.write(&a)
+            {
+                failed = Some(e);
             }
         }
+        if let Some(e) = failed {
+            self.alerts_failed(&e);
+        }
+    }
+
+    /// The alerts output failed: recorded, and logged when it starts.
+    fn alerts_failed(&mut self, e: &std::io::Error) {
+        if !self.alerts_failing {
+            error!(output = "alerts", error = %e, "output failed; alerts are held in memory and retried");
+        }
+        self.alerts_failing = true;
+        note_error(&mut self.output_errors, "alerts", e);
     }
 
     /// Writes and flushes what the outputs hold; retries lines an alerts
     /// file refused before. A failure is logged at once (the first of each
     /// output in a row), counted, and shown by `/healthz` until it passes.
     fn flush_outputs(&mut self, evidence: bool) {
-        if let Some(w) = self.sinks.alerts.as_mut()
-            && (self.unflushed || w.failing().is_some())
-        {
-            self.unflushed = false;
-            let was_failing = w.failing().is_some();
+        if let Some(w) = self.sinks.alerts.as_mut() {
             match w.flush() {
-                Ok(()) if was_failing => info!("alerts output writable again; held alerts written"),
-                Ok(()) => {}
-                Err(e) => {
-                    if !was_failing {
-                        error!(output = "alerts", error = %e, "output failed; alerts are held in memory and retried");
-                    }
-                    note_error(&mut self.output_errors, "alerts", &e);
+                Err(e) => self.alerts_failed(&e),
+                Ok(()) if self.alerts_failing => {
+                    self.alerts_failing = false;
+                    info!("alerts output writable again; held alerts written");
                 }
+                Ok(()) => {}
             }
         }
         if evidence && let Some(ev) = self.sinks.evidence.as_mut() {
@@ -311,7 +312,7 @@ impl Pipeline {
                 Some(e) => {
                     self.evidence_errors += 1;
                     if self.evidence_failing.is_none() {
-                        error!(output = "evidence", error = %e, "output failed");
+                        error!(output = "evidence", error = %e, "output failed; that file takes nothing more");
                     }
                     note_error(&mut self.output_errors, "evidence", &e);
                     self.evidence_failing = Some(e);
@@ -545,11 +546,11 @@ impl Pipeline {
     }
 }
 
-/// Records the first error of each output (later ones repeat it).
+/// Records the first error of each output for the end of the run (later
+/// ones repeat it); logging is the caller's, when the output starts failing.
 fn note_error(errors: &mut Vec<String>, output: &str, e: &dyn std::fmt::Display) {
     let prefix = format!("{output}: ");
     if !errors.iter().any(|x| x.starts_with(&prefix)) {
-        error!(output, error = %e, "output failed");
         errors.push(format!("{prefix}{e}"));
     }
 }

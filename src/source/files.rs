@@ -50,6 +50,8 @@ pub struct FileSource {
     held: Option<Held>,
     /// The held frame was handed out: drop it on the next call.
     held_out: bool,
+    /// The buffer of the last held frame, reused.
+    spare: Vec<u8>,
     pub reports: Vec<FileReport>,
     pub problems: FileProblems,
 }
@@ -64,6 +66,7 @@ impl FileSource {
             pace_start: None,
             held: None,
             held_out: false,
+            spare: Vec::new(),
             reports: Vec::new(),
             problems: FileProblems::default(),
         }
@@ -146,7 +149,10 @@ impl FileSource {
     #[inline(never)]
     fn next_paced(&mut self, factor: f64, wait: Duration) -> Step<'_> {
         if self.held_out {
-            self.held = None;
+            // Its buffer serves the next frame: no allocation per frame.
+            if let Some(h) = self.held.take() {
+                self.spare = h.data;
+            }
             self.held_out = false;
         }
         if self.held.is_none() {
@@ -159,11 +165,14 @@ impl FileSource {
             let dlt = f.dlt();
             match f.read() {
                 Some(fr) => {
+                    let mut data = std::mem::take(&mut self.spare);
+                    data.clear();
+                    data.extend_from_slice(fr.data);
                     self.held = Some(Held {
                         ts_us: fr.ts_us,
                         linktype: fr.linktype,
                         orig_len: fr.orig_len,
-                        data: fr.data.to_vec(),
+                        data,
                         dlt,
                     })
                 }

@@ -242,35 +242,6 @@ impl CaptureFile {
     pub fn take_error(&mut self) -> Option<SourceError> {
         self.error.take()
     }
-
-    /// The next frame, `Ok(None)` at the end. After an error the file is
-    /// finished: frames read before it stay counted.
-    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
-        if self.done {
-            return Ok(None);
-        }
-        match self.cap.next_packet() {
-            Ok(p) => {
-                self.packets += 1;
-                self.bytes += u64::from(p.header.len);
-                self.offset += PCAP_RECORD_HEADER + u64::from(p.header.caplen);
-                Ok(Some(Frame::from_pcap(&p, self.linktype)))
-            }
-            Err(pcap::Error::NoMorePackets) => {
-                self.done = true;
-                Ok(None)
-            }
-            Err(e) => {
-                self.done = true;
-                Err(SourceError::Truncated {
-                    path: self.path.clone(),
-                    packets: self.packets,
-                    offset: (self.container == Container::Pcap).then_some(self.offset),
-                    reason: e.to_string(),
-                })
-            }
-        }
-    }
 }
 
 /// Reads every frame of `path` with nothing else done: the ceiling any
@@ -278,8 +249,11 @@ impl CaptureFile {
 pub fn plain_read_loop(path: &str) -> Result<(u64, u64), SourceError> {
     let mut f = CaptureFile::open(path)?;
     let mut sum = 0u64;
-    while let Some(fr) = f.next_frame()? {
+    while let Some(fr) = f.read() {
         sum = sum.wrapping_add(fr.data.len() as u64);
+    }
+    if let Some(e) = f.take_error() {
+        return Err(e);
     }
     std::hint::black_box(sum);
     Ok((f.packets(), f.bytes()))
