@@ -174,9 +174,20 @@ pub struct LogSummary {
 /// The one order of sessions everywhere: bytes (largest first), then the
 /// key, for a stable order.
 pub fn session_order(a: &SessionReport, b: &SessionReport) -> std::cmp::Ordering {
-    b.bytes
-        .cmp(&a.bytes)
-        .then_with(|| (a.encap, &a.src, &a.dst, a.id).cmp(&(b.encap, &b.src, &b.dst, b.id)))
+    order(
+        (a.bytes, a.encap, &a.src, &a.dst, a.id),
+        (b.bytes, b.encap, &b.src, &b.dst, b.id),
+    )
+}
+
+/// [`session_order`] on the fields it reads: (bytes, encapsulation,
+/// source, destination as written, id), for views that hold no report.
+pub fn order(
+    a: (u64, Encap, &str, &str, Option<u32>),
+    b: (u64, Encap, &str, &str, Option<u32>),
+) -> std::cmp::Ordering {
+    b.0.cmp(&a.0)
+        .then_with(|| (a.1, a.2, a.3, a.4).cmp(&(b.1, b.2, b.3, b.4)))
 }
 
 /// Every session of an engine as reports, in [`session_order`].

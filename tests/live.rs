@@ -13,10 +13,6 @@ fn have(tool: &str) -> bool {
     common::on_path(tool).is_some()
 }
 
-fn can_run() -> bool {
-    common::can_capture_live()
-}
-
 fn start_live(iface: &str, addr: &str, alerts: &str) -> Proc {
     start_live_with(iface, addr, &["--alerts", alerts])
 }
@@ -57,7 +53,7 @@ fn sessions(addr: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn live_capture_sees_what_tcpreplay_sends() {
-    if !can_run() {
+    if !common::can_capture_live() {
         return;
     }
     let veth = Veth::new("a");
@@ -183,7 +179,7 @@ fn live_capture_sees_what_tcpreplay_sends() {
 
 #[test]
 fn bad_interface_bpf_and_busy_port_are_one_clear_line() {
-    if !can_run() {
+    if !common::can_capture_live() {
         return;
     }
     let run = |args: &[&str]| {
@@ -253,7 +249,7 @@ fn config_events_total(addr: &str) -> u64 {
 
 #[test]
 fn syslog_listener_ingests_config_changes_and_survives_a_flood() {
-    if !can_run() {
+    if !common::can_capture_live() {
         return;
     }
     use std::io::Write;
@@ -323,7 +319,7 @@ fn syslog_listener_ingests_config_changes_and_survives_a_flood() {
 /// is written (readable pcaps) after it.
 #[test]
 fn evidence_is_written_after_dropping_privileges() {
-    if !can_run() {
+    if !common::can_capture_live() {
         return;
     }
     let veth = Veth::new("u");

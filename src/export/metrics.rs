@@ -686,33 +686,38 @@ impl Metrics {
 /// The session view in the report's one order
 /// ([`crate::report::session_order`]: largest first, so that when series
 /// are free the biggest new sessions get them; ties broken by key).
+/// What [`crate::report::order`] reads of a view.
+fn view_key(s: &SessionView) -> (u64, Encap, &str, &str, Option<u32>) {
+    (s.bytes, s.encap, &s.labels[1], &s.labels[2], s.key.id)
+}
+
 fn session_views(shared: &Shared) -> Vec<SessionView> {
-    let mut pairs: Vec<(SessionKey, crate::report::SessionReport)> = shared
+    let mut v: Vec<SessionView> = shared
         .sessions
         .iter()
-        .map(|e| (*e.key(), e.value().clone()))
-        .collect();
-    pairs.sort_by(|a, b| crate::report::session_order(&a.1, &b.1));
-    pairs
-        .into_iter()
-        .map(|(key, r)| SessionView {
-            key,
-            encap: r.encap,
-            dst_class: r.dst_class,
-            verdict: r.verdict,
-            labels: [
-                r.encap.as_str().to_owned(),
-                r.src.clone(),
-                r.dst.clone(),
-                r.id.map_or_else(|| "none".to_owned(), |i| i.to_string()),
-                r.dst_class.as_str().to_owned(),
-                r.verdict.as_str().to_owned(),
-            ],
-            first_seen: r.first_seen.clone(),
-            packets: r.packets,
-            bytes: r.bytes,
+        .map(|e| {
+            let r = e.value();
+            SessionView {
+                key: *e.key(),
+                encap: r.encap,
+                dst_class: r.dst_class,
+                verdict: r.verdict,
+                labels: [
+                    r.encap.as_str().to_owned(),
+                    r.src.clone(),
+                    r.dst.clone(),
+                    r.id.map_or_else(|| "none".to_owned(), |i| i.to_string()),
+                    r.dst_class.as_str().to_owned(),
+                    r.verdict.as_str().to_owned(),
+                ],
+                first_seen: r.first_seen.clone(),
+                packets: r.packets,
+                bytes: r.bytes,
+            }
         })
-        .collect()
+        .collect();
+    v.sort_by(|a, b| crate::report::order(view_key(a), view_key(b)));
+    v
 }
 
 #[cfg(test)]
