@@ -29,6 +29,33 @@ pub struct Config {
     pub evidence: EvidenceConfig,
     /// Linking configuration-change logs to observed sessions.
     pub correlation: CorrelationConfig,
+    /// Limits of the HTTP server (`--listen`).
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Connections served at once; beyond it the least recently active
+    /// connection is closed to make room.
+    pub max_connections: usize,
+    /// Connections from one client address at once (the same rule).
+    pub max_connections_per_client: usize,
+    /// Time a client has to send a request head (and a TLS handshake).
+    pub header_read_timeout_s: u64,
+    /// A connection that neither reads nor writes for this long is closed.
+    pub idle_timeout_s: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_connections: 1024,
+            max_connections_per_client: 64,
+            header_read_timeout_s: 10,
+            idle_timeout_s: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -301,6 +328,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             evidence: EvidenceConfig::default(),
             correlation: CorrelationConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -324,6 +352,7 @@ impl Config {
         let (a, b) = (&self.duplicates, &new.duplicates);
         let checks = [
             ("decode", self.decode != new.decode),
+            ("http", self.http != new.http),
             (
                 "inventory.max_sessions",
                 self.inventory.max_sessions != new.inventory.max_sessions,
@@ -607,6 +636,18 @@ max_open_files = 64
 # the same ERSPAN id / VNI (where both are known) seen within this many
 # seconds of it.
 window_s = 86400
+
+[http]
+# Limits of the HTTP server (--listen). Beyond either connection limit the
+# least recently active connection (of that client, or of all) is closed to
+# make room, so a flood of idle connections cannot lock anyone out.
+max_connections = 1024
+max_connections_per_client = 64
+# Seconds a client has to send its request head (and its TLS handshake).
+header_read_timeout_s = 10
+# A connection that neither sends nor reads anything for this long is closed
+# (clients that stop reading a response, idle keep-alive connections).
+idle_timeout_s = 30
 "#;
 
 #[cfg(test)]

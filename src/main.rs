@@ -155,6 +155,10 @@ struct ReplayArgs {
     /// With --listen: keep serving after the end until SIGINT/SIGTERM.
     #[arg(long, requires = "listen")]
     hold: bool,
+    /// With --listen: TLS and basic/bearer authentication from a web
+    /// configuration file (Prometheus exporter-toolkit format).
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    web_config: Option<PathBuf>,
     /// Keep the session inventory, alerted kinds and configuration events
     /// in this SQLite database across runs (restored at start, saved at
     /// the end).
@@ -181,6 +185,10 @@ struct LiveArgs {
     /// HTTP address for /metrics and the API.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9750")]
     listen: String,
+    /// TLS and basic/bearer authentication of the HTTP server, from a web
+    /// configuration file (Prometheus exporter-toolkit format).
+    #[arg(long, value_name = "FILE")]
+    web_config: Option<PathBuf>,
     /// Snap length: bytes kept of each frame.
     #[arg(long, default_value_t = 65_535)]
     snaplen: i32,
@@ -437,6 +445,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 config: cfg,
                 config_path: a.out.config.clone(),
                 listen: Some(listen.clone()),
+                web_config: a.web_config.clone(),
                 alerts: a.out.alerts.clone(),
                 evidence: a.out.evidence.clone(),
                 user: None,
@@ -548,6 +557,7 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
             config: cfg,
             config_path: a.out.config,
             listen: Some(a.listen),
+            web_config: a.web_config,
             alerts: a.out.alerts,
             evidence: a.out.evidence,
             user: a.user,

@@ -13,6 +13,10 @@ use crate::time::rfc3339_us;
 /// One session in the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionReport {
+    /// The inventory key (not serialised: `encap`, `src`, `dst` and `id`
+    /// say it).
+    #[serde(skip)]
+    pub key: SessionKey,
     pub encap: Encap,
     pub src: String,
     pub dst: String,
@@ -59,6 +63,7 @@ impl SessionReport {
     /// reported (possibly empty).
     pub fn new(k: &SessionKey, s: &SessionStats, watching_logs: bool) -> Self {
         SessionReport {
+            key: *k,
             encap: k.encap,
             src: k.src.to_string(),
             dst: k.dst.to_string(),

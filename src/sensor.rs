@@ -52,6 +52,8 @@ pub struct SensorOptions {
     /// Re-read on SIGHUP.
     pub config_path: Option<PathBuf>,
     pub listen: Option<String>,
+    /// `--web-config FILE`: TLS and authentication of the HTTP server.
+    pub web_config: Option<PathBuf>,
     pub alerts: Option<String>,
     pub evidence: Option<PathBuf>,
     /// Drop privileges to this user once captures are open.
@@ -77,6 +79,8 @@ pub enum SensorError {
     Live(#[from] LiveError),
     #[error(transparent)]
     Http(#[from] http::HttpError),
+    #[error(transparent)]
+    WebConfig(#[from] http::WebConfigError),
     #[error("{0}")]
     Setup(String),
     /// An alerts file or evidence directory that cannot be opened.
@@ -93,20 +97,19 @@ pub struct SensorOutcome {
     pub files: FileProblems,
 }
 
-/// Sends a batch, waiting while the pipeline is behind (the kernel buffer
-/// then absorbs the burst and counts what it drops); gives up on stop.
-fn send(tx: &SyncSender<Batch>, mut b: Batch, stop: &AtomicBool) -> bool {
-    loop {
-        match tx.try_send(b) {
-            Ok(()) => return true,
-            Err(TrySendError::Disconnected(_)) => return false,
-            Err(TrySendError::Full(back)) => {
-                if stop.load(Ordering::Relaxed) {
-                    return false;
-                }
-                b = back;
-                std::thread::sleep(Duration::from_millis(1));
-            }
+/// Hands a batch to the pipeline without ever waiting for it: when the
+/// bounded queue is full (the pipeline is behind on detection, alerts,
+/// evidence or HTTP work), the batch is dropped and its frames counted, so
+/// that capture keeps draining the kernel buffer. False once the pipeline
+/// is gone.
+fn send(tx: &SyncSender<Batch>, b: Batch, dropped: &mut u64) -> bool {
+    let frames = b.len() as u64;
+    match tx.try_send(b) {
+        Ok(()) => true,
+        Err(TrySendError::Disconnected(_)) => false,
+        Err(TrySendError::Full(_)) => {
+            *dropped += frames;
+            true
         }
     }
 }
@@ -150,6 +153,7 @@ fn capture_thread(
             s.interface_dropped = st.interface_dropped;
         });
     };
+    let mut queue_dropped = 0u64;
     while !stop.load(Ordering::Relaxed) {
         match cap.next_frame() {
             Ok(Some(fr)) => {
@@ -184,8 +188,13 @@ fn capture_thread(
         }
         if batch.is_full() || (!batch.is_empty() && batch_start.elapsed() >= BATCH_AGE) {
             let full = std::mem::replace(&mut batch, Batch::new(cap.dlt()));
-            if !send(&tx, full, &stop) {
+            let before = queue_dropped;
+            if !send(&tx, full, &mut queue_dropped) {
                 break;
+            }
+            if queue_dropped != before {
+                let n = queue_dropped;
+                set(&|s| s.queue_dropped = n);
             }
             batch_start = Instant::now();
         }
@@ -195,7 +204,20 @@ fn capture_thread(
         }
     }
     if !batch.is_empty() {
-        send(&tx, batch, &stop);
+        // The last batch may wait briefly: capture has stopped.
+        let mut b = batch;
+        for _ in 0..1000 {
+            match tx.try_send(b) {
+                Err(TrySendError::Full(back)) => {
+                    b = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                _ => break,
+            }
+        }
+    }
+    if queue_dropped > 0 {
+        warn!(interface = %iface, packets = queue_dropped, "the pipeline fell behind: packets dropped before detection (mirrorwatch_capture_queue_dropped_packets_total)");
     }
     info!(interface = %iface, "capture stopped");
     publish_stats(&mut cap, bytes);
@@ -264,7 +286,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     let shared = Arc::new(Shared::new(&opts.config.sensor));
     let metrics = Arc::new(Metrics::new(opts.config.inventory.max_session_series));
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| SensorError::Setup(format!("cannot start the runtime: {e}")))?;
@@ -283,6 +305,10 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
             interfaces.clone()
         }
         Input::Replay { .. } => vec!["replay".to_owned()],
+    };
+    let web = match &opts.web_config {
+        Some(p) => Some(Arc::new(http::WebConfig::load(p)?)),
+        None => None,
     };
     let listener = match &opts.listen {
         Some(addr) => Some(rt.block_on(http::bind(addr))?),
@@ -441,19 +467,28 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     }
     .map_err(|e| SensorError::Setup(format!("cannot start the pipeline thread: {e}")))?;
 
+    let http_config = opts.config.http.clone();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let joined = rt.block_on(async {
         let server = listener.map(|l| {
             let addr = l.local_addr().ok();
             let shown = addr.map(|a| a.to_string()).unwrap_or_default();
             info!(address = %shown, "serving HTTP");
-            if addr.is_some_and(|a| !a.ip().is_loopback()) {
+            let protected = web.as_ref().is_some_and(|w| w.has_tls() || w.has_auth());
+            if addr.is_some_and(|a| !a.ip().is_loopback()) && !protected {
                 warn!(
                     address = %shown,
-                    "serving HTTP beyond loopback without TLS or authentication: sessions and alerts are readable by anyone who can reach it; keep it on loopback or behind a reverse proxy"
+                    "serving HTTP beyond loopback without TLS or authentication: sessions and alerts are readable by anyone who can reach it; use --web-config, keep it on loopback or put it behind a reverse proxy"
                 );
             }
-            tokio::spawn(http::serve(l, shared.clone(), metrics.clone(), shutdown_rx))
+            tokio::spawn(http::serve(
+                l,
+                shared.clone(),
+                metrics.clone(),
+                shutdown_rx,
+                http::Limits::from(&http_config),
+                web.clone(),
+            ))
         });
         let joined = tokio::task::spawn_blocking(move || driver.join()).await;
         let _ = shutdown_tx.send(true);

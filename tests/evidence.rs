@@ -6,71 +6,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-fn checksum(h: &[u8]) -> u16 {
-    let mut s: u32 = h
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum();
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
-fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> Vec<u8> {
-    let total = (20 + payload.len()) as u16;
-    let mut h = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0];
-    h[2..4].copy_from_slice(&total.to_be_bytes());
-    h.extend_from_slice(&src);
-    h.extend_from_slice(&dst);
-    let c = checksum(&h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
-    h.extend_from_slice(payload);
-    h
-}
-
-fn ethernet(ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x00, 0x1b, 0x21, 1, 2, 3, 0x52, 0x54, 0, 4, 5, 6];
-    f.extend_from_slice(&ethertype.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// `sessions` ERSPAN type I sessions (GRE 0x88BE, no sequence number) from
-/// 10.1.0.1 to distinct external collectors, `per` packets each.
-fn erspan_flood(path: &Path, sessions: u32, per: u32) {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    let mut t = 1_767_225_600u32;
-    let mut us = 0u32;
-    for i in 0..sessions {
-        let dst = [100, 64 + (i >> 16) as u8, (i >> 8) as u8, i as u8];
-        for k in 0..per {
-            let udp = [0x30, 0x39, 0x00, 0x35, 0, 12, 0, 0, b'q', b'r', k as u8, 0];
-            let inner = ethernet(0x0800, &ipv4([192, 168, 0, 1], [192, 168, 0, 2], 17, &udp));
-            let mut gre = vec![0, 0, 0x88, 0xbe];
-            gre.extend_from_slice(&inner);
-            let frame = ethernet(0x0800, &ipv4([10, 1, 0, 1], dst, 47, &gre));
-            us += 10;
-            if us >= 1_000_000 {
-                us = 0;
-                t += 1;
-            }
-            out.extend_from_slice(&t.to_le_bytes());
-            out.extend_from_slice(&us.to_le_bytes());
-            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-            out.extend_from_slice(&frame);
-        }
-    }
-    std::fs::write(path, out).expect("write flood capture");
-}
-
 fn evidence_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|r| r.flatten().map(|e| e.path()).collect())
@@ -88,7 +23,7 @@ fn five_thousand_alerting_sessions_under_256_open_files() {
     let d = std::env::temp_dir().join(format!("mw-evidence-pool-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("dir");
     let cap = d.join("flood.pcap");
-    erspan_flood(&cap, 5_000, 2);
+    common::erspan_flood(&cap, 5_000, 2);
     let ev = d.join("evidence");
     let cfg = d.join("cfg.toml");
     // Total cap below what the flood would write: the rest is counted.

@@ -20,6 +20,7 @@ const METRICS: &[&str] = &[
     "mirrorwatch_capture_received_bytes_total",
     "mirrorwatch_capture_kernel_dropped_packets_total",
     "mirrorwatch_capture_interface_dropped_packets_total",
+    "mirrorwatch_capture_queue_dropped_packets_total",
     "mirrorwatch_process_packets_total",
     "mirrorwatch_process_lag_seconds",
     "mirrorwatch_decode_errors_total",
@@ -38,6 +39,7 @@ const METRICS: &[&str] = &[
     "mirrorwatch_table_entries",
     "mirrorwatch_table_evictions_total",
     "mirrorwatch_http_requests_total",
+    "mirrorwatch_http_connection_evictions_total",
 ];
 
 /// The `kind` label values of `mirrorwatch_detect_alerts_total` (all of

@@ -585,6 +585,7 @@ impl Engine {
         }
         if class != s.dst_class || verdict != s.verdict {
             s.alerted = 0;
+            s.suppressed = 0;
         }
         s.dst_class = class;
         s.verdict = verdict;
@@ -632,7 +633,9 @@ impl Engine {
     }
 
     /// Raises `kind` for a session unless it was raised since the
-    /// session's class or verdict last changed.
+    /// session's class or verdict last changed. Through the rate limit: a
+    /// refused alert is retried once the session's packet count doubled
+    /// (a session that keeps sending), against the retry bucket.
     fn raise(&mut self, r: SlotRef, kind: AlertKind, ts_us: i64) {
         let evidence_enabled = self.evidence_enabled;
         let Some((key, s)) = self.sessions.get_mut(r) else {
@@ -641,10 +644,9 @@ impl Engine {
         if s.alerted & kind.bit() != 0 {
             return;
         }
-        s.alerted |= kind.bit();
-        s.alerted_ever |= kind.bit();
-        if evidence_enabled && kind.severity() >= Severity::Medium {
-            s.evidence_on = true;
+        let retry = s.suppressed & kind.bit() != 0;
+        if retry && s.packets < s.retry_at_packets {
+            return;
         }
         let id = key.id.map_or_else(String::new, |i| format!(" id {i}"));
         let what = format!("{} session{id} from {} to {}", key.encap, key.src, key.dst);
@@ -662,10 +664,27 @@ impl Engine {
             first_seen_us: s.first_seen_us,
             last_seen_us: s.last_seen_us,
         };
+        let evidence_on =
+            s.evidence_on || (evidence_enabled && kind.severity() >= Severity::Medium);
         let a = Alert::new(kind, kind.severity(), &self.sensor, ts_us, facts, message)
             .with_session(key)
-            .with_evidence_file(s.evidence_on.then(|| evidence_file_name(key)));
-        self.push(a);
+            .with_evidence_file(evidence_on.then(|| evidence_file_name(key)));
+        let admitted = if retry {
+            self.limiter.admit_retry(&a)
+        } else {
+            self.limiter.admit(&a)
+        };
+        if !admitted {
+            s.suppressed |= kind.bit();
+            s.retry_at_packets = s.packets.saturating_mul(2).max(s.packets + 1);
+            return;
+        }
+        s.suppressed &= !kind.bit();
+        s.alerted |= kind.bit();
+        s.alerted_ever |= kind.bit();
+        s.evidence_on = evidence_on;
+        self.alert_counts[a.kind as usize][a.severity as usize] += 1;
+        self.pending.push(a);
     }
 
     /// A tick of the stream clock (`now_us`: capture time in a replay,

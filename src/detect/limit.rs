@@ -2,8 +2,13 @@
 //! What a bucket refuses is counted and summarised: one `alert_flood`
 //! alert per kind and interval (how many were suppressed, the worst
 //! severity among them, the top destinations and sources) instead of a
-//! storm of lines. Sessions keep their alerted kinds either way, so a
-//! suppressed alert is not retried.
+//! storm of lines.
+//!
+//! A decoy flood (many short-lived sessions) must not hide a real mirror
+//! that keeps sending: a session whose alert was refused is retried when
+//! its packet count has doubled, against a second bucket per kind that
+//! only such persistent sessions draw from ([`Limiter::admit_retry`]). A
+//! decoy of a few packets never retries, so it cannot drain that bucket.
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -83,12 +88,33 @@ fn top(m: &HashMap<String, u64>) -> Vec<AddressCount> {
     v
 }
 
+/// Takes a token from `bucket` (full at first), refilled at
+/// `rate_per_minute` on the stream clock up to `burst`.
+fn take(bucket: &mut Option<Bucket>, ts_us: i64, rate_per_minute: u64, burst: u64) -> bool {
+    let burst = burst as f64;
+    let b = bucket.get_or_insert(Bucket {
+        tokens: burst,
+        last_us: ts_us,
+    });
+    let dt = ts_us.saturating_sub(b.last_us).max(0);
+    b.tokens = (b.tokens + dt as f64 * rate_per_minute as f64 / 60e6).min(burst);
+    b.last_us = b.last_us.max(ts_us);
+    if b.tokens >= 1.0 {
+        b.tokens -= 1.0;
+        true
+    } else {
+        false
+    }
+}
+
 /// Per-kind token buckets and the floods they opened.
 pub struct Limiter {
     rate_per_minute: u64,
     burst: u64,
     interval_us: i64,
     buckets: [Option<Bucket>; AlertKind::COUNT],
+    /// The buckets of retries by persistent sessions.
+    retries: [Option<Bucket>; AlertKind::COUNT],
     floods: [Option<Flood>; AlertKind::COUNT],
     /// Alerts suppressed so far, by kind.
     pub suppressed: [u64; AlertKind::COUNT],
@@ -101,6 +127,7 @@ impl Limiter {
             burst: 0,
             interval_us: 0,
             buckets: [None; AlertKind::COUNT],
+            retries: [None; AlertKind::COUNT],
             floods: std::array::from_fn(|_| None),
             suppressed: [0; AlertKind::COUNT],
         };
@@ -123,16 +150,12 @@ impl Limiter {
             return true;
         }
         let k = a.kind as usize;
-        let burst = self.burst as f64;
-        let b = self.buckets[k].get_or_insert(Bucket {
-            tokens: burst,
-            last_us: a.ts_us,
-        });
-        let dt = a.ts_us.saturating_sub(b.last_us).max(0);
-        b.tokens = (b.tokens + dt as f64 * self.rate_per_minute as f64 / 60e6).min(burst);
-        b.last_us = b.last_us.max(a.ts_us);
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+        if take(
+            &mut self.buckets[k],
+            a.ts_us,
+            self.rate_per_minute,
+            self.burst,
+        ) {
             return true;
         }
         self.suppressed[k] += 1;
@@ -172,6 +195,21 @@ impl Limiter {
         bump(&mut f.dsts, dst.as_deref());
         bump(&mut f.srcs, src.as_deref());
         false
+    }
+
+    /// Whether the retry of an alert refused earlier for a session that
+    /// kept sending may be written. Drawn from the kind's retry bucket; a
+    /// refusal is not counted again (the first one was).
+    pub fn admit_retry(&mut self, a: &Alert) -> bool {
+        if self.rate_per_minute == 0 {
+            return true;
+        }
+        take(
+            &mut self.retries[a.kind as usize],
+            a.ts_us,
+            self.rate_per_minute,
+            self.burst,
+        )
     }
 
     /// The summaries of floods whose interval has ended at `now_us` (or

@@ -121,6 +121,10 @@ pub struct SessionStats {
     pub alerted: u16,
     /// Every alert kind ever raised for this session.
     pub alerted_ever: u16,
+    /// Alert kinds the rate limit refused (retried once the session's
+    /// packet count reaches `retry_at_packets`).
+    pub suppressed: u16,
+    pub retry_at_packets: u64,
     pub dst_class: DstClass,
     pub verdict: Verdict,
     /// Matches an `[[authorized]]` entry that has expired.

@@ -158,6 +158,7 @@ pub struct Metrics {
     capture_received_bytes: IntCounterVec,
     capture_kernel_dropped: IntCounterVec,
     capture_interface_dropped: IntCounterVec,
+    capture_queue_dropped: IntCounterVec,
     process_packets: IntCounter,
     process_lag: Gauge,
     decode_errors: IntCounterVec,
@@ -176,6 +177,7 @@ pub struct Metrics {
     table_entries: IntGaugeVec,
     table_evictions: IntCounterVec,
     http_requests: IntCounterVec,
+    http_evictions: IntCounterVec,
     state: Mutex<State>,
 }
 
@@ -277,6 +279,12 @@ impl Metrics {
             &r,
             "mirrorwatch_capture_interface_dropped_packets_total",
             "Packets dropped by the interface or its driver (libpcap ps_ifdrop).",
+            &["interface"],
+        );
+        let capture_queue_dropped = counter_vec(
+            &r,
+            "mirrorwatch_capture_queue_dropped_packets_total",
+            "Packets a capture thread dropped because the queue to the pipeline was full (capture never waits for the pipeline).",
             &["interface"],
         );
         let process_packets = register(
@@ -412,6 +420,15 @@ impl Metrics {
             "HTTP requests answered, by route (\"other\" for unknown paths) and status code.",
             &["path", "code"],
         );
+        let http_evictions = counter_vec(
+            &r,
+            "mirrorwatch_http_connection_evictions_total",
+            "HTTP connections the server closed to keep its limits: to admit a connection beyond the per-client (client_limit) or overall (total_limit) limit, or idle for the idle timeout (idle).",
+            &["reason"],
+        );
+        for reason in ["client_limit", "total_limit", "idle"] {
+            sync_counter_vec(&http_evictions, &[reason], 0);
+        }
         Metrics {
             registry: r,
             max_session_series,
@@ -420,6 +437,7 @@ impl Metrics {
             capture_received_bytes,
             capture_kernel_dropped,
             capture_interface_dropped,
+            capture_queue_dropped,
             process_packets,
             process_lag,
             decode_errors,
@@ -438,6 +456,7 @@ impl Metrics {
             table_entries,
             table_evictions,
             http_requests,
+            http_evictions,
             state: Mutex::new(State::default()),
         }
     }
@@ -456,6 +475,14 @@ impl Metrics {
             .copied()
             .unwrap_or(OTHER);
         if let Some(c) = child(&self.http_requests, &[path, &code.to_string()]) {
+            c.inc();
+        }
+    }
+
+    /// Counts one connection the HTTP server closed to keep a limit
+    /// (`client_limit`, `total_limit`, `idle`).
+    pub fn count_http_eviction(&self, reason: &str) {
+        if let Some(c) = child(&self.http_evictions, &[reason]) {
             c.inc();
         }
     }
@@ -499,6 +526,7 @@ impl Metrics {
                 &self.capture_received_bytes,
                 &self.capture_kernel_dropped,
                 &self.capture_interface_dropped,
+                &self.capture_queue_dropped,
             ] {
                 let _ = v.remove_label_values(&l);
             }
@@ -510,6 +538,7 @@ impl Metrics {
             sync_counter_vec(&self.capture_received_bytes, &l, i.received_bytes);
             sync_counter_vec(&self.capture_kernel_dropped, &l, i.kernel_dropped);
             sync_counter_vec(&self.capture_interface_dropped, &l, i.interface_dropped);
+            sync_counter_vec(&self.capture_queue_dropped, &l, i.queue_dropped);
         }
         state.interfaces = now;
 
@@ -693,27 +722,24 @@ fn view_key(s: &SessionView) -> (u64, Encap, &str, &str, Option<u32>) {
 
 fn session_views(shared: &Shared) -> Vec<SessionView> {
     let mut v: Vec<SessionView> = shared
-        .sessions
+        .sessions()
         .iter()
-        .map(|e| {
-            let r = e.value();
-            SessionView {
-                key: *e.key(),
-                encap: r.encap,
-                dst_class: r.dst_class,
-                verdict: r.verdict,
-                labels: [
-                    r.encap.as_str().to_owned(),
-                    r.src.clone(),
-                    r.dst.clone(),
-                    r.id.map_or_else(|| "none".to_owned(), |i| i.to_string()),
-                    r.dst_class.as_str().to_owned(),
-                    r.verdict.as_str().to_owned(),
-                ],
-                first_seen: r.first_seen.clone(),
-                packets: r.packets,
-                bytes: r.bytes,
-            }
+        .map(|r| SessionView {
+            key: r.key,
+            encap: r.encap,
+            dst_class: r.dst_class,
+            verdict: r.verdict,
+            labels: [
+                r.encap.as_str().to_owned(),
+                r.src.clone(),
+                r.dst.clone(),
+                r.id.map_or_else(|| "none".to_owned(), |i| i.to_string()),
+                r.dst_class.as_str().to_owned(),
+                r.verdict.as_str().to_owned(),
+            ],
+            first_seen: r.first_seen.clone(),
+            packets: r.packets,
+            bytes: r.bytes,
         })
         .collect();
     v.sort_by(|a, b| crate::report::order(view_key(a), view_key(b)));
@@ -763,6 +789,7 @@ mod tests {
             received_bytes: packets * 100,
             kernel_dropped: 1,
             interface_dropped: 0,
+            queue_dropped: 2,
         }]
     }
 
@@ -850,6 +877,7 @@ mod tests {
                 "mirrorwatch_capture_interface_dropped_packets_total",
                 "counter",
             ),
+            ("mirrorwatch_capture_queue_dropped_packets_total", "counter"),
             ("mirrorwatch_process_packets_total", "counter"),
             ("mirrorwatch_process_lag_seconds", "gauge"),
             ("mirrorwatch_decode_errors_total", "counter"),
@@ -866,6 +894,7 @@ mod tests {
             ("mirrorwatch_table_entries", "gauge"),
             ("mirrorwatch_table_evictions_total", "counter"),
             ("mirrorwatch_http_requests_total", "counter"),
+            ("mirrorwatch_http_connection_evictions_total", "counter"),
             ("mirrorwatch_config_correlated_sessions", "gauge"),
         ];
         for (name, kind) in families {
@@ -953,7 +982,7 @@ mod tests {
 
         // Sessions: one series each, and the inventory gauge adds up.
         let list = shared.session_list();
-        assert_eq!(list.len(), shared.sessions.len());
+        assert_eq!(list.len(), shared.sessions().len());
         for r in &list {
             let s = format!(
                 "mirrorwatch_session_mirrored_bytes_total{{dst=\"{}\",dst_class=\"{}\",encap=\"{}\",id=\"{}\",src=\"{}\",verdict=\"{}\"}}",
@@ -1014,7 +1043,7 @@ mod tests {
         let (samples, _) = parse(&m.encode());
         assert_eq!(
             samples.get("mirrorwatch_inventory_overflow_sessions"),
-            Some(&(shared.sessions.len() as f64 - 2.0))
+            Some(&(shared.sessions().len() as f64 - 2.0))
         );
         assert!(first.get(overflow_packets).is_some_and(|n| *n > 0.0));
 
@@ -1066,12 +1095,7 @@ mod tests {
         // The largest session got the only series.
         let list = shared.session_list();
         assert_eq!(before[&single], list[0].packets as f64);
-        let key = *shared
-            .sessions
-            .iter()
-            .find(|r| r.value().bytes == list[0].bytes)
-            .expect("session")
-            .key();
+        let key = list[0].key;
 
         // Its verdict changes: the series moves to the new labels.
         let old_verdict = list[0].verdict;
@@ -1080,9 +1104,11 @@ mod tests {
         } else {
             Verdict::Mirror
         };
-        if let Some(mut r) = shared.sessions.get_mut(&key) {
+        let mut changed = shared.session_list();
+        for r in changed.iter_mut().filter(|r| r.key == key) {
             r.verdict = new_verdict;
         }
+        shared.set_sessions(changed);
         m.update(&shared);
         let after = counters_of(&m);
         assert!(!after.contains_key(&single));
@@ -1103,25 +1129,29 @@ mod tests {
         assert!(gauge(class, new_verdict.as_str()).is_some_and(|n| n >= 1.0));
 
         // An overflow session is evicted: the overflow counter stays.
-        let small = *shared
-            .sessions
+        let small = shared
+            .sessions()
             .iter()
-            .find(|r| *r.key() != key)
+            .find(|r| r.key != key)
             .expect("another session")
-            .key();
-        shared.sessions.remove(&small);
+            .key;
+        let mut fewer = shared.session_list();
+        fewer.retain(|r| r.key != small);
+        shared.set_sessions(fewer);
         m.update(&shared);
         let after = counters_of(&m);
         assert_eq!(after.get(&overflow), before.get(&overflow));
         let (samples, _) = parse(&m.encode());
         assert_eq!(
             samples.get("mirrorwatch_inventory_overflow_sessions"),
-            Some(&(shared.sessions.len() as f64 - 1.0))
+            Some(&(shared.sessions().len() as f64 - 1.0))
         );
 
         // The session with the series is evicted: its series goes, the slot
         // goes to the next new session (not to an overflow one).
-        shared.sessions.remove(&key);
+        let mut fewer = shared.session_list();
+        fewer.retain(|r| r.key != key);
+        shared.set_sessions(fewer);
         m.update(&shared);
         let after = counters_of(&m);
         assert!(!after.contains_key(&moved));
@@ -1133,7 +1163,7 @@ mod tests {
             .filter(|(s, _)| family(s) == "mirrorwatch_inventory_active_sessions")
             .map(|(_, n)| n)
             .sum();
-        assert_eq!(total, shared.sessions.len() as f64);
+        assert_eq!(total, shared.sessions().len() as f64);
         assert!(samples.contains_key(&format!(
             "mirrorwatch_inventory_active_sessions{{dst_class=\"{class}\",encap=\"vxlan\",verdict=\"{}\"}}",
             new_verdict.as_str()

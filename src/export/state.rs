@@ -1,17 +1,16 @@
 //! The state a running sensor shares with its HTTP side: a published view
-//! of the sessions (a `DashMap`, read by handlers while the engine thread
-//! updates it), counters, and the most recent alerts. The engine thread
-//! publishes about once a second; handlers never touch the engine.
+//! of the sessions (an immutable snapshot in report order, swapped whole),
+//! counters, and the most recent alerts. The engine thread publishes about
+//! once a second; handlers never touch the engine, and a request holds a
+//! reference to the snapshot it reads, never a copy.
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
-
-use dashmap::DashMap;
 
 use crate::decode::{Encap, ErrorCounts};
 use crate::detect::alert::{Alert, AlertKind, Severity};
-use crate::detect::{DupCounts, Engine, SessionKey};
+use crate::detect::{DupCounts, Engine};
 use crate::logs::{Action, Platform};
 use crate::report::SessionReport;
 
@@ -26,6 +25,9 @@ pub struct InterfaceStats {
     pub kernel_dropped: u64,
     /// Dropped by the interface or driver (libpcap `ps_ifdrop`).
     pub interface_dropped: u64,
+    /// Dropped by the capture thread because the queue to the pipeline
+    /// was full.
+    pub queue_dropped: u64,
 }
 
 /// Counters published by the engine thread.
@@ -71,11 +73,13 @@ pub struct OutputHealth {
     pub failing: std::collections::BTreeMap<&'static str, String>,
 }
 
-/// The most recent alerts, bounded.
+/// The most recent alerts, bounded. Each has a sequence number (1, 2, ...
+/// in the order recorded) that API cursors refer to.
 #[derive(Debug)]
 pub struct AlertRing {
     cap: usize,
-    items: VecDeque<Alert>,
+    items: VecDeque<(u64, Arc<Alert>)>,
+    next_seq: u64,
     /// Alerts dropped from the ring because it was full.
     pub dropped: u64,
 }
@@ -85,6 +89,7 @@ impl AlertRing {
         AlertRing {
             cap: cap.max(1),
             items: VecDeque::new(),
+            next_seq: 1,
             dropped: 0,
         }
     }
@@ -94,15 +99,28 @@ impl AlertRing {
             self.items.pop_front();
             self.dropped += 1;
         }
-        self.items.push_back(a);
+        self.items.push_back((self.next_seq, Arc::new(a)));
+        self.next_seq += 1;
     }
 
     /// Alerts raised at or after `since_us` (capture time), oldest first.
     pub fn since(&self, since_us: i64) -> Vec<Alert> {
+        self.since_after(since_us, 0)
+            .into_iter()
+            .map(|(_, a)| Alert::clone(&a))
+            .collect()
+    }
+
+    /// Alerts raised at or after `since_us` with a sequence number above
+    /// `after_seq`, oldest first, shared rather than copied.
+    pub fn since_after(&self, since_us: i64, after_seq: u64) -> Vec<(u64, Arc<Alert>)> {
+        // Sequence numbers grow along the ring: skip to the first one
+        // above `after_seq` by binary search.
+        let start = self.items.partition_point(|(seq, _)| *seq <= after_seq);
         self.items
-            .iter()
-            .filter(|a| a.ts_us >= since_us)
-            .cloned()
+            .range(start..)
+            .filter(|(_, a)| a.ts_us >= since_us)
+            .map(|(seq, a)| (*seq, a.clone()))
             .collect()
     }
 }
@@ -113,7 +131,8 @@ pub struct Shared {
     sensor: RwLock<String>,
     pub version: &'static str,
     pub started: Instant,
-    pub sessions: DashMap<SessionKey, SessionReport>,
+    /// Published sessions in report order ([`Shared::sessions`]).
+    sessions: RwLock<Arc<Vec<SessionReport>>>,
     pub counters: RwLock<Counters>,
     pub alerts: Mutex<AlertRing>,
     /// False until the first publication, and after the engine stopped.
@@ -131,7 +150,7 @@ impl Shared {
             sensor: RwLock::new(sensor.to_owned()),
             version: env!("CARGO_PKG_VERSION"),
             started: Instant::now(),
-            sessions: DashMap::new(),
+            sessions: RwLock::new(Arc::new(Vec::new())),
             counters: RwLock::new(Counters::default()),
             alerts: Mutex::new(AlertRing::new(ALERT_RING)),
             ready: AtomicBool::new(false),
@@ -164,14 +183,7 @@ impl Shared {
     /// Copies the engine's state into the shared view. Called by the engine
     /// thread about once a second and at the end.
     pub fn publish(&self, engine: &Engine, interfaces: &[InterfaceStats], now_us: i64) {
-        // Sessions: upsert the live ones, drop the evicted ones.
-        let mut live = std::collections::HashSet::with_capacity(engine.sessions.len());
-        for (k, s) in engine.sessions.iter() {
-            live.insert(*k);
-            self.sessions
-                .insert(*k, SessionReport::new(k, s, engine.watching_logs()));
-        }
-        self.sessions.retain(|k, _| live.contains(k));
+        self.set_sessions(crate::report::sessions_of(engine));
         let (payload_evictions, pair_evictions) = engine.payload_evictions();
         let (mut correlated, mut uncorrelated) = (0, 0);
         if engine.watching_logs() {
@@ -222,11 +234,28 @@ impl Shared {
         }
     }
 
-    /// Sessions in report order (bytes, largest first).
-    pub fn session_list(&self) -> Vec<SessionReport> {
-        let mut v: Vec<SessionReport> = self.sessions.iter().map(|e| e.value().clone()).collect();
+    /// The published sessions in report order (bytes, largest first): a
+    /// shared snapshot, replaced whole at the next publication.
+    pub fn sessions(&self) -> Arc<Vec<SessionReport>> {
+        match self.sessions.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the published sessions (sorted here into report order).
+    pub fn set_sessions(&self, mut v: Vec<SessionReport>) {
         v.sort_by(crate::report::session_order);
-        v
+        let v = Arc::new(v);
+        match self.sessions.write() {
+            Ok(mut s) => *s = v,
+            Err(poisoned) => *poisoned.into_inner() = v,
+        }
+    }
+
+    /// A copy of the published sessions, in report order.
+    pub fn session_list(&self) -> Vec<SessionReport> {
+        self.sessions().as_ref().clone()
     }
 }
 
@@ -266,7 +295,7 @@ mod tests {
         let (e, first_ts) = engine_after("vxlan");
         let shared = Shared::new("t");
         shared.publish(&e, &[], first_ts + 1_000_000);
-        assert_eq!(shared.sessions.len(), 3);
+        assert_eq!(shared.sessions().len(), 3);
         assert_eq!(shared.session_list().len(), 3);
         let c = shared.counters.read().expect("lock");
         assert_eq!(c.processed_packets, 32);

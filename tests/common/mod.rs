@@ -127,11 +127,34 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let chunked = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(n, v)| {
+            n.eq_ignore_ascii_case("transfer-encoding") && v.trim().eq_ignore_ascii_case("chunked")
+        })
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
     Ok((status, body))
+}
+
+/// The payload of a chunked HTTP/1.1 body.
+pub fn dechunk(mut b: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = b.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        b = rest.get(n + 2..).unwrap_or_default();
+    }
+    out
 }
 
 /// A free TCP port on loopback.
@@ -304,4 +327,123 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[allow(dead_code)]
+fn checksum(h: &[u8]) -> u16 {
+    let mut s: u32 = h
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+#[allow(dead_code)]
+pub fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> Vec<u8> {
+    let total = (20 + payload.len()) as u16;
+    let mut h = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0];
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    let c = checksum(&h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    h.extend_from_slice(payload);
+    h
+}
+
+#[allow(dead_code)]
+pub fn ethernet(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x00, 0x1b, 0x21, 1, 2, 3, 0x52, 0x54, 0, 4, 5, 6];
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// `sessions` ERSPAN type I sessions (GRE 0x88BE, no sequence number) from
+/// 10.1.0.1 to distinct collectors in 100.64.0.0/10, `per` packets each.
+#[allow(dead_code)]
+pub fn erspan_flood(path: &std::path::Path, sessions: u32, per: u32) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let mut t = 1_767_225_600u32;
+    let mut us = 0u32;
+    for i in 0..sessions {
+        let dst = [100, 64 + (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        for k in 0..per {
+            let udp = [0x30, 0x39, 0x00, 0x35, 0, 12, 0, 0, b'q', b'r', k as u8, 0];
+            let inner = ethernet(0x0800, &ipv4([192, 168, 0, 1], [192, 168, 0, 2], 17, &udp));
+            let mut gre = vec![0, 0, 0x88, 0xbe];
+            gre.extend_from_slice(&inner);
+            let frame = ethernet(0x0800, &ipv4([10, 1, 0, 1], dst, 47, &gre));
+            us += 10;
+            if us >= 1_000_000 {
+                us = 0;
+                t += 1;
+            }
+            out.extend_from_slice(&t.to_le_bytes());
+            out.extend_from_slice(&us.to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&frame);
+        }
+    }
+    std::fs::write(path, out).expect("write flood capture");
+}
+
+/// An ERSPAN type I frame (GRE 0x88BE) from `src` to `dst` carrying a small
+/// inner UDP packet numbered `k`.
+#[allow(dead_code)]
+pub fn erspan_frame(src: [u8; 4], dst: [u8; 4], k: u32) -> Vec<u8> {
+    let udp = [
+        0x30,
+        0x39,
+        0x00,
+        0x35,
+        0,
+        12,
+        0,
+        0,
+        b'q',
+        b'r',
+        k as u8,
+        (k >> 8) as u8,
+    ];
+    let inner = ethernet(0x0800, &ipv4([192, 168, 0, 1], [192, 168, 0, 2], 17, &udp));
+    let mut gre = vec![0, 0, 0x88, 0xbe];
+    gre.extend_from_slice(&inner);
+    ethernet(0x0800, &ipv4(src, dst, 47, &gre))
+}
+
+/// Writes a little-endian microsecond pcap of Ethernet frames.
+#[allow(dead_code)]
+pub fn write_pcap(path: &std::path::Path, frames: impl Iterator<Item = (i64, Vec<u8>)>) {
+    use std::io::Write;
+    let f = std::fs::File::create(path).expect("create capture");
+    let mut w = std::io::BufWriter::new(f);
+    let mut out = Vec::with_capacity(24);
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    w.write_all(&out).expect("write");
+    for (ts, frame) in frames {
+        let mut h = Vec::with_capacity(16);
+        h.extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
+        h.extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
+        h.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        h.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        w.write_all(&h).expect("write");
+        w.write_all(&frame).expect("write");
+    }
+    w.flush().expect("flush");
 }
