@@ -280,7 +280,54 @@ fn drop_privileges(user: &str, uid: libc::uid_t, gid: libc::gid_t) -> Result<(),
 
 /// Runs the sensor until its input ends (replay, unless `hold`) or SIGINT
 /// or SIGTERM arrives. SIGHUP re-reads the configuration file.
+/// Raises the soft open-file limit to the hard one (as Go programs and
+/// systemd services do), so that HTTP connections, evidence files and
+/// captures are bounded by the configuration rather than by a 1,024
+/// default; returns the soft limit now in force.
+fn raise_open_file_limit() -> u64 {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 {
+            return 1024;
+        }
+        if l.rlim_cur < l.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: l.rlim_max,
+                rlim_max: l.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                l.rlim_cur = l.rlim_max;
+            }
+        }
+    }
+    l.rlim_cur
+}
+
+/// The HTTP limits, with `max_connections` kept below the open-file limit
+/// (minus what captures, evidence and the state need), so that accepting
+/// never fails for want of descriptors.
+fn http_limits(c: &crate::config::Config, nofile: u64) -> http::Limits {
+    let mut l = http::Limits::from(&c.http);
+    let reserve = 128 + c.evidence.max_open_files as u64;
+    let room = usize::try_from(nofile.saturating_sub(reserve).max(16)).unwrap_or(usize::MAX);
+    if l.max_connections > room {
+        warn!(
+            configured = l.max_connections,
+            used = room,
+            "http.max_connections lowered to fit the open-file limit (ulimit -n)"
+        );
+        l.max_connections = room;
+    }
+    l.max_connections_per_client = l.max_connections_per_client.min(l.max_connections);
+    l
+}
+
 pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorError> {
+    let nofile = raise_open_file_limit();
     let signals = opts.signals.clone();
     let stop = signals.stop_flag();
     let shared = Arc::new(Shared::new(&opts.config.sensor));
@@ -467,7 +514,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     }
     .map_err(|e| SensorError::Setup(format!("cannot start the pipeline thread: {e}")))?;
 
-    let http_config = opts.config.http.clone();
+    let http_limits = http_limits(&opts.config, nofile);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let joined = rt.block_on(async {
         let server = listener.map(|l| {
@@ -486,7 +533,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
                 shared.clone(),
                 metrics.clone(),
                 shutdown_rx,
-                http::Limits::from(&http_config),
+                http_limits,
                 web.clone(),
             ))
         });

@@ -87,7 +87,12 @@ pub struct Processed {
     pub evidence: bool,
 }
 
+/// Packets a session whose alert the rate limit refused needs before the
+/// alert is retried: a decoy of a few packets never gets there.
+pub const RETRY_MIN_PACKETS: u64 = 16;
+
 /// Decodes frames, keeps the inventory and raises alerts: the per-packet
+
 /// hot path.
 pub struct Engine {
     sensor: String,
@@ -635,7 +640,8 @@ impl Engine {
     /// Raises `kind` for a session unless it was raised since the
     /// session's class or verdict last changed. Through the rate limit: a
     /// refused alert is retried once the session's packet count doubled
-    /// (a session that keeps sending), against the retry bucket.
+    /// and reached [`RETRY_MIN_PACKETS`] (a session that keeps sending),
+    /// against the retry bucket.
     fn raise(&mut self, r: SlotRef, kind: AlertKind, ts_us: i64) {
         let evidence_enabled = self.evidence_enabled;
         let Some((key, s)) = self.sessions.get_mut(r) else {
@@ -676,7 +682,7 @@ impl Engine {
         };
         if !admitted {
             s.suppressed |= kind.bit();
-            s.retry_at_packets = s.packets.saturating_mul(2).max(s.packets + 1);
+            s.retry_at_packets = s.packets.saturating_mul(2).max(RETRY_MIN_PACKETS);
             return;
         }
         s.suppressed &= !kind.bit();

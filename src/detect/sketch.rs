@@ -68,8 +68,20 @@ impl VlanSet {
         let v = usize::from(vlan & 0x0fff);
         self.bits[v / 64] |= 1 << (v % 64);
     }
+    /// The VLANs in the set, ascending (word by word: an empty set costs
+    /// 64 loads, not 4,096 tests).
     pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        (0u16..4096).filter(|&v| self.bits[usize::from(v) / 64] & (1 << (v % 64)) != 0)
+        self.bits.iter().enumerate().flat_map(|(w, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                if rest == 0 {
+                    return None;
+                }
+                let bit = rest.trailing_zeros();
+                rest &= rest - 1;
+                Some((w as u16) * 64 + bit as u16)
+            })
+        })
     }
 }
 
@@ -105,10 +117,10 @@ mod tests {
     #[test]
     fn vlan_set() {
         let mut s = VlanSet::default();
-        for v in [20, 10, 4095, 10] {
+        for v in [20, 10, 4095, 10, 0, 63, 64] {
             s.insert(v);
         }
-        assert_eq!(s.iter().collect::<Vec<_>>(), [10, 20, 4095]);
+        assert_eq!(s.iter().collect::<Vec<_>>(), [0, 10, 20, 63, 64, 4095]);
     }
 }
 

@@ -449,9 +449,11 @@ impl Pipeline {
             }
             self.flush_outputs(false);
             if now - last_publish >= PUBLISH_EVERY {
-                last_publish = now;
                 self.flush_outputs(true);
                 self.publish(ctl.wall_clock);
+                // A second from the end of this publication: however long
+                // it took, frames get the time between two of them.
+                last_publish = Instant::now();
             }
             if self.store.is_some() && now - last_checkpoint >= CHECKPOINT_EVERY {
                 last_checkpoint = now;

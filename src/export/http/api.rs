@@ -29,14 +29,18 @@ const CONTENT_TYPE_JSON: &str = "application/json";
 pub const DEFAULT_PAGE: usize = 1000;
 /// Largest `limit`.
 pub const MAX_PAGE: usize = 10_000;
-/// Items serialised per body chunk.
-const CHUNK_ITEMS: usize = 64;
+/// Items serialised per body chunk (about 12 KB of sessions).
+const CHUNK_ITEMS: usize = 16;
 
 /// The body of an answer: whole, or produced chunk by chunk as the client
 /// reads.
 pub struct ApiBody {
     chunks: Option<Box<dyn Iterator<Item = Bytes> + Send>>,
     whole: Option<Bytes>,
+    /// A chunk was just produced: yield to the other connections before
+    /// the next one, so that one client's long list never holds a worker
+    /// (and `/healthz` waits behind one chunk per busy client at most).
+    produced: bool,
 }
 
 impl ApiBody {
@@ -44,6 +48,7 @@ impl ApiBody {
         ApiBody {
             chunks: None,
             whole: Some(b.into()),
+            produced: false,
         }
     }
 
@@ -51,6 +56,7 @@ impl ApiBody {
         ApiBody {
             chunks: Some(Box::new(it)),
             whole: None,
+            produced: false,
         }
     }
 }
@@ -61,12 +67,17 @@ impl Body for ApiBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if let Some(b) = self.whole.take() {
             return Poll::Ready(Some(Ok(Frame::data(b))));
         }
+        if std::mem::take(&mut self.produced) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let next = self.chunks.as_mut().and_then(|c| c.next());
+        self.produced = next.is_some();
         if next.is_none() {
             self.chunks = None;
         }
