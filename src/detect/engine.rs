@@ -92,7 +92,6 @@ pub struct Processed {
 pub const RETRY_MIN_PACKETS: u64 = 16;
 
 /// Decodes frames, keeps the inventory and raises alerts: the per-packet
-
 /// hot path.
 pub struct Engine {
     sensor: String,
