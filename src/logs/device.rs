@@ -72,6 +72,8 @@ struct Session {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Mode {
     Global,
+    /// Interface configuration mode (IOS-XR attaches sources there).
+    Interface(String),
     /// `config-monitor` mode of the named session.
     Monitor(String),
     /// A sub-mode inside it (IOS-XE `destination` / `source`).
@@ -94,6 +96,8 @@ struct JunosPending {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CmdOutcome {
     pub action: Action,
+    /// What the name names (`None`: a device-wide setting).
+    pub kind: Option<Kind>,
     /// Session / capture / instance name, when the command names one.
     pub name: Option<String>,
     /// Snapshot of the session after (for deletes: before) the command.
@@ -109,6 +113,26 @@ pub(crate) struct DeviceCtx {
     users: Vec<UserMode>,
     erspan_origin: Option<IpAddr>,
     junos_pending: Option<JunosPending>,
+    /// Junos CLI `[edit ...]` level per user.
+    junos_edit: Vec<(String, Vec<String>)>,
+    /// The last Junos CLI change (`user|verb|path`), so that the
+    /// `UI_CFG_AUDIT_*` record of the same change is folded into it.
+    junos_last_cli: Option<String>,
+}
+
+/// IOS-XR `monitor-session NAME` classes.
+const XR_CLASSES: [&str; 5] = ["ethernet", "ipv4", "ipv6", "mpls-ipv4", "mpls-ipv6"];
+
+fn is_xr_class(t: &str) -> bool {
+    XR_CLASSES.iter().any(|c| t.eq_ignore_ascii_case(c))
+}
+
+/// The name a Junos instance key is reported under: `m1` for
+/// `port-mirroring instance m1`, `a1` for `analyzer a1`.
+pub(crate) fn junos_display_name(key: &str) -> &str {
+    key.strip_prefix("port-mirroring instance ")
+        .or_else(|| key.strip_prefix("analyzer "))
+        .unwrap_or(key)
 }
 
 /// `tok` is `full` or an abbreviation of it at least `min` bytes long.
@@ -352,6 +376,11 @@ impl DeviceCtx {
         self.find(Kind::Monitor, name).map(|i| self.snapshot(i))
     }
 
+    /// A known capture point's state, for `%BUFCAP` messages.
+    pub(crate) fn capture_state(&self, name: &str) -> Option<SessionState> {
+        self.find(Kind::Capture, name).map(|i| self.snapshot(i))
+    }
+
     fn mode(&self, user: &str, now: Option<i64>) -> Mode {
         match self.users.iter().find(|u| u.user == user) {
             Some(u) => {
@@ -425,6 +454,22 @@ impl DeviceCtx {
         if neg {
             t = t.get(1..).unwrap_or(&[]);
         }
+        if t.first().is_some_and(|f| f.eq_ignore_ascii_case("monitor-session")) && !exec {
+            if let Mode::Interface(ifc) = self.mode(user, now) {
+                return self.xr_attach(&ifc, neg, t);
+            }
+            // IOS-XR: `monitor-session NAME [ethernet|ipv4|ipv6]` enters
+            // monitor-session configuration mode.
+            let name = *t.get(1)?;
+            let mut rest = t.get(2..).unwrap_or(&[]);
+            if rest.first().is_some_and(|c| is_xr_class(c)) {
+                rest = rest.get(1..).unwrap_or(&[]);
+            }
+            let mut v: Vec<&str> = vec!["monitor", "session", name];
+            v.extend_from_slice(rest);
+            self.set_mode(user, Mode::Global, now);
+            return self.monitor_command(user, neg, &v, now, false);
+        }
         if kw_at(t, 0, "monitor", 3) {
             if !exec {
                 self.set_mode(user, Mode::Global, now);
@@ -434,8 +479,21 @@ impl DeviceCtx {
         if exec {
             return None;
         }
-        let (name, sub) = match self.mode(user, now) {
-            Mode::Global => return None,
+        let mode = self.mode(user, now);
+        if matches!(mode, Mode::Global | Mode::Interface(_)) {
+            if kw_at(t, 0, "interface", 3) && !neg {
+                if let Some(ifc) = iface_arg(t.get(1..).unwrap_or(&[])) {
+                    self.set_mode(user, Mode::Interface(ifc), now);
+                }
+            } else if matches!(mode, Mode::Interface(_))
+                && (kw_at(t, 0, "exit", 3) || kw_at(t, 0, "end", 3) || kw_at(t, 0, "router", 3))
+            {
+                self.set_mode(user, Mode::Global, now);
+            }
+            return None;
+        }
+        let (name, sub) = match mode {
+            Mode::Global | Mode::Interface(_) => return None,
             Mode::Monitor(n) => (n, false),
             Mode::MonitorSub(n) => (n, true),
         };
@@ -465,7 +523,13 @@ impl DeviceCtx {
                     self.sessions
                         .retain(|s| !(s.kind == Kind::Monitor && s.name == name));
                 }
-                self.set_mode(user, Mode::Global, now);
+                let next = match t.get(1..) {
+                    Some(args) if kw_at(t, 0, "interface", 3) && !neg => {
+                        iface_arg(args).map_or(Mode::Global, Mode::Interface)
+                    }
+                    _ => Mode::Global,
+                };
+                self.set_mode(user, next, now);
                 None
             }
             Some(effect) => {
@@ -476,6 +540,7 @@ impl DeviceCtx {
                 };
                 self.set_mode(user, mode, now);
                 Some(CmdOutcome {
+                    kind: Some(Kind::Monitor),
                     action: if created {
                         Action::Create
                     } else {
@@ -487,6 +552,133 @@ impl DeviceCtx {
                 })
             }
         }
+    }
+
+    /// IOS-XR interface mode: `[no] monitor-session NAME [ethernet]
+    /// [direction rx-only|tx-only] [port-level]` attaches the interface
+    /// as a source of the session.
+    fn xr_attach(&mut self, ifc: &str, neg: bool, t: &[&str]) -> Option<CmdOutcome> {
+        let name = *t.get(1)?;
+        let (i, created) = self.ensure(Kind::Monitor, name);
+        if let Some(st) = self.state_mut(i) {
+            if neg {
+                st.remove_source(ifc);
+            } else {
+                st.add_source(clip(ifc));
+            }
+        }
+        Some(CmdOutcome {
+            action: if created {
+                Action::Create
+            } else {
+                Action::Modify
+            },
+            kind: Some(Kind::Monitor),
+            name: Some(clip(name)),
+            state: self.snapshot(i),
+            arista: false,
+        })
+    }
+
+    fn junos_level(&mut self, user: &str) -> &mut Vec<String> {
+        if let Some(i) = self.junos_edit.iter().position(|(u, _)| u == user) {
+            return &mut self.junos_edit[i].1;
+        }
+        if self.junos_edit.len() >= MAX_USERS {
+            self.junos_edit.remove(0);
+        }
+        self.junos_edit.push((clip(user), Vec::new()));
+        let last = self.junos_edit.len() - 1;
+        &mut self.junos_edit[last].1
+    }
+
+    /// Junos CLI line (`UI_CMDLINE_READ_LINE`), relative to the user's
+    /// `[edit ...]` level: `edit`, `up`, `top`, `exit` move it; `set`,
+    /// `delete`, `deactivate`, `activate` change the configuration.
+    pub(crate) fn junos_cli(&mut self, user: &str, line: &str) -> Option<CmdOutcome> {
+        let toks: Vec<&str> = line
+            .split_whitespace()
+            .take(MAX_TOKENS)
+            .map(|t| t.trim_matches('"'))
+            .filter(|t| !t.is_empty())
+            .collect();
+        let mut t: &[&str] = &toks;
+        let mut top = false;
+        if t.first() == Some(&"top") && t.len() > 1 {
+            top = true;
+            t = t.get(1..).unwrap_or(&[]);
+        }
+        let verb = *t.first()?;
+        let args = t.get(1..).unwrap_or(&[]);
+        match verb {
+            "edit" => {
+                let level = self.junos_level(user);
+                if top {
+                    level.clear();
+                }
+                for a in args {
+                    if level.len() < MAX_TOKENS {
+                        level.push(clip(a));
+                    }
+                }
+                return None;
+            }
+            "top" | "configure" | "exit" | "quit" | "up" => {
+                let level = self.junos_level(user);
+                match verb {
+                    "up" => {
+                        let n = args.first().and_then(|n| n.parse().ok()).unwrap_or(1);
+                        let keep = level.len().saturating_sub(n);
+                        level.truncate(keep);
+                    }
+                    "exit" | "quit" if args.is_empty() => {
+                        level.pop();
+                    }
+                    _ => level.clear(),
+                }
+                return None;
+            }
+            "set" | "delete" | "deactivate" | "activate" => {}
+            _ => return None,
+        }
+        let mut path: Vec<String> = if top {
+            Vec::new()
+        } else {
+            self.junos_edit
+                .iter()
+                .find(|(u, _)| u == user)
+                .map(|(_, p)| p.clone())
+                .unwrap_or_default()
+        };
+        path.extend(args.iter().map(|a| clip(a)));
+        let path = path.join(" ");
+        let o = self.junos_audit(Some(user), verb, &path, None)?;
+        self.junos_last_cli = Some(format!("{user}|{verb}|{path}"));
+        Some(o)
+    }
+
+    /// Is this `UI_CFG_AUDIT_*` record the one of the last Junos CLI
+    /// change? (It is then folded into the CLI line's event.)
+    pub(crate) fn junos_audit_repeats_cli(
+        &mut self,
+        user: Option<&str>,
+        verb: &str,
+        path: &str,
+        value: Option<&str>,
+    ) -> bool {
+        let Some(last) = self.junos_last_cli.as_deref() else {
+            return false;
+        };
+        let u = user.unwrap_or("");
+        let norm = |p: &str| p.split_whitespace().collect::<Vec<_>>().join(" ");
+        let path = norm(path);
+        let same = |p: &str| last == format!("{u}|{verb}|{p}");
+        let hit = same(&path)
+            || value.is_some_and(|v| same(&format!("{path} {v}")) || same(&format!("{path} \"{v}\"")));
+        if hit {
+            self.junos_last_cli = None;
+        }
+        hit
     }
 
     fn monitor_command(
@@ -505,6 +697,7 @@ impl DeviceCtx {
                 if rest.is_empty() || kw_at(rest, 0, "type", 2) {
                     let state = self.remove(Kind::Monitor, name);
                     return Some(CmdOutcome {
+                        kind: Some(Kind::Monitor),
                         action: Action::Delete,
                         name: Some(clip(name)),
                         state,
@@ -516,6 +709,7 @@ impl DeviceCtx {
                     apply_sub(st, rest, true, &mut arista);
                 }
                 return Some(CmdOutcome {
+                    kind: Some(Kind::Monitor),
                     action: Action::Modify,
                     name: Some(clip(name)),
                     state: self.snapshot(i),
@@ -531,6 +725,7 @@ impl DeviceCtx {
                 apply_sub(st, rest, false, &mut arista);
             }
             return Some(CmdOutcome {
+                kind: Some(Kind::Monitor),
                 action: if created {
                     Action::Create
                 } else {
@@ -546,6 +741,7 @@ impl DeviceCtx {
             if neg {
                 let state = self.remove(Kind::Capture, name);
                 return Some(CmdOutcome {
+                    kind: Some(Kind::Capture),
                     action: Action::Delete,
                     name: Some(clip(name)),
                     state,
@@ -581,16 +777,17 @@ impl DeviceCtx {
                             k = j;
                         }
                     } else if tok.eq_ignore_ascii_case("start") {
-                        action = Action::CaptureStart;
+                        action = Action::Start;
                     } else if tok.eq_ignore_ascii_case("stop")
                         || tok.eq_ignore_ascii_case("stop_export")
                     {
-                        action = Action::SessionDown;
+                        action = Action::Stop;
                     }
                     k += 1;
                 }
             }
             return Some(CmdOutcome {
+                kind: Some(Kind::Capture),
                 action,
                 name: Some(clip(name)),
                 state: self.snapshot(i),
@@ -606,6 +803,7 @@ impl DeviceCtx {
                 .and_then(|s| parse_ip(s));
             self.erspan_origin = if neg { None } else { ip };
             return Some(CmdOutcome {
+                kind: None,
                 action: Action::Modify,
                 name: None,
                 state: SessionState {
@@ -632,6 +830,7 @@ impl DeviceCtx {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             toks.push(v);
         }
+        let mut reference = false;
         let (name, body_at) = if let Some(p) = toks.windows(2).position(|w| {
             w[0] == "forwarding-options" && (w[1] == "port-mirroring" || w[1] == "analyzer")
         }) {
@@ -660,6 +859,7 @@ impl DeviceCtx {
                 }
                 _ => "port-mirroring".to_owned(),
             };
+            reference = true;
             (name, toks.len())
         } else {
             return None;
@@ -698,8 +898,13 @@ impl DeviceCtx {
                         }
                     }
                     "next-hop" => {
+                        // The collector's address, not the output interface.
                         if let Some(ip) = arg.and_then(parse_ip) {
-                            st.destination_ip = if deleting { None } else { Some(ip) };
+                            if deleting {
+                                st.clear_destination();
+                            } else {
+                                st.set_destination_ip(ip);
+                            }
                             k += 1;
                         }
                     }
@@ -712,8 +917,11 @@ impl DeviceCtx {
                             };
                             if section == "output" {
                                 if deleting {
-                                    st.destination = None;
-                                } else {
+                                    if st.destination_ip.is_none() {
+                                        st.destination = None;
+                                    }
+                                } else if st.destination_ip.is_none() {
+                                    // An address (next-hop, ip-address) wins.
                                     st.destination = Some(v);
                                 }
                             } else if section == "input" {
@@ -731,15 +939,18 @@ impl DeviceCtx {
                 k += 1;
             }
         }
-        let action = if deleting {
+        // Deleting a part of an instance (or a filter's reference to it)
+        // modifies it; deleting the instance itself deletes it.
+        let whole = body.is_empty() && !reference;
+        let action = if deleting && whole {
             Action::Delete
-        } else if created {
+        } else if created && !deleting {
             Action::Create
         } else {
             Action::Modify
         };
         let state = self.snapshot(i);
-        if deleting && body.is_empty() {
+        if deleting && whole {
             self.remove(Kind::Junos, &name);
         }
         self.junos_pending = Some(JunosPending {
@@ -747,6 +958,7 @@ impl DeviceCtx {
             name: name.clone(),
         });
         Some(CmdOutcome {
+            kind: Some(Kind::Junos),
             action,
             name: Some(name),
             state,
@@ -763,6 +975,7 @@ impl DeviceCtx {
         let state = found.map(|i| self.snapshot(i)).unwrap_or_default();
         Some((
             CmdOutcome {
+                kind: Some(Kind::Junos),
                 action: if found.is_some() {
                     Action::Modify
                 } else {
@@ -914,7 +1127,7 @@ mod tests {
                 None,
             )
             .unwrap();
-        assert_eq!(o.action, Action::CaptureStart);
+        assert_eq!(o.action, Action::Start);
         assert_eq!(o.state.sources, vec!["GigabitEthernet0/0/1".to_owned()]);
         let o = d
             .apply_command(
@@ -931,7 +1144,7 @@ mod tests {
         let o = d
             .apply_command("u", "monitor capture CAP1 stop", None)
             .unwrap();
-        assert_eq!(o.action, Action::SessionDown);
+        assert_eq!(o.action, Action::Stop);
         let o = d
             .apply_command("u", "no monitor capture CAP1", None)
             .unwrap();

@@ -89,7 +89,32 @@ labelled_enum! {
         Delete => "delete",
         SessionUp => "session-up",
         SessionDown => "session-down",
-        CaptureStart => "capture-start",
+        /// A capture (IOS-XE Embedded Packet Capture point) started.
+        Start => "start",
+        /// A capture stopped.
+        Stop => "stop",
+    }
+}
+
+labelled_enum! {
+    /// What kind of mirror resource an event is about.
+    pub enum ResourceKind {
+        /// A mirror session: Cisco/NX-OS/Arista/IOS-XR `monitor session`,
+        /// Junos port-mirroring / analyzer instance, AWS traffic mirror
+        /// session (`tms-...`), GCP packet mirroring policy, NSI mirroring
+        /// endpoint group association.
+        Session => "session",
+        /// Where mirrored traffic goes: AWS traffic mirror target
+        /// (`tmt-...`), NSI mirroring deployment / endpoint group.
+        Target => "target",
+        /// AWS traffic mirror filter (`tmf-...`).
+        Filter => "filter",
+        /// AWS traffic mirror filter rule (`tmfr-...`).
+        FilterRule => "filter-rule",
+        /// IOS-XE Embedded Packet Capture point, capture buffer.
+        Capture => "capture",
+        /// Azure virtual network TAP or NIC TAP configuration.
+        Tap => "tap",
     }
 }
 
@@ -104,7 +129,16 @@ pub struct ConfigEvent {
     /// User / caller ARN / principal e-mail.
     pub actor: Option<String>,
     pub action: Action,
-    /// Monitor session number, ERSPAN id, or VXLAN VNI (AWS VirtualNetworkId).
+    /// Kind of resource changed, when the record says it.
+    #[serde(default)]
+    pub resource: Option<ResourceKind>,
+    /// Its id or name as the record gives it: `1` (`monitor session 1`),
+    /// `exfil`, `port-mirroring instance m1`, `CAP1`, `tms-...`, `tmt-...`,
+    /// the GCP packet mirroring or Azure TAP name.
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    /// Monitor session number (numeric session names), or the VXLAN VNI
+    /// for AWS sessions (also in `vni`).
     pub session: Option<u32>,
     pub erspan_id: Option<u32>,
     pub vni: Option<u32>,
@@ -117,8 +151,17 @@ pub struct ConfigEvent {
     pub sources: Vec<String>,
     /// Caller source IP.
     pub source_ip: Option<String>,
+    /// Cloud region (AWS `awsRegion`, GCP region of the policy).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// GCP network of a packet mirroring policy.
+    #[serde(default)]
+    pub network: Option<String>,
     /// The API call / command failed; kept but marked.
     pub failed: bool,
+    /// A dry run (AWS `DryRun`, `DryRunOperation`): nothing changed.
+    #[serde(default)]
+    pub dry_run: bool,
     /// The raw line / record (JSON text).
     pub raw: String,
     /// `file:line` or `udp:ADDR` — where it came from.
@@ -139,6 +182,8 @@ impl ConfigEvent {
             device: None,
             actor: None,
             action,
+            resource: None,
+            resource_id: None,
             session: None,
             erspan_id: None,
             vni: None,
@@ -147,10 +192,19 @@ impl ConfigEvent {
             target_account: None,
             sources: Vec::new(),
             source_ip: None,
+            region: None,
+            network: None,
             failed: false,
+            dry_run: false,
             raw: raw.into(),
             origin: origin.into(),
         }
+    }
+
+    /// `file` and `line` of a `file:line` origin (`None` for network
+    /// origins such as `udp:ADDR:PORT`).
+    pub fn file_line(&self) -> Option<(&str, u64)> {
+        file_line(&self.origin)
     }
 
     /// True when the target is known to belong to another account /
@@ -161,6 +215,15 @@ impl ConfigEvent {
             _ => false,
         }
     }
+}
+
+/// Splits a `file:line` origin.
+pub(crate) fn file_line(origin: &str) -> Option<(&str, u64)> {
+    if ["udp:", "tcp:", "tls:"].iter().any(|p| origin.starts_with(p)) {
+        return None;
+    }
+    let (file, line) = origin.rsplit_once(':')?;
+    Some((file, line.parse().ok()?))
 }
 
 /// Errors of [`read_log_file`]; everything after opening the file is a
@@ -216,11 +279,11 @@ mod tests {
 
     #[test]
     fn serde_names_are_kebab_case() {
-        let mut ev = ConfigEvent::new(Platform::CiscoNxos, Action::CaptureStart, "raw", "f:1");
+        let mut ev = ConfigEvent::new(Platform::CiscoNxos, Action::Start, "raw", "f:1");
         ev.destination_ip = "203.0.113.9".parse().ok();
         let v = serde_json::to_value(&ev).unwrap();
         assert_eq!(v["platform"], "cisco-nxos");
-        assert_eq!(v["action"], "capture-start");
+        assert_eq!(v["action"], "start");
         assert_eq!(v["destination_ip"], "203.0.113.9");
         assert_eq!(
             serde_json::to_value(Platform::AristaEos).unwrap(),
@@ -247,7 +310,8 @@ mod tests {
             Action::Delete,
             Action::SessionUp,
             Action::SessionDown,
-            Action::CaptureStart,
+            Action::Start,
+            Action::Stop,
         ] {
             assert_eq!(serde_json::to_value(a).unwrap(), a.to_string());
         }
