@@ -338,6 +338,19 @@ impl SyslogIngest {
         let mut ev = ConfigEvent::new(platform, action, m.raw, m.origin);
         ev.time_us = m.time_us;
         ev.device = m.device.map(str::to_owned);
+        if action == Action::Start {
+            // `%MIRROR-6-PKTCAP_START: Packet capture CAP1 started on ...`
+            ev.resource = Some(ResourceKind::Capture);
+            let name = word_after(text, "capture");
+            ev.resource_id = name.map(str::to_owned);
+            if let (Some(n), Some(ctx)) = (name, self.devices.get(m.key())) {
+                if let Some(st) = ctx.capture_state(n) {
+                    ev.destination = st.destination;
+                    ev.sources = st.sources;
+                }
+            }
+            return Ingested::Event(Box::new(ev));
+        }
         let num = session_number(text);
         ev.session = num;
         ev.resource = Some(ResourceKind::Session);
@@ -594,6 +607,20 @@ fn session_number(text: &str) -> Option<u32> {
                 .trim_end_matches(|c: char| !c.is_ascii_digit())
                 .parse()
                 .ok();
+        }
+    }
+    None
+}
+
+/// The word after `key` (ignoring case), trailing punctuation trimmed.
+fn word_after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let mut words = text.split_whitespace();
+    while let Some(w) = words.next() {
+        if w.eq_ignore_ascii_case(key) {
+            return words
+                .next()
+                .map(|n| n.trim_end_matches(['.', ',', ':']))
+                .filter(|n| !n.is_empty());
         }
     }
     None
