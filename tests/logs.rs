@@ -472,7 +472,10 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 fn gzip_is_transparent_for_every_format() {
     for name in [
         "cisco-ios.log",
+        "cisco-relay.log",
         "junos.log",
+        "junos-cli.log",
+        "aws-mirror.jsonl",
         "cloudtrail.json",
         "gcp-audit.jsonl",
         "azure-activity.jsonl",
@@ -532,6 +535,9 @@ impl Rng {
 fn mutated_fixtures_never_panic() {
     let names = [
         "cisco-ios.log",
+        "cisco-relay.log",
+        "junos-cli.log",
+        "aws-mirror.jsonl",
         "nxos-accounting.log",
         "arista.log",
         "junos.log",
@@ -751,4 +757,128 @@ fn throughput() {
         assert!(rate >= 100_000.0, "only {rate:.0} lines/s");
         assert!(busy_rate >= 100_000.0, "only {busy_rate:.0} lines/s");
     }
+}
+
+#[test]
+fn cisco_relayed_sequence_numbers_and_capture_points() {
+    // rsyslog / syslog-ng files of a collector: devices without `logging
+    // origin-id` (the relay's host field is the sender address), `service
+    // sequence-numbers` (`000101:` before the device time stamp: never a
+    // host name), two devices configuring session 7 interleaved, relayed
+    // RFC 5424 forms, Embedded Packet Capture `%BUFCAP` messages, IOS-XR
+    // headers.
+    let name = "cisco-relay.log";
+    let out = read(name);
+    assert_eq!(out.format, LogFormat::Syslog);
+    assert_eq!((out.lines, out.records), (30, 30));
+    assert_eq!(
+        (out.recognised, out.unmatched, out.folded, out.malformed),
+        (21, 9, 0, 0)
+    );
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let a = "dev=10.0.0.11 actor=alice";
+    let b = "dev=10.0.0.12 actor=bob";
+    let a_src = "src=[GigabitEthernet1/0/1]";
+    let a_dst = "dst=203.0.113.70 dip=203.0.113.70";
+    let b_dst = "dst=198.51.100.71 dip=198.51.100.71";
+    let expected = [
+        format!("1 cisco-ios create R=session:7 {a} s=7 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-"),
+        format!("2 cisco-ios create R=session:7 {b} s=7 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-"),
+        format!("3 cisco-ios modify R=session:7 {a} s=7 erspan=- vni=- dst=- dip=- tacct=- {a_src} sip=-"),
+        format!("4 cisco-ios modify R=session:7 {b} s=7 erspan=- vni=- dst=- dip=- tacct=- src=[vlan 20] sip=-"),
+        format!("5 cisco-ios modify R=session:7 {a} s=7 erspan=- vni=- dst=- dip=- tacct=- {a_src} sip=-"),
+        format!("6 cisco-ios modify R=session:7 {a} s=7 erspan=70 vni=- dst=- dip=- tacct=- {a_src} sip=-"),
+        format!("7 cisco-ios modify R=session:7 {b} s=7 erspan=- vni=- dst=- dip=- tacct=- src=[vlan 20] sip=-"),
+        format!("8 cisco-ios modify R=session:7 {a} s=7 erspan=70 vni=- {a_dst} tacct=- {a_src} sip=-"),
+        format!("9 cisco-ios modify R=session:7 {b} s=7 erspan=71 vni=- dst=- dip=- tacct=- src=[vlan 20] sip=-"),
+        format!("10 cisco-ios modify R=session:7 {b} s=7 erspan=71 vni=- {b_dst} tacct=- src=[vlan 20] sip=-"),
+        format!("11 cisco-ios modify R=session:7 {a} s=7 erspan=70 vni=- {a_dst} tacct=- {a_src} sip=-"),
+        "15 cisco-ios create R=session:2 dev=sw-core2 actor=carol s=2 erspan=- vni=- dst=- dip=- tacct=- src=[Te1/0/5] sip=-".to_owned(),
+        "16 cisco-ios modify R=session:2 dev=sw-core2 actor=carol s=2 erspan=- vni=- dst=Te1/0/48 dip=- tacct=- src=[Te1/0/5] sip=-".to_owned(),
+        "17 cisco-ios create R=session:3 dev=10.0.0.13 actor=dave s=3 erspan=- vni=- dst=- dip=- tacct=- src=[GigabitEthernet0/1] sip=-".to_owned(),
+        "18 cisco-ios modify R=session:3 dev=10.0.0.13 actor=dave s=3 erspan=- vni=- dst=remote vlan 901 dip=- tacct=- src=[GigabitEthernet0/1] sip=-".to_owned(),
+        "19 cisco-ios create R=capture:capture-p1 dev=10.0.0.11 actor=- s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        "20 cisco-ios start R=capture:capture-p1 dev=10.0.0.11 actor=- s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        "22 cisco-ios stop R=capture:capture-p1 dev=10.0.0.11 actor=- s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        "23 cisco-ios start R=capture:tftp dev=csr8 actor=- s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        format!("29 cisco-ios delete R=session:7 {b} s=7 erspan=71 vni=- {b_dst} tacct=- src=[vlan 20] sip=-"),
+        format!("30 cisco-ios session-down R=session:7 dev=10.0.0.11 actor=- s=7 erspan=70 vni=- {a_dst} tacct=- {a_src} sip=-"),
+    ];
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_events(name, &out, &expected);
+    // Device time stamps are not used when the relay wrote its own.
+    assert_eq!(out.events[0].time_us, mar1(9, 0, 1));
+    // The RFC 5424 relay's time stamp.
+    assert_eq!(out.events[13].time_us, mar1(9, 2, 0));
+    assert_eq!(out.events[13].raw, fixture_line(name, 17));
+}
+
+#[test]
+fn junos_cli_command_lines() {
+    // `interactive-commands` logging: `UI_CMDLINE_READ_LINE` lines, RFC
+    // 3164 and RFC 5424 with Junos structured data (the command from the
+    // message, else from the `command` parameter), relative to the user's
+    // `[edit ...]` level; the `UI_CFG_AUDIT_*` record of the same change
+    // is folded into the command line's event.
+    let name = "junos-cli.log";
+    let out = read(name);
+    assert_eq!((out.lines, out.records), (21, 21));
+    assert_eq!(
+        (out.recognised, out.unmatched, out.folded, out.malformed),
+        (9, 9, 3, 0)
+    );
+    let d = "dev=mx-core1 actor=dave";
+    let e = "dev=mx-core2 actor=erin";
+    let exfil = "dst=203.0.113.33 dip=203.0.113.33";
+    let spy = "dst=198.51.100.44 dip=198.51.100.44 tacct=- src=[ge-0/0/7.0]";
+    let expected = [
+        format!("2 junos create R=session:exfil {d} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-"),
+        format!("4 junos modify R=session:exfil {d} s=- erspan=- vni=- {exfil} tacct=- src=[] sip=-"),
+        format!("7 junos create R=session:spy {d} s=- erspan=- vni=- dst=- dip=- tacct=- src=[ge-0/0/7.0] sip=-"),
+        format!("8 junos modify R=session:spy {d} s=- erspan=- vni=- {spy} sip=-"),
+        format!("13 junos modify R=session:spy {d} s=- erspan=- vni=- {spy} sip=-"),
+        format!("14 junos create R=session:port-mirroring {e} s=- erspan=- vni=- dst=192.0.2.99 dip=192.0.2.99 tacct=- src=[] sip=-"),
+        format!("15 junos modify R=session:port-mirroring {e} s=- erspan=- vni=- dst=192.0.2.99 dip=192.0.2.99 tacct=- src=[] sip=-"),
+        format!("17 junos delete R=session:exfil {d} s=- erspan=- vni=- {exfil} tacct=- src=[] sip=-"),
+        format!("18 junos delete R=session:spy {d} s=- erspan=- vni=- {spy} sip=-"),
+    ];
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_events(name, &out, &expected);
+    assert_eq!(
+        out.events[5].time_us.map(|t| t % 1_000_000),
+        Some(123_000)
+    );
+}
+
+#[test]
+fn cloudtrail_resources_are_told_apart() {
+    // A target, a filter, a filter rule and a session created (the first
+    // session attempt a dry run), then changed and deleted; a Describe, a
+    // look-alike event source and a truncated last line yield nothing.
+    let name = "aws-mirror.jsonl";
+    let out = read(name);
+    assert_eq!(out.format, LogFormat::JsonLines);
+    assert_eq!((out.lines, out.records), (11, 11));
+    assert_eq!(
+        (out.recognised, out.unmatched, out.folded, out.malformed),
+        (8, 2, 0, 1)
+    );
+    let m = "dev=111122223333 actor=arn:aws:iam::111122223333:user/mallory";
+    let s = "dev=111122223333 actor=arn:aws:iam::111122223333:user/secops";
+    let r = "region=eu-west-1";
+    let expected = [
+        format!("1 aws create R=target:tmt-0123456789abcdef0 {m} s=- erspan=- vni=- dst=eni-0f00dfeed0000beef dip=- tacct=111122223333 src=[] sip=198.51.100.23 {r}"),
+        format!("2 aws create R=filter:tmf-0aaaaaaaaaaaaaaa1 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"),
+        format!("3 aws create R=filter-rule:tmfr-0bbbbbbbbbbbbbbb2 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"),
+        format!("4 aws create R=session:- {m} s=1 erspan=- vni=- dst=tmt-0123456789abcdef0 dip=- tacct=111122223333 src=[eni-0c0ffee0c0ffee000] sip=198.51.100.23 {r} DRYRUN"),
+        format!("5 aws create R=session:tms-0ccccccccccccccc3 {m} s=1 erspan=- vni=5001 dst=tmt-0123456789abcdef0 dip=- tacct=111122223333 src=[eni-0c0ffee0c0ffee000] sip=198.51.100.23 {r}"),
+        format!("8 aws modify R=filter-rule:tmfr-0bbbbbbbbbbbbbbb2 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"),
+        format!("9 aws delete R=session:tms-0ccccccccccccccc3 {s} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5 {r}"),
+        format!("10 aws delete R=filter:tmf-0aaaaaaaaaaaaaaa1 {s} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5 {r}"),
+    ];
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_events(name, &out, &expected);
+    // A dry run is not a failure.
+    assert!(!out.events[3].failed && out.events[3].dry_run);
+    assert_eq!(line_of(&out.warnings[0].origin), 11);
 }
