@@ -310,6 +310,94 @@ mod tests {
         assert!(!explains(&e, &k, 10, 20, i64::MAX / 4));
     }
 
+    fn named(action: Action, kind: ResourceKind, id: &str, dst: Option<&str>, t: i64) -> ConfigEvent {
+        let mut e = event(None, None, dst, t);
+        e.platform = Platform::CiscoIos;
+        e.device = Some("rtr1".into());
+        e.action = action;
+        e.resource = Some(kind);
+        e.resource_id = Some(id.into());
+        e
+    }
+
+    #[test]
+    fn filters_and_dry_runs_explain_nothing() {
+        let k = key(Encap::Vxlan, "198.51.100.20", Some(4242));
+        let w = i64::MAX / 4;
+        for kind in [ResourceKind::Filter, ResourceKind::FilterRule] {
+            let mut e = event(Some(4242), None, Some("198.51.100.20"), 0);
+            e.resource = Some(kind);
+            assert!(!explains(&e, &k, 10, 20, w), "{kind}");
+        }
+        let mut e = event(Some(4242), None, None, 0);
+        e.dry_run = true;
+        assert!(!explains(&e, &k, 10, 20, w));
+        let mut e = event(Some(4242), None, None, 0);
+        e.action = Action::Stop;
+        assert!(!explains(&e, &k, 10, 20, w));
+    }
+
+    #[test]
+    fn a_target_with_an_address_explains_sessions_to_it() {
+        let k = key(Encap::GreTeb, "203.0.113.9", None);
+        let w = 3_600_000_000;
+        let t = named(Action::Create, ResourceKind::Target, "tgt", Some("203.0.113.9"), 0);
+        assert!(explains(&t, &k, 10, 20, w));
+        let other = named(Action::Create, ResourceKind::Target, "tgt", Some("203.0.113.10"), 0);
+        assert!(!explains(&other, &k, 10, 20, w));
+    }
+
+    #[test]
+    fn a_deletion_ends_what_it_names() {
+        let w = 3_600_000_000;
+        let k = key(Encap::Erspan2, "203.0.113.9", Some(100));
+        let mut c = Correlator::new(w);
+        let mut create = named(Action::Create, ResourceKind::Session, "1", Some("203.0.113.9"), 1_000);
+        create.erspan_id = Some(100);
+        c.add(create.clone());
+        // Another device's session 1 is not ended by this deletion.
+        let mut elsewhere = create.clone();
+        elsewhere.device = Some("rtr2".into());
+        c.add(elsewhere);
+        // A failed deletion ends nothing.
+        let mut failed = named(Action::Delete, ResourceKind::Session, "1", None, 1_500);
+        failed.failed = true;
+        c.add(failed);
+        assert_eq!(c.matching(&k, 2_000, 3_000).len(), 2);
+        c.add(named(Action::Delete, ResourceKind::Session, "1", None, 5_000));
+        // Sessions that began before the deletion are still explained ...
+        assert_eq!(c.matching(&k, 4_000, 9_000).len(), 2);
+        // ... those after it only by the other device's session.
+        let after = c.matching(&k, 6_000, 9_000);
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].device.as_deref(), Some("rtr2"));
+        // A stopped capture likewise.
+        let mut c = Correlator::new(w);
+        c.add(named(Action::Start, ResourceKind::Capture, "CAP1", Some("203.0.113.9"), 0));
+        c.add(named(Action::Stop, ResourceKind::Capture, "CAP1", None, 100));
+        assert!(c.matching(&key(Encap::GreTeb, "203.0.113.9", None), 200, 300).is_empty());
+        assert_eq!(c.matching(&key(Encap::GreTeb, "203.0.113.9", None), 50, 300).len(), 1);
+    }
+
+    #[test]
+    fn records_carry_raw_and_file_line() {
+        let mut c = Correlator::new(1);
+        let mut e = named(Action::Create, ResourceKind::Session, "exfil", None, 0);
+        e.origin = "logs/arista.log:4".into();
+        e.raw = "line four".into();
+        let r = c.add(e);
+        assert_eq!(r.raw, None);
+        assert_eq!((r.file.as_deref(), r.line), (Some("logs/arista.log"), Some(4)));
+        let full: Vec<ConfigEventRef> = c.records().collect();
+        assert_eq!(full[0].raw.as_deref(), Some("line four"));
+        assert_eq!(full[0].resource_id.as_deref(), Some("exfil"));
+        let v = serde_json::to_value(&full[0]).expect("json");
+        assert_eq!(v["resource"], "session");
+        assert_eq!(v["line"], 4);
+        // Sessions and alerts do not carry the raw record.
+        assert!(serde_json::to_value(&r).expect("json").get("raw").is_none());
+    }
+
     #[test]
     fn bounded() {
         let mut c = Correlator::new(1);

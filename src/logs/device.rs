@@ -1152,6 +1152,85 @@ mod tests {
     }
 
     #[test]
+    fn ios_xr_monitor_session_and_interface_attachment() {
+        let mut d = DeviceCtx::default();
+        let o = d
+            .apply_command("erin", "monitor-session EXFIL ethernet", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Create);
+        assert_eq!((o.kind, o.name.as_deref()), (Some(Kind::Monitor), Some("EXFIL")));
+        let o = d
+            .apply_command("erin", "destination interface tunnel-ip1", None)
+            .unwrap();
+        assert_eq!(o.state.destination.as_deref(), Some("tunnel-ip1"));
+        assert_eq!(d.apply_command("erin", "exit", None), None);
+        assert_eq!(
+            d.apply_command("erin", "interface GigabitEthernet0/0/0/2", None),
+            None
+        );
+        let o = d
+            .apply_command("erin", "monitor-session EXFIL ethernet direction rx-only", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Modify);
+        assert_eq!(o.state.sources, vec!["GigabitEthernet0/0/0/2".to_owned()]);
+        assert_eq!(o.state.destination.as_deref(), Some("tunnel-ip1"));
+        // Interface addresses are not destinations.
+        assert_eq!(d.apply_command("erin", "ipv4 address 192.0.2.1 255.255.255.0", None), None);
+        // In interface mode, `no` detaches the interface ...
+        let o = d
+            .apply_command("erin", "no monitor-session EXFIL ethernet", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Modify);
+        assert!(o.state.sources.is_empty());
+        // ... in configuration mode it deletes the session.
+        assert_eq!(d.apply_command("erin", "exit", None), None);
+        let o = d
+            .apply_command("erin", "no monitor-session EXFIL", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Delete);
+        assert_eq!(o.state.destination.as_deref(), Some("tunnel-ip1"));
+    }
+
+    #[test]
+    fn junos_cli_edit_levels() {
+        let mut d = DeviceCtx::default();
+        assert_eq!(d.junos_cli("dave", "edit forwarding-options port-mirroring"), None);
+        let o = d
+            .junos_cli("dave", "set instance m2 family inet output interface ge-0/0/1.0 next-hop 203.0.113.5")
+            .unwrap();
+        assert_eq!(o.name.as_deref(), Some("port-mirroring instance m2"));
+        assert_eq!(o.state.destination_ip, ip("203.0.113.5"));
+        assert_eq!(o.state.destination.as_deref(), Some("203.0.113.5"));
+        // The audit record of the same change is recognised as such.
+        assert!(d.junos_audit_repeats_cli(
+            Some("dave"),
+            "set",
+            "forwarding-options port-mirroring instance m2 family inet output interface ge-0/0/1.0 next-hop",
+            Some("203.0.113.5")
+        ));
+        assert!(!d.junos_audit_repeats_cli(Some("dave"), "set", "x", None));
+        assert_eq!(d.junos_cli("dave", "up 2"), None);
+        assert_eq!(d.junos_cli("dave", "set system host-name x"), None);
+        let o = d
+            .junos_cli("dave", "top delete forwarding-options port-mirroring instance m2")
+            .unwrap();
+        assert_eq!(o.action, Action::Delete);
+        // `exit` pops one level; an unrelated user has its own level.
+        d.junos_cli("eve", "edit forwarding-options analyzer a9");
+        assert!(d.junos_cli("frank", "set input ingress interface ge-0/0/2.0").is_none());
+        let o = d.junos_cli("eve", "set input ingress interface ge-0/0/2.0").unwrap();
+        assert_eq!(o.name.as_deref(), Some("analyzer a9"));
+        // Deleting a part of an instance modifies it.
+        let o = d
+            .junos_cli("eve", "delete input ingress interface ge-0/0/2.0")
+            .unwrap();
+        assert_eq!(o.action, Action::Modify);
+        assert!(o.state.sources.is_empty());
+        assert_eq!(junos_display_name("analyzer a9"), "a9");
+        assert_eq!(junos_display_name("port-mirroring"), "port-mirroring");
+    }
+
+    #[test]
     fn idle_mode_expires() {
         let mut d = DeviceCtx::default();
         d.apply_command("u", "monitor session 1 type erspan-source", Some(0))

@@ -910,6 +910,46 @@ mod tests {
     }
 
     #[test]
+    fn capture_point_messages() {
+        let evs = ingest_all(&[
+            "<189>1: csr8: *Mar  1 10:00:00.000 UTC: %BUFCAP-6-CREATE: Capture Point capture-p1 created.",
+            "<189>2: csr8: *Mar  1 10:00:01.000 UTC: %BUFCAP-6-ENABLE: Capture Point capture-p1 enabled.",
+            "<189>3: csr8: *Mar  1 10:00:02.000 UTC: %BUFCAP-6-DISABLE_ASYNC: Capture Point capture-p1 disabled. Reason : Buffer full",
+            "<189>4: csr8: *Mar  1 10:00:03.000 UTC: %BUFCAP-5-BUFFER_FULL: Linear Buffer associated with capture buffer b1 is full.",
+        ]);
+        let got: Vec<(Action, Option<ResourceKind>, Option<&str>)> = evs
+            .iter()
+            .map(|e| (e.action, e.resource, e.resource_id.as_deref()))
+            .collect();
+        let cap = Some(ResourceKind::Capture);
+        assert_eq!(
+            got,
+            vec![
+                (Action::Create, cap, Some("capture-p1")),
+                (Action::Start, cap, Some("capture-p1")),
+                (Action::Stop, cap, Some("capture-p1")),
+            ]
+        );
+    }
+
+    #[test]
+    fn junos_structured_data_parameters() {
+        let sd = "[junos@2636.1.1.1.2.29 username=\"erin\" command=\"set forwarding-options analyzer a1 output ip-address 192.0.2.1\"]";
+        assert_eq!(sd_param(sd, "username"), Some("erin"));
+        assert_eq!(
+            parse_junos_cmdline("-", Some(sd)),
+            Some(("erin", "set forwarding-options analyzer a1 output ip-address 192.0.2.1"))
+        );
+        assert_eq!(sd_param("[x name=\"a\\\"b\"]", "name"), None);
+        assert_eq!(sd_param("[x username=\"u\"]", "name"), None);
+        assert_eq!(
+            parse_junos_cmdline("User 'bob', command 'show version '", None),
+            Some(("bob", "show version"))
+        );
+        assert_eq!(parse_junos_cmdline("User 'bob' command", None), None);
+    }
+
+    #[test]
     fn random_token_soup_never_panics() {
         const TOKENS: [&str; 40] = [
             "<189>",

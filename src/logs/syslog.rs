@@ -859,6 +859,73 @@ mod tests {
     }
 
     #[test]
+    fn sequence_numbers_are_never_hosts() {
+        // `service sequence-numbers`: the logging counter, then the
+        // sequence number, before the device time stamp.
+        let r = parse_syslog_line(
+            "<189>45: 000043: *Mar  1 18:46:11.123 UTC: %SYS-5-CONFIG_I: x",
+            Y,
+        )
+        .unwrap();
+        assert_eq!((r.host, r.time_us), (None, at(18, 46, 11, 123_000)));
+        assert_eq!(r.msg, "%SYS-5-CONFIG_I: x");
+        let r = parse_syslog_line(
+            "<189>45: rtr1: 000043: *Mar  1 18:46:11.123 UTC: %SYS-5-CONFIG_I: x",
+            Y,
+        )
+        .unwrap();
+        assert_eq!(r.host, Some("rtr1"));
+        // A relay's file: the sender address, then the sequence number.
+        let r = parse_syslog_line(
+            "Mar  1 18:46:12 10.0.0.1 000123: *Mar  1 18:46:11.123 UTC: %SYS-5-CONFIG_I: x",
+            Y,
+        )
+        .unwrap();
+        assert_eq!((r.host, r.time_us), (Some("10.0.0.1"), at(18, 46, 12, 0)));
+        // A relay that wrote no host field at all.
+        let r = parse_syslog_line(
+            "Mar  1 18:46:12 000123: *Mar  1 18:46:11.123 UTC: %SYS-5-CONFIG_I: x",
+            Y,
+        )
+        .unwrap();
+        assert_eq!(r.host, None);
+        assert_eq!(r.msg, "%SYS-5-CONFIG_I: x");
+        let r = parse_syslog_line(
+            "2024-03-01T18:46:12+00:00 10.0.0.1 123: 000045: Mar  1 18:46:11.123: %SYS-5-CONFIG_I: x",
+            Y,
+        )
+        .unwrap();
+        assert_eq!(r.host, Some("10.0.0.1"));
+        assert_eq!(r.msg, "%SYS-5-CONFIG_I: x");
+    }
+
+    #[test]
+    fn ios_xr_headers() {
+        // napalm-logs' IOS-XR examples: `seq: host NODE:stamp : proc[pid]: %TAG : text`.
+        let r = parse_syslog_line(
+            "<149>2647599: vmx01 RP/0/RSP1/CPU0:Mar 28 15:08:30.941 UTC: bgp[1051]: %ROUTING-BGP-5-MAXPFX : No. of IPv4 Unicast prefixes",
+            Y,
+        )
+        .unwrap();
+        assert_eq!(r.format, SyslogFormat::Cisco);
+        assert_eq!(r.host, Some("vmx01"));
+        assert_eq!((r.app, r.procid), (Some("bgp"), Some("1051")));
+        let t = parse_percent_tag(r.msg).unwrap();
+        assert_eq!((t.facility, t.mnemonic), ("ROUTING-BGP", "MAXPFX"));
+        assert_eq!(t.text, "No. of IPv4 Unicast prefixes");
+        let r = parse_syslog_line(
+            "<187>94307: gw2.acy1 LC/0/2/CPU0:Jul  7 20:16:14.834 : ifmgr[214]: %PKT_INFRA-LINK-3-UPDOWN : Interface TenGigE0/2/0/4, changed state to Down",
+            Y,
+        )
+        .unwrap();
+        assert_eq!(r.host, Some("gw2.acy1"));
+        assert!(r.time_us.is_some());
+        assert!(r.msg.starts_with("%PKT_INFRA-LINK-3-UPDOWN"));
+        assert_eq!(xr_node_len("RP/0/RSP0/CPU0:Mar"), Some(15));
+        assert_eq!(xr_node_len("host: Mar"), None);
+    }
+
+    #[test]
     fn nxos_headers() {
         let r = parse_syslog_line(
             "<189>: 2024 Mar  1 18:46:11 UTC: %ETH_SPAN-5-ETH_SPAN_SESSION_UP: Session 1 is up",
