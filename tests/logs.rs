@@ -832,22 +832,31 @@ fn junos_cli_command_lines() {
     let exfil = "dst=203.0.113.33 dip=203.0.113.33";
     let spy = "dst=198.51.100.44 dip=198.51.100.44 tacct=- src=[ge-0/0/7.0]";
     let expected = [
-        format!("2 junos create R=session:exfil {d} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-"),
-        format!("4 junos modify R=session:exfil {d} s=- erspan=- vni=- {exfil} tacct=- src=[] sip=-"),
-        format!("7 junos create R=session:spy {d} s=- erspan=- vni=- dst=- dip=- tacct=- src=[ge-0/0/7.0] sip=-"),
+        format!(
+            "2 junos create R=session:exfil {d} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-"
+        ),
+        format!(
+            "4 junos modify R=session:exfil {d} s=- erspan=- vni=- {exfil} tacct=- src=[] sip=-"
+        ),
+        format!(
+            "7 junos create R=session:spy {d} s=- erspan=- vni=- dst=- dip=- tacct=- src=[ge-0/0/7.0] sip=-"
+        ),
         format!("8 junos modify R=session:spy {d} s=- erspan=- vni=- {spy} sip=-"),
         format!("13 junos modify R=session:spy {d} s=- erspan=- vni=- {spy} sip=-"),
-        format!("14 junos create R=session:port-mirroring {e} s=- erspan=- vni=- dst=192.0.2.99 dip=192.0.2.99 tacct=- src=[] sip=-"),
-        format!("15 junos modify R=session:port-mirroring {e} s=- erspan=- vni=- dst=192.0.2.99 dip=192.0.2.99 tacct=- src=[] sip=-"),
-        format!("17 junos delete R=session:exfil {d} s=- erspan=- vni=- {exfil} tacct=- src=[] sip=-"),
+        format!(
+            "14 junos create R=session:port-mirroring {e} s=- erspan=- vni=- dst=192.0.2.99 dip=192.0.2.99 tacct=- src=[] sip=-"
+        ),
+        format!(
+            "15 junos modify R=session:port-mirroring {e} s=- erspan=- vni=- dst=192.0.2.99 dip=192.0.2.99 tacct=- src=[] sip=-"
+        ),
+        format!(
+            "17 junos delete R=session:exfil {d} s=- erspan=- vni=- {exfil} tacct=- src=[] sip=-"
+        ),
         format!("18 junos delete R=session:spy {d} s=- erspan=- vni=- {spy} sip=-"),
     ];
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     assert_events(name, &out, &expected);
-    assert_eq!(
-        out.events[5].time_us.map(|t| t % 1_000_000),
-        Some(123_000)
-    );
+    assert_eq!(out.events[5].time_us.map(|t| t % 1_000_000), Some(123_000));
 }
 
 #[test]
@@ -867,14 +876,30 @@ fn cloudtrail_resources_are_told_apart() {
     let s = "dev=111122223333 actor=arn:aws:iam::111122223333:user/secops";
     let r = "region=eu-west-1";
     let expected = [
-        format!("1 aws create R=target:tmt-0123456789abcdef0 {m} s=- erspan=- vni=- dst=eni-0f00dfeed0000beef dip=- tacct=111122223333 src=[] sip=198.51.100.23 {r}"),
-        format!("2 aws create R=filter:tmf-0aaaaaaaaaaaaaaa1 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"),
-        format!("3 aws create R=filter-rule:tmfr-0bbbbbbbbbbbbbbb2 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"),
-        format!("4 aws create R=session:- {m} s=1 erspan=- vni=- dst=tmt-0123456789abcdef0 dip=- tacct=111122223333 src=[eni-0c0ffee0c0ffee000] sip=198.51.100.23 {r} DRYRUN"),
-        format!("5 aws create R=session:tms-0ccccccccccccccc3 {m} s=1 erspan=- vni=5001 dst=tmt-0123456789abcdef0 dip=- tacct=111122223333 src=[eni-0c0ffee0c0ffee000] sip=198.51.100.23 {r}"),
-        format!("8 aws modify R=filter-rule:tmfr-0bbbbbbbbbbbbbbb2 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"),
-        format!("9 aws delete R=session:tms-0ccccccccccccccc3 {s} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5 {r}"),
-        format!("10 aws delete R=filter:tmf-0aaaaaaaaaaaaaaa1 {s} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5 {r}"),
+        format!(
+            "1 aws create R=target:tmt-0123456789abcdef0 {m} s=- erspan=- vni=- dst=eni-0f00dfeed0000beef dip=- tacct=111122223333 src=[] sip=198.51.100.23 {r}"
+        ),
+        format!(
+            "2 aws create R=filter:tmf-0aaaaaaaaaaaaaaa1 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"
+        ),
+        format!(
+            "3 aws create R=filter-rule:tmfr-0bbbbbbbbbbbbbbb2 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"
+        ),
+        format!(
+            "4 aws create R=session:- {m} s=1 erspan=- vni=- dst=tmt-0123456789abcdef0 dip=- tacct=111122223333 src=[eni-0c0ffee0c0ffee000] sip=198.51.100.23 {r} DRYRUN"
+        ),
+        format!(
+            "5 aws create R=session:tms-0ccccccccccccccc3 {m} s=1 erspan=- vni=5001 dst=tmt-0123456789abcdef0 dip=- tacct=111122223333 src=[eni-0c0ffee0c0ffee000] sip=198.51.100.23 {r}"
+        ),
+        format!(
+            "8 aws modify R=filter-rule:tmfr-0bbbbbbbbbbbbbbb2 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"
+        ),
+        format!(
+            "9 aws delete R=session:tms-0ccccccccccccccc3 {s} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5 {r}"
+        ),
+        format!(
+            "10 aws delete R=filter:tmf-0aaaaaaaaaaaaaaa1 {s} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5 {r}"
+        ),
     ];
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     assert_events(name, &out, &expected);

@@ -310,7 +310,13 @@ mod tests {
         assert!(!explains(&e, &k, 10, 20, i64::MAX / 4));
     }
 
-    fn named(action: Action, kind: ResourceKind, id: &str, dst: Option<&str>, t: i64) -> ConfigEvent {
+    fn named(
+        action: Action,
+        kind: ResourceKind,
+        id: &str,
+        dst: Option<&str>,
+        t: i64,
+    ) -> ConfigEvent {
         let mut e = event(None, None, dst, t);
         e.platform = Platform::CiscoIos;
         e.device = Some("rtr1".into());
@@ -341,9 +347,21 @@ mod tests {
     fn a_target_with_an_address_explains_sessions_to_it() {
         let k = key(Encap::GreTeb, "203.0.113.9", None);
         let w = 3_600_000_000;
-        let t = named(Action::Create, ResourceKind::Target, "tgt", Some("203.0.113.9"), 0);
+        let t = named(
+            Action::Create,
+            ResourceKind::Target,
+            "tgt",
+            Some("203.0.113.9"),
+            0,
+        );
         assert!(explains(&t, &k, 10, 20, w));
-        let other = named(Action::Create, ResourceKind::Target, "tgt", Some("203.0.113.10"), 0);
+        let other = named(
+            Action::Create,
+            ResourceKind::Target,
+            "tgt",
+            Some("203.0.113.10"),
+            0,
+        );
         assert!(!explains(&other, &k, 10, 20, w));
     }
 
@@ -352,7 +370,13 @@ mod tests {
         let w = 3_600_000_000;
         let k = key(Encap::Erspan2, "203.0.113.9", Some(100));
         let mut c = Correlator::new(w);
-        let mut create = named(Action::Create, ResourceKind::Session, "1", Some("203.0.113.9"), 1_000);
+        let mut create = named(
+            Action::Create,
+            ResourceKind::Session,
+            "1",
+            Some("203.0.113.9"),
+            1_000,
+        );
         create.erspan_id = Some(100);
         c.add(create.clone());
         // Another device's session 1 is not ended by this deletion.
@@ -364,7 +388,13 @@ mod tests {
         failed.failed = true;
         c.add(failed);
         assert_eq!(c.matching(&k, 2_000, 3_000).len(), 2);
-        c.add(named(Action::Delete, ResourceKind::Session, "1", None, 5_000));
+        c.add(named(
+            Action::Delete,
+            ResourceKind::Session,
+            "1",
+            None,
+            5_000,
+        ));
         // Sessions that began before the deletion are still explained ...
         assert_eq!(c.matching(&k, 4_000, 9_000).len(), 2);
         // ... those after it only by the other device's session.
@@ -373,10 +403,29 @@ mod tests {
         assert_eq!(after[0].device.as_deref(), Some("rtr2"));
         // A stopped capture likewise.
         let mut c = Correlator::new(w);
-        c.add(named(Action::Start, ResourceKind::Capture, "CAP1", Some("203.0.113.9"), 0));
-        c.add(named(Action::Stop, ResourceKind::Capture, "CAP1", None, 100));
-        assert!(c.matching(&key(Encap::GreTeb, "203.0.113.9", None), 200, 300).is_empty());
-        assert_eq!(c.matching(&key(Encap::GreTeb, "203.0.113.9", None), 50, 300).len(), 1);
+        c.add(named(
+            Action::Start,
+            ResourceKind::Capture,
+            "CAP1",
+            Some("203.0.113.9"),
+            0,
+        ));
+        c.add(named(
+            Action::Stop,
+            ResourceKind::Capture,
+            "CAP1",
+            None,
+            100,
+        ));
+        assert!(
+            c.matching(&key(Encap::GreTeb, "203.0.113.9", None), 200, 300)
+                .is_empty()
+        );
+        assert_eq!(
+            c.matching(&key(Encap::GreTeb, "203.0.113.9", None), 50, 300)
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -387,7 +436,10 @@ mod tests {
         e.raw = "line four".into();
         let r = c.add(e);
         assert_eq!(r.raw, None);
-        assert_eq!((r.file.as_deref(), r.line), (Some("logs/arista.log"), Some(4)));
+        assert_eq!(
+            (r.file.as_deref(), r.line),
+            (Some("logs/arista.log"), Some(4))
+        );
         let full: Vec<ConfigEventRef> = c.records().collect();
         assert_eq!(full[0].raw.as_deref(), Some("line four"));
         assert_eq!(full[0].resource_id.as_deref(), Some("exfil"));

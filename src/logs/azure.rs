@@ -214,14 +214,17 @@ pub(crate) fn azure(v: &Value, raw: &str, origin: &str) -> Ingested {
     // (`destinationNetworkInterfaceIPConfiguration.properties.privateIPAddress`).
     if resource == Resource::VirtualNetworkTap {
         ev.destination_ip = bodies.iter().find_map(|b| {
-            ["destinationNetworkInterfaceIPConfiguration", "destinationLoadBalancerFrontEndIPConfiguration"]
-                .iter()
-                .find_map(|k| {
-                    let d = find(b, k, &|x: &Value| Some(x.clone()))?;
-                    find(&d, "privateIPAddress", &|x: &Value| {
-                        x.as_str().and_then(|s| s.parse().ok())
-                    })
+            [
+                "destinationNetworkInterfaceIPConfiguration",
+                "destinationLoadBalancerFrontEndIPConfiguration",
+            ]
+            .iter()
+            .find_map(|k| {
+                let d = find(b, k, &|x: &Value| Some(x.clone()))?;
+                find(&d, "privateIPAddress", &|x: &Value| {
+                    x.as_str().and_then(|s| s.parse().ok())
                 })
+            })
         });
         if ev.destination.is_none() {
             ev.destination = ev.destination_ip.map(|ip| ip.to_string());

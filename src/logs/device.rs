@@ -454,7 +454,10 @@ impl DeviceCtx {
         if neg {
             t = t.get(1..).unwrap_or(&[]);
         }
-        if t.first().is_some_and(|f| f.eq_ignore_ascii_case("monitor-session")) && !exec {
+        if t.first()
+            .is_some_and(|f| f.eq_ignore_ascii_case("monitor-session"))
+            && !exec
+        {
             if let Mode::Interface(ifc) = self.mode(user, now) {
                 return self.xr_attach(&ifc, neg, t);
             }
@@ -674,7 +677,8 @@ impl DeviceCtx {
         let path = norm(path);
         let same = |p: &str| last == format!("{u}|{verb}|{p}");
         let hit = same(&path)
-            || value.is_some_and(|v| same(&format!("{path} {v}")) || same(&format!("{path} \"{v}\"")));
+            || value
+                .is_some_and(|v| same(&format!("{path} {v}")) || same(&format!("{path} \"{v}\"")));
         if hit {
             self.junos_last_cli = None;
         }
@@ -1158,7 +1162,10 @@ mod tests {
             .apply_command("erin", "monitor-session EXFIL ethernet", None)
             .unwrap();
         assert_eq!(o.action, Action::Create);
-        assert_eq!((o.kind, o.name.as_deref()), (Some(Kind::Monitor), Some("EXFIL")));
+        assert_eq!(
+            (o.kind, o.name.as_deref()),
+            (Some(Kind::Monitor), Some("EXFIL"))
+        );
         let o = d
             .apply_command("erin", "destination interface tunnel-ip1", None)
             .unwrap();
@@ -1169,13 +1176,20 @@ mod tests {
             None
         );
         let o = d
-            .apply_command("erin", "monitor-session EXFIL ethernet direction rx-only", None)
+            .apply_command(
+                "erin",
+                "monitor-session EXFIL ethernet direction rx-only",
+                None,
+            )
             .unwrap();
         assert_eq!(o.action, Action::Modify);
         assert_eq!(o.state.sources, vec!["GigabitEthernet0/0/0/2".to_owned()]);
         assert_eq!(o.state.destination.as_deref(), Some("tunnel-ip1"));
         // Interface addresses are not destinations.
-        assert_eq!(d.apply_command("erin", "ipv4 address 192.0.2.1 255.255.255.0", None), None);
+        assert_eq!(
+            d.apply_command("erin", "ipv4 address 192.0.2.1 255.255.255.0", None),
+            None
+        );
         // In interface mode, `no` detaches the interface ...
         let o = d
             .apply_command("erin", "no monitor-session EXFIL ethernet", None)
@@ -1194,9 +1208,15 @@ mod tests {
     #[test]
     fn junos_cli_edit_levels() {
         let mut d = DeviceCtx::default();
-        assert_eq!(d.junos_cli("dave", "edit forwarding-options port-mirroring"), None);
+        assert_eq!(
+            d.junos_cli("dave", "edit forwarding-options port-mirroring"),
+            None
+        );
         let o = d
-            .junos_cli("dave", "set instance m2 family inet output interface ge-0/0/1.0 next-hop 203.0.113.5")
+            .junos_cli(
+                "dave",
+                "set instance m2 family inet output interface ge-0/0/1.0 next-hop 203.0.113.5",
+            )
             .unwrap();
         assert_eq!(o.name.as_deref(), Some("port-mirroring instance m2"));
         assert_eq!(o.state.destination_ip, ip("203.0.113.5"));
@@ -1212,13 +1232,21 @@ mod tests {
         assert_eq!(d.junos_cli("dave", "up 2"), None);
         assert_eq!(d.junos_cli("dave", "set system host-name x"), None);
         let o = d
-            .junos_cli("dave", "top delete forwarding-options port-mirroring instance m2")
+            .junos_cli(
+                "dave",
+                "top delete forwarding-options port-mirroring instance m2",
+            )
             .unwrap();
         assert_eq!(o.action, Action::Delete);
         // `exit` pops one level; an unrelated user has its own level.
         d.junos_cli("eve", "edit forwarding-options analyzer a9");
-        assert!(d.junos_cli("frank", "set input ingress interface ge-0/0/2.0").is_none());
-        let o = d.junos_cli("eve", "set input ingress interface ge-0/0/2.0").unwrap();
+        assert!(
+            d.junos_cli("frank", "set input ingress interface ge-0/0/2.0")
+                .is_none()
+        );
+        let o = d
+            .junos_cli("eve", "set input ingress interface ge-0/0/2.0")
+            .unwrap();
         assert_eq!(o.name.as_deref(), Some("analyzer a9"));
         // Deleting a part of an instance modifies it.
         let o = d

@@ -124,9 +124,7 @@ impl SyslogIngest {
 
     /// A record already parsed by [`parse_syslog_line`]; `raw` is its line.
     pub fn ingest_record(&mut self, rec: &SyslogRecord<'_>, raw: &str, origin: &str) -> Ingested {
-        if rec.format == SyslogFormat::Rfc5424
-            && !rec.msg.starts_with('%')
-            && rec.msg.contains('%')
+        if rec.format == SyslogFormat::Rfc5424 && !rec.msg.starts_with('%') && rec.msg.contains('%')
         {
             // A Cisco line forwarded in RFC 5424 by a relay: the message
             // still carries the device's own header (`123: *Mar  1 ...: %...`).
@@ -938,7 +936,10 @@ mod tests {
         assert_eq!(sd_param(sd, "username"), Some("erin"));
         assert_eq!(
             parse_junos_cmdline("-", Some(sd)),
-            Some(("erin", "set forwarding-options analyzer a1 output ip-address 192.0.2.1"))
+            Some((
+                "erin",
+                "set forwarding-options analyzer a1 output ip-address 192.0.2.1"
+            ))
         );
         assert_eq!(sd_param("[x name=\"a\\\"b\"]", "name"), None);
         assert_eq!(sd_param("[x username=\"u\"]", "name"), None);

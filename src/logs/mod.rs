@@ -11,9 +11,10 @@
 //!   syslog lines.
 //! * [`SyslogIngest`] recognises Cisco IOS/IOS-XE (`%PARSER-5-CFGLOG_LOGGEDCMD`
 //!   command logging, `%SYS-5-CONFIG_I`, SPAN/ERSPAN status messages),
-//!   NX-OS (accounting log, `%ETH_SPAN-*`), Arista EOS (`%ACCOUNTING-6-CMD`
-//!   AAA command accounting) and Junos (`UI_CFG_AUDIT_*`, `UI_COMMIT`)
-//!   lines, keeping bounded per-device context so that a session
+//!   NX-OS (accounting log, `%ETH_SPAN-*`), IOS-XR (`monitor-session`),
+//!   Embedded Packet Capture (`%BUFCAP-*`), Arista EOS
+//!   (`%ACCOUNTING-6-CMD` AAA command accounting) and Junos
+//!   (`UI_CMDLINE_READ_LINE`, `UI_CFG_AUDIT_*`, `UI_COMMIT`) lines, keeping bounded per-device context so that a session
 //!   configured over several commands yields events carrying everything
 //!   known so far. It serves files and live listeners alike.
 //! * [`recognise_cloudtrail`], [`recognise_gcp_audit`] and
@@ -23,10 +24,15 @@
 //!   counters and `file:line` warnings.
 //!
 //! Field conventions in [`ConfigEvent`]:
-//! * `session`: monitor session number (Cisco, NX-OS; numeric Arista names),
-//!   or the VXLAN VNI for AWS (also in `vni`). Named sessions (Arista
-//!   `monitor session exfil`, Junos instances, IOS-XE capture points) have
-//!   `session: None`; the name is in `raw`.
+//! * `resource` / `resource_id`: what changed and its id or name as the
+//!   record gives it (`monitor session 1` → `session` `1`; Arista
+//!   `monitor session exfil` → `exfil`; Junos `port-mirroring instance m1`
+//!   → `m1`, `analyzer a1` → `a1`, the default instance `port-mirroring`;
+//!   capture points by name; `tms-`/`tmt-`/`tmf-`/`tmfr-` ids; GCP and
+//!   Azure resource names). A filter, a target and a session are told
+//!   apart by `resource`.
+//! * `session`: monitor session number (numeric names), AWS
+//!   `SessionNumber`; `vni` the AWS `VirtualNetworkId`.
 //! * `destination`: destination IP, interface, `remote vlan N`, export URL,
 //!   AWS target id (`tmt-...`) for sessions, target resource (NLB ARN, ENI,
 //!   GWLB endpoint) for targets, GCP collector / NSI resource, Azure
@@ -42,7 +48,10 @@
 //!   3164 times take the caller's year (no New Year rollover guessing).
 //! * `failed`: the cloud API call failed (CloudTrail `errorCode`, GCP status
 //!   or severity, Azure status) or NX-OS accounting recorded `FAILURE`.
-//!   Such events are kept, not dropped.
+//!   Such events are kept, not dropped. `dry_run`: AWS `DryRun`
+//!   (`Client.DryRunOperation` is not a failure).
+//! * `device`: never a Cisco sequence number (`000123:` before the device
+//!   time stamp).
 
 mod aws;
 mod azure;
@@ -219,7 +228,10 @@ impl ConfigEvent {
 
 /// Splits a `file:line` origin.
 pub(crate) fn file_line(origin: &str) -> Option<(&str, u64)> {
-    if ["udp:", "tcp:", "tls:"].iter().any(|p| origin.starts_with(p)) {
+    if ["udp:", "tcp:", "tls:"]
+        .iter()
+        .any(|p| origin.starts_with(p))
+    {
         return None;
     }
     let (file, line) = origin.rsplit_once(':')?;
