@@ -836,7 +836,8 @@ impl DeviceCtx {
         }
         let mut reference = false;
         let (name, body_at) = if let Some(p) = toks.windows(2).position(|w| {
-            w[0] == "forwarding-options" && (w[1] == "port-mirroring" || w[1] == "analyzer")
+            (w[0] == "forwarding-options" && (w[1] == "port-mirroring" || w[1] == "analyzer"))
+                || (w[0] == "ethernet-switching-options" && w[1] == "analyzer")
         }) {
             let area = toks.get(p + 1).copied().unwrap_or("");
             if area == "analyzer" {
@@ -1255,6 +1256,15 @@ mod tests {
         assert_eq!(o.action, Action::Modify);
         assert!(o.state.sources.is_empty());
         assert_eq!(junos_display_name("analyzer a9"), "a9");
+        // EX switches: `ethernet-switching-options analyzer NAME`.
+        let o = d
+            .junos_cli(
+                "eve",
+                "top set ethernet-switching-options analyzer employee-monitor output interface ge-0/0/10.0",
+            )
+            .unwrap();
+        assert_eq!(o.name.as_deref(), Some("analyzer employee-monitor"));
+        assert_eq!(o.state.destination.as_deref(), Some("ge-0/0/10.0"));
         assert_eq!(junos_display_name("port-mirroring"), "port-mirroring");
     }
 

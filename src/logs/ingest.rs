@@ -479,13 +479,13 @@ fn event_from(o: CmdOutcome, platform: Platform, m: &Meta<'_>) -> ConfigEvent {
         Kind::Monitor | Kind::Junos => ResourceKind::Session,
         Kind::Capture => ResourceKind::Capture,
     });
-    ev.resource_id = match (o.kind, o.name.as_deref()) {
-        (Some(Kind::Junos), Some(n)) => Some(junos_display_name(n).to_owned()),
-        (_, n) => n.map(str::to_owned),
-    };
     ev.session = match o.kind {
         Some(Kind::Monitor) => o.name.as_deref().and_then(|n| n.parse().ok()),
         _ => None,
+    };
+    ev.resource_id = match (o.kind, o.name) {
+        (Some(Kind::Junos), Some(n)) => Some(junos_display_name(&n).to_owned()),
+        (_, n) => n,
     };
     ev.erspan_id = o.state.erspan_id;
     ev.destination = o.state.destination;
