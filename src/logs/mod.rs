@@ -137,6 +137,7 @@ pub struct ConfigEvent {
     pub device: Option<String>,
     /// User / caller ARN / principal e-mail.
     pub actor: Option<String>,
+    #[serde(deserialize_with = "action_compat")]
     pub action: Action,
     /// Kind of resource changed, when the record says it.
     #[serde(default)]
@@ -223,6 +224,17 @@ impl ConfigEvent {
             (Some(t), Some(d)) => !t.eq_ignore_ascii_case(d),
             _ => false,
         }
+    }
+}
+
+/// Reads an [`Action`], taking `capture-start` (the name of `start`
+/// before it had `stop`) from state saved by earlier versions.
+fn action_compat<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
+    let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+    match s.as_ref() {
+        "capture-start" => Ok(Action::Start),
+        other => Action::parse(other)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown Action {other:?}"))),
     }
 }
 
@@ -327,6 +339,23 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(a).unwrap(), a.to_string());
         }
+    }
+
+    #[test]
+    fn events_saved_by_earlier_versions_still_load() {
+        let old = r#"{"time_us":null,"platform":"cisco-ios","device":null,"actor":null,
+            "action":"capture-start","session":null,"erspan_id":null,"vni":null,
+            "destination":null,"destination_ip":null,"target_account":null,"sources":[],
+            "source_ip":null,"failed":false,"raw":"r","origin":"f:1"}"#;
+        let ev: ConfigEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (ev.action, ev.resource, ev.dry_run),
+            (Action::Start, None, false)
+        );
+        let bad = old.replace("capture-start", "explode");
+        assert!(serde_json::from_str::<ConfigEvent>(&bad).is_err());
+        let back: ConfigEvent = serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
+        assert_eq!(back, ev);
     }
 
     #[test]
