@@ -402,9 +402,35 @@ impl SyslogIngest {
                 }
             }
             "UI_CMDLINE_READ_LINE" => {
+                // Operational commands (`show`, `run`, `request`, ...) change
+                // nothing: look at the verb before anything else.
+                const VERBS: [&str; 11] = [
+                    "set",
+                    "delete",
+                    "deactivate",
+                    "activate",
+                    "edit",
+                    "top",
+                    "up",
+                    "exit",
+                    "quit",
+                    "configure",
+                    "commit",
+                ];
+                let quick = body
+                    .find("command '")
+                    .and_then(|at| body.get(at + 9..))
+                    .map(|c| c.split([' ', '\'']).next().unwrap_or(""));
+                if quick.is_some_and(|v| !VERBS.contains(&v)) {
+                    return Ingested::Unmatched;
+                }
                 let Some((user, cmd)) = parse_junos_cmdline(body, rec.structured_data) else {
                     return Ingested::Unmatched;
                 };
+                let verb = cmd.split_whitespace().next().unwrap_or("");
+                if !VERBS.contains(&verb) {
+                    return Ingested::Unmatched;
+                }
                 let relevant = cmd.contains("port-mirror")
                     || cmd.contains("analyzer")
                     || cmd.starts_with("edit")

@@ -427,6 +427,10 @@ fn device_tz_colon(c: &mut Cur<'_>) -> Option<Option<i64>> {
 /// colon included.
 fn xr_node_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
+    // `RP/`, `LC/`, `0/`: a slash within the first four bytes.
+    if !b.iter().take(4).any(|x| *x == b'/') {
+        return None;
+    }
     let n = b
         .iter()
         .take(32)
@@ -570,7 +574,13 @@ fn parse_legacy(mut c: Cur<'_>, pri: Option<u8>, year: i64) -> Option<SyslogReco
             continue;
         }
         c.i = save;
-        if !stamp_seen {
+        // Time stamps and node names start with `*`, `.`, a digit or a
+        // capital letter: a lower-case word (a host, an RFC 3164 tag) is
+        // not tried as one.
+        let stamp_like = c
+            .peek()
+            .is_some_and(|b| matches!(b, b'*' | b'.' | b'0'..=b'9' | b'A'..=b'Z'));
+        if !stamp_seen && stamp_like {
             if let Some(n) = xr_node_len(c.rest()) {
                 c.i += n;
                 cisco = true;
@@ -619,7 +629,10 @@ fn parse_legacy(mut c: Cur<'_>, pri: Option<u8>, year: i64) -> Option<SyslogReco
                     inner_host = Some(h);
                     continue;
                 }
-            } else if cisco && xr_node_len(c.rest()).is_some() {
+            } else if cisco
+                && c.peek().is_some_and(|b| b.is_ascii_alphanumeric())
+                && xr_node_len(c.rest()).is_some()
+            {
                 inner_host = Some(token);
                 continue;
             }
