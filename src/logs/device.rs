@@ -170,6 +170,19 @@ fn is_direction(t: &str) -> bool {
 /// Interface / VLAN list: direction words dropped; NX-OS `ethernet 1/1`
 /// joined to `ethernet1/1`.
 fn iface_arg(args: &[&str]) -> Option<String> {
+    // Options after the interface list are not part of it: `destination
+    // interface Gi1/0/24 encapsulation replicate ingress dot1q vlan 5`.
+    let end = args
+        .iter()
+        .enumerate()
+        .position(|(i, t)| {
+            kw(t, "encapsulation", 5)
+                || kw(t, "learning", 5)
+                || kw(t, "direction", 5)
+                || (t.eq_ignore_ascii_case("ingress") && i + 1 < args.len())
+        })
+        .unwrap_or(args.len());
+    let args = args.get(..end).unwrap_or(args);
     let kept: Vec<&str> = args.iter().copied().filter(|t| !is_direction(t)).collect();
     match kept.as_slice() {
         [] => None,
@@ -1077,6 +1090,14 @@ mod tests {
             d.apply_command("u", "do show monitor session 2", None),
             None
         );
+        let o = d
+            .apply_command(
+                "u",
+                "monitor session 2 destination interface Gi1/0/24 encapsulation replicate ingress dot1q vlan 5",
+                None,
+            )
+            .unwrap();
+        assert_eq!(o.state.destination.as_deref(), Some("Gi1/0/24"));
         assert_eq!(d.apply_command("u", "show monitor session 2", None), None);
         let o = d
             .apply_command(
