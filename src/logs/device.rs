@@ -113,6 +113,9 @@ pub(crate) struct DeviceCtx {
     users: Vec<UserMode>,
     erspan_origin: Option<IpAddr>,
     junos_pending: Option<JunosPending>,
+    /// GRE / `tunnel-ip` interfaces and their `tunnel destination`, for
+    /// sessions whose destination is such an interface (IOS-XR ERSPAN).
+    tunnels: Vec<(String, IpAddr)>,
     /// Junos CLI `[edit ...]` level per user.
     junos_edit: Vec<(String, Vec<String>)>,
     /// The last Junos CLI change (`user|verb|path`), so that the
@@ -122,6 +125,19 @@ pub(crate) struct DeviceCtx {
 
 /// IOS-XR `monitor-session NAME` classes.
 const XR_CLASSES: [&str; 5] = ["ethernet", "ipv4", "ipv6", "mpls-ipv4", "mpls-ipv6"];
+
+/// `tunnel-ip 1`, `tunnel-ip1` and `Tunnel-IP1` are one interface.
+fn same_interface(a: &str, b: &str) -> bool {
+    let mut x = a.bytes().filter(|c| *c != b' ');
+    let mut y = b.bytes().filter(|c| *c != b' ');
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(p), Some(q)) if p.eq_ignore_ascii_case(&q) => {}
+            _ => return false,
+        }
+    }
+}
 
 fn is_xr_class(t: &str) -> bool {
     XR_CLASSES.iter().any(|c| t.eq_ignore_ascii_case(c))
@@ -370,7 +386,45 @@ impl DeviceCtx {
         if st.origin_ip.is_none() {
             st.origin_ip = self.erspan_origin;
         }
+        if st.destination_ip.is_none() {
+            if let Some(d) = st.destination.as_deref() {
+                st.destination_ip = self.tunnel_destination(d);
+            }
+        }
         st
+    }
+
+    fn tunnel_destination(&self, ifc: &str) -> Option<IpAddr> {
+        self.tunnels
+            .iter()
+            .find(|(n, _)| same_interface(n, ifc))
+            .map(|(_, ip)| *ip)
+    }
+
+    /// `tunnel destination A.B.C.D` in interface mode: the address of
+    /// the sessions sending to that interface; an event for the first.
+    fn set_tunnel(&mut self, ifc: &str, ip: Option<IpAddr>) -> Option<CmdOutcome> {
+        self.tunnels.retain(|(n, _)| !same_interface(n, ifc));
+        if let Some(ip) = ip {
+            if self.tunnels.len() >= MAX_SESSIONS {
+                self.tunnels.remove(0);
+            }
+            self.tunnels.push((clip(ifc), ip));
+        }
+        let i = self.sessions.iter().position(|s| {
+            s.kind == Kind::Monitor
+                && s.state
+                    .destination
+                    .as_deref()
+                    .is_some_and(|d| same_interface(d, ifc))
+        })?;
+        Some(CmdOutcome {
+            action: Action::Modify,
+            kind: Some(Kind::Monitor),
+            name: self.sessions.get(i).map(|s| s.name.clone()),
+            state: self.snapshot(i),
+            arista: false,
+        })
     }
 
     fn remove(&mut self, kind: Kind, name: &str) -> SessionState {
@@ -505,6 +559,15 @@ impl DeviceCtx {
                 && (kw_at(t, 0, "exit", 3) || kw_at(t, 0, "end", 3) || kw_at(t, 0, "router", 3))
             {
                 self.set_mode(user, Mode::Global, now);
+            } else if let Mode::Interface(ifc) = &mode {
+                if kw_at(t, 0, "tunnel", 3) && kw_at(t, 1, "destination", 4) {
+                    let ip = if neg {
+                        None
+                    } else {
+                        Some(t.get(2).and_then(|s| parse_ip(s))?)
+                    };
+                    return self.set_tunnel(ifc, ip);
+                }
             }
             return None;
         }
@@ -1212,6 +1275,20 @@ mod tests {
             d.apply_command("erin", "ipv4 address 192.0.2.1 255.255.255.0", None),
             None
         );
+        // The tunnel interface's destination is the session's address.
+        assert_eq!(d.apply_command("erin", "exit", None), None);
+        d.apply_command("erin", "interface tunnel-ip 1", None);
+        let o = d
+            .apply_command("erin", "tunnel destination 203.0.113.90", None)
+            .unwrap();
+        assert_eq!(o.name.as_deref(), Some("EXFIL"));
+        assert_eq!(o.state.destination.as_deref(), Some("tunnel-ip1"));
+        assert_eq!(o.state.destination_ip, ip("203.0.113.90"));
+        assert_eq!(
+            d.apply_command("erin", "tunnel source 192.0.2.1", None),
+            None
+        );
+        d.apply_command("erin", "interface GigabitEthernet0/0/0/2", None);
         // In interface mode, `no` detaches the interface ...
         let o = d
             .apply_command("erin", "no monitor-session EXFIL ethernet", None)
