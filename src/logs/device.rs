@@ -213,6 +213,41 @@ fn iface_arg(args: &[&str]) -> Option<String> {
     }
 }
 
+/// A source list: `Gi0/0/1 , Gi0/0/2 both` (and `Gi0/0/1,Gi0/0/2`) is
+/// two sources; a range (`Gi1/0/1 - 3`) is one.
+fn iface_list(args: &[&str]) -> Vec<String> {
+    let mut parts: Vec<Vec<&str>> = vec![Vec::new()];
+    for (i, tok) in args.iter().enumerate() {
+        let pieces: Vec<&str> = tok.split(',').collect();
+        // What follows a comma must be an interface name (`vlan 10 , 20`
+        // is one VLAN list).
+        let next_is_name = args
+            .get(i + 1)
+            .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_alphabetic()));
+        let splits = pieces.len() > 1
+            && pieces.iter().skip(1).all(|p| {
+                p.starts_with(|c: char| c.is_ascii_alphabetic()) || (p.is_empty() && next_is_name)
+            });
+        if !splits {
+            if let Some(last) = parts.last_mut() {
+                last.push(tok);
+            }
+            continue;
+        }
+        for (k, p) in pieces.iter().enumerate() {
+            if k > 0 && parts.len() < MAX_SOURCES {
+                parts.push(Vec::new());
+            }
+            if !p.is_empty() {
+                if let Some(last) = parts.last_mut() {
+                    last.push(p);
+                }
+            }
+        }
+    }
+    parts.iter().filter_map(|p| iface_arg(p)).collect()
+}
+
 enum SubEffect {
     Applied,
     EnterSub,
@@ -229,18 +264,22 @@ fn apply_sub(st: &mut SessionState, t: &[&str], neg: bool, arista: &mut bool) ->
         } else {
             args
         };
-        return match iface_arg(args) {
-            None if neg => Some(SubEffect::Applied),
-            None => Some(SubEffect::EnterSub),
-            Some(src) => {
-                if neg {
-                    st.remove_source(&src);
-                } else {
-                    st.add_source(src);
-                }
-                Some(SubEffect::Applied)
+        let list = iface_list(args);
+        if list.is_empty() {
+            return Some(if neg {
+                SubEffect::Applied
+            } else {
+                SubEffect::EnterSub
+            });
+        }
+        for src in list {
+            if neg {
+                st.remove_source(&src);
+            } else {
+                st.add_source(src);
             }
-        };
+        }
+        return Some(SubEffect::Applied);
     }
     if kw(head, "destination", 4) {
         if neg {
@@ -1144,6 +1183,22 @@ mod tests {
             .unwrap();
         assert_eq!(o.action, Action::Create);
         assert_eq!(o.state.sources, vec!["Gi1/0/1 - 3".to_owned()]);
+        let o = d
+            .apply_command(
+                "u",
+                "monitor session 3 source interface Gi0/0/1 , Gi0/0/2,Gi0/0/4 rx",
+                None,
+            )
+            .unwrap();
+        assert_eq!(o.state.sources, vec!["Gi0/0/1", "Gi0/0/2", "Gi0/0/4"]);
+        let o = d
+            .apply_command("u", "no monitor session 3 source interface Gi0/0/2", None)
+            .unwrap();
+        assert_eq!(o.state.sources, vec!["Gi0/0/1", "Gi0/0/4"]);
+        let o = d
+            .apply_command("u", "monitor session 3 source vlan 10 , 20", None)
+            .unwrap();
+        assert_eq!(o.state.sources, vec!["Gi0/0/1", "Gi0/0/4", "vlan 10 , 20"]);
         let o = d
             .apply_command("u", "monitor session 2 destination remote vlan 900", None)
             .unwrap();

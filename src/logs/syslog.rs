@@ -341,6 +341,18 @@ fn bsd_stamp_inner(c: &mut Cur<'_>) -> Option<Stamp> {
         }
     }
     let (hour, minute, second, micros) = clock(c)?;
+    if year.is_none() {
+        // `Mmm dd hh:mm:ss yyyy` (a year after the clock).
+        let save = c.i;
+        if c.spaces() > 0 {
+            match c.digits(4, 4) {
+                Some(y) if c.peek() == Some(b' ') => year = Some(i64::from(y)),
+                _ => c.i = save,
+            }
+        } else {
+            c.i = save;
+        }
+    }
     Some(Stamp {
         year,
         month,
@@ -812,6 +824,17 @@ mod tests {
         let r = parse_syslog_line("Mar  1 10:00:00 host just some text", Y).unwrap();
         assert_eq!(r.app, None);
         assert_eq!(r.msg, "just some text");
+    }
+
+    #[test]
+    fn year_after_the_clock() {
+        let r =
+            parse_syslog_line("Mar  1 10:00:00 2023 mx1 mgd[1]: UI_COMMIT: User 'bob'", Y).unwrap();
+        assert_eq!(r.host, Some("mx1"));
+        assert_eq!(r.time_us, at(10, 0, 0, 0).map(|t| t - 366 * 86_400_000_000));
+        // A host name of four digits followed by a tag is not a year.
+        let r = parse_syslog_line("Mar  1 10:00:00 2023: x", Y).unwrap();
+        assert_eq!(r.time_us, at(10, 0, 0, 0));
     }
 
     #[test]
