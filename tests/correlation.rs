@@ -26,11 +26,10 @@ fn pcap(name: &str) -> String {
 /// Runs replay with `--alerts -` and JSON output to a file; returns
 /// (report, alerts).
 fn replay(args: &[&str]) -> (serde_json::Value, Vec<serde_json::Value>) {
-    let report_path = std::env::temp_dir().join(format!(
-        "mw-corr-{}-{}.json",
-        std::process::id(),
-        args.len()
-    ));
+    // One file per call: tests run in parallel in this process.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let report_path = std::env::temp_dir().join(format!("mw-corr-{}-{n}.json", std::process::id()));
     let golden = common::project_pcaps().join("golden.toml");
     let mut all = vec![
         "replay".to_owned(),
@@ -177,4 +176,95 @@ fn logs_command_lists_events_and_counts_the_rest() {
     let out = common::mirrorwatch(&["logs", "/nonexistent/switch.log"], LIMIT);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/switch.log"));
+}
+
+#[test]
+fn logs_json_carries_every_field_and_the_raw_record() {
+    let path = fixture("cisco-relay.log");
+    let out = common::mirrorwatch(
+        &["logs", "--format", "json", "--year", "2024", &path],
+        LIMIT,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let events = v["events"].as_array().expect("events");
+    assert_eq!(events.len(), 21);
+    // Line 10: bob's ERSPAN session 7 on 10.0.0.12, relayed with service
+    // sequence numbers and interleaved with alice's session 7 on 10.0.0.11.
+    let e = events
+        .iter()
+        .find(|e| e["line"] == 10)
+        .expect("event of line 10");
+    assert_eq!(e["platform"], "cisco-ios");
+    assert_eq!(e["action"], "modify");
+    assert_eq!(e["resource"], "session");
+    assert_eq!(e["resource_id"], "7");
+    assert_eq!(e["device"], "10.0.0.12");
+    assert_eq!(e["actor"], "bob");
+    assert_eq!(e["session"], 7);
+    assert_eq!(e["erspan_id"], 71);
+    assert_eq!(e["destination"], "198.51.100.71");
+    assert_eq!(e["destination_ip"], "198.51.100.71");
+    assert_eq!(e["sources"], serde_json::json!(["vlan 20"]));
+    assert_eq!(e["failed"], false);
+    assert_eq!(e["dry_run"], false);
+    assert_eq!(e["file"], path.as_str());
+    assert_eq!(e["time"], "2024-03-01T09:00:10.000000Z");
+    let raw = e["raw"].as_str().expect("raw");
+    assert!(
+        raw.starts_with("Mar  1 09:00:10 10.0.0.12 000205: "),
+        "{raw}"
+    );
+    // A capture point stopped.
+    let stop = events.iter().find(|e| e["action"] == "stop").expect("stop");
+    assert_eq!(
+        (
+            &stop["resource"],
+            &stop["resource_id"],
+            stop["line"].as_u64()
+        ),
+        (
+            &serde_json::json!("capture"),
+            &serde_json::json!("capture-p1"),
+            Some(22)
+        )
+    );
+    assert_eq!(v["logs"][0]["unmatched"], 9);
+}
+
+#[test]
+fn a_filter_alone_explains_no_session() {
+    // Only the traffic mirror filter of the VXLAN scenario is logged: the
+    // mirror stays unexplained.
+    let full: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("aws-vxlan-mirror-cloudtrail.json")).expect("fixture"),
+    )
+    .expect("JSON");
+    let mut filter_only = full.clone();
+    let mut filter = full["Records"][1].clone();
+    filter["eventName"] = serde_json::json!("CreateTrafficMirrorFilter");
+    filter["responseElements"] = serde_json::json!({"CreateTrafficMirrorFilterResponse": {
+        "trafficMirrorFilter": {"trafficMirrorFilterId": "tmf-0123456789abcdef0"}}});
+    filter_only["Records"] = serde_json::Value::Array(vec![filter]);
+    let path = std::env::temp_dir().join(format!("mw-filter-only-{}.json", std::process::id()));
+    std::fs::write(&path, filter_only.to_string()).expect("write");
+    let (r, alerts) = replay(&[
+        "--logs",
+        &path.to_string_lossy(),
+        &pcap("aws-vxlan-mirror.pcap"),
+    ]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(r["logs"][0]["recognised"], 1);
+    assert_eq!(
+        r["sessions"][0]["config_events"].as_array().map(Vec::len),
+        Some(0)
+    );
+    let k = kinds(&alerts);
+    assert!(k.contains(&"mirror_without_config".to_owned()), "{k:?}");
+    // A filter sends nothing anywhere: no unapproved_mirror_config.
+    assert!(!k.contains(&"unapproved_mirror_config".to_owned()), "{k:?}");
 }

@@ -52,12 +52,25 @@ fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
 }
 
 /// One event as a line: everything but time, raw and the file name.
+/// `R=kind:id` is the resource; region, network and dry-run only when set.
 fn summary(ev: &ConfigEvent) -> String {
+    let mut extra = String::new();
+    if let Some(r) = &ev.region {
+        extra.push_str(&format!(" region={r}"));
+    }
+    if let Some(n) = &ev.network {
+        extra.push_str(&format!(" net={n}"));
+    }
+    if ev.dry_run {
+        extra.push_str(" DRYRUN");
+    }
     format!(
-        "{} {} {} dev={} actor={} s={} erspan={} vni={} dst={} dip={} tacct={} src=[{}] sip={}{}",
+        "{} {} {} R={}:{} dev={} actor={} s={} erspan={} vni={} dst={} dip={} tacct={} src=[{}] sip={}{}{extra}",
         line_of(&ev.origin),
         ev.platform,
         ev.action,
+        opt(&ev.resource),
+        opt(&ev.resource_id),
         opt(&ev.device),
         opt(&ev.actor),
         opt(&ev.session),
@@ -111,21 +124,21 @@ fn cisco_ios_syslog() {
     const S: &str = "src=[GigabitEthernet0/0/1]";
     let erspan = format!("erspan=100 vni=- dst=203.0.113.9 dip=203.0.113.9 tacct=- {S}");
     let expected = [
-        "3 cisco-ios create dev=rtr-edge1 actor=alice s=1 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
-        "4 cisco-ios modify dev=rtr-edge1 actor=alice s=1 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
-        format!("5 cisco-ios modify dev=rtr-edge1 actor=alice s=1 erspan=- vni=- dst=- dip=- tacct=- {S} sip=-"),
-        format!("6 cisco-ios modify dev=rtr-edge1 actor=alice s=1 erspan=- vni=- dst=- dip=- tacct=- {S} sip=-"),
-        format!("7 cisco-ios modify dev=rtr-edge1 actor=alice s=1 erspan=100 vni=- dst=- dip=- tacct=- {S} sip=-"),
-        format!("8 cisco-ios modify dev=rtr-edge1 actor=alice s=1 {erspan} sip=-"),
-        format!("9 cisco-ios modify dev=rtr-edge1 actor=alice s=1 {erspan} sip=-"),
-        format!("11 cisco-ios modify dev=rtr-edge1 actor=alice s=1 {erspan} sip=-"),
-        format!("14 cisco-ios session-up dev=rtr-edge1 actor=- s=1 {erspan} sip=-"),
-        "15 cisco-nxos session-up dev=10.0.0.2 actor=- s=3 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
-        "21 cisco-ios capture-start dev=rtr-edge1 actor=alice s=- erspan=- vni=- dst=- dip=- tacct=- src=[GigabitEthernet0/0/2] sip=-".to_owned(),
-        "22 cisco-ios capture-start dev=rtr-edge1 actor=- s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
-        "23 cisco-nxos session-down dev=10.0.0.2 actor=- s=3 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
-        format!("24 cisco-ios session-down dev=rtr-edge1 actor=- s=1 {erspan} sip=-"),
-        format!("25 cisco-ios delete dev=rtr-edge1 actor=alice s=1 {erspan} sip=-"),
+        "3 cisco-ios create R=session:1 dev=rtr-edge1 actor=alice s=1 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        "4 cisco-ios modify R=session:1 dev=rtr-edge1 actor=alice s=1 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        format!("5 cisco-ios modify R=session:1 dev=rtr-edge1 actor=alice s=1 erspan=- vni=- dst=- dip=- tacct=- {S} sip=-"),
+        format!("6 cisco-ios modify R=session:1 dev=rtr-edge1 actor=alice s=1 erspan=- vni=- dst=- dip=- tacct=- {S} sip=-"),
+        format!("7 cisco-ios modify R=session:1 dev=rtr-edge1 actor=alice s=1 erspan=100 vni=- dst=- dip=- tacct=- {S} sip=-"),
+        format!("8 cisco-ios modify R=session:1 dev=rtr-edge1 actor=alice s=1 {erspan} sip=-"),
+        format!("9 cisco-ios modify R=session:1 dev=rtr-edge1 actor=alice s=1 {erspan} sip=-"),
+        format!("11 cisco-ios modify R=session:1 dev=rtr-edge1 actor=alice s=1 {erspan} sip=-"),
+        format!("14 cisco-ios session-up R=session:1 dev=rtr-edge1 actor=- s=1 {erspan} sip=-"),
+        "15 cisco-nxos session-up R=session:3 dev=10.0.0.2 actor=- s=3 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        "21 cisco-ios start R=capture:CAP1 dev=rtr-edge1 actor=alice s=- erspan=- vni=- dst=- dip=- tacct=- src=[GigabitEthernet0/0/2] sip=-".to_owned(),
+        "22 cisco-ios start R=capture:CAP1 dev=rtr-edge1 actor=- s=- erspan=- vni=- dst=- dip=- tacct=- src=[GigabitEthernet0/0/2] sip=-".to_owned(),
+        "23 cisco-nxos session-down R=session:3 dev=10.0.0.2 actor=- s=3 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        format!("24 cisco-ios session-down R=session:1 dev=rtr-edge1 actor=- s=1 {erspan} sip=-"),
+        format!("25 cisco-ios delete R=session:1 dev=rtr-edge1 actor=alice s=1 {erspan} sip=-"),
     ];
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     assert_events("cisco-ios.log", &out, &expected);
@@ -147,15 +160,15 @@ fn nxos_accounting_log() {
     );
     let e = "erspan=300 vni=- dst=198.51.100.77 dip=198.51.100.77 tacct=-";
     let expected = [
-        "2 cisco-nxos modify dev=- actor=admin s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=10.1.1.7".to_owned(),
-        "3 cisco-nxos create dev=- actor=admin s=3 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=10.1.1.7".to_owned(),
-        "4 cisco-nxos modify dev=- actor=admin s=3 erspan=300 vni=- dst=- dip=- tacct=- src=[] sip=10.1.1.7".to_owned(),
-        "5 cisco-nxos modify dev=- actor=admin s=3 erspan=300 vni=- dst=- dip=- tacct=- src=[] sip=10.1.1.7".to_owned(),
-        format!("6 cisco-nxos modify dev=- actor=admin s=3 {e} src=[] sip=10.1.1.7"),
-        format!("7 cisco-nxos modify dev=- actor=admin s=3 {e} src=[ethernet1/10] sip=10.1.1.7"),
-        format!("8 cisco-nxos modify dev=- actor=admin s=3 {e} src=[ethernet1/10] sip=10.1.1.7"),
-        "11 cisco-nxos modify dev=- actor=admin s=4 erspan=- vni=- dst=203.0.113.200 dip=203.0.113.200 tacct=- src=[] sip=10.1.1.7 FAILED".to_owned(),
-        format!("13 cisco-nxos delete dev=- actor=netops s=3 {e} src=[ethernet1/10] sip=-"),
+        "2 cisco-nxos modify R=-:- dev=- actor=admin s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=10.1.1.7".to_owned(),
+        "3 cisco-nxos create R=session:3 dev=- actor=admin s=3 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=10.1.1.7".to_owned(),
+        "4 cisco-nxos modify R=session:3 dev=- actor=admin s=3 erspan=300 vni=- dst=- dip=- tacct=- src=[] sip=10.1.1.7".to_owned(),
+        "5 cisco-nxos modify R=session:3 dev=- actor=admin s=3 erspan=300 vni=- dst=- dip=- tacct=- src=[] sip=10.1.1.7".to_owned(),
+        format!("6 cisco-nxos modify R=session:3 dev=- actor=admin s=3 {e} src=[] sip=10.1.1.7"),
+        format!("7 cisco-nxos modify R=session:3 dev=- actor=admin s=3 {e} src=[ethernet1/10] sip=10.1.1.7"),
+        format!("8 cisco-nxos modify R=session:3 dev=- actor=admin s=3 {e} src=[ethernet1/10] sip=10.1.1.7"),
+        "11 cisco-nxos modify R=session:4 dev=- actor=admin s=4 erspan=- vni=- dst=203.0.113.200 dip=203.0.113.200 tacct=- src=[] sip=10.1.1.7 FAILED".to_owned(),
+        format!("13 cisco-nxos delete R=session:3 dev=- actor=netops s=3 {e} src=[ethernet1/10] sip=-"),
     ];
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     assert_events("nxos-accounting.log", &out, &expected);
@@ -174,10 +187,10 @@ fn arista_eos_accounting() {
         "arista.log",
         &out,
         &[
-            "4 arista-eos create dev=leaf-03 actor=admin s=- erspan=- vni=- dst=- dip=- tacct=- src=[Ethernet7] sip=192.0.2.44",
-            "6 arista-eos modify dev=leaf-03 actor=admin s=- erspan=- vni=- dst=203.0.113.50 dip=203.0.113.50 tacct=- src=[Ethernet7] sip=192.0.2.44",
-            "7 arista-eos create dev=leaf-03 actor=admin s=2 erspan=- vni=- dst=- dip=- tacct=- src=[Ethernet12] sip=192.0.2.44",
-            "11 arista-eos delete dev=leaf-03 actor=netops s=- erspan=- vni=- dst=203.0.113.50 dip=203.0.113.50 tacct=- src=[Ethernet7] sip=192.0.2.60",
+            "4 arista-eos create R=session:exfil dev=leaf-03 actor=admin s=- erspan=- vni=- dst=- dip=- tacct=- src=[Ethernet7] sip=192.0.2.44",
+            "6 arista-eos modify R=session:exfil dev=leaf-03 actor=admin s=- erspan=- vni=- dst=203.0.113.50 dip=203.0.113.50 tacct=- src=[Ethernet7] sip=192.0.2.44",
+            "7 arista-eos create R=session:2 dev=leaf-03 actor=admin s=2 erspan=- vni=- dst=- dip=- tacct=- src=[Ethernet12] sip=192.0.2.44",
+            "11 arista-eos delete R=session:exfil dev=leaf-03 actor=netops s=- erspan=- vni=- dst=203.0.113.50 dip=203.0.113.50 tacct=- src=[Ethernet7] sip=192.0.2.60",
         ],
     );
     assert_eq!(out.events[1].time_us, mar1(20, 10, 19));
@@ -193,15 +206,15 @@ fn junos_syslog() {
     );
     let m1 = "erspan=- vni=- dst=203.0.113.7 dip=203.0.113.7 tacct=-";
     let expected = [
-        "3 junos create dev=mx-border1 actor=bob s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
-        format!("4 junos modify dev=mx-border1 actor=bob s=- {m1} src=[] sip=-"),
-        format!("5 junos modify dev=mx-border1 actor=bob s=- {m1} src=[filter MIRROR-IN] sip=-"),
-        format!("7 junos modify dev=mx-border1 actor=bob s=- {m1} src=[filter MIRROR-IN] sip=-"),
-        "11 junos create dev=mx-edge2 actor=carol s=- erspan=- vni=- dst=- dip=- tacct=- src=[ge-0/0/4.0] sip=-".to_owned(),
-        "12 junos modify dev=mx-edge2 actor=carol s=- erspan=- vni=- dst=198.51.100.250 dip=198.51.100.250 tacct=- src=[ge-0/0/4.0] sip=-".to_owned(),
-        "13 junos modify dev=mx-edge2 actor=carol s=- erspan=- vni=- dst=198.51.100.250 dip=198.51.100.250 tacct=- src=[ge-0/0/4.0] sip=-".to_owned(),
-        format!("14 junos delete dev=mx-border1 actor=bob s=- {m1} src=[filter MIRROR-IN] sip=-"),
-        "15 junos delete dev=mx-border1 actor=bob s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        "3 junos create R=session:m1 dev=mx-border1 actor=bob s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        format!("4 junos modify R=session:m1 dev=mx-border1 actor=bob s=- {m1} src=[] sip=-"),
+        format!("5 junos modify R=session:m1 dev=mx-border1 actor=bob s=- {m1} src=[filter MIRROR-IN] sip=-"),
+        format!("7 junos modify R=session:m1 dev=mx-border1 actor=bob s=- {m1} src=[filter MIRROR-IN] sip=-"),
+        "11 junos create R=session:a1 dev=mx-edge2 actor=carol s=- erspan=- vni=- dst=- dip=- tacct=- src=[ge-0/0/4.0] sip=-".to_owned(),
+        "12 junos modify R=session:a1 dev=mx-edge2 actor=carol s=- erspan=- vni=- dst=198.51.100.250 dip=198.51.100.250 tacct=- src=[ge-0/0/4.0] sip=-".to_owned(),
+        "13 junos modify R=session:a1 dev=mx-edge2 actor=carol s=- erspan=- vni=- dst=198.51.100.250 dip=198.51.100.250 tacct=- src=[ge-0/0/4.0] sip=-".to_owned(),
+        format!("14 junos delete R=session:m1 dev=mx-border1 actor=bob s=- {m1} src=[filter MIRROR-IN] sip=-"),
+        "15 junos delete R=session:m1 dev=mx-border1 actor=bob s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
     ];
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     assert_events("junos.log", &out, &expected);
@@ -224,14 +237,14 @@ fn cloudtrail_records_document() {
     );
     let expected = [
         format!(
-            "L aws create dev=111122223333 actor={VICTIM_ARN} s=4242 erspan=- vni=4242 dst=tmt-0f1e2d3c4b5a69788 dip=- tacct=999988887777 src=[eni-0a1b2c3d4e5f60718] sip=198.51.100.23"
+            "L aws create R=session:tms-08a33b1214f3c6b2e dev=111122223333 actor={VICTIM_ARN} s=1 erspan=- vni=4242 dst=tmt-0f1e2d3c4b5a69788 dip=- tacct=999988887777 src=[eni-0a1b2c3d4e5f60718] sip=198.51.100.23 region=us-east-1"
         ),
         format!(
-            "L aws create dev=999988887777 actor=arn:aws:iam::999988887777:user/ops-automation s=- erspan=- vni=- dst={NLB} dip=- tacct=999988887777 src=[] sip=203.0.113.66"
+            "L aws create R=target:tmt-0f1e2d3c4b5a69788 dev=999988887777 actor=arn:aws:iam::999988887777:user/ops-automation s=- erspan=- vni=- dst={NLB} dip=- tacct=999988887777 src=[] sip=203.0.113.66 region=us-east-1"
         ),
-        format!("L aws create dev=111122223333 actor={VICTIM_ARN} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23"),
-        format!("L aws create dev=111122223333 actor={VICTIM_ARN} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23"),
-        "L aws delete dev=111122223333 actor=arn:aws:iam::111122223333:user/ops-readonly s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.10 FAILED".to_owned(),
+        format!("L aws create R=filter:tmf-04812ff784b25ae67 dev=111122223333 actor={VICTIM_ARN} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 region=us-east-1"),
+        format!("L aws create R=filter-rule:tmfr-0ec7a1d5b2f9e8c34 dev=111122223333 actor={VICTIM_ARN} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 region=us-east-1"),
+        "L aws delete R=session:tms-08a33b1214f3c6b2e dev=111122223333 actor=arn:aws:iam::111122223333:user/ops-readonly s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.10 FAILED region=us-east-1".to_owned(),
     ];
     // Records of a pretty-printed document start on their own `{` lines.
     let mut prev = 0;
@@ -271,12 +284,12 @@ fn cloudtrail_json_lines_gzip() {
         (6, 1, 0, 0)
     );
     let expected_without_history = [
-        format!("1 aws modify dev=111122223333 actor={VICTIM_ARN} s=777 erspan=- vni=777 dst=tmt-0f1e2d3c4b5a69788 dip=- tacct=- src=[] sip=198.51.100.23"),
-        "2 aws delete dev=999988887777 actor=arn:aws:iam::999988887777:user/ops-automation s=- erspan=- vni=- dst=tmt-0f1e2d3c4b5a69788 dip=- tacct=- src=[] sip=203.0.113.66".to_owned(),
-        format!("3 aws modify dev=111122223333 actor={VICTIM_ARN} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23"),
-        format!("4 aws create dev=111122223333 actor={VICTIM_ARN} s=13000321 erspan=- vni=13000321 dst=tmt-0aaaabbbbccccdddd dip=- tacct=- src=[eni-0b2c3d4e5f6071829] sip=198.51.100.23"),
-        format!("6 aws create dev=111122223333 actor={VICTIM_ARN} s=- erspan=- vni=- dst=eni-0c3d4e5f607182930 dip=- tacct=111122223333 src=[] sip=198.51.100.23"),
-        format!("6 aws delete dev=111122223333 actor={VICTIM_ARN} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23"),
+        format!("1 aws modify R=session:tms-08a33b1214f3c6b2e dev=111122223333 actor={VICTIM_ARN} s=- erspan=- vni=777 dst=tmt-0f1e2d3c4b5a69788 dip=- tacct=- src=[] sip=198.51.100.23 region=us-east-1"),
+        "2 aws delete R=target:tmt-0f1e2d3c4b5a69788 dev=999988887777 actor=arn:aws:iam::999988887777:user/ops-automation s=- erspan=- vni=- dst=tmt-0f1e2d3c4b5a69788 dip=- tacct=- src=[] sip=203.0.113.66 region=us-east-1".to_owned(),
+        format!("3 aws modify R=filter:tmf-04812ff784b25ae67 dev=111122223333 actor={VICTIM_ARN} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 region=us-east-1"),
+        format!("4 aws create R=session:tms-0ddddeeeeffff0000 dev=111122223333 actor={VICTIM_ARN} s=2 erspan=- vni=13000321 dst=tmt-0aaaabbbbccccdddd dip=- tacct=- src=[eni-0b2c3d4e5f6071829] sip=198.51.100.23 region=us-east-1"),
+        format!("6 aws create R=target:tmt-0eeeeffff00001111 dev=111122223333 actor={VICTIM_ARN} s=- erspan=- vni=- dst=eni-0c3d4e5f607182930 dip=- tacct=111122223333 src=[] sip=198.51.100.23 region=us-east-1"),
+        format!("6 aws delete R=filter-rule:tmfr-0ec7a1d5b2f9e8c34 dev=111122223333 actor={VICTIM_ARN} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 region=us-east-1"),
     ];
     let expected: Vec<&str> = expected_without_history
         .iter()
@@ -325,12 +338,12 @@ fn gcp_audit_log() {
     let vp = "projects/victim-prod";
     let collector = "https://www.googleapis.com/compute/v1/projects/collector-ext-4471/regions/us-central1/forwardingRules/pm-collector-ilb";
     let expected = [
-        "1 gcp create dev=collector-ext-4471 actor=mallory@example.com s=- erspan=- vni=- dst=projects/collector-ext-4471/regions/us-central1/forwardingRules/nsi-collector-fr dip=- tacct=collector-ext-4471 src=[] sip=203.0.113.66".to_owned(),
-        format!("2 gcp create dev=victim-prod actor=mallory@example.com s=- erspan=- vni=- dst=projects/collector-ext-4471/locations/global/mirroringEndpointGroups/collector-eg dip=- tacct=collector-ext-4471 src=[{vp}/global/networks/prod-vpc] sip=198.51.100.23"),
-        format!("3 gcp create dev=victim-prod actor=mallory@example.com s=- erspan=- vni=- dst={collector} dip=- tacct=collector-ext-4471 src=[https://www.googleapis.com/compute/v1/{vp}/zones/us-central1-a/instances/db-primary-1,https://www.googleapis.com/compute/v1/{vp}/regions/us-central1/subnetworks/payments,tag:pci] sip=198.51.100.23"),
-        format!("5 gcp modify dev=victim-prod actor=mallory@example.com s=- erspan=- vni=- dst={collector} dip=- tacct=collector-ext-4471 src=[tag:pci,tag:db] sip=198.51.100.23"),
-        "10 gcp delete dev=victim-prod actor=intern@example.com s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.77 FAILED".to_owned(),
-        "11 gcp delete dev=victim-prod actor=secops@example.com s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5".to_owned(),
+        "1 gcp create R=target:collector-dep dev=collector-ext-4471 actor=mallory@example.com s=- erspan=- vni=- dst=projects/collector-ext-4471/regions/us-central1/forwardingRules/nsi-collector-fr dip=- tacct=collector-ext-4471 src=[] sip=203.0.113.66 region=us-central1-a".to_owned(),
+        format!("2 gcp create R=session:prod-vpc-assoc dev=victim-prod actor=mallory@example.com s=- erspan=- vni=- dst=projects/collector-ext-4471/locations/global/mirroringEndpointGroups/collector-eg dip=- tacct=collector-ext-4471 src=[{vp}/global/networks/prod-vpc] sip=198.51.100.23 region=global net={vp}/global/networks/prod-vpc"),
+        format!("3 gcp create R=session:pm-db-tier dev=victim-prod actor=mallory@example.com s=- erspan=- vni=- dst={collector} dip=- tacct=collector-ext-4471 src=[https://www.googleapis.com/compute/v1/{vp}/zones/us-central1-a/instances/db-primary-1,https://www.googleapis.com/compute/v1/{vp}/regions/us-central1/subnetworks/payments,tag:pci] sip=198.51.100.23 region=us-central1 net=https://www.googleapis.com/compute/v1/{vp}/global/networks/prod-vpc"),
+        format!("5 gcp modify R=session:pm-db-tier dev=victim-prod actor=mallory@example.com s=- erspan=- vni=- dst={collector} dip=- tacct=collector-ext-4471 src=[tag:pci,tag:db] sip=198.51.100.23 region=us-central1"),
+        "10 gcp delete R=session:pm-db-tier dev=victim-prod actor=intern@example.com s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.77 FAILED region=us-central1".to_owned(),
+        "11 gcp delete R=session:pm-db-tier dev=victim-prod actor=secops@example.com s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5 region=us-central1".to_owned(),
     ];
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     assert_events("gcp-audit.jsonl", &out, &expected);
@@ -369,16 +382,16 @@ fn azure_activity_log() {
         // Started / Accepted / Succeeded folded into one event (the final
         // record's origin and time, the request body from the first).
         format!(
-            "3 azure create dev={s1} actor=mallory@contoso.com s=- erspan=- vni=- dst={dst} dip=- tacct={s2} src=[] sip=198.51.100.23"
+            "3 azure create R=tap:vtap-exfil dev={s1} actor=mallory@contoso.com s=- erspan=- vni=- dst={dst} dip=- tacct={s2} src=[] sip=198.51.100.23 region=eastus"
         ),
         format!(
-            "4 azure create dev={s1} actor=mallory@contoso.com s=- erspan=- vni=- dst={tap2} dip=- tacct={s2} src=[{nic_upper}] sip=198.51.100.23"
+            "4 azure create R=tap:TAPCFG-DB dev={s1} actor=mallory@contoso.com s=- erspan=- vni=- dst={tap2} dip=- tacct={s2} src=[{nic_upper}] sip=198.51.100.23"
         ),
         format!(
-            "8 azure delete dev={s1} actor=secops@contoso.com s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5"
+            "8 azure delete R=tap:vtap-exfil dev={s1} actor=secops@contoso.com s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5"
         ),
         format!(
-            "10 azure delete dev={s1} actor=intern@contoso.com s=- erspan=- vni=- dst=- dip=- tacct=- src=[/subscriptions/{s1}/resourceGroups/rg-db/providers/Microsoft.Network/networkInterfaces/db-primary-nic] sip=192.0.2.77 FAILED"
+            "10 azure delete R=tap:tapcfg-db dev={s1} actor=intern@contoso.com s=- erspan=- vni=- dst=- dip=- tacct=- src=[/subscriptions/{s1}/resourceGroups/rg-db/providers/Microsoft.Network/networkInterfaces/db-primary-nic] sip=192.0.2.77 FAILED"
         ),
     ];
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
@@ -459,7 +472,10 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 fn gzip_is_transparent_for_every_format() {
     for name in [
         "cisco-ios.log",
+        "cisco-relay.log",
         "junos.log",
+        "junos-cli.log",
+        "aws-mirror.jsonl",
         "cloudtrail.json",
         "gcp-audit.jsonl",
         "azure-activity.jsonl",
@@ -519,6 +535,9 @@ impl Rng {
 fn mutated_fixtures_never_panic() {
     let names = [
         "cisco-ios.log",
+        "cisco-relay.log",
+        "junos-cli.log",
+        "aws-mirror.jsonl",
         "nxos-accounting.log",
         "arista.log",
         "junos.log",
@@ -738,4 +757,153 @@ fn throughput() {
         assert!(rate >= 100_000.0, "only {rate:.0} lines/s");
         assert!(busy_rate >= 100_000.0, "only {busy_rate:.0} lines/s");
     }
+}
+
+#[test]
+fn cisco_relayed_sequence_numbers_and_capture_points() {
+    // rsyslog / syslog-ng files of a collector: devices without `logging
+    // origin-id` (the relay's host field is the sender address), `service
+    // sequence-numbers` (`000101:` before the device time stamp: never a
+    // host name), two devices configuring session 7 interleaved, relayed
+    // RFC 5424 forms, Embedded Packet Capture `%BUFCAP` messages, IOS-XR
+    // headers.
+    let name = "cisco-relay.log";
+    let out = read(name);
+    assert_eq!(out.format, LogFormat::Syslog);
+    assert_eq!((out.lines, out.records), (30, 30));
+    assert_eq!(
+        (out.recognised, out.unmatched, out.folded, out.malformed),
+        (21, 9, 0, 0)
+    );
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let a = "dev=10.0.0.11 actor=alice";
+    let b = "dev=10.0.0.12 actor=bob";
+    let a_src = "src=[GigabitEthernet1/0/1]";
+    let a_dst = "dst=203.0.113.70 dip=203.0.113.70";
+    let b_dst = "dst=198.51.100.71 dip=198.51.100.71";
+    let expected = [
+        format!("1 cisco-ios create R=session:7 {a} s=7 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-"),
+        format!("2 cisco-ios create R=session:7 {b} s=7 erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-"),
+        format!("3 cisco-ios modify R=session:7 {a} s=7 erspan=- vni=- dst=- dip=- tacct=- {a_src} sip=-"),
+        format!("4 cisco-ios modify R=session:7 {b} s=7 erspan=- vni=- dst=- dip=- tacct=- src=[vlan 20] sip=-"),
+        format!("5 cisco-ios modify R=session:7 {a} s=7 erspan=- vni=- dst=- dip=- tacct=- {a_src} sip=-"),
+        format!("6 cisco-ios modify R=session:7 {a} s=7 erspan=70 vni=- dst=- dip=- tacct=- {a_src} sip=-"),
+        format!("7 cisco-ios modify R=session:7 {b} s=7 erspan=- vni=- dst=- dip=- tacct=- src=[vlan 20] sip=-"),
+        format!("8 cisco-ios modify R=session:7 {a} s=7 erspan=70 vni=- {a_dst} tacct=- {a_src} sip=-"),
+        format!("9 cisco-ios modify R=session:7 {b} s=7 erspan=71 vni=- dst=- dip=- tacct=- src=[vlan 20] sip=-"),
+        format!("10 cisco-ios modify R=session:7 {b} s=7 erspan=71 vni=- {b_dst} tacct=- src=[vlan 20] sip=-"),
+        format!("11 cisco-ios modify R=session:7 {a} s=7 erspan=70 vni=- {a_dst} tacct=- {a_src} sip=-"),
+        "15 cisco-ios create R=session:2 dev=sw-core2 actor=carol s=2 erspan=- vni=- dst=- dip=- tacct=- src=[Te1/0/5] sip=-".to_owned(),
+        "16 cisco-ios modify R=session:2 dev=sw-core2 actor=carol s=2 erspan=- vni=- dst=Te1/0/48 dip=- tacct=- src=[Te1/0/5] sip=-".to_owned(),
+        "17 cisco-ios create R=session:3 dev=10.0.0.13 actor=dave s=3 erspan=- vni=- dst=- dip=- tacct=- src=[GigabitEthernet0/1] sip=-".to_owned(),
+        "18 cisco-ios modify R=session:3 dev=10.0.0.13 actor=dave s=3 erspan=- vni=- dst=remote vlan 901 dip=- tacct=- src=[GigabitEthernet0/1] sip=-".to_owned(),
+        "19 cisco-ios create R=capture:capture-p1 dev=10.0.0.11 actor=- s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        "20 cisco-ios start R=capture:capture-p1 dev=10.0.0.11 actor=- s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        "22 cisco-ios stop R=capture:capture-p1 dev=10.0.0.11 actor=- s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        "23 cisco-ios start R=capture:tftp dev=csr8 actor=- s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-".to_owned(),
+        format!("29 cisco-ios delete R=session:7 {b} s=7 erspan=71 vni=- {b_dst} tacct=- src=[vlan 20] sip=-"),
+        format!("30 cisco-ios session-down R=session:7 dev=10.0.0.11 actor=- s=7 erspan=70 vni=- {a_dst} tacct=- {a_src} sip=-"),
+    ];
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_events(name, &out, &expected);
+    // Device time stamps are not used when the relay wrote its own.
+    assert_eq!(out.events[0].time_us, mar1(9, 0, 1));
+    // The RFC 5424 relay's time stamp.
+    assert_eq!(out.events[13].time_us, mar1(9, 2, 0));
+    assert_eq!(out.events[13].raw, fixture_line(name, 17));
+}
+
+#[test]
+fn junos_cli_command_lines() {
+    // `interactive-commands` logging: `UI_CMDLINE_READ_LINE` lines, RFC
+    // 3164 and RFC 5424 with Junos structured data (the command from the
+    // message, else from the `command` parameter), relative to the user's
+    // `[edit ...]` level; the `UI_CFG_AUDIT_*` record of the same change
+    // is folded into the command line's event.
+    let name = "junos-cli.log";
+    let out = read(name);
+    assert_eq!((out.lines, out.records), (21, 21));
+    assert_eq!(
+        (out.recognised, out.unmatched, out.folded, out.malformed),
+        (9, 9, 3, 0)
+    );
+    let d = "dev=mx-core1 actor=dave";
+    let e = "dev=mx-core2 actor=erin";
+    let exfil = "dst=203.0.113.33 dip=203.0.113.33";
+    let spy = "dst=198.51.100.44 dip=198.51.100.44 tacct=- src=[ge-0/0/7.0]";
+    let expected = [
+        format!(
+            "2 junos create R=session:exfil {d} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=-"
+        ),
+        format!(
+            "4 junos modify R=session:exfil {d} s=- erspan=- vni=- {exfil} tacct=- src=[] sip=-"
+        ),
+        format!(
+            "7 junos create R=session:spy {d} s=- erspan=- vni=- dst=- dip=- tacct=- src=[ge-0/0/7.0] sip=-"
+        ),
+        format!("8 junos modify R=session:spy {d} s=- erspan=- vni=- {spy} sip=-"),
+        format!("13 junos modify R=session:spy {d} s=- erspan=- vni=- {spy} sip=-"),
+        format!(
+            "14 junos create R=session:port-mirroring {e} s=- erspan=- vni=- dst=192.0.2.99 dip=192.0.2.99 tacct=- src=[] sip=-"
+        ),
+        format!(
+            "15 junos modify R=session:port-mirroring {e} s=- erspan=- vni=- dst=192.0.2.99 dip=192.0.2.99 tacct=- src=[] sip=-"
+        ),
+        format!(
+            "17 junos delete R=session:exfil {d} s=- erspan=- vni=- {exfil} tacct=- src=[] sip=-"
+        ),
+        format!("18 junos delete R=session:spy {d} s=- erspan=- vni=- {spy} sip=-"),
+    ];
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_events(name, &out, &expected);
+    assert_eq!(out.events[5].time_us.map(|t| t % 1_000_000), Some(123_000));
+}
+
+#[test]
+fn cloudtrail_resources_are_told_apart() {
+    // A target, a filter, a filter rule and a session created (the first
+    // session attempt a dry run), then changed and deleted; a Describe, a
+    // look-alike event source and a truncated last line yield nothing.
+    let name = "aws-mirror.jsonl";
+    let out = read(name);
+    assert_eq!(out.format, LogFormat::JsonLines);
+    assert_eq!((out.lines, out.records), (11, 11));
+    assert_eq!(
+        (out.recognised, out.unmatched, out.folded, out.malformed),
+        (8, 2, 0, 1)
+    );
+    let m = "dev=111122223333 actor=arn:aws:iam::111122223333:user/mallory";
+    let s = "dev=111122223333 actor=arn:aws:iam::111122223333:user/secops";
+    let r = "region=eu-west-1";
+    let expected = [
+        format!(
+            "1 aws create R=target:tmt-0123456789abcdef0 {m} s=- erspan=- vni=- dst=eni-0f00dfeed0000beef dip=- tacct=111122223333 src=[] sip=198.51.100.23 {r}"
+        ),
+        format!(
+            "2 aws create R=filter:tmf-0aaaaaaaaaaaaaaa1 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"
+        ),
+        format!(
+            "3 aws create R=filter-rule:tmfr-0bbbbbbbbbbbbbbb2 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"
+        ),
+        format!(
+            "4 aws create R=session:- {m} s=1 erspan=- vni=- dst=tmt-0123456789abcdef0 dip=- tacct=111122223333 src=[eni-0c0ffee0c0ffee000] sip=198.51.100.23 {r} DRYRUN"
+        ),
+        format!(
+            "5 aws create R=session:tms-0ccccccccccccccc3 {m} s=1 erspan=- vni=5001 dst=tmt-0123456789abcdef0 dip=- tacct=111122223333 src=[eni-0c0ffee0c0ffee000] sip=198.51.100.23 {r}"
+        ),
+        format!(
+            "8 aws modify R=filter-rule:tmfr-0bbbbbbbbbbbbbbb2 {m} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=198.51.100.23 {r}"
+        ),
+        format!(
+            "9 aws delete R=session:tms-0ccccccccccccccc3 {s} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5 {r}"
+        ),
+        format!(
+            "10 aws delete R=filter:tmf-0aaaaaaaaaaaaaaa1 {s} s=- erspan=- vni=- dst=- dip=- tacct=- src=[] sip=192.0.2.5 {r}"
+        ),
+    ];
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_events(name, &out, &expected);
+    // A dry run is not a failure.
+    assert!(!out.events[3].failed && out.events[3].dry_run);
+    assert_eq!(line_of(&out.warnings[0].origin), 11);
 }

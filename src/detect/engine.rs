@@ -227,7 +227,7 @@ impl Engine {
     pub fn config_events(&self) -> Vec<correlate::ConfigEventRef> {
         self.correlator
             .as_ref()
-            .map(|c| c.refs().cloned().collect())
+            .map(|c| c.records().collect())
             .unwrap_or_default()
     }
 

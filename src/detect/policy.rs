@@ -6,7 +6,7 @@ use super::correlate::ConfigEventRef;
 use super::net::Cidr;
 use super::session::{DstClass, Verdict};
 use crate::config::Authorized;
-use crate::logs::{Action, ConfigEvent};
+use crate::logs::{Action, ConfigEvent, ResourceKind};
 
 /// Is an event's destination or session covered by an `[[authorized]]`
 /// entry that has not expired at `at_us`?
@@ -27,7 +27,8 @@ pub fn event_authorized(authorized: &[Authorized], e: &ConfigEvent, at_us: i64) 
 /// The alerts a configuration event raises: `mirror_config_change` (high
 /// when the destination is external, in another account, or unapproved)
 /// and, for an unapproved change that sets something up,
-/// `unapproved_mirror_config`. A failed change raises nothing.
+/// `unapproved_mirror_config` (not for filters, which send traffic
+/// nowhere by themselves). A failed or dry-run change raises nothing.
 pub fn config_event_alerts(
     e: &ConfigEvent,
     r: &ConfigEventRef,
@@ -36,7 +37,7 @@ pub fn config_event_alerts(
     authorized: &[Authorized],
     sensor: &str,
 ) -> Vec<Alert> {
-    if e.failed {
+    if e.failed || e.dry_run {
         return Vec::new();
     }
     let external = e
@@ -53,6 +54,11 @@ pub fn config_event_alerts(
         .or(e.erspan_id.map(|v| format!(" ERSPAN id {v}")))
         .or(e.session.map(|v| format!(" session {v}")))
         .unwrap_or_default();
+    let what = match (e.resource, e.resource_id.as_deref()) {
+        (Some(k), Some(n)) => format!(" {k} {n}"),
+        (Some(k), None) => format!(" {k}"),
+        _ => String::new(),
+    };
     let who = e.actor.clone().unwrap_or_else(|| "unknown".to_owned());
     let on = e
         .device
@@ -102,14 +108,21 @@ pub fn config_event_alerts(
             at,
             facts.clone(),
             format!(
-                "{} mirror configuration {}{id} to {target} by {who} on {on}",
+                "{} mirror configuration {}{what}{id} to {target} by {who} on {on}",
                 e.platform.as_str(),
                 e.action.as_str()
             ),
         )
         .with_config_event(r.clone()),
     ];
-    if !approved && !matches!(e.action, Action::Delete | Action::SessionDown) {
+    let sets_up = !matches!(
+        e.action,
+        Action::Delete | Action::SessionDown | Action::Stop
+    ) && !matches!(
+        e.resource,
+        Some(ResourceKind::Filter | ResourceKind::FilterRule)
+    );
+    if !approved && sets_up {
         out.push(
             Alert::new(
                 AlertKind::UnapprovedMirrorConfig,

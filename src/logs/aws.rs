@@ -8,9 +8,9 @@
 //! fields are looked up by name at any depth.
 
 use super::bounded::BoundedMap;
-use super::json::{arn_account, find_str, find_u32, str_at};
+use super::json::{arn_account, find, find_str, find_u32, str_at};
 use super::timefmt::parse_rfc3339_us;
-use super::{Action, ConfigEvent, Ingested, Platform};
+use super::{Action, ConfigEvent, Ingested, Platform, ResourceKind};
 use serde_json::Value;
 
 /// What is known about a traffic mirror target (`tmt-...`) from its
@@ -49,10 +49,33 @@ fn mirror_action(event_name: &str) -> Option<Action> {
         .map(|(_, a)| *a)
 }
 
+/// The resource an event name is about, and the key of its id.
+fn resource_of(event_name: &str) -> (ResourceKind, &'static str) {
+    if event_name.contains("TrafficMirrorFilterRule") {
+        (ResourceKind::FilterRule, "TrafficMirrorFilterRuleId")
+    } else if event_name.contains("TrafficMirrorFilter") {
+        (ResourceKind::Filter, "TrafficMirrorFilterId")
+    } else if event_name.contains("TrafficMirrorTarget") {
+        (ResourceKind::Target, "TrafficMirrorTargetId")
+    } else {
+        (ResourceKind::Session, "TrafficMirrorSessionId")
+    }
+}
+
+/// `Client.DryRunOperation`: the request would have succeeded; nothing
+/// changed.
+fn dry_run(v: &Value) -> bool {
+    let code = v.get("errorCode").and_then(Value::as_str).unwrap_or("");
+    code.ends_with("DryRunOperation")
+        || v.get("requestParameters")
+            .and_then(|r| find(r, "DryRun", &|x: &Value| x.as_bool()))
+            .unwrap_or(false)
+}
+
 fn failed(v: &Value) -> bool {
     match v.get("errorCode") {
         None | Some(Value::Null) => false,
-        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::String(s)) => !s.is_empty() && !s.ends_with("DryRunOperation"),
         Some(_) => true,
     }
 }
@@ -143,16 +166,27 @@ pub(crate) fn cloudtrail(
         .or_else(|| str_at(v, &["userIdentity", "invokedBy"]))
         .map(str::to_owned);
     ev.source_ip = str_at(v, &["sourceIPAddress"]).map(str::to_owned);
+    ev.region = str_at(v, &["awsRegion"]).map(str::to_owned);
     ev.failed = failed(v);
+    ev.dry_run = dry_run(v);
+    let (kind, id_key) = resource_of(name);
+    ev.resource = Some(kind);
+    // The id: in the response for creations (`trafficMirrorSession.
+    // trafficMirrorSessionId`), in the request for changes and deletions;
+    // the response of a deletion repeats it.
+    ev.resource_id = find_str(resp, id_key)
+        .or_else(|| find_str(req, id_key))
+        .map(str::to_owned);
     let known_owner = |id: &str| {
         targets
             .and_then(|t| t.get(id))
             .and_then(|t| t.owner.clone())
     };
-    if name.contains("TrafficMirrorSession") {
+    if kind == ResourceKind::Session {
+        // `virtualNetworkId` is a number or a string in CloudTrail.
         let vni = find_u32(req, "VirtualNetworkId").or_else(|| find_u32(resp, "virtualNetworkId"));
         ev.vni = vni;
-        ev.session = vni;
+        ev.session = find_u32(req, "SessionNumber").or_else(|| find_u32(resp, "sessionNumber"));
         if let Some(eni) =
             find_str(req, "NetworkInterfaceId").or_else(|| find_str(resp, "networkInterfaceId"))
         {
@@ -162,7 +196,7 @@ pub(crate) fn cloudtrail(
             .or_else(|| find_str(resp, "trafficMirrorTargetId"));
         ev.destination = target.map(str::to_owned);
         ev.target_account = resources_target_account(v).or_else(|| target.and_then(known_owner));
-    } else if name.contains("TrafficMirrorTarget") {
+    } else if kind == ResourceKind::Target {
         let resource = find_str(req, "NetworkLoadBalancerArn")
             .or_else(|| find_str(req, "GatewayLoadBalancerEndpointId"))
             .or_else(|| find_str(req, "NetworkInterfaceId"))
@@ -201,8 +235,8 @@ mod tests {
             "eventTime": "2024-03-01T10:05:00Z", "recipientAccountId": "111122223333",
             "userIdentity": {"arn": "arn:aws:iam::111122223333:user/mallory", "accountId": "111122223333"},
             "sourceIPAddress": "198.51.100.23",
-            "requestParameters": {"CreateTrafficMirrorSessionRequest": {"NetworkInterfaceId": "eni-1", "TrafficMirrorTargetId": "tmt-1", "VirtualNetworkId": 4242}},
-            "responseElements": null
+            "requestParameters": {"CreateTrafficMirrorSessionRequest": {"NetworkInterfaceId": "eni-1", "TrafficMirrorTargetId": "tmt-1", "VirtualNetworkId": "4242", "SessionNumber": 1}},
+            "responseElements": {"CreateTrafficMirrorSessionResponse": {"trafficMirrorSession": {"trafficMirrorSessionId": "tms-1"}}}
         });
         let mut targets = Targets::new(16);
         learn_target(&target, &mut targets);
@@ -210,8 +244,11 @@ mod tests {
             panic!("not recognised")
         };
         assert_eq!(ev.action, Action::Create);
-        assert_eq!(ev.session, Some(4242));
+        assert_eq!(ev.session, Some(1));
+        // A string VNI, as CloudTrail sometimes writes it.
         assert_eq!(ev.vni, Some(4242));
+        assert_eq!(ev.resource, Some(ResourceKind::Session));
+        assert_eq!(ev.resource_id.as_deref(), Some("tms-1"));
         assert_eq!(ev.sources, vec!["eni-1".to_owned()]);
         assert_eq!(ev.destination.as_deref(), Some("tmt-1"));
         assert_eq!(ev.target_account.as_deref(), Some("999988887777"));

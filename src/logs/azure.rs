@@ -13,7 +13,7 @@
 
 use super::json::{at, find, path_segment_after, str_at, str_or_value_at};
 use super::timefmt::parse_rfc3339_us;
-use super::{Action, ConfigEvent, Ingested, Platform};
+use super::{Action, ConfigEvent, Ingested, Platform, ResourceKind};
 use serde_json::Value;
 
 /// Longest embedded request/response body parsed for destinations.
@@ -202,6 +202,38 @@ pub(crate) fn azure(v: &Value, raw: &str, origin: &str) -> Ingested {
         Resource::TapConfiguration => id_under(b, "virtualNetworkTap"),
     });
     ev.destination = destination.map(str::to_owned);
+    ev.resource = Some(ResourceKind::Tap);
+    let collection = match resource {
+        Resource::VirtualNetworkTap => "virtualNetworkTaps",
+        Resource::TapConfiguration => "tapConfigurations",
+    };
+    ev.resource_id = path_segment_after(resource_id, collection)
+        .or_else(|| bodies.iter().find_map(|b| str_at(b, &["name"])))
+        .map(str::to_owned);
+    // The destination's address, when the body spells it out
+    // (`destinationNetworkInterfaceIPConfiguration.properties.privateIPAddress`).
+    if resource == Resource::VirtualNetworkTap {
+        ev.destination_ip = bodies.iter().find_map(|b| {
+            [
+                "destinationNetworkInterfaceIPConfiguration",
+                "destinationLoadBalancerFrontEndIPConfiguration",
+            ]
+            .iter()
+            .find_map(|k| {
+                let d = find(b, k, &|x: &Value| Some(x.clone()))?;
+                find(&d, "privateIPAddress", &|x: &Value| {
+                    x.as_str().and_then(|s| s.parse().ok())
+                })
+            })
+        });
+        if ev.destination.is_none() {
+            ev.destination = ev.destination_ip.map(|ip| ip.to_string());
+        }
+    }
+    ev.region = bodies
+        .iter()
+        .find_map(|b| str_at(b, &["location"]))
+        .map(str::to_owned);
     ev.target_account = destination
         .and_then(|d| path_segment_after(d, "subscriptions"))
         .map(str::to_ascii_lowercase);

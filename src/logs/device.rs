@@ -72,6 +72,8 @@ struct Session {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Mode {
     Global,
+    /// Interface configuration mode (IOS-XR attaches sources there).
+    Interface(String),
     /// `config-monitor` mode of the named session.
     Monitor(String),
     /// A sub-mode inside it (IOS-XE `destination` / `source`).
@@ -94,6 +96,8 @@ struct JunosPending {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CmdOutcome {
     pub action: Action,
+    /// What the name names (`None`: a device-wide setting).
+    pub kind: Option<Kind>,
     /// Session / capture / instance name, when the command names one.
     pub name: Option<String>,
     /// Snapshot of the session after (for deletes: before) the command.
@@ -109,6 +113,42 @@ pub(crate) struct DeviceCtx {
     users: Vec<UserMode>,
     erspan_origin: Option<IpAddr>,
     junos_pending: Option<JunosPending>,
+    /// GRE / `tunnel-ip` interfaces and their `tunnel destination`, for
+    /// sessions whose destination is such an interface (IOS-XR ERSPAN).
+    tunnels: Vec<(String, IpAddr)>,
+    /// Junos CLI `[edit ...]` level per user.
+    junos_edit: Vec<(String, Vec<String>)>,
+    /// The last Junos CLI change (`user|verb|path`), so that the
+    /// `UI_CFG_AUDIT_*` record of the same change is folded into it.
+    junos_last_cli: Option<String>,
+}
+
+/// IOS-XR `monitor-session NAME` classes.
+const XR_CLASSES: [&str; 5] = ["ethernet", "ipv4", "ipv6", "mpls-ipv4", "mpls-ipv6"];
+
+/// `tunnel-ip 1`, `tunnel-ip1` and `Tunnel-IP1` are one interface.
+fn same_interface(a: &str, b: &str) -> bool {
+    let mut x = a.bytes().filter(|c| *c != b' ');
+    let mut y = b.bytes().filter(|c| *c != b' ');
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(p), Some(q)) if p.eq_ignore_ascii_case(&q) => {}
+            _ => return false,
+        }
+    }
+}
+
+fn is_xr_class(t: &str) -> bool {
+    XR_CLASSES.iter().any(|c| t.eq_ignore_ascii_case(c))
+}
+
+/// The name a Junos instance key is reported under: `m1` for
+/// `port-mirroring instance m1`, `a1` for `analyzer a1`.
+pub(crate) fn junos_display_name(key: &str) -> &str {
+    key.strip_prefix("port-mirroring instance ")
+        .or_else(|| key.strip_prefix("analyzer "))
+        .unwrap_or(key)
 }
 
 /// `tok` is `full` or an abbreviation of it at least `min` bytes long.
@@ -146,6 +186,19 @@ fn is_direction(t: &str) -> bool {
 /// Interface / VLAN list: direction words dropped; NX-OS `ethernet 1/1`
 /// joined to `ethernet1/1`.
 fn iface_arg(args: &[&str]) -> Option<String> {
+    // Options after the interface list are not part of it: `destination
+    // interface Gi1/0/24 encapsulation replicate ingress dot1q vlan 5`.
+    let end = args
+        .iter()
+        .enumerate()
+        .position(|(i, t)| {
+            kw(t, "encapsulation", 5)
+                || kw(t, "learning", 5)
+                || kw(t, "direction", 5)
+                || (t.eq_ignore_ascii_case("ingress") && i + 1 < args.len())
+        })
+        .unwrap_or(args.len());
+    let args = args.get(..end).unwrap_or(args);
     let kept: Vec<&str> = args.iter().copied().filter(|t| !is_direction(t)).collect();
     match kept.as_slice() {
         [] => None,
@@ -158,6 +211,41 @@ fn iface_arg(args: &[&str]) -> Option<String> {
         }
         k => Some(clip(&k.join(" "))),
     }
+}
+
+/// A source list: `Gi0/0/1 , Gi0/0/2 both` (and `Gi0/0/1,Gi0/0/2`) is
+/// two sources; a range (`Gi1/0/1 - 3`) is one.
+fn iface_list(args: &[&str]) -> Vec<String> {
+    let mut parts: Vec<Vec<&str>> = vec![Vec::new()];
+    for (i, tok) in args.iter().enumerate() {
+        let pieces: Vec<&str> = tok.split(',').collect();
+        // What follows a comma must be an interface name (`vlan 10 , 20`
+        // is one VLAN list).
+        let next_is_name = args
+            .get(i + 1)
+            .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_alphabetic()));
+        let splits = pieces.len() > 1
+            && pieces.iter().skip(1).all(|p| {
+                p.starts_with(|c: char| c.is_ascii_alphabetic()) || (p.is_empty() && next_is_name)
+            });
+        if !splits {
+            if let Some(last) = parts.last_mut() {
+                last.push(tok);
+            }
+            continue;
+        }
+        for (k, p) in pieces.iter().enumerate() {
+            if k > 0 && parts.len() < MAX_SOURCES {
+                parts.push(Vec::new());
+            }
+            if !p.is_empty() {
+                if let Some(last) = parts.last_mut() {
+                    last.push(p);
+                }
+            }
+        }
+    }
+    parts.iter().filter_map(|p| iface_arg(p)).collect()
 }
 
 enum SubEffect {
@@ -176,18 +264,22 @@ fn apply_sub(st: &mut SessionState, t: &[&str], neg: bool, arista: &mut bool) ->
         } else {
             args
         };
-        return match iface_arg(args) {
-            None if neg => Some(SubEffect::Applied),
-            None => Some(SubEffect::EnterSub),
-            Some(src) => {
-                if neg {
-                    st.remove_source(&src);
-                } else {
-                    st.add_source(src);
-                }
-                Some(SubEffect::Applied)
+        let list = iface_list(args);
+        if list.is_empty() {
+            return Some(if neg {
+                SubEffect::Applied
+            } else {
+                SubEffect::EnterSub
+            });
+        }
+        for src in list {
+            if neg {
+                st.remove_source(&src);
+            } else {
+                st.add_source(src);
             }
-        };
+        }
+        return Some(SubEffect::Applied);
     }
     if kw(head, "destination", 4) {
         if neg {
@@ -333,7 +425,45 @@ impl DeviceCtx {
         if st.origin_ip.is_none() {
             st.origin_ip = self.erspan_origin;
         }
+        if st.destination_ip.is_none() {
+            if let Some(d) = st.destination.as_deref() {
+                st.destination_ip = self.tunnel_destination(d);
+            }
+        }
         st
+    }
+
+    fn tunnel_destination(&self, ifc: &str) -> Option<IpAddr> {
+        self.tunnels
+            .iter()
+            .find(|(n, _)| same_interface(n, ifc))
+            .map(|(_, ip)| *ip)
+    }
+
+    /// `tunnel destination A.B.C.D` in interface mode: the address of
+    /// the sessions sending to that interface; an event for the first.
+    fn set_tunnel(&mut self, ifc: &str, ip: Option<IpAddr>) -> Option<CmdOutcome> {
+        self.tunnels.retain(|(n, _)| !same_interface(n, ifc));
+        if let Some(ip) = ip {
+            if self.tunnels.len() >= MAX_SESSIONS {
+                self.tunnels.remove(0);
+            }
+            self.tunnels.push((clip(ifc), ip));
+        }
+        let i = self.sessions.iter().position(|s| {
+            s.kind == Kind::Monitor
+                && s.state
+                    .destination
+                    .as_deref()
+                    .is_some_and(|d| same_interface(d, ifc))
+        })?;
+        Some(CmdOutcome {
+            action: Action::Modify,
+            kind: Some(Kind::Monitor),
+            name: self.sessions.get(i).map(|s| s.name.clone()),
+            state: self.snapshot(i),
+            arista: false,
+        })
     }
 
     fn remove(&mut self, kind: Kind, name: &str) -> SessionState {
@@ -350,6 +480,11 @@ impl DeviceCtx {
     /// A known monitor session's state, for status messages.
     pub(crate) fn monitor_state(&self, name: &str) -> Option<SessionState> {
         self.find(Kind::Monitor, name).map(|i| self.snapshot(i))
+    }
+
+    /// A known capture point's state, for `%BUFCAP` messages.
+    pub(crate) fn capture_state(&self, name: &str) -> Option<SessionState> {
+        self.find(Kind::Capture, name).map(|i| self.snapshot(i))
     }
 
     fn mode(&self, user: &str, now: Option<i64>) -> Mode {
@@ -425,6 +560,25 @@ impl DeviceCtx {
         if neg {
             t = t.get(1..).unwrap_or(&[]);
         }
+        if t.first()
+            .is_some_and(|f| f.eq_ignore_ascii_case("monitor-session"))
+            && !exec
+        {
+            if let Mode::Interface(ifc) = self.mode(user, now) {
+                return self.xr_attach(&ifc, neg, t);
+            }
+            // IOS-XR: `monitor-session NAME [ethernet|ipv4|ipv6]` enters
+            // monitor-session configuration mode.
+            let name = *t.get(1)?;
+            let mut rest = t.get(2..).unwrap_or(&[]);
+            if rest.first().is_some_and(|c| is_xr_class(c)) {
+                rest = rest.get(1..).unwrap_or(&[]);
+            }
+            let mut v: Vec<&str> = vec!["monitor", "session", name];
+            v.extend_from_slice(rest);
+            self.set_mode(user, Mode::Global, now);
+            return self.monitor_command(user, neg, &v, now, false);
+        }
         if kw_at(t, 0, "monitor", 3) {
             if !exec {
                 self.set_mode(user, Mode::Global, now);
@@ -434,8 +588,30 @@ impl DeviceCtx {
         if exec {
             return None;
         }
-        let (name, sub) = match self.mode(user, now) {
-            Mode::Global => return None,
+        let mode = self.mode(user, now);
+        if matches!(mode, Mode::Global | Mode::Interface(_)) {
+            if kw_at(t, 0, "interface", 3) && !neg {
+                if let Some(ifc) = iface_arg(t.get(1..).unwrap_or(&[])) {
+                    self.set_mode(user, Mode::Interface(ifc), now);
+                }
+            } else if matches!(mode, Mode::Interface(_))
+                && (kw_at(t, 0, "exit", 3) || kw_at(t, 0, "end", 3) || kw_at(t, 0, "router", 3))
+            {
+                self.set_mode(user, Mode::Global, now);
+            } else if let Mode::Interface(ifc) = &mode {
+                if kw_at(t, 0, "tunnel", 3) && kw_at(t, 1, "destination", 4) {
+                    let ip = if neg {
+                        None
+                    } else {
+                        Some(t.get(2).and_then(|s| parse_ip(s))?)
+                    };
+                    return self.set_tunnel(ifc, ip);
+                }
+            }
+            return None;
+        }
+        let (name, sub) = match mode {
+            Mode::Global | Mode::Interface(_) => return None,
             Mode::Monitor(n) => (n, false),
             Mode::MonitorSub(n) => (n, true),
         };
@@ -465,7 +641,13 @@ impl DeviceCtx {
                     self.sessions
                         .retain(|s| !(s.kind == Kind::Monitor && s.name == name));
                 }
-                self.set_mode(user, Mode::Global, now);
+                let next = match t.get(1..) {
+                    Some(args) if kw_at(t, 0, "interface", 3) && !neg => {
+                        iface_arg(args).map_or(Mode::Global, Mode::Interface)
+                    }
+                    _ => Mode::Global,
+                };
+                self.set_mode(user, next, now);
                 None
             }
             Some(effect) => {
@@ -476,6 +658,7 @@ impl DeviceCtx {
                 };
                 self.set_mode(user, mode, now);
                 Some(CmdOutcome {
+                    kind: Some(Kind::Monitor),
                     action: if created {
                         Action::Create
                     } else {
@@ -487,6 +670,134 @@ impl DeviceCtx {
                 })
             }
         }
+    }
+
+    /// IOS-XR interface mode: `[no] monitor-session NAME [ethernet]
+    /// [direction rx-only|tx-only] [port-level]` attaches the interface
+    /// as a source of the session.
+    fn xr_attach(&mut self, ifc: &str, neg: bool, t: &[&str]) -> Option<CmdOutcome> {
+        let name = *t.get(1)?;
+        let (i, created) = self.ensure(Kind::Monitor, name);
+        if let Some(st) = self.state_mut(i) {
+            if neg {
+                st.remove_source(ifc);
+            } else {
+                st.add_source(clip(ifc));
+            }
+        }
+        Some(CmdOutcome {
+            action: if created {
+                Action::Create
+            } else {
+                Action::Modify
+            },
+            kind: Some(Kind::Monitor),
+            name: Some(clip(name)),
+            state: self.snapshot(i),
+            arista: false,
+        })
+    }
+
+    fn junos_level(&mut self, user: &str) -> &mut Vec<String> {
+        if let Some(i) = self.junos_edit.iter().position(|(u, _)| u == user) {
+            return &mut self.junos_edit[i].1;
+        }
+        if self.junos_edit.len() >= MAX_USERS {
+            self.junos_edit.remove(0);
+        }
+        self.junos_edit.push((clip(user), Vec::new()));
+        let last = self.junos_edit.len() - 1;
+        &mut self.junos_edit[last].1
+    }
+
+    /// Junos CLI line (`UI_CMDLINE_READ_LINE`), relative to the user's
+    /// `[edit ...]` level: `edit`, `up`, `top`, `exit` move it; `set`,
+    /// `delete`, `deactivate`, `activate` change the configuration.
+    pub(crate) fn junos_cli(&mut self, user: &str, line: &str) -> Option<CmdOutcome> {
+        let toks: Vec<&str> = line
+            .split_whitespace()
+            .take(MAX_TOKENS)
+            .map(|t| t.trim_matches('"'))
+            .filter(|t| !t.is_empty())
+            .collect();
+        let mut t: &[&str] = &toks;
+        let mut top = false;
+        if t.first() == Some(&"top") && t.len() > 1 {
+            top = true;
+            t = t.get(1..).unwrap_or(&[]);
+        }
+        let verb = *t.first()?;
+        let args = t.get(1..).unwrap_or(&[]);
+        match verb {
+            "edit" => {
+                let level = self.junos_level(user);
+                if top {
+                    level.clear();
+                }
+                for a in args {
+                    if level.len() < MAX_TOKENS {
+                        level.push(clip(a));
+                    }
+                }
+                return None;
+            }
+            "top" | "configure" | "exit" | "quit" | "up" => {
+                let level = self.junos_level(user);
+                match verb {
+                    "up" => {
+                        let n = args.first().and_then(|n| n.parse().ok()).unwrap_or(1);
+                        let keep = level.len().saturating_sub(n);
+                        level.truncate(keep);
+                    }
+                    "exit" | "quit" if args.is_empty() => {
+                        level.pop();
+                    }
+                    _ => level.clear(),
+                }
+                return None;
+            }
+            "set" | "delete" | "deactivate" | "activate" => {}
+            _ => return None,
+        }
+        let mut path: Vec<String> = if top {
+            Vec::new()
+        } else {
+            self.junos_edit
+                .iter()
+                .find(|(u, _)| u == user)
+                .map(|(_, p)| p.clone())
+                .unwrap_or_default()
+        };
+        path.extend(args.iter().map(|a| clip(a)));
+        let path = path.join(" ");
+        let o = self.junos_audit(Some(user), verb, &path, None)?;
+        self.junos_last_cli = Some(format!("{user}|{verb}|{path}"));
+        Some(o)
+    }
+
+    /// Is this `UI_CFG_AUDIT_*` record the one of the last Junos CLI
+    /// change? (It is then folded into the CLI line's event.)
+    pub(crate) fn junos_audit_repeats_cli(
+        &mut self,
+        user: Option<&str>,
+        verb: &str,
+        path: &str,
+        value: Option<&str>,
+    ) -> bool {
+        let Some(last) = self.junos_last_cli.as_deref() else {
+            return false;
+        };
+        let u = user.unwrap_or("");
+        let norm = |p: &str| p.split_whitespace().collect::<Vec<_>>().join(" ");
+        let path = norm(path);
+        let same = |p: &str| last == format!("{u}|{verb}|{p}");
+        let hit = same(&path)
+            || value
+                .is_some_and(|v| same(&format!("{path} {v}")) || same(&format!("{path} \"{v}\"")));
+        if hit {
+            self.junos_last_cli = None;
+        }
+        hit
     }
 
     fn monitor_command(
@@ -505,6 +816,7 @@ impl DeviceCtx {
                 if rest.is_empty() || kw_at(rest, 0, "type", 2) {
                     let state = self.remove(Kind::Monitor, name);
                     return Some(CmdOutcome {
+                        kind: Some(Kind::Monitor),
                         action: Action::Delete,
                         name: Some(clip(name)),
                         state,
@@ -516,6 +828,7 @@ impl DeviceCtx {
                     apply_sub(st, rest, true, &mut arista);
                 }
                 return Some(CmdOutcome {
+                    kind: Some(Kind::Monitor),
                     action: Action::Modify,
                     name: Some(clip(name)),
                     state: self.snapshot(i),
@@ -531,6 +844,7 @@ impl DeviceCtx {
                 apply_sub(st, rest, false, &mut arista);
             }
             return Some(CmdOutcome {
+                kind: Some(Kind::Monitor),
                 action: if created {
                     Action::Create
                 } else {
@@ -546,6 +860,7 @@ impl DeviceCtx {
             if neg {
                 let state = self.remove(Kind::Capture, name);
                 return Some(CmdOutcome {
+                    kind: Some(Kind::Capture),
                     action: Action::Delete,
                     name: Some(clip(name)),
                     state,
@@ -581,16 +896,17 @@ impl DeviceCtx {
                             k = j;
                         }
                     } else if tok.eq_ignore_ascii_case("start") {
-                        action = Action::CaptureStart;
+                        action = Action::Start;
                     } else if tok.eq_ignore_ascii_case("stop")
                         || tok.eq_ignore_ascii_case("stop_export")
                     {
-                        action = Action::SessionDown;
+                        action = Action::Stop;
                     }
                     k += 1;
                 }
             }
             return Some(CmdOutcome {
+                kind: Some(Kind::Capture),
                 action,
                 name: Some(clip(name)),
                 state: self.snapshot(i),
@@ -606,6 +922,7 @@ impl DeviceCtx {
                 .and_then(|s| parse_ip(s));
             self.erspan_origin = if neg { None } else { ip };
             return Some(CmdOutcome {
+                kind: None,
                 action: Action::Modify,
                 name: None,
                 state: SessionState {
@@ -632,8 +949,10 @@ impl DeviceCtx {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             toks.push(v);
         }
+        let mut reference = false;
         let (name, body_at) = if let Some(p) = toks.windows(2).position(|w| {
-            w[0] == "forwarding-options" && (w[1] == "port-mirroring" || w[1] == "analyzer")
+            (w[0] == "forwarding-options" && (w[1] == "port-mirroring" || w[1] == "analyzer"))
+                || (w[0] == "ethernet-switching-options" && w[1] == "analyzer")
         }) {
             let area = toks.get(p + 1).copied().unwrap_or("");
             if area == "analyzer" {
@@ -660,6 +979,7 @@ impl DeviceCtx {
                 }
                 _ => "port-mirroring".to_owned(),
             };
+            reference = true;
             (name, toks.len())
         } else {
             return None;
@@ -698,8 +1018,13 @@ impl DeviceCtx {
                         }
                     }
                     "next-hop" => {
+                        // The collector's address, not the output interface.
                         if let Some(ip) = arg.and_then(parse_ip) {
-                            st.destination_ip = if deleting { None } else { Some(ip) };
+                            if deleting {
+                                st.clear_destination();
+                            } else {
+                                st.set_destination_ip(ip);
+                            }
                             k += 1;
                         }
                     }
@@ -712,8 +1037,11 @@ impl DeviceCtx {
                             };
                             if section == "output" {
                                 if deleting {
-                                    st.destination = None;
-                                } else {
+                                    if st.destination_ip.is_none() {
+                                        st.destination = None;
+                                    }
+                                } else if st.destination_ip.is_none() {
+                                    // An address (next-hop, ip-address) wins.
                                     st.destination = Some(v);
                                 }
                             } else if section == "input" {
@@ -731,15 +1059,18 @@ impl DeviceCtx {
                 k += 1;
             }
         }
-        let action = if deleting {
+        // Deleting a part of an instance (or a filter's reference to it)
+        // modifies it; deleting the instance itself deletes it.
+        let whole = body.is_empty() && !reference;
+        let action = if deleting && whole {
             Action::Delete
-        } else if created {
+        } else if created && !deleting {
             Action::Create
         } else {
             Action::Modify
         };
         let state = self.snapshot(i);
-        if deleting && body.is_empty() {
+        if deleting && whole {
             self.remove(Kind::Junos, &name);
         }
         self.junos_pending = Some(JunosPending {
@@ -747,6 +1078,7 @@ impl DeviceCtx {
             name: name.clone(),
         });
         Some(CmdOutcome {
+            kind: Some(Kind::Junos),
             action,
             name: Some(name),
             state,
@@ -763,6 +1095,7 @@ impl DeviceCtx {
         let state = found.map(|i| self.snapshot(i)).unwrap_or_default();
         Some((
             CmdOutcome {
+                kind: Some(Kind::Junos),
                 action: if found.is_some() {
                     Action::Modify
                 } else {
@@ -851,6 +1184,22 @@ mod tests {
         assert_eq!(o.action, Action::Create);
         assert_eq!(o.state.sources, vec!["Gi1/0/1 - 3".to_owned()]);
         let o = d
+            .apply_command(
+                "u",
+                "monitor session 3 source interface Gi0/0/1 , Gi0/0/2,Gi0/0/4 rx",
+                None,
+            )
+            .unwrap();
+        assert_eq!(o.state.sources, vec!["Gi0/0/1", "Gi0/0/2", "Gi0/0/4"]);
+        let o = d
+            .apply_command("u", "no monitor session 3 source interface Gi0/0/2", None)
+            .unwrap();
+        assert_eq!(o.state.sources, vec!["Gi0/0/1", "Gi0/0/4"]);
+        let o = d
+            .apply_command("u", "monitor session 3 source vlan 10 , 20", None)
+            .unwrap();
+        assert_eq!(o.state.sources, vec!["Gi0/0/1", "Gi0/0/4", "vlan 10 , 20"]);
+        let o = d
             .apply_command("u", "monitor session 2 destination remote vlan 900", None)
             .unwrap();
         assert_eq!(o.action, Action::Modify);
@@ -859,6 +1208,14 @@ mod tests {
             d.apply_command("u", "do show monitor session 2", None),
             None
         );
+        let o = d
+            .apply_command(
+                "u",
+                "monitor session 2 destination interface Gi1/0/24 encapsulation replicate ingress dot1q vlan 5",
+                None,
+            )
+            .unwrap();
+        assert_eq!(o.state.destination.as_deref(), Some("Gi1/0/24"));
         assert_eq!(d.apply_command("u", "show monitor session 2", None), None);
         let o = d
             .apply_command(
@@ -914,7 +1271,7 @@ mod tests {
                 None,
             )
             .unwrap();
-        assert_eq!(o.action, Action::CaptureStart);
+        assert_eq!(o.action, Action::Start);
         assert_eq!(o.state.sources, vec!["GigabitEthernet0/0/1".to_owned()]);
         let o = d
             .apply_command(
@@ -931,11 +1288,137 @@ mod tests {
         let o = d
             .apply_command("u", "monitor capture CAP1 stop", None)
             .unwrap();
-        assert_eq!(o.action, Action::SessionDown);
+        assert_eq!(o.action, Action::Stop);
         let o = d
             .apply_command("u", "no monitor capture CAP1", None)
             .unwrap();
         assert_eq!(o.action, Action::Delete);
+    }
+
+    #[test]
+    fn ios_xr_monitor_session_and_interface_attachment() {
+        let mut d = DeviceCtx::default();
+        let o = d
+            .apply_command("erin", "monitor-session EXFIL ethernet", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Create);
+        assert_eq!(
+            (o.kind, o.name.as_deref()),
+            (Some(Kind::Monitor), Some("EXFIL"))
+        );
+        let o = d
+            .apply_command("erin", "destination interface tunnel-ip1", None)
+            .unwrap();
+        assert_eq!(o.state.destination.as_deref(), Some("tunnel-ip1"));
+        assert_eq!(d.apply_command("erin", "exit", None), None);
+        assert_eq!(
+            d.apply_command("erin", "interface GigabitEthernet0/0/0/2", None),
+            None
+        );
+        let o = d
+            .apply_command(
+                "erin",
+                "monitor-session EXFIL ethernet direction rx-only",
+                None,
+            )
+            .unwrap();
+        assert_eq!(o.action, Action::Modify);
+        assert_eq!(o.state.sources, vec!["GigabitEthernet0/0/0/2".to_owned()]);
+        assert_eq!(o.state.destination.as_deref(), Some("tunnel-ip1"));
+        // Interface addresses are not destinations.
+        assert_eq!(
+            d.apply_command("erin", "ipv4 address 192.0.2.1 255.255.255.0", None),
+            None
+        );
+        // The tunnel interface's destination is the session's address.
+        assert_eq!(d.apply_command("erin", "exit", None), None);
+        d.apply_command("erin", "interface tunnel-ip 1", None);
+        let o = d
+            .apply_command("erin", "tunnel destination 203.0.113.90", None)
+            .unwrap();
+        assert_eq!(o.name.as_deref(), Some("EXFIL"));
+        assert_eq!(o.state.destination.as_deref(), Some("tunnel-ip1"));
+        assert_eq!(o.state.destination_ip, ip("203.0.113.90"));
+        assert_eq!(
+            d.apply_command("erin", "tunnel source 192.0.2.1", None),
+            None
+        );
+        d.apply_command("erin", "interface GigabitEthernet0/0/0/2", None);
+        // In interface mode, `no` detaches the interface ...
+        let o = d
+            .apply_command("erin", "no monitor-session EXFIL ethernet", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Modify);
+        assert!(o.state.sources.is_empty());
+        // ... in configuration mode it deletes the session.
+        assert_eq!(d.apply_command("erin", "exit", None), None);
+        let o = d
+            .apply_command("erin", "no monitor-session EXFIL", None)
+            .unwrap();
+        assert_eq!(o.action, Action::Delete);
+        assert_eq!(o.state.destination.as_deref(), Some("tunnel-ip1"));
+    }
+
+    #[test]
+    fn junos_cli_edit_levels() {
+        let mut d = DeviceCtx::default();
+        assert_eq!(
+            d.junos_cli("dave", "edit forwarding-options port-mirroring"),
+            None
+        );
+        let o = d
+            .junos_cli(
+                "dave",
+                "set instance m2 family inet output interface ge-0/0/1.0 next-hop 203.0.113.5",
+            )
+            .unwrap();
+        assert_eq!(o.name.as_deref(), Some("port-mirroring instance m2"));
+        assert_eq!(o.state.destination_ip, ip("203.0.113.5"));
+        assert_eq!(o.state.destination.as_deref(), Some("203.0.113.5"));
+        // The audit record of the same change is recognised as such.
+        assert!(d.junos_audit_repeats_cli(
+            Some("dave"),
+            "set",
+            "forwarding-options port-mirroring instance m2 family inet output interface ge-0/0/1.0 next-hop",
+            Some("203.0.113.5")
+        ));
+        assert!(!d.junos_audit_repeats_cli(Some("dave"), "set", "x", None));
+        assert_eq!(d.junos_cli("dave", "up 2"), None);
+        assert_eq!(d.junos_cli("dave", "set system host-name x"), None);
+        let o = d
+            .junos_cli(
+                "dave",
+                "top delete forwarding-options port-mirroring instance m2",
+            )
+            .unwrap();
+        assert_eq!(o.action, Action::Delete);
+        // `exit` pops one level; an unrelated user has its own level.
+        d.junos_cli("eve", "edit forwarding-options analyzer a9");
+        assert!(
+            d.junos_cli("frank", "set input ingress interface ge-0/0/2.0")
+                .is_none()
+        );
+        let o = d
+            .junos_cli("eve", "set input ingress interface ge-0/0/2.0")
+            .unwrap();
+        assert_eq!(o.name.as_deref(), Some("analyzer a9"));
+        // Deleting a part of an instance modifies it.
+        let o = d
+            .junos_cli("eve", "delete input ingress interface ge-0/0/2.0")
+            .unwrap();
+        assert_eq!(o.action, Action::Modify);
+        assert!(o.state.sources.is_empty());
+        assert_eq!(junos_display_name("analyzer a9"), "a9");
+        // EX switches: `ethernet-switching-options analyzer NAME`.
+        let o = d
+            .junos_cli(
+                "eve",
+                "top set ethernet-switching-options analyzer employee-monitor output interface ge-0/0/10.0",
+            )
+            .unwrap();
+        assert_eq!(o.name.as_deref(), Some("analyzer employee-monitor"));
+        assert_eq!(o.state.destination.as_deref(), Some("ge-0/0/10.0"));
+        assert_eq!(junos_display_name("port-mirroring"), "port-mirroring");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use super::json::{at, find_str, path_segment_after, str_at};
 use super::timefmt::parse_rfc3339_us;
-use super::{Action, ConfigEvent, Ingested, Platform};
+use super::{Action, ConfigEvent, Ingested, Platform, ResourceKind};
 use serde_json::Value;
 
 pub(crate) fn is_gcp(v: &Value) -> bool {
@@ -112,6 +112,48 @@ pub(crate) fn gcp(v: &Value, raw: &str, origin: &str) -> Ingested {
     ev.source_ip = str_at(pp, &["requestMetadata", "callerIp"]).map(str::to_owned);
     ev.failed = failed;
     let req = pp.get("request").unwrap_or(&Value::Null);
+    let resource_name = str_at(pp, &["resourceName"]).unwrap_or("");
+    let (kind, collection, id_key) = match resource {
+        Resource::PacketMirroring => (ResourceKind::Session, "packetMirrorings", "name"),
+        Resource::MirroringEndpointGroupAssociation => (
+            ResourceKind::Session,
+            "mirroringEndpointGroupAssociations",
+            "mirroringEndpointGroupAssociationId",
+        ),
+        Resource::MirroringDeployment => (
+            ResourceKind::Target,
+            "mirroringDeployments",
+            "mirroringDeploymentId",
+        ),
+        Resource::MirroringDeploymentGroup => (
+            ResourceKind::Target,
+            "mirroringDeploymentGroups",
+            "mirroringDeploymentGroupId",
+        ),
+        Resource::MirroringEndpointGroup => (
+            ResourceKind::Target,
+            "mirroringEndpointGroups",
+            "mirroringEndpointGroupId",
+        ),
+    };
+    ev.resource = Some(kind);
+    // The name: the resource path's last segment
+    // (`projects/p/regions/r/packetMirrorings/NAME`), else the request's.
+    ev.resource_id = path_segment_after(resource_name, collection)
+        .or_else(|| str_at(req, &[id_key]))
+        .or_else(|| str_at(req, &["name"]).map(|n| n.rsplit('/').next().unwrap_or(n)))
+        .map(str::to_owned);
+    ev.region = path_segment_after(resource_name, "regions")
+        .or_else(|| path_segment_after(resource_name, "locations"))
+        .or_else(|| str_at(v, &["resource", "labels", "region"]))
+        .or_else(|| str_at(v, &["resource", "labels", "location"]))
+        .map(str::to_owned);
+    ev.network = req
+        .get("network")
+        .and_then(|n| n.get("url").and_then(Value::as_str).or_else(|| n.as_str()))
+        .or_else(|| find_str(req, "network"))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
     let url_of = |key: &str| {
         req.get(key)
             .and_then(|x| x.get("url").and_then(Value::as_str).or_else(|| x.as_str()))

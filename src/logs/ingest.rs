@@ -4,10 +4,10 @@
 //! as file reading.
 
 use super::bounded::BoundedMap;
-use super::device::{CmdOutcome, DeviceCtx, kw};
+use super::device::{CmdOutcome, DeviceCtx, Kind, junos_display_name, kw};
 use super::syslog::{PercentTag, SyslogFormat, SyslogRecord, parse_percent_tag, parse_syslog_line};
 use super::timefmt::{Civil, month_from_abbr};
-use super::{Action, ConfigEvent, Platform};
+use super::{Action, ConfigEvent, Platform, ResourceKind};
 use std::net::IpAddr;
 
 /// What one input record amounted to.
@@ -124,6 +124,24 @@ impl SyslogIngest {
 
     /// A record already parsed by [`parse_syslog_line`]; `raw` is its line.
     pub fn ingest_record(&mut self, rec: &SyslogRecord<'_>, raw: &str, origin: &str) -> Ingested {
+        if rec.format == SyslogFormat::Rfc5424 && !rec.msg.starts_with('%') && rec.msg.contains('%')
+        {
+            // A Cisco line forwarded in RFC 5424 by a relay: the message
+            // still carries the device's own header (`123: *Mar  1 ...: %...`).
+            if let Some(inner) = parse_syslog_line(rec.msg, self.year)
+                .filter(|r| matches!(r.format, SyslogFormat::Cisco | SyslogFormat::Nxos))
+                .filter(|r| r.msg.starts_with('%'))
+            {
+                let outer = SyslogRecord {
+                    host: inner.host.or(rec.host),
+                    time_us: rec.time_us.or(inner.time_us),
+                    format: inner.format,
+                    msg: inner.msg,
+                    ..rec.clone()
+                };
+                return self.ingest_record(&outer, raw, origin);
+            }
+        }
         let m = Meta {
             raw,
             origin,
@@ -162,6 +180,9 @@ impl SyslogIngest {
         }
         if fac == "ACCOUNTING" && mn == "CMD" {
             return self.arista_accounting(tag.text, m);
+        }
+        if fac == "BUFCAP" {
+            return self.bufcap(platform, mn, tag.text, m);
         }
         if let Some(action) = status_action(fac, mn) {
             return self.status(platform, action, tag.text, m);
@@ -270,13 +291,68 @@ impl SyslogIngest {
         self.command(cmd, m)
     }
 
+    /// Embedded Packet Capture: `%BUFCAP-6-CREATE: Capture Point cp1
+    /// created.`, `%BUFCAP-6-ENABLE: Capture Point cp1 enabled.` (the
+    /// capture started: `monitor capture ... start` is an EXEC command that
+    /// command logging does not record), `%BUFCAP-6-DISABLE` /
+    /// `DISABLE_ASYNC` (stopped), `%BUFCAP-6-DELETE` (removed). Buffer
+    /// messages (`BUFFER_FULL`, ...) are not changes.
+    fn bufcap(&mut self, platform: Platform, mn: &str, text: &str, m: &Meta<'_>) -> Ingested {
+        let action = match mn {
+            "CREATE" => Action::Create,
+            "ENABLE" => Action::Start,
+            "DISABLE" | "DISABLE_ASYNC" => Action::Stop,
+            "DELETE" | "REMOVE" => Action::Delete,
+            _ => return Ingested::Unmatched,
+        };
+        let mut ev = ConfigEvent::new(platform, action, m.raw, m.origin);
+        ev.time_us = m.time_us;
+        ev.device = m.device.map(str::to_owned);
+        ev.resource = Some(ResourceKind::Capture);
+        let mut words = text.split_whitespace();
+        let mut name = None;
+        while let Some(w) = words.next() {
+            if w.eq_ignore_ascii_case("point") || w.eq_ignore_ascii_case("point:") {
+                name = words
+                    .next()
+                    .map(|n| n.trim_end_matches(['.', ',', ':']))
+                    .filter(|n| !n.is_empty());
+                break;
+            }
+        }
+        ev.resource_id = name.map(str::to_owned);
+        if let (Some(n), Some(ctx)) = (name, self.devices.get(m.key())) {
+            if let Some(st) = ctx.capture_state(n) {
+                ev.destination = st.destination;
+                ev.destination_ip = st.destination_ip;
+                ev.sources = st.sources;
+            }
+        }
+        Ingested::Event(Box::new(ev))
+    }
+
     /// `%ETH_SPAN-5-ETH_SPAN_SESSION_UP: Session 1 is up.` and friends.
     fn status(&mut self, platform: Platform, action: Action, text: &str, m: &Meta<'_>) -> Ingested {
         let mut ev = ConfigEvent::new(platform, action, m.raw, m.origin);
         ev.time_us = m.time_us;
         ev.device = m.device.map(str::to_owned);
+        if action == Action::Start {
+            // `%MIRROR-6-PKTCAP_START: Packet capture CAP1 started on ...`
+            ev.resource = Some(ResourceKind::Capture);
+            let name = word_after(text, "capture");
+            ev.resource_id = name.map(str::to_owned);
+            if let (Some(n), Some(ctx)) = (name, self.devices.get(m.key())) {
+                if let Some(st) = ctx.capture_state(n) {
+                    ev.destination = st.destination;
+                    ev.sources = st.sources;
+                }
+            }
+            return Ingested::Event(Box::new(ev));
+        }
         let num = session_number(text);
         ev.session = num;
+        ev.resource = Some(ResourceKind::Session);
+        ev.resource_id = num.map(|n| n.to_string());
         if let (Some(n), Some(ctx)) = (num, self.devices.get(m.key())) {
             if let Some(st) = ctx.monitor_state(&n.to_string()) {
                 ev.erspan_id = st.erspan_id;
@@ -313,10 +389,67 @@ impl SyslogIngest {
                     return Ingested::Unmatched;
                 };
                 let ctx = self.devices.entry(m.key(), DeviceCtx::default);
+                if ctx.junos_audit_repeats_cli(audit.user, audit.verb, audit.path, audit.value) {
+                    return Ingested::Folded;
+                }
                 match ctx.junos_audit(audit.user, audit.verb, audit.path, audit.value) {
                     Some(o) => {
                         let mut ev = event_from(o, Platform::Junos, m);
                         ev.actor = audit.user.map(str::to_owned);
+                        Ingested::Event(Box::new(ev))
+                    }
+                    None => Ingested::Unmatched,
+                }
+            }
+            "UI_CMDLINE_READ_LINE" => {
+                // Operational commands (`show`, `run`, `request`, ...) change
+                // nothing: look at the verb before anything else.
+                const VERBS: [&str; 11] = [
+                    "set",
+                    "delete",
+                    "deactivate",
+                    "activate",
+                    "edit",
+                    "top",
+                    "up",
+                    "exit",
+                    "quit",
+                    "configure",
+                    "commit",
+                ];
+                let quick = body
+                    .find("command '")
+                    .and_then(|at| body.get(at + 9..))
+                    .map(|c| c.split([' ', '\'']).next().unwrap_or(""));
+                if quick.is_some_and(|v| !VERBS.contains(&v)) {
+                    return Ingested::Unmatched;
+                }
+                let Some((user, cmd)) = parse_junos_cmdline(body, rec.structured_data) else {
+                    return Ingested::Unmatched;
+                };
+                let verb = cmd.split_whitespace().next().unwrap_or("");
+                if !VERBS.contains(&verb) {
+                    return Ingested::Unmatched;
+                }
+                let relevant = cmd.contains("port-mirror")
+                    || cmd.contains("analyzer")
+                    || cmd.starts_with("edit")
+                    || cmd.starts_with("top")
+                    || cmd.starts_with("up")
+                    || cmd.starts_with("exit")
+                    || cmd.starts_with("configure");
+                let ctx = if relevant {
+                    self.devices.entry(m.key(), DeviceCtx::default)
+                } else {
+                    match self.devices.get_mut(m.key()) {
+                        Some(ctx) => ctx,
+                        None => return Ingested::Unmatched,
+                    }
+                };
+                match ctx.junos_cli(user, cmd) {
+                    Some(o) => {
+                        let mut ev = event_from(o, Platform::Junos, m);
+                        ev.actor = Some(user.to_owned()).filter(|u| !u.is_empty());
                         Ingested::Event(Box::new(ev))
                     }
                     None => Ingested::Unmatched,
@@ -368,7 +501,18 @@ fn event_from(o: CmdOutcome, platform: Platform, m: &Meta<'_>) -> ConfigEvent {
     let mut ev = ConfigEvent::new(platform, o.action, m.raw, m.origin);
     ev.time_us = m.time_us;
     ev.device = m.device.map(str::to_owned);
-    ev.session = o.name.as_deref().and_then(|n| n.parse().ok());
+    ev.resource = o.kind.map(|k| match k {
+        Kind::Monitor | Kind::Junos => ResourceKind::Session,
+        Kind::Capture => ResourceKind::Capture,
+    });
+    ev.session = match o.kind {
+        Some(Kind::Monitor) => o.name.as_deref().and_then(|n| n.parse().ok()),
+        _ => None,
+    };
+    ev.resource_id = match (o.kind, o.name) {
+        (Some(Kind::Junos), Some(n)) => Some(junos_display_name(&n).to_owned()),
+        (_, n) => n,
+    };
     ev.erspan_id = o.state.erspan_id;
     ev.destination = o.state.destination;
     ev.destination_ip = o.state.destination_ip;
@@ -442,7 +586,7 @@ fn status_action(fac: &str, mn: &str) -> Option<Action> {
         .iter()
         .any(|k| fac.contains(k));
     if mn.contains("PKTCAP_START") {
-        Some(Action::CaptureStart)
+        Some(Action::Start)
     } else if !mirror_fac {
         None
     } else if mn.ends_with("SESSION_UP") {
@@ -492,6 +636,20 @@ fn session_number(text: &str) -> Option<u32> {
     None
 }
 
+/// The word after `key` (ignoring case), trailing punctuation trimmed.
+fn word_after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let mut words = text.split_whitespace();
+    while let Some(w) = words.next() {
+        if w.eq_ignore_ascii_case(key) {
+            return words
+                .next()
+                .map(|n| n.trim_end_matches(['.', ',', ':']))
+                .filter(|n| !n.is_empty());
+        }
+    }
+    None
+}
+
 /// Case-insensitive ASCII substring search.
 fn find_ci(hay: &str, needle: &str) -> Option<usize> {
     let n = needle.as_bytes();
@@ -524,6 +682,41 @@ fn origin_host(origin: &str) -> Option<&str> {
     rest.rsplit_once(':')
         .map(|(h, _)| h)
         .filter(|h| !h.is_empty())
+}
+
+/// `User 'bob', command 'set forwarding-options ... '` (Junos pads the
+/// command with a space), or the RFC 5424 structured data
+/// `[junos@2636... username="bob" command="..."]`.
+fn parse_junos_cmdline<'a>(body: &'a str, sd: Option<&'a str>) -> Option<(&'a str, &'a str)> {
+    if let Some(user) = quoted_user(body) {
+        let at = body.find("command '")? + 9;
+        let cmd = body.get(at..)?;
+        let cmd = cmd.strip_suffix('\'').unwrap_or(cmd);
+        return Some((user, cmd.trim()));
+    }
+    let sd = sd?;
+    let user = sd_param(sd, "username")?;
+    let cmd = sd_param(sd, "command")?;
+    Some((user, cmd.trim()))
+}
+
+/// Value of `name="..."` in RFC 5424 structured data (unescaped values
+/// only: a value holding an escape is not returned).
+fn sd_param<'a>(sd: &'a str, name: &str) -> Option<&'a str> {
+    let mut from = 0;
+    loop {
+        let at = from + sd.get(from..)?.find(name)?;
+        let before_ok = at == 0 || sd.as_bytes().get(at - 1) == Some(&b' ');
+        let rest = sd.get(at + name.len()..)?;
+        if before_ok {
+            if let Some(v) = rest.strip_prefix("=\"") {
+                let end = v.find('"')?;
+                let val = v.get(..end)?;
+                return (!val.contains('\\')).then_some(val);
+            }
+        }
+        from = at + name.len();
+    }
 }
 
 struct JunosAudit<'a> {
@@ -738,6 +931,49 @@ mod tests {
             ("delete", "forwarding-options analyzer a1", None)
         );
         assert_eq!(find_ci("Monitor Session", "session"), Some(8));
+    }
+
+    #[test]
+    fn capture_point_messages() {
+        let evs = ingest_all(&[
+            "<189>1: csr8: *Mar  1 10:00:00.000 UTC: %BUFCAP-6-CREATE: Capture Point capture-p1 created.",
+            "<189>2: csr8: *Mar  1 10:00:01.000 UTC: %BUFCAP-6-ENABLE: Capture Point capture-p1 enabled.",
+            "<189>3: csr8: *Mar  1 10:00:02.000 UTC: %BUFCAP-6-DISABLE_ASYNC: Capture Point capture-p1 disabled. Reason : Buffer full",
+            "<189>4: csr8: *Mar  1 10:00:03.000 UTC: %BUFCAP-5-BUFFER_FULL: Linear Buffer associated with capture buffer b1 is full.",
+        ]);
+        let got: Vec<(Action, Option<ResourceKind>, Option<&str>)> = evs
+            .iter()
+            .map(|e| (e.action, e.resource, e.resource_id.as_deref()))
+            .collect();
+        let cap = Some(ResourceKind::Capture);
+        assert_eq!(
+            got,
+            vec![
+                (Action::Create, cap, Some("capture-p1")),
+                (Action::Start, cap, Some("capture-p1")),
+                (Action::Stop, cap, Some("capture-p1")),
+            ]
+        );
+    }
+
+    #[test]
+    fn junos_structured_data_parameters() {
+        let sd = "[junos@2636.1.1.1.2.29 username=\"erin\" command=\"set forwarding-options analyzer a1 output ip-address 192.0.2.1\"]";
+        assert_eq!(sd_param(sd, "username"), Some("erin"));
+        assert_eq!(
+            parse_junos_cmdline("-", Some(sd)),
+            Some((
+                "erin",
+                "set forwarding-options analyzer a1 output ip-address 192.0.2.1"
+            ))
+        );
+        assert_eq!(sd_param("[x name=\"a\\\"b\"]", "name"), None);
+        assert_eq!(sd_param("[x username=\"u\"]", "name"), None);
+        assert_eq!(
+            parse_junos_cmdline("User 'bob', command 'show version '", None),
+            Some(("bob", "show version"))
+        );
+        assert_eq!(parse_junos_cmdline("User 'bob' command", None), None);
     }
 
     #[test]

@@ -11,9 +11,10 @@
 //!   syslog lines.
 //! * [`SyslogIngest`] recognises Cisco IOS/IOS-XE (`%PARSER-5-CFGLOG_LOGGEDCMD`
 //!   command logging, `%SYS-5-CONFIG_I`, SPAN/ERSPAN status messages),
-//!   NX-OS (accounting log, `%ETH_SPAN-*`), Arista EOS (`%ACCOUNTING-6-CMD`
-//!   AAA command accounting) and Junos (`UI_CFG_AUDIT_*`, `UI_COMMIT`)
-//!   lines, keeping bounded per-device context so that a session
+//!   NX-OS (accounting log, `%ETH_SPAN-*`), IOS-XR (`monitor-session`),
+//!   Embedded Packet Capture (`%BUFCAP-*`), Arista EOS
+//!   (`%ACCOUNTING-6-CMD` AAA command accounting) and Junos
+//!   (`UI_CMDLINE_READ_LINE`, `UI_CFG_AUDIT_*`, `UI_COMMIT`) lines, keeping bounded per-device context so that a session
 //!   configured over several commands yields events carrying everything
 //!   known so far. It serves files and live listeners alike.
 //! * [`recognise_cloudtrail`], [`recognise_gcp_audit`] and
@@ -23,10 +24,15 @@
 //!   counters and `file:line` warnings.
 //!
 //! Field conventions in [`ConfigEvent`]:
-//! * `session`: monitor session number (Cisco, NX-OS; numeric Arista names),
-//!   or the VXLAN VNI for AWS (also in `vni`). Named sessions (Arista
-//!   `monitor session exfil`, Junos instances, IOS-XE capture points) have
-//!   `session: None`; the name is in `raw`.
+//! * `resource` / `resource_id`: what changed and its id or name as the
+//!   record gives it (`monitor session 1` → `session` `1`; Arista
+//!   `monitor session exfil` → `exfil`; Junos `port-mirroring instance m1`
+//!   → `m1`, `analyzer a1` → `a1`, the default instance `port-mirroring`;
+//!   capture points by name; `tms-`/`tmt-`/`tmf-`/`tmfr-` ids; GCP and
+//!   Azure resource names). A filter, a target and a session are told
+//!   apart by `resource`.
+//! * `session`: monitor session number (numeric names), AWS
+//!   `SessionNumber`; `vni` the AWS `VirtualNetworkId`.
 //! * `destination`: destination IP, interface, `remote vlan N`, export URL,
 //!   AWS target id (`tmt-...`) for sessions, target resource (NLB ARN, ENI,
 //!   GWLB endpoint) for targets, GCP collector / NSI resource, Azure
@@ -42,7 +48,10 @@
 //!   3164 times take the caller's year (no New Year rollover guessing).
 //! * `failed`: the cloud API call failed (CloudTrail `errorCode`, GCP status
 //!   or severity, Azure status) or NX-OS accounting recorded `FAILURE`.
-//!   Such events are kept, not dropped.
+//!   Such events are kept, not dropped. `dry_run`: AWS `DryRun`
+//!   (`Client.DryRunOperation` is not a failure).
+//! * `device`: never a Cisco sequence number (`000123:` before the device
+//!   time stamp).
 
 mod aws;
 mod azure;
@@ -89,7 +98,32 @@ labelled_enum! {
         Delete => "delete",
         SessionUp => "session-up",
         SessionDown => "session-down",
-        CaptureStart => "capture-start",
+        /// A capture (IOS-XE Embedded Packet Capture point) started.
+        Start => "start",
+        /// A capture stopped.
+        Stop => "stop",
+    }
+}
+
+labelled_enum! {
+    /// What kind of mirror resource an event is about.
+    pub enum ResourceKind {
+        /// A mirror session: Cisco/NX-OS/Arista/IOS-XR `monitor session`,
+        /// Junos port-mirroring / analyzer instance, AWS traffic mirror
+        /// session (`tms-...`), GCP packet mirroring policy, NSI mirroring
+        /// endpoint group association.
+        Session => "session",
+        /// Where mirrored traffic goes: AWS traffic mirror target
+        /// (`tmt-...`), NSI mirroring deployment / endpoint group.
+        Target => "target",
+        /// AWS traffic mirror filter (`tmf-...`).
+        Filter => "filter",
+        /// AWS traffic mirror filter rule (`tmfr-...`).
+        FilterRule => "filter-rule",
+        /// IOS-XE Embedded Packet Capture point, capture buffer.
+        Capture => "capture",
+        /// Azure virtual network TAP or NIC TAP configuration.
+        Tap => "tap",
     }
 }
 
@@ -103,8 +137,18 @@ pub struct ConfigEvent {
     pub device: Option<String>,
     /// User / caller ARN / principal e-mail.
     pub actor: Option<String>,
+    #[serde(deserialize_with = "action_compat")]
     pub action: Action,
-    /// Monitor session number, ERSPAN id, or VXLAN VNI (AWS VirtualNetworkId).
+    /// Kind of resource changed, when the record says it.
+    #[serde(default)]
+    pub resource: Option<ResourceKind>,
+    /// Its id or name as the record gives it: `1` (`monitor session 1`),
+    /// `exfil`, `port-mirroring instance m1`, `CAP1`, `tms-...`, `tmt-...`,
+    /// the GCP packet mirroring or Azure TAP name.
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    /// Monitor session number (numeric session names), or the VXLAN VNI
+    /// for AWS sessions (also in `vni`).
     pub session: Option<u32>,
     pub erspan_id: Option<u32>,
     pub vni: Option<u32>,
@@ -117,8 +161,17 @@ pub struct ConfigEvent {
     pub sources: Vec<String>,
     /// Caller source IP.
     pub source_ip: Option<String>,
+    /// Cloud region (AWS `awsRegion`, GCP region of the policy).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// GCP network of a packet mirroring policy.
+    #[serde(default)]
+    pub network: Option<String>,
     /// The API call / command failed; kept but marked.
     pub failed: bool,
+    /// A dry run (AWS `DryRun`, `DryRunOperation`): nothing changed.
+    #[serde(default)]
+    pub dry_run: bool,
     /// The raw line / record (JSON text).
     pub raw: String,
     /// `file:line` or `udp:ADDR` — where it came from.
@@ -139,6 +192,8 @@ impl ConfigEvent {
             device: None,
             actor: None,
             action,
+            resource: None,
+            resource_id: None,
             session: None,
             erspan_id: None,
             vni: None,
@@ -147,10 +202,19 @@ impl ConfigEvent {
             target_account: None,
             sources: Vec::new(),
             source_ip: None,
+            region: None,
+            network: None,
             failed: false,
+            dry_run: false,
             raw: raw.into(),
             origin: origin.into(),
         }
+    }
+
+    /// `file` and `line` of a `file:line` origin (`None` for network
+    /// origins such as `udp:ADDR:PORT`).
+    pub fn file_line(&self) -> Option<(&str, u64)> {
+        file_line(&self.origin)
     }
 
     /// True when the target is known to belong to another account /
@@ -161,6 +225,29 @@ impl ConfigEvent {
             _ => false,
         }
     }
+}
+
+/// Reads an [`Action`], taking `capture-start` (the name of `start`
+/// before it had `stop`) from state saved by earlier versions.
+fn action_compat<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
+    let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+    match s.as_ref() {
+        "capture-start" => Ok(Action::Start),
+        other => Action::parse(other)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown Action {other:?}"))),
+    }
+}
+
+/// Splits a `file:line` origin.
+pub(crate) fn file_line(origin: &str) -> Option<(&str, u64)> {
+    if ["udp:", "tcp:", "tls:"]
+        .iter()
+        .any(|p| origin.starts_with(p))
+    {
+        return None;
+    }
+    let (file, line) = origin.rsplit_once(':')?;
+    Some((file, line.parse().ok()?))
 }
 
 /// Errors of [`read_log_file`]; everything after opening the file is a
@@ -216,11 +303,11 @@ mod tests {
 
     #[test]
     fn serde_names_are_kebab_case() {
-        let mut ev = ConfigEvent::new(Platform::CiscoNxos, Action::CaptureStart, "raw", "f:1");
+        let mut ev = ConfigEvent::new(Platform::CiscoNxos, Action::Start, "raw", "f:1");
         ev.destination_ip = "203.0.113.9".parse().ok();
         let v = serde_json::to_value(&ev).unwrap();
         assert_eq!(v["platform"], "cisco-nxos");
-        assert_eq!(v["action"], "capture-start");
+        assert_eq!(v["action"], "start");
         assert_eq!(v["destination_ip"], "203.0.113.9");
         assert_eq!(
             serde_json::to_value(Platform::AristaEos).unwrap(),
@@ -247,10 +334,28 @@ mod tests {
             Action::Delete,
             Action::SessionUp,
             Action::SessionDown,
-            Action::CaptureStart,
+            Action::Start,
+            Action::Stop,
         ] {
             assert_eq!(serde_json::to_value(a).unwrap(), a.to_string());
         }
+    }
+
+    #[test]
+    fn events_saved_by_earlier_versions_still_load() {
+        let old = r#"{"time_us":null,"platform":"cisco-ios","device":null,"actor":null,
+            "action":"capture-start","session":null,"erspan_id":null,"vni":null,
+            "destination":null,"destination_ip":null,"target_account":null,"sources":[],
+            "source_ip":null,"failed":false,"raw":"r","origin":"f:1"}"#;
+        let ev: ConfigEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (ev.action, ev.resource, ev.dry_run),
+            (Action::Start, None, false)
+        );
+        let bad = old.replace("capture-start", "explode");
+        assert!(serde_json::from_str::<ConfigEvent>(&bad).is_err());
+        let back: ConfigEvent = serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
+        assert_eq!(back, ev);
     }
 
     #[test]

@@ -341,6 +341,18 @@ fn bsd_stamp_inner(c: &mut Cur<'_>) -> Option<Stamp> {
         }
     }
     let (hour, minute, second, micros) = clock(c)?;
+    if year.is_none() {
+        // `Mmm dd hh:mm:ss yyyy` (a year after the clock).
+        let save = c.i;
+        if c.spaces() > 0 {
+            match c.digits(4, 4) {
+                Some(y) if c.peek() == Some(b' ') => year = Some(i64::from(y)),
+                _ => c.i = save,
+            }
+        } else {
+            c.i = save;
+        }
+    }
     Some(Stamp {
         year,
         month,
@@ -403,6 +415,11 @@ fn device_tz_colon(c: &mut Cur<'_>) -> Option<Option<i64>> {
         return Some(Some(0));
     }
     c.i = save;
+    // IOS-XR: `hh:mm:ss.mmm : process[pid]: ...`.
+    if c.eat(b' ') && colon_end(c) {
+        return Some(Some(0));
+    }
+    c.i = save;
     if c.eat(b' ') {
         let start = c.i;
         while c.peek().is_some_and(|b| b.is_ascii_alphabetic()) && c.i - start < 6 {
@@ -415,6 +432,34 @@ fn device_tz_colon(c: &mut Cur<'_>) -> Option<Option<i64>> {
     }
     c.i = save;
     None
+}
+
+/// IOS-XR node name right before the device time stamp
+/// (`RP/0/RSP0/CPU0:Mar  1 ...`, `0/RP0/CPU0:2024 Mar ...`): its length,
+/// colon included.
+fn xr_node_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    // `RP/`, `LC/`, `0/`: a slash within the first four bytes.
+    if !b.iter().take(4).any(|x| *x == b'/') {
+        return None;
+    }
+    let n = b
+        .iter()
+        .take(32)
+        .take_while(|x| x.is_ascii_alphanumeric() || **x == b'/')
+        .count();
+    let node = b.get(..n)?;
+    if n < 3 || !node.contains(&b'/') || b.get(n) != Some(&b':') {
+        return None;
+    }
+    let next = b.get(n + 1)?;
+    (next.is_ascii_alphanumeric() || *next == b'*' || *next == b'.').then_some(n + 1)
+}
+
+/// A host field that is really a Cisco sequence number (`000123`).
+fn is_sequence_field(h: &str) -> bool {
+    let d = h.strip_suffix(':').unwrap_or(h);
+    !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Does a device time stamp (`*Mar`, `.Mar`, `Mar  1`, `2024 Mar`) start here?
@@ -469,9 +514,15 @@ fn parse_legacy(mut c: Cur<'_>, pri: Option<u8>, year: i64) -> Option<SyslogReco
             header = true;
             cisco = true;
         } else if c.spaces() > 0 && c.peek().is_some() {
+            let at = c.i;
             let host = c.word();
-            c.spaces();
-            rec.host = Some(host);
+            if host.ends_with(':') && is_sequence_field(host) {
+                // `Mar  1 10:00:00 000123: *Mar ...`: no host, a sequence number.
+                c.i = at;
+            } else {
+                c.spaces();
+                rec.host = Some(host);
+            }
             rec.time_us = st.to_us(year, Some(0));
             time_set = true;
             header = true;
@@ -481,8 +532,14 @@ fn parse_legacy(mut c: Cur<'_>, pri: Option<u8>, year: i64) -> Option<SyslogReco
     } else if let Some((t, used)) = parse_rfc3339_prefix(c.rest().as_bytes()) {
         c.i += used;
         if c.spaces() > 0 && c.peek().is_some() {
-            rec.host = Some(c.word());
-            c.spaces();
+            let at = c.i;
+            let host = c.word();
+            if host.ends_with(':') && is_sequence_field(host) {
+                c.i = at;
+            } else {
+                c.spaces();
+                rec.host = Some(host);
+            }
             rec.time_us = Some(t);
             time_set = true;
             header = true;
@@ -504,69 +561,104 @@ fn parse_legacy(mut c: Cur<'_>, pri: Option<u8>, year: i64) -> Option<SyslogReco
         }
     }
 
-    // Cisco's own header: `seq: `, `host: `, `*Mmm dd hh:mm:ss.mmm TZ: `.
-    // An empty sequence field (`host : 2024 Mar ...`: NX-OS relayed by
-    // rsyslog) or a sequence number.
-    let save = c.i;
-    if c.peek() == Some(b':') && c.peek_at(1) == Some(b' ') {
-        c.i += 1;
-        c.spaces();
-        cisco = true;
-    } else if c.digits(1, 20).is_some() && c.eat(b':') && c.peek() == Some(b' ') {
-        c.spaces();
-        cisco = true;
-    } else {
-        c.i = save;
-    }
-    let before_host = c.i;
-    let token = c.word();
-    let mut inner_host = None;
-    let mut host_needs_stamp = false;
-    if token.len() > 1
-        && token.ends_with(':')
-        && !token.starts_with(['*', '.', '%'])
-        && c.spaces() > 0
-    {
-        if stamp_ahead(&c) {
-            inner_host = token.get(..token.len() - 1);
-            host_needs_stamp = !(cisco && c.peek() == Some(b'%'));
-        } else if cisco && c.peek() == Some(b'%') {
-            inner_host = token.get(..token.len() - 1);
-        } else {
-            c.i = before_host;
+    // Cisco's own header, after any relay header, in any of its forms:
+    // `seq: ` (the logging counter, and a second one with `service
+    // sequence-numbers`; never a host name), `: ` (NX-OS's empty sequence
+    // field), `host: ` (`logging origin-id`), IOS-XR's `host NODE:` /
+    // `NODE:` (`RP/0/RSP0/CPU0:`) right before its time stamp, and the
+    // device time stamp `*Mmm dd hh:mm:ss.mmm TZ: `.
+    let mut inner_host: Option<&str> = None;
+    let mut stamp_seen = false;
+    for _ in 0..6 {
+        if c.peek() == Some(b'%') {
+            break;
         }
-    } else {
-        c.i = before_host;
-    }
-    let save = c.i;
-    if !c.eat(b'*') {
-        c.eat(b'.');
-    }
-    let mut year_first = false;
-    let stamp = bsd_stamp(&mut c).or_else(|| {
-        let st = year_first_stamp(&mut c);
-        year_first = st.is_some();
-        st
-    });
-    match stamp.and_then(|st| device_tz_colon(&mut c).map(|tz| (st, tz))) {
-        Some((st, tz)) => {
-            nxos |= year_first;
-            if !time_set {
-                rec.time_us = st.to_us(year, tz);
-            }
+        let save = c.i;
+        if c.peek() == Some(b':') && c.peek_at(1) == Some(b' ') {
+            c.i += 1;
+            c.spaces();
             cisco = true;
+            continue;
         }
-        None if host_needs_stamp => {
-            // `word: Mar ...` without a device time stamp after all: not a
-            // Cisco host field.
-            c.i = before_host;
-            inner_host = None;
+        if c.digits(1, 20).is_some() && c.eat(b':') && c.peek() == Some(b' ') {
+            c.spaces();
+            cisco = true;
+            continue;
         }
-        None => c.i = save,
+        c.i = save;
+        // Time stamps and node names start with `*`, `.`, a digit or a
+        // capital letter: a lower-case word (a host, an RFC 3164 tag) is
+        // not tried as one.
+        let stamp_like = c
+            .peek()
+            .is_some_and(|b| matches!(b, b'*' | b'.' | b'0'..=b'9' | b'A'..=b'Z'));
+        if !stamp_seen && stamp_like {
+            if let Some(n) = xr_node_len(c.rest()) {
+                c.i += n;
+                cisco = true;
+            }
+            let at = c.i;
+            if !c.eat(b'*') {
+                c.eat(b'.');
+            }
+            let mut year_first = false;
+            let stamp = bsd_stamp(&mut c).or_else(|| {
+                let st = year_first_stamp(&mut c);
+                year_first = st.is_some();
+                st
+            });
+            if let Some((st, tz)) = stamp.and_then(|st| device_tz_colon(&mut c).map(|tz| (st, tz)))
+            {
+                nxos |= year_first;
+                if !time_set {
+                    rec.time_us = st.to_us(year, tz);
+                }
+                cisco = true;
+                stamp_seen = true;
+                continue;
+            }
+            c.i = at;
+            if c.i != save {
+                // A node name without a time stamp after it.
+                c.i = save;
+            }
+        }
+        if inner_host.is_some() || stamp_seen {
+            break;
+        }
+        // `host: ` (or IOS-XR `host NODE:stamp`).
+        let token = c.word();
+        let after = c.i;
+        let spaced = c.spaces() > 0;
+        if spaced && token.len() > 1 && !token.starts_with(['*', '.', '%']) {
+            if let Some(h) = token.strip_suffix(':') {
+                let digits_ahead = {
+                    let b = c.b().get(c.i..).unwrap_or(b"");
+                    let n = b.iter().take_while(|d| d.is_ascii_digit()).count();
+                    n > 0 && b.get(n) == Some(&b':')
+                };
+                if stamp_ahead(&c) || digits_ahead || (cisco && c.peek() == Some(b'%')) {
+                    inner_host = Some(h);
+                    continue;
+                }
+            } else if cisco
+                && c.peek().is_some_and(|b| b.is_ascii_alphanumeric())
+                && xr_node_len(c.rest()).is_some()
+            {
+                inner_host = Some(token);
+                continue;
+            }
+        }
+        let _ = after;
+        c.i = save;
+        break;
     }
     if let Some(h) = inner_host.filter(|h| !h.is_empty()) {
         rec.host = Some(h);
         cisco = true;
+    }
+    if cisco && rec.host.is_some_and(is_sequence_field) {
+        rec.host = None;
     }
 
     if c.peek() == Some(b'%') {
@@ -645,11 +737,17 @@ pub(crate) fn parse_percent_tag(s: &str) -> Option<PercentTag<'_>> {
             return None;
         }
     }
-    if b.get(i) != Some(&b':') {
+    let name = s.get(1..i)?;
+    // IOS-XR writes `%MGBL-SYS-5-CONFIG_I : Configured ...`.
+    let colon = if b.get(i) == Some(&b' ') && b.get(i + 1) == Some(&b':') {
+        i + 1
+    } else {
+        i
+    };
+    if b.get(colon) != Some(&b':') {
         return None;
     }
-    let name = s.get(1..i)?;
-    let text = s.get(i + 1..)?.trim_start();
+    let text = s.get(colon + 1..)?.trim_start();
     // FAC[-SUB]-SEV-MNEMONIC: the severity is the last single-digit field
     // before the mnemonic.
     let (head, mnemonic) = name.rsplit_once('-')?;
@@ -729,6 +827,17 @@ mod tests {
     }
 
     #[test]
+    fn year_after_the_clock() {
+        let r =
+            parse_syslog_line("Mar  1 10:00:00 2023 mx1 mgd[1]: UI_COMMIT: User 'bob'", Y).unwrap();
+        assert_eq!(r.host, Some("mx1"));
+        assert_eq!(r.time_us, at(10, 0, 0, 0).map(|t| t - 366 * 86_400_000_000));
+        // A host name of four digits followed by a tag is not a year.
+        let r = parse_syslog_line("Mar  1 10:00:00 2023: x", Y).unwrap();
+        assert_eq!(r.time_us, at(10, 0, 0, 0));
+    }
+
+    #[test]
     fn rsyslog_rfc3339_file_format() {
         let r = parse_syslog_line(
             "2024-03-01T10:00:00.5+00:00 sw1 ConfigAgent: %SYS-5-CONFIG_I: x",
@@ -783,6 +892,73 @@ mod tests {
         assert_eq!(r.host, Some("rtr"));
         assert_eq!(r.time_us, None);
         assert!(r.msg.starts_with("%LINK-3-UPDOWN"));
+    }
+
+    #[test]
+    fn sequence_numbers_are_never_hosts() {
+        // `service sequence-numbers`: the logging counter, then the
+        // sequence number, before the device time stamp.
+        let r = parse_syslog_line(
+            "<189>45: 000043: *Mar  1 18:46:11.123 UTC: %SYS-5-CONFIG_I: x",
+            Y,
+        )
+        .unwrap();
+        assert_eq!((r.host, r.time_us), (None, at(18, 46, 11, 123_000)));
+        assert_eq!(r.msg, "%SYS-5-CONFIG_I: x");
+        let r = parse_syslog_line(
+            "<189>45: rtr1: 000043: *Mar  1 18:46:11.123 UTC: %SYS-5-CONFIG_I: x",
+            Y,
+        )
+        .unwrap();
+        assert_eq!(r.host, Some("rtr1"));
+        // A relay's file: the sender address, then the sequence number.
+        let r = parse_syslog_line(
+            "Mar  1 18:46:12 10.0.0.1 000123: *Mar  1 18:46:11.123 UTC: %SYS-5-CONFIG_I: x",
+            Y,
+        )
+        .unwrap();
+        assert_eq!((r.host, r.time_us), (Some("10.0.0.1"), at(18, 46, 12, 0)));
+        // A relay that wrote no host field at all.
+        let r = parse_syslog_line(
+            "Mar  1 18:46:12 000123: *Mar  1 18:46:11.123 UTC: %SYS-5-CONFIG_I: x",
+            Y,
+        )
+        .unwrap();
+        assert_eq!(r.host, None);
+        assert_eq!(r.msg, "%SYS-5-CONFIG_I: x");
+        let r = parse_syslog_line(
+            "2024-03-01T18:46:12+00:00 10.0.0.1 123: 000045: Mar  1 18:46:11.123: %SYS-5-CONFIG_I: x",
+            Y,
+        )
+        .unwrap();
+        assert_eq!(r.host, Some("10.0.0.1"));
+        assert_eq!(r.msg, "%SYS-5-CONFIG_I: x");
+    }
+
+    #[test]
+    fn ios_xr_headers() {
+        // napalm-logs' IOS-XR examples: `seq: host NODE:stamp : proc[pid]: %TAG : text`.
+        let r = parse_syslog_line(
+            "<149>2647599: vmx01 RP/0/RSP1/CPU0:Mar 28 15:08:30.941 UTC: bgp[1051]: %ROUTING-BGP-5-MAXPFX : No. of IPv4 Unicast prefixes",
+            Y,
+        )
+        .unwrap();
+        assert_eq!(r.format, SyslogFormat::Cisco);
+        assert_eq!(r.host, Some("vmx01"));
+        assert_eq!((r.app, r.procid), (Some("bgp"), Some("1051")));
+        let t = parse_percent_tag(r.msg).unwrap();
+        assert_eq!((t.facility, t.mnemonic), ("ROUTING-BGP", "MAXPFX"));
+        assert_eq!(t.text, "No. of IPv4 Unicast prefixes");
+        let r = parse_syslog_line(
+            "<187>94307: gw2.acy1 LC/0/2/CPU0:Jul  7 20:16:14.834 : ifmgr[214]: %PKT_INFRA-LINK-3-UPDOWN : Interface TenGigE0/2/0/4, changed state to Down",
+            Y,
+        )
+        .unwrap();
+        assert_eq!(r.host, Some("gw2.acy1"));
+        assert!(r.time_us.is_some());
+        assert!(r.msg.starts_with("%PKT_INFRA-LINK-3-UPDOWN"));
+        assert_eq!(xr_node_len("RP/0/RSP0/CPU0:Mar"), Some(15));
+        assert_eq!(xr_node_len("host: Mar"), None);
     }
 
     #[test]
