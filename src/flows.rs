@@ -447,8 +447,18 @@ pub fn run(paths: &[String], cfg: &Config) -> FlowsReport {
 pub fn render_table(r: &FlowsReport) -> String {
     use std::fmt::Write as _;
     let headers = [
-        "ENCAP", "SOURCE", "DESTINATION", "ID", "CLASS", "VERDICT", "PACKETS", "BYTES", "SEEN BY",
-        "EXPORTERS", "SAMPLING", "ALERTS",
+        "ENCAP",
+        "SOURCE",
+        "DESTINATION",
+        "ID",
+        "CLASS",
+        "VERDICT",
+        "PACKETS",
+        "BYTES",
+        "SEEN BY",
+        "EXPORTERS",
+        "SAMPLING",
+        "ALERTS",
     ];
     let rows: Vec<Vec<String>> = r
         .sessions
@@ -573,7 +583,20 @@ mod tests {
     fn erspan2_frame() -> Vec<u8> {
         let mut f = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00];
         let total: u16 = 20 + 8 + 8 + 14;
-        f.extend([0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0, 0, 64, 47, 0, 0]);
+        f.extend([
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0,
+            0,
+            64,
+            47,
+            0,
+            0,
+        ]);
         f.extend([10, 1, 0, 2, 203, 0, 113, 9]);
         // GRE with sequence number, protocol ERSPAN type II (0x88be).
         f.extend([0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 1]);
@@ -590,7 +613,14 @@ mod tests {
         let mut fs = FlowSessions::new(&cfg);
         let sw = v4(192, 0, 2, 1); // the exporter itself
         // GRE from the exporter to an outside address: one record, mirror.
-        fs.record(&rec(FlowFormat::NetflowV5, sw, v4(203, 0, 113, 9), 47, 0, 2));
+        fs.record(&rec(
+            FlowFormat::NetflowV5,
+            sw,
+            v4(203, 0, 113, 9),
+            47,
+            0,
+            2,
+        ));
         // VXLAN both ways: overlay.
         let (a, b) = (v4(10, 0, 0, 1), v4(10, 0, 0, 2));
         fs.record(&rec(FlowFormat::NetflowV9, a, b, 17, 4789, 10));
@@ -614,11 +644,21 @@ mod tests {
                 .unwrap_or_else(|| panic!("{dst} {encap}"))
         };
         let g = find("203.0.113.9", Encap::Gre);
-        assert_eq!((g.verdict, g.dst_class, g.id), (Verdict::Mirror, DstClass::External, None));
-        assert!(g.evidence.iter().any(|e| e.starts_with("from_network_device")));
+        assert_eq!(
+            (g.verdict, g.dst_class, g.id),
+            (Verdict::Mirror, DstClass::External, None)
+        );
+        assert!(
+            g.evidence
+                .iter()
+                .any(|e| e.starts_with("from_network_device"))
+        );
         assert_eq!(g.seen_by.as_deref(), Some(&["netflow"][..]));
         assert_eq!(g.exporters.as_deref(), Some(&["192.0.2.1".to_owned()][..]));
-        assert_eq!(g.alerts, [AlertKind::MirrorSessionNew, AlertKind::MirrorToExternal]);
+        assert_eq!(
+            g.alerts,
+            [AlertKind::MirrorSessionNew, AlertKind::MirrorToExternal]
+        );
         let v = find("10.0.0.2", Encap::Vxlan);
         assert_eq!((v.verdict, v.packets), (Verdict::Overlay, 10));
         let few = find("10.0.0.3", Encap::Geneve);
@@ -661,7 +701,10 @@ mod tests {
         assert_eq!(reports.len(), 1);
         let s = &reports[0];
         assert_eq!((s.encap, s.id), (Encap::Erspan2, Some(100)));
-        assert_eq!((s.src.as_str(), s.dst.as_str()), ("10.1.0.2", "203.0.113.9"));
+        assert_eq!(
+            (s.src.as_str(), s.dst.as_str()),
+            ("10.1.0.2", "203.0.113.9")
+        );
         assert_eq!(s.packets, 1024);
         assert_eq!(s.estimated, Some(true));
         assert_eq!(s.seen_by.as_deref(), Some(&["sflow"][..]));
@@ -689,6 +732,9 @@ mod tests {
         }
         assert!(fs.evicted >= 184, "{}", fs.evicted);
         let (reports, _) = fs.finish();
-        assert!(reports.iter().any(|s| s.src == "10.0.0.199"), "the newest stays");
+        assert!(
+            reports.iter().any(|s| s.src == "10.0.0.199"),
+            "the newest stays"
+        );
     }
 }

@@ -669,10 +669,12 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     let max = report.alert_list.iter().map(|a| a.severity).max();
-    Ok(match (a.fail_on.as_deref().and_then(Severity::parse), max) {
-        (Some(t), Some(m)) if m >= t => ExitCode::from(3),
-        _ => ExitCode::SUCCESS,
-    })
+    Ok(
+        match (a.fail_on.as_deref().and_then(Severity::parse), max) {
+            (Some(t), Some(m)) if m >= t => ExitCode::from(3),
+            _ => ExitCode::SUCCESS,
+        },
+    )
 }
 
 fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
