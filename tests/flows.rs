@@ -82,6 +82,56 @@ fn export(softflowd: &Path, pcap: &Path, version: &str, dir: &Path) -> Vec<Vec<u
     got
 }
 
+/// Runs pmacctd's sFlow probe on `pcap` at 1 in `rate`, exporting to a
+/// socket of ours; returns the datagrams.
+fn sfprobe(pmacctd: &Path, pcap: &Path, rate: u32, dir: &Path) -> Vec<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let port = sock.local_addr().expect("addr").port();
+    let conf = dir.join(format!("pmacctd-{rate}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "daemonize: false\npcap_savefile: {}\nplugins: sfprobe\nsfprobe_receiver: 127.0.0.1:{port}\nsampling_rate: {rate}\n",
+            pcap.display()
+        ),
+    )
+    .expect("pmacctd config");
+    let mut child = Command::new(pmacctd)
+        .arg("-f")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn pmacctd");
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    let mut exited = None;
+    loop {
+        match sock.recv(&mut buf) {
+            Ok(n) => got.push(buf[..n].to_vec()),
+            Err(_) if exited.is_some() => break,
+            Err(_) => {}
+        }
+        if exited.is_none() {
+            exited = child.try_wait().expect("pmacctd status");
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("pmacctd on {} did not finish", pcap.display());
+        }
+    }
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "pmacctd failed on {}",
+        pcap.display()
+    );
+    got
+}
+
 /// A raw-IPv4 capture of the datagrams, each from 127.0.0.1 to UDP 2055.
 fn write_capture(datagrams: &[Vec<u8>], path: &Path) {
     let f = std::fs::File::create(path).expect("create capture");
@@ -270,6 +320,61 @@ fn softflowd_psamp_frames_give_the_exact_encapsulation_and_id() {
             }
         }
     }
+}
+
+#[test]
+fn pmacct_sflow_headers_give_the_erspan_id_and_vni() {
+    let Some(pmacctd) = common::on_path("pmacctd") else {
+        eprintln!("SKIPPED: pmacctd is not installed (apt-get install pmacct)");
+        return;
+    };
+    let dir = tmpdir("sflow");
+    let pcaps = common::project_pcaps();
+    for name in ["erspan1", "erspan2", "erspan3", "vxlan", "geneve", "tzsp"] {
+        let scenario = pcaps.join(format!("{name}.pcap"));
+        let packets = json(&[
+            "replay",
+            "--format",
+            "json",
+            scenario.to_str().expect("path"),
+        ]);
+        let datagrams = sfprobe(&pmacctd, &scenario, 1, &dir);
+        let cap = dir.join(format!("{name}-sflow.pcap"));
+        write_capture(&datagrams, &cap);
+        let flows = json(&["flows", "--format", "json", cap.to_str().expect("path")]);
+        assert_eq!(flows["inputs"][0]["format"], "sflow", "{name}");
+        assert_eq!(flows["inputs"][0]["errors"], 0, "{name}: {flows}");
+        // Every packet sampled (1 in 1): exact keys and counts.
+        assert_eq!(
+            exact(&flows),
+            exact(&packets),
+            "{name}: sFlow sessions differ"
+        );
+        for s in flows["sessions"].as_array().expect("sessions") {
+            assert_eq!(s["seen_by"], serde_json::json!(["sflow"]));
+            assert_eq!(
+                (&s["sampling_rate"], &s["estimated"]),
+                (&1.into(), &false.into())
+            );
+        }
+    }
+    // Sampled 1 in 2: the same exact keys, scaled counts marked estimated.
+    let scenario = pcaps.join("erspan2.pcap");
+    let cap = dir.join("erspan2-sampled.pcap");
+    write_capture(&sfprobe(&pmacctd, &scenario, 2, &dir), &cap);
+    let flows = json(&["flows", "--format", "json", cap.to_str().expect("path")]);
+    let s = &flows["sessions"][0];
+    assert_eq!(
+        (&s["encap"], &s["id"]),
+        (&"erspan2".into(), &100.into()),
+        "{flows}"
+    );
+    assert_eq!(
+        (&s["sampling_rate"], &s["estimated"]),
+        (&2.into(), &true.into())
+    );
+    let n = s["packets"].as_u64().unwrap_or(1);
+    assert!(n % 2 == 0 && n > 0 && n <= 48, "scaled by 2: {n}");
 }
 
 #[test]
