@@ -26,6 +26,33 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
+/// Receives datagrams on `sock` until `child` has exited and nothing more
+/// arrives for 200 ms; kills it past [`LIMIT`].
+fn receive(
+    sock: &UdpSocket,
+    child: &mut std::process::Child,
+    pcap: &Path,
+) -> (Vec<Vec<u8>>, std::process::ExitStatus) {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    let mut exited = false;
+    loop {
+        match sock.recv(&mut buf) {
+            Ok(n) => got.push(buf[..n].to_vec()),
+            Err(_) if exited => break,
+            Err(_) => {}
+        }
+        exited = exited || matches!(child.try_wait(), Ok(Some(_)));
+        if !exited && start.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the exporter on {} did not finish", pcap.display());
+        }
+    }
+    (got, child.wait().expect("exporter status"))
+}
+
 /// Runs softflowd on `pcap` exporting `version` to a socket of ours and
 /// returns the datagrams it sent.
 fn export(softflowd: &Path, pcap: &Path, version: &str, dir: &Path) -> Vec<Vec<u8>> {
@@ -54,27 +81,10 @@ fn export(softflowd: &Path, pcap: &Path, version: &str, dir: &Path) -> Vec<Vec<u
         let _ = std::io::Read::read_to_end(&mut stderr, &mut v);
         v
     });
-    let start = Instant::now();
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 65_536];
-    let mut exited = None;
-    loop {
-        match sock.recv(&mut buf) {
-            Ok(n) => got.push(buf[..n].to_vec()),
-            Err(_) if exited.is_some() => break,
-            Err(_) => {}
-        }
-        if exited.is_none() {
-            exited = child.try_wait().expect("softflowd status");
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("softflowd on {} did not finish", pcap.display());
-        }
-    }
+    let (got, status) = receive(&sock, &mut child, pcap);
     let err = t_err.join().unwrap_or_default();
     assert!(
-        exited.is_some_and(|s| s.success()),
+        status.success(),
         "softflowd failed on {}: {}",
         pcap.display(),
         String::from_utf8_lossy(&err)
@@ -106,29 +116,8 @@ fn sfprobe(pmacctd: &Path, pcap: &Path, rate: u32, dir: &Path) -> Vec<Vec<u8>> {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn pmacctd");
-    let start = Instant::now();
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 65_536];
-    let mut exited = None;
-    loop {
-        match sock.recv(&mut buf) {
-            Ok(n) => got.push(buf[..n].to_vec()),
-            Err(_) if exited.is_some() => break,
-            Err(_) => {}
-        }
-        if exited.is_none() {
-            exited = child.try_wait().expect("pmacctd status");
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("pmacctd on {} did not finish", pcap.display());
-        }
-    }
-    assert!(
-        exited.is_some_and(|s| s.success()),
-        "pmacctd failed on {}",
-        pcap.display()
-    );
+    let (got, status) = receive(&sock, &mut child, pcap);
+    assert!(status.success(), "pmacctd failed on {}", pcap.display());
     got
 }
 

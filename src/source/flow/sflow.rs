@@ -202,12 +202,9 @@ pub(crate) mod tests {
         s
     }
 
-    fn run(
-        b: &[u8],
-    ) -> (
-        Vec<(FlowRecord<'static>, Option<Vec<u8>>)>,
-        Result<(), FlowError>,
-    ) {
+    type Got = Vec<(FlowRecord<'static>, Option<Vec<u8>>)>;
+
+    fn run(b: &[u8]) -> (Got, Result<(), FlowError>) {
         let mut v = Vec::new();
         let r = decode(42, b, &mut |r| {
             v.push((
