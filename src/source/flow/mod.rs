@@ -236,7 +236,8 @@ impl Collector {
             records += 1;
             sink(r)
         };
-        let result = match Self::sniff(payload) {
+        let format = Self::sniff(payload);
+        let result = match format {
             Some(FlowFormat::NetflowV5) => v5::decode(exporter, payload, &mut count),
             Some(FlowFormat::NetflowV9) => v9::decode(self, exporter, now_us, payload, &mut count),
             Some(FlowFormat::Ipfix) => ipfix::decode(self, exporter, now_us, payload, &mut count),
@@ -244,12 +245,13 @@ impl Collector {
             None => Err(FlowError::UnknownVersion),
         };
         self.counters.records += records;
-        if let Some(f) = Self::sniff(payload) {
+        if let Some(f) = format {
             self.format_counts[f as usize] += 1;
         }
-        match result {
-            Ok(()) => Ok(Self::sniff(payload).unwrap_or(FlowFormat::NetflowV5)),
-            Err(e) => {
+        match (result, format) {
+            (Ok(()), Some(f)) => Ok(f),
+            (Ok(()), None) => Err(FlowError::UnknownVersion),
+            (Err(e), _) => {
                 self.counters.errors += 1;
                 self.error_counts[e as usize] += 1;
                 Err(e)
@@ -328,6 +330,47 @@ mod tests {
         assert_eq!(c.counters.errors, 1);
         assert_eq!(c.error_counts[FlowError::UnknownVersion as usize], 1);
         assert_eq!(c.counters.datagrams, 1);
+    }
+
+    /// Every prefix and many byte flips of valid datagrams of each format:
+    /// errors or records, never a panic, and the counters add up.
+    #[test]
+    fn damaged_datagrams_never_panic() {
+        let rec = ([10, 1, 0, 2], [10, 9, 0, 10], 1, 100, 0, 0, 1, 2, 47);
+        let v5 = v5::tests::datagram(0, &[rec, rec]);
+        let t = ipfix::tests::words(&[256, 3, 8, 4, 12, 4, 313, 0xffff]);
+        let d = vec![10, 1, 0, 2, 10, 9, 0, 10, 3, 0x45, 0, 0];
+        let ipfix = ipfix::tests::message(1, 0, &[(2, t), (256, d)]);
+        let sflow = sflow::tests::datagram(&[(
+            1,
+            sflow::tests::flow_sample(4, &[sflow::tests::raw_header(&[0xaa; 30], 60)]),
+        )]);
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for good in [v5, ipfix, sflow] {
+            let mut c = Collector::new(CollectorConfig::default());
+            assert!(c.datagram(ip, 0, &good, &mut |_| {}).is_ok());
+            for cut in 0..good.len() {
+                let _ = c.datagram(ip, 0, &good[..cut], &mut |_| {});
+            }
+            for _ in 0..2000 {
+                let mut b = good.clone();
+                for _ in 0..3 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let i = (seed % b.len() as u64) as usize;
+                    b[i] = (seed >> 32) as u8;
+                }
+                let _ = c.datagram(ip, 0, &b, &mut |_| {});
+            }
+            let n = 1 + good.len() as u64 + 2000;
+            assert_eq!(c.counters.datagrams, n);
+            assert!(c.counters.errors > 0 && c.counters.errors < n);
+            assert_eq!(c.error_counts.iter().sum::<u64>(), c.counters.errors);
+            assert!(c.templates() <= CollectorConfig::default().max_templates);
+            assert!(c.pending() <= CollectorConfig::default().max_pending);
+        }
     }
 
     #[test]

@@ -205,11 +205,19 @@ impl TemplateCache {
 
     /// Drops held sets older than the hold time; returns how many.
     pub fn expire_pending(&mut self, now_us: i64) -> u64 {
-        let before = self.pending.len();
+        // Held in arrival order: the oldest are at the front (called per
+        // datagram, so it looks at one entry when nothing is due).
         let hold = self.pending_cfg.hold_us;
-        self.pending
-            .retain(|h| now_us.saturating_sub(h.at_us) <= hold);
-        (before - self.pending.len()) as u64
+        let mut n = 0;
+        while self
+            .pending
+            .front()
+            .is_some_and(|h| now_us.saturating_sub(h.at_us) > hold)
+        {
+            self.pending.pop_front();
+            n += 1;
+        }
+        n
     }
 
     /// Drops every held set (end of input); returns how many.
@@ -605,7 +613,7 @@ mod tests {
         // A third pushes out the oldest.
         assert_eq!(c.hold(tk(1, 302), 2, ctx, &[3]), 1);
         assert_eq!(c.pending_len(), 2);
-        // 301 (at 1) and 302 (at 2) are too old at 12; 303 stays.
+        // 301 (at 1) is too old at 12 (hold 10); 302 and 303 stay.
         assert_eq!(c.hold(tk(1, 303), 12, ctx, &[4]), 1);
         assert_eq!(c.pending_len(), 2);
         assert_eq!(c.expire_pending(13), 1);
