@@ -31,6 +31,8 @@ pub struct Config {
     pub correlation: CorrelationConfig,
     /// Limits of the HTTP server (`--listen`).
     pub http: HttpConfig,
+    /// Flow exports (NetFlow, IPFIX, sFlow) as evidence.
+    pub flows: FlowsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -54,6 +56,45 @@ impl Default for HttpConfig {
             max_connections_per_client: 64,
             header_read_timeout_s: 10,
             idle_timeout_s: 30,
+        }
+    }
+}
+
+/// The `[flows]` section: where export traffic is found and how much
+/// template state is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowsConfig {
+    /// UDP destination ports of export traffic in captures.
+    pub collector_ports: Vec<u16>,
+    /// Templates kept over all exporters and observation domains.
+    pub max_templates: usize,
+    /// Data sets held while their template has not arrived.
+    pub max_pending: usize,
+    /// Seconds a held data set waits for its template.
+    pub pending_hold_s: u64,
+}
+
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        FlowsConfig {
+            collector_ports: vec![2055, 4739, 9995, 9996, 6343],
+            max_templates: 4096,
+            max_pending: 256,
+            pending_hold_s: 60,
+        }
+    }
+}
+
+impl FlowsConfig {
+    /// The collector settings these give.
+    pub fn collector(&self) -> crate::source::flow::CollectorConfig {
+        crate::source::flow::CollectorConfig {
+            max_templates: self.max_templates,
+            max_pending: self.max_pending,
+            pending_us: i64::try_from(self.pending_hold_s)
+                .unwrap_or(i64::MAX / 1_000_000)
+                .saturating_mul(1_000_000),
         }
     }
 }
@@ -329,6 +370,7 @@ impl Default for Config {
             evidence: EvidenceConfig::default(),
             correlation: CorrelationConfig::default(),
             http: HttpConfig::default(),
+            flows: FlowsConfig::default(),
         }
     }
 }
@@ -385,6 +427,7 @@ impl Config {
             ),
             ("evidence", self.evidence != new.evidence),
             ("correlation.window_s", self.correlation != new.correlation),
+            ("flows", self.flows != new.flows),
         ];
         checks
             .into_iter()
@@ -469,6 +512,18 @@ impl Config {
             return Err(format!(
                 "alerts.spike_factor = {}: must be greater than 1",
                 self.alerts.spike_factor
+            ));
+        }
+        if self.flows.max_templates == 0 || self.flows.max_templates > MAX_TABLE_ENTRIES {
+            return Err(format!(
+                "flows.max_templates = {}: must be between 1 and {MAX_TABLE_ENTRIES}",
+                self.flows.max_templates
+            ));
+        }
+        if self.flows.max_pending > MAX_TABLE_ENTRIES {
+            return Err(format!(
+                "flows.max_pending = {}: must be at most {MAX_TABLE_ENTRIES}",
+                self.flows.max_pending
             ));
         }
         if self.inventory.max_sessions == 0 {
@@ -648,6 +703,18 @@ header_read_timeout_s = 10
 # A connection that neither sends nor reads anything for this long is closed
 # (clients that stop reading a response, idle keep-alive connections).
 idle_timeout_s = 30
+
+[flows]
+# `mirrorwatch flows`: UDP destination ports of NetFlow, IPFIX and sFlow
+# export traffic in the captures read (the format is told by content).
+collector_ports = [2055, 4739, 9995, 9996, 6343]
+# Templates kept over all exporters and observation domains (least recently
+# used evicted, counted).
+max_templates = 4096
+# Data sets that arrive before their template are held, at most this many,
+# for at most pending_hold_s seconds; then dropped and counted.
+max_pending = 256
+pending_hold_s = 60
 "#;
 
 #[cfg(test)]

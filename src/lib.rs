@@ -54,6 +54,7 @@ pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod export;
+pub mod flows;
 pub mod logs;
 pub mod pipeline;
 pub mod report;

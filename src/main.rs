@@ -97,6 +97,24 @@ mirroring resources, Azure virtual network TAPs. Lines that match nothing
 are counted, not alerted; malformed records are warnings naming file and
 line.")]
     Logs(LogsArgs),
+    /// Read captures of flow exports (NetFlow v5/v9, IPFIX, sFlow v5) and
+    /// list the mirror sessions in the flow records.
+    #[command(after_help = "\
+Examples:
+  mirrorwatch flows exports.pcap
+  mirrorwatch flows --format json --config /etc/mirrorwatch.toml netflow-*.pcapng
+  tcpdump -i eth0 -w exports.pcap 'udp port 2055 or udp port 4739 or udp port 6343'
+  mirrorwatch flows --alerts alerts.jsonl --fail-on high exports.pcap
+
+Export datagrams are UDP to flows.collector_ports (2055, 4739, 9995, 9996,
+6343 by default); the format is told by content. A record to IP protocol
+47 or to a VXLAN/VXLAN-GPE/Geneve/TZSP/GRE-in-UDP port (decode.*_ports) is
+a mirror or tunnel session; sFlow raw headers and IPFIX packet sections
+(315, 313) are decoded for the exact encapsulation and ERSPAN id / VNI.
+Sampled counts are scaled by the sampling rate and marked estimated. A
+datagram that cannot be read is counted and skipped with a warning naming
+file and frame. Exit status as for replay.")]
+    Flows(FlowsArgs),
     /// Print the default configuration, or check a configuration file.
     #[command(
         subcommand,
@@ -254,6 +272,26 @@ struct LogsArgs {
 }
 
 #[derive(Args)]
+struct FlowsArgs {
+    /// Configuration file (TOML): collector ports, decoder ports, internal
+    /// networks and the [[authorized]] list.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write alerts as JSON lines to FILE (appended), `-` for stdout.
+    #[arg(long, value_name = "FILE")]
+    alerts: Option<String>,
+    /// Exit with status 3 when an alert at or above SEVERITY was raised.
+    #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
+    fail_on: Option<String>,
+    /// Captures (pcap or pcapng) of export traffic.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<String>,
+}
+
+#[derive(Args)]
 struct SynthArgs {
     /// Output directory (scenarios) or file (--mixed).
     #[arg(long, short, value_name = "PATH")]
@@ -330,6 +368,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Replay(a) => run_replay(a),
         Command::Live(a) => run_live(a),
         Command::Logs(a) => run_logs(a),
+        Command::Flows(a) => run_flows(a),
         Command::Config(ConfigCommand::Default) => {
             print!("{}", mirrorwatch::config::DEFAULT_TOML);
             Ok(ExitCode::SUCCESS)
@@ -588,6 +627,64 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(a.config.as_ref())?;
+    let mut alert_writer = match &a.alerts {
+        Some(p) => match AlertWriter::open(p) {
+            Ok(w) => Some(w),
+            Err(e) => return Ok(output_failed(&format!("{p}: cannot open alerts file: {e}"))),
+        },
+        None => None,
+    };
+    let report = mirrorwatch::flows::run(&a.inputs, &cfg);
+    if let Some(w) = alert_writer.as_mut() {
+        for al in &report.alert_list {
+            w.write(al)?;
+        }
+        w.flush()?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    match a.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &report)?;
+            writeln!(stdout)?;
+        }
+        Format::Table => stdout.write_all(mirrorwatch::flows::render_table(&report).as_bytes())?,
+    }
+    stdout.flush()?;
+    let mut failed = false;
+    for i in &report.inputs {
+        for w in &i.warnings {
+            eprintln!("mirrorwatch: warning: {w}");
+        }
+        let more = i.errors.saturating_sub(i.warnings.len() as u64);
+        if more > 0 {
+            eprintln!(
+                "mirrorwatch: warning: {}: {more} more datagrams could not be read",
+                i.path
+            );
+        }
+        if let Some(e) = &i.error {
+            if i.frames == 0 {
+                eprintln!("mirrorwatch: error: {e}");
+                failed = true;
+            } else {
+                eprintln!("mirrorwatch: warning: {e}; the records before it are in the report");
+            }
+        }
+    }
+    if failed {
+        return Ok(ExitCode::from(1));
+    }
+    let max = report.alert_list.iter().map(|a| a.severity).max();
+    Ok(
+        match (a.fail_on.as_deref().and_then(Severity::parse), max) {
+            (Some(t), Some(m)) if m >= t => ExitCode::from(3),
+            _ => ExitCode::SUCCESS,
+        },
+    )
 }
 
 fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {

@@ -46,6 +46,19 @@ pub struct SessionReport {
     /// watched).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_events: Option<Vec<crate::detect::correlate::ConfigEventRef>>,
+    // Flow-derived sessions ([`crate::flows`]) only; absent for packets.
+    /// What saw the session: `packets`, `netflow`, `ipfix`, `sflow`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seen_by: Option<Vec<&'static str>>,
+    /// Flow exporters that reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exporters: Option<Vec<String>>,
+    /// Highest sampling rate of its records (1: unsampled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampling_rate: Option<u32>,
+    /// Packet and byte counts are scaled up from samples.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated: Option<bool>,
 }
 
 /// Duplicates attributed to a session (its packets that copy packets seen
@@ -96,6 +109,10 @@ impl SessionReport {
                 .filter(|k| s.alerted_ever & (1 << (*k as u16)) != 0)
                 .collect(),
             config_events: watching_logs.then(|| s.config_events.clone()),
+            seen_by: None,
+            exporters: None,
+            sampling_rate: None,
+            estimated: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! only module that touches the `pcap` crate.
 pub mod batch;
 pub mod files;
+pub mod flow;
 pub mod live;
 pub mod syslog;
 

@@ -1,0 +1,128 @@
+//! Export traffic from capture files: UDP datagrams to the collector ports
+//! in pcap/pcapng files, read with [`crate::source::CaptureFile`] and the
+//! project's decoder, handed to a [`Collector`].
+use serde::Serialize;
+
+use super::{Collector, FlowFormat, FlowRecord};
+use crate::decode::Decoder;
+use crate::source::CaptureFile;
+
+/// Warnings kept per input (the rest are counted).
+pub const MAX_WARNINGS: usize = 20;
+
+/// One input as read: what the report lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowInput {
+    pub path: String,
+    /// The export formats found (`netflow-v5`, `netflow-v9`, `ipfix`,
+    /// `sflow`, joined with `+`), or `none`.
+    pub format: String,
+    /// Flow records read.
+    pub records: u64,
+    /// Datagrams (or parts of them) that could not be read, skipped.
+    pub errors: u64,
+    /// Frames in the capture, and those that were export datagrams.
+    pub frames: u64,
+    pub datagrams: u64,
+    /// Why the file could not be read to its end, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The first warnings, `file: frame N: reason`.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// The UDP payload of a frame if it is a datagram to one of `ports`, with
+/// its source address.
+fn export_payload<'a>(
+    decoder: &Decoder,
+    f: &crate::source::Frame<'a>,
+    ports: &[u16],
+) -> Option<(core::net::IpAddr, &'a [u8])> {
+    let d = decoder.decode(f.linktype, f.orig_len, f.data);
+    if d.tunnel.is_some() {
+        return None;
+    }
+    let ip = d.inner?;
+    if ip.protocol != 17 || ip.fragment || !ports.contains(&ip.dst_port) {
+        return None;
+    }
+    let udp = ip.packet.get(ip.l4_offset..)?;
+    let len = usize::from(u16::from_be_bytes([*udp.get(4)?, *udp.get(5)?]));
+    // The UDP length bounds the payload (a short capture keeps what it has).
+    let payload = udp.get(8..len.clamp(8, udp.len()))?;
+    Some((ip.src(), payload))
+}
+
+/// Reads every export datagram of one capture into `collector`, records to
+/// `sink`. A datagram that cannot be read is counted and warned about;
+/// what was read before it is kept.
+pub fn read_capture(
+    path: &str,
+    decoder: &Decoder,
+    ports: &[u16],
+    collector: &mut Collector,
+    sink: &mut dyn FnMut(&FlowRecord<'_>),
+) -> FlowInput {
+    let mut input = FlowInput {
+        path: path.to_owned(),
+        format: "none".to_owned(),
+        records: 0,
+        errors: 0,
+        frames: 0,
+        datagrams: 0,
+        error: None,
+        warnings: Vec::new(),
+    };
+    let mut file = match CaptureFile::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            input.error = Some(e.to_string());
+            return input;
+        }
+    };
+    let mut formats = [false; FlowFormat::COUNT];
+    let mut records = 0u64;
+    while let Some(f) = file.read() {
+        input.frames += 1;
+        let Some((exporter, payload)) = export_payload(decoder, &f, ports) else {
+            continue;
+        };
+        input.datagrams += 1;
+        let before = collector.counters.records;
+        let mut count = |r: &FlowRecord<'_>| {
+            records += 1;
+            sink(r)
+        };
+        match collector.datagram(exporter, f.ts_us, payload, &mut count) {
+            Ok(fmt) => formats[fmt as usize] = true,
+            Err(e) => {
+                input.errors += 1;
+                if let Some(fmt) = Collector::sniff(payload) {
+                    formats[fmt as usize] = true;
+                }
+                if input.warnings.len() < MAX_WARNINGS {
+                    let kept = collector.counters.records - before;
+                    input.warnings.push(format!(
+                        "{path}: frame {} (datagram from {exporter}): {e}; skipped after {kept} records",
+                        input.frames
+                    ));
+                }
+            }
+        }
+        collector.expire(f.ts_us);
+    }
+    input.records = records;
+    if let Some(e) = file.take_error() {
+        input.error = Some(e.to_string());
+    }
+    let names: Vec<&str> = FlowFormat::ALL
+        .into_iter()
+        .filter(|f| formats[*f as usize])
+        .map(FlowFormat::as_str)
+        .collect();
+    if !names.is_empty() {
+        input.format = names.join("+");
+    }
+    input
+}
