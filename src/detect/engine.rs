@@ -669,8 +669,10 @@ impl Engine {
             first_seen_us: s.first_seen_us,
             last_seen_us: s.last_seen_us,
         };
-        let evidence_on =
-            s.evidence_on || (evidence_enabled && kind.severity() >= Severity::Medium);
+        // Evidence is kept for an alerting session whether or not the rate
+        // limit lets its alert line through (the caps bound it).
+        s.evidence_on |= evidence_enabled && kind.severity() >= Severity::Medium;
+        let evidence_on = s.evidence_on;
         let a = Alert::new(kind, kind.severity(), &self.sensor, ts_us, facts, message)
             .with_session(key)
             .with_evidence_file(evidence_on.then(|| evidence_file_name(key)));
@@ -687,7 +689,6 @@ impl Engine {
         s.suppressed &= !kind.bit();
         s.alerted |= kind.bit();
         s.alerted_ever |= kind.bit();
-        s.evidence_on = evidence_on;
         self.alert_counts[a.kind as usize][a.severity as usize] += 1;
         self.pending.push(a);
     }
