@@ -108,16 +108,28 @@ fn sfprobe(pmacctd: &Path, pcap: &Path, rate: u32, dir: &Path) -> Vec<Vec<u8>> {
         ),
     )
     .expect("pmacctd config");
+    let log = dir.join(format!("pmacctd-{rate}.log"));
     let mut child = Command::new(pmacctd)
         .arg("-f")
         .arg(&conf)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("pmacctd log"))
         .spawn()
         .expect("spawn pmacctd");
     let (got, status) = receive(&sock, &mut child, pcap);
-    assert!(status.success(), "pmacctd failed on {}", pcap.display());
+    // pmacctd 1.7.7 races at the end of a savefile: when the sfprobe
+    // plugin finishes first, the core logs "no more plugins active" and
+    // exits 1 after everything was exported. That end is a normal one.
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let plugin_first = text.contains("default_sfprobe/sfprobe ): Shutting down on user request")
+        && text.contains("no more plugins active");
+    assert!(
+        status.success() || plugin_first,
+        "pmacctd failed on {} ({status}): {}",
+        pcap.display(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
     got
 }
 

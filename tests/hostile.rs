@@ -13,6 +13,16 @@ use std::time::{Duration, Instant};
 
 use common::{Proc, Veth};
 
+/// The two tests measure latency and drops: they run one at a time, so
+/// that neither measures the other's load.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Raises this process's open-file limit to its hard limit.
 fn raise_nofile() -> u64 {
     let mut l = libc::rlimit {
@@ -66,6 +76,7 @@ fn spawn_sensor(args: &[&str], log: &Path) -> Proc {
 /// by less than 64 MB.
 #[test]
 fn healthz_stays_fast_under_slowloris_and_non_reading_clients() {
+    let _alone = alone();
     let nofile = raise_nofile();
     if nofile < 1_500 {
         eprintln!("SKIPPED: the open-file limit ({nofile}) cannot hold 1,250 connections");
@@ -237,6 +248,7 @@ fn burst(veth: &Veth, addr: &str, pcap: &Path, pps: u32, frames: f64) -> (f64, f
 /// sent during the flood are all alerted.
 #[test]
 fn a_decoy_flood_neither_blinds_capture_nor_hides_real_mirrors() {
+    let _alone = alone();
     if !common::can_capture_live() {
         return;
     }
