@@ -162,9 +162,8 @@ impl FileSource {
             let Some(f) = self.current.as_mut() else {
                 return Step::End;
             };
-            let dlt = f.dlt();
-            match f.read() {
-                Some(fr) => {
+            match f.next_frame() {
+                Some((fr, dlt)) => {
                     let mut data = std::mem::take(&mut self.spare);
                     data.clear();
                     data.extend_from_slice(fr.data);
@@ -218,9 +217,8 @@ impl FrameSource for FileSource {
         let Some(f) = self.current.as_mut() else {
             return Step::End;
         };
-        let dlt = f.dlt();
-        match f.read() {
-            Some(fr) => Step::Frame(fr, dlt),
+        match f.next_frame() {
+            Some((fr, dlt)) => Step::Frame(fr, dlt),
             // At its end or cut off: closed on the next call.
             None => Step::Idle,
         }

@@ -1,9 +1,11 @@
-//! Capture sources. Frames are borrowed from libpcap's buffer; this is the
-//! only module that touches the `pcap` crate.
+//! Capture sources. Files are read by our own zero-copy reader
+//! ([`reader`]); live capture (and the benchmarks' baseline) by libpcap:
+//! this is the only module that touches the `pcap` crate.
 pub mod batch;
 pub mod files;
 pub mod flow;
 pub mod live;
+pub mod reader;
 pub mod syslog;
 
 use std::io::Read;
@@ -84,97 +86,62 @@ pub enum SourceError {
 pub enum Container {
     Pcap,
     Pcapng,
-    /// Standard input or an unreadable prefix: libpcap decides.
-    Unknown,
 }
 
-/// A pcap or pcapng file (or `-` for standard input), read with libpcap.
+/// A pcap or pcapng file (or `-` for standard input; plain, gzip or
+/// zstd), read with our own zero-copy reader ([`reader::Reader`]): frames
+/// are slices of its buffer until the next read.
 pub struct CaptureFile {
-    cap: pcap::Capture<pcap::Offline>,
+    reader: reader::Reader,
     path: String,
     dlt: i32,
     linktype: LinkType,
     container: Container,
     packets: u64,
     bytes: u64,
-    /// Byte offset of the next record (classic pcap only).
-    offset: u64,
     done: bool,
     /// Why reading stopped before the end ([`CaptureFile::read`]).
     error: Option<SourceError>,
 }
 
-const PCAP_GLOBAL_HEADER: u64 = 24;
-const PCAP_RECORD_HEADER: u64 = 16;
-
-fn sniff(path: &str) -> Container {
-    if path == "-" {
-        return Container::Unknown;
-    }
-    let mut magic = [0u8; 4];
-    match std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)) {
-        Ok(()) => match magic {
-            [0x0a, 0x0d, 0x0d, 0x0a] => Container::Pcapng,
-            [0xd4, 0xc3, 0xb2, 0xa1]
-            | [0xa1, 0xb2, 0xc3, 0xd4]
-            | [0x4d, 0x3c, 0xb2, 0xa1]
-            | [0xa1, 0xb2, 0x3c, 0x4d] => Container::Pcap,
-            _ => Container::Unknown,
-        },
-        Err(_) => Container::Unknown,
-    }
-}
-
 impl CaptureFile {
-    /// Opens a capture file; `-` reads standard input.
+    /// Opens a capture file; `-` reads standard input. The file is opened
+    /// once and its format sniffed from the bytes read, so FIFOs and
+    /// `<(cmd)` read like files.
     pub fn open(path: &str) -> Result<Self, SourceError> {
-        // A FIFO or `<(cmd)` (a pipe behind /dev/fd) can be opened only
-        // once: only regular files are sniffed, the rest goes straight to
-        // libpcap.
-        let mut regular = false;
-        if path != "-" {
-            // libpcap's own message for a directory or a missing file is
-            // terse; say which it is.
-            match std::fs::metadata(path) {
-                Err(e) => {
-                    return Err(SourceError::Open {
-                        path: path.to_owned(),
-                        reason: e.to_string(),
-                    });
-                }
-                Ok(m) if m.is_dir() => {
-                    return Err(SourceError::Open {
-                        path: path.to_owned(),
-                        reason: "is a directory".to_owned(),
-                    });
-                }
-                Ok(m) => regular = m.is_file(),
-            }
-        }
-        let container = if regular {
-            sniff(path)
-        } else {
-            Container::Unknown
-        };
-        let cap = pcap::Capture::from_file(path).map_err(|e| SourceError::Open {
+        let open_err = |reason: String| SourceError::Open {
             path: path.to_owned(),
-            reason: match e {
-                pcap::Error::PcapError(m) if m.contains("unknown file format") => {
-                    format!("not a pcap or pcapng capture ({m})")
-                }
-                other => other.to_string(),
-            },
+            reason,
+        };
+        let input: Box<dyn Read + Send> = if path == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            match std::fs::metadata(path) {
+                Err(e) => return Err(open_err(e.to_string())),
+                Ok(m) if m.is_dir() => return Err(open_err("is a directory".to_owned())),
+                Ok(_) => {}
+            }
+            Box::new(std::fs::File::open(path).map_err(|e| open_err(e.to_string()))?)
+        };
+        let reader = reader::Reader::new(input).map_err(|e| match e {
+            reader::ReadError::NotACapture(m) => {
+                open_err(format!("not a pcap or pcapng capture ({m})"))
+            }
+            reader::ReadError::Broken { reason, .. } => open_err(reason),
         })?;
-        let dlt = cap.get_datalink().0;
+        let dlt = reader.dlt();
+        let container = match reader.container() {
+            reader::Container::Pcap => Container::Pcap,
+            reader::Container::Pcapng => Container::Pcapng,
+        };
         Ok(CaptureFile {
-            cap,
+            reader,
             path: path.to_owned(),
             dlt,
             linktype: LinkType::from_dlt(dlt),
             container,
             packets: 0,
             bytes: 0,
-            offset: PCAP_GLOBAL_HEADER,
             done: false,
             error: None,
         })
@@ -183,6 +150,8 @@ impl CaptureFile {
     pub fn path(&self) -> &str {
         &self.path
     }
+    /// The DLT of the file (its first interface's, for pcapng; frames
+    /// carry their own, see [`CaptureFile::next_frame`]).
     #[inline]
     pub fn dlt(&self) -> i32 {
         self.dlt
@@ -201,32 +170,46 @@ impl CaptureFile {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
+    /// pcapng blocks skipped: of kinds that carry no frame, and
+    /// malformed ones (lengths that disagree, an unknown interface).
+    pub fn skipped_blocks(&self) -> (u64, u64) {
+        (self.reader.skipped_blocks, self.reader.malformed_blocks)
+    }
 
     /// The next frame, or None at the end or when the file is cut off (the
     /// error is kept for [`CaptureFile::take_error`]).
     #[inline]
     pub fn read(&mut self) -> Option<Frame<'_>> {
+        self.next_frame().map(|(f, _)| f)
+    }
+
+    /// The next frame and the DLT of its interface.
+    #[inline]
+    pub fn next_frame(&mut self) -> Option<(Frame<'_>, i32)> {
         if self.done {
             return None;
         }
-        match self.cap.next_packet() {
-            Ok(p) => {
+        match self.reader.next() {
+            Ok(Some((f, dlt))) => {
                 self.packets += 1;
-                self.bytes += u64::from(p.header.len);
-                self.offset += PCAP_RECORD_HEADER + u64::from(p.header.caplen);
-                Some(Frame::from_pcap(&p, self.linktype))
+                self.bytes += u64::from(f.orig_len);
+                Some((f, dlt))
             }
-            Err(pcap::Error::NoMorePackets) => {
+            Ok(None) => {
                 self.done = true;
                 None
             }
             Err(e) => {
                 self.done = true;
+                let (offset, reason) = match e {
+                    reader::ReadError::Broken { offset, reason } => (Some(offset), reason),
+                    reader::ReadError::NotACapture(m) => (None, m),
+                };
                 self.error = Some(SourceError::Truncated {
                     path: self.path.clone(),
                     packets: self.packets,
-                    offset: (self.container == Container::Pcap).then_some(self.offset),
-                    reason: e.to_string(),
+                    offset,
+                    reason,
                 });
                 None
             }
@@ -245,9 +228,9 @@ impl CaptureFile {
     }
 }
 
-/// Reads every frame of `path` with nothing else done: the ceiling any
-/// libpcap-based reader can reach. Returns (frames, wire bytes).
-pub fn plain_read_loop(path: &str) -> Result<(u64, u64), SourceError> {
+/// Reads every frame of `path` with our reader and nothing else done.
+/// Returns (frames, wire bytes).
+pub fn reader_loop(path: &str) -> Result<(u64, u64), SourceError> {
     let mut f = CaptureFile::open(path)?;
     let mut sum = 0u64;
     while let Some(fr) = f.read() {
@@ -258,4 +241,35 @@ pub fn plain_read_loop(path: &str) -> Result<(u64, u64), SourceError> {
     }
     std::hint::black_box(sum);
     Ok((f.packets(), f.bytes()))
+}
+
+/// Reads every frame of `path` with libpcap and nothing else done: the
+/// baseline of the benchmarks (what any libpcap-based reader, Suricata's,
+/// Zeek's or Arkime's, can reach at most). Returns (frames, wire bytes).
+pub fn plain_read_loop(path: &str) -> Result<(u64, u64), SourceError> {
+    let mut cap = pcap::Capture::from_file(path).map_err(|e| SourceError::Open {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let (mut n, mut bytes, mut sum) = (0u64, 0u64, 0u64);
+    loop {
+        match cap.next_packet() {
+            Ok(p) => {
+                n += 1;
+                bytes += u64::from(p.header.len);
+                sum = sum.wrapping_add(p.data.len() as u64);
+            }
+            Err(pcap::Error::NoMorePackets) => break,
+            Err(e) => {
+                return Err(SourceError::Truncated {
+                    path: path.to_owned(),
+                    packets: n,
+                    offset: None,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    std::hint::black_box(sum);
+    Ok((n, bytes))
 }

@@ -1,0 +1,797 @@
+//! Our own reader of pcap and pcapng files: large buffered reads, records
+//! parsed in place and handed out as slices of the buffer (no copy per
+//! frame), for regular files, FIFOs and standard input alike (the format
+//! is sniffed from the bytes already read, never by opening twice), and
+//! through gzip or zstd when the stream starts with their magic.
+//!
+//! pcap: both byte orders, microsecond and nanosecond magic. pcapng:
+//! several sections, each with its own byte order; every interface's link
+//! type, snap length, `if_tsresol` and `if_tsoffset`; enhanced, simple and
+//! (obsolete) packet blocks; other blocks skipped and counted; a block
+//! whose lengths disagree or that names an unknown interface is skipped and
+//! counted as malformed (reading goes on at the next block when its length
+//! is sound, and stops with an error when it is not).
+//!
+//! Timestamps are microseconds (the engine's clock): nanosecond and finer
+//! resolutions are truncated, as libpcap does for a microsecond reader.
+use std::io::{self, Read};
+
+use super::Frame;
+use crate::decode::LinkType;
+
+/// Bytes asked of the input per read.
+const READ_CHUNK: usize = 1 << 20;
+/// Largest record or block accepted (libpcap's limit for pcap records is
+/// 256 KiB of data; pcapng blocks also carry options).
+const MAX_BLOCK: usize = 16 << 20;
+/// libpcap's largest snapshot length (`MAXIMUM_SNAPLEN`).
+const MAX_CAPLEN: u32 = 262_144;
+
+/// The container, sniffed from the first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Pcap,
+    Pcapng,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Iface {
+    dlt: i32,
+    linktype: LinkType,
+    /// Units per second of this interface's timestamps.
+    units_per_s: u64,
+    offset_s: i64,
+}
+
+enum Format {
+    Pcap { be: bool, nanos: bool, iface: Iface },
+    Pcapng { be: bool, ifaces: Vec<Iface> },
+}
+
+/// A packet found in the buffer.
+struct Located {
+    ts_us: i64,
+    linktype: LinkType,
+    orig_len: u32,
+    start: usize,
+    len: usize,
+    dlt: i32,
+}
+
+/// Why a stream cannot be read on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// Not a capture at all (at the start).
+    NotACapture(String),
+    /// Cut off or broken after some records; `offset` is the byte offset
+    /// (in the decompressed stream) of the record that could not be read.
+    Broken { offset: u64, reason: String },
+}
+
+/// A pcap or pcapng stream being read.
+pub struct Reader {
+    input: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    eof: bool,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    format: Format,
+    container: Container,
+    /// pcapng blocks of kinds that carry no frame (statistics, name
+    /// resolution, custom, unknown), skipped.
+    pub skipped_blocks: u64,
+    /// pcapng blocks skipped because they contradict themselves.
+    pub malformed_blocks: u64,
+    /// First interface's DLT (what a file "is").
+    first_dlt: i32,
+}
+
+fn u16_at(b: &[u8], at: usize, be: bool) -> u16 {
+    let x = [
+        b.get(at).copied().unwrap_or(0),
+        b.get(at + 1).copied().unwrap_or(0),
+    ];
+    if be {
+        u16::from_be_bytes(x)
+    } else {
+        u16::from_le_bytes(x)
+    }
+}
+
+fn u32_at(b: &[u8], at: usize, be: bool) -> u32 {
+    let mut x = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        x.copy_from_slice(s);
+    }
+    if be {
+        u32::from_be_bytes(x)
+    } else {
+        u32::from_le_bytes(x)
+    }
+}
+
+fn u64_at(b: &[u8], at: usize, be: bool) -> u64 {
+    let mut x = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        x.copy_from_slice(s);
+    }
+    if be {
+        u64::from_be_bytes(x)
+    } else {
+        u64::from_le_bytes(x)
+    }
+}
+
+fn iface(dlt: i32, units_per_s: u64, offset_s: i64) -> Iface {
+    Iface {
+        dlt,
+        linktype: LinkType::from_dlt(dlt),
+        units_per_s,
+        offset_s,
+    }
+}
+
+/// Microseconds since the epoch of a timestamp in `units_per_s`.
+fn to_us(ts: u64, i: &Iface) -> i64 {
+    let us = if i.units_per_s == 1_000_000 {
+        ts
+    } else {
+        // Split to avoid overflow: whole seconds, then the fraction.
+        let s = ts / i.units_per_s;
+        let frac = ts % i.units_per_s;
+        s.saturating_mul(1_000_000).saturating_add(
+            u64::try_from(u128::from(frac) * 1_000_000 / u128::from(i.units_per_s)).unwrap_or(0),
+        )
+    };
+    i64::try_from(us)
+        .unwrap_or(i64::MAX)
+        .saturating_add(i.offset_s.saturating_mul(1_000_000))
+}
+
+impl Reader {
+    /// Starts reading `input`: sniffs compression and the container from
+    /// its first bytes.
+    pub fn new(input: Box<dyn Read + Send>) -> Result<Reader, ReadError> {
+        let mut r = Reader::new_raw(input);
+        let head = r
+            .fill(4)
+            .map_err(|e| ReadError::NotACapture(e.to_string()))?;
+        let magic: [u8; 4] = r
+            .buf
+            .get(..4)
+            .filter(|_| head >= 4)
+            .and_then(|m| m.try_into().ok())
+            .unwrap_or([0; 4]);
+        if head >= 2 && magic[..2] == [0x1f, 0x8b] {
+            let inner = r.take_input();
+            r = Reader::new_raw(Box::new(flate2::read::MultiGzDecoder::new(inner)));
+        } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+            let inner = r.take_input();
+            let dec = ruzstd::decoding::StreamingDecoder::new(inner)
+                .map_err(|e| ReadError::NotACapture(format!("zstd: {e}")))?;
+            r = Reader::new_raw(Box::new(dec));
+        }
+        r.header()?;
+        Ok(r)
+    }
+
+    fn new_raw(input: Box<dyn Read + Send>) -> Reader {
+        Reader {
+            input,
+            buf: Vec::with_capacity(READ_CHUNK),
+            pos: 0,
+            end: 0,
+            eof: false,
+            base: 0,
+            format: Format::Pcap {
+                be: false,
+                nanos: false,
+                iface: iface(1, 1_000_000, 0),
+            },
+            container: Container::Pcap,
+            skipped_blocks: 0,
+            malformed_blocks: 0,
+            first_dlt: 1,
+        }
+    }
+
+    /// The bytes read so far followed by the rest of the input.
+    fn take_input(&mut self) -> Box<dyn Read + Send> {
+        let read = self.buf[self.pos..self.end].to_vec();
+        let rest = std::mem::replace(&mut self.input, Box::new(io::empty()));
+        Box::new(io::Cursor::new(read).chain(rest))
+    }
+
+    pub fn container(&self) -> Container {
+        self.container
+    }
+
+    /// The DLT of the file (of its first interface, for pcapng).
+    pub fn dlt(&self) -> i32 {
+        self.first_dlt
+    }
+
+    /// Makes at least `need` bytes available from `pos` (fewer only at the
+    /// end of the input); returns how many are.
+    fn fill(&mut self, need: usize) -> io::Result<usize> {
+        while self.end - self.pos < need && !self.eof {
+            if self.pos > 0 && (self.buf.len() - self.end < READ_CHUNK / 4 || self.pos == self.end)
+            {
+                self.buf.copy_within(self.pos..self.end, 0);
+                self.base += self.pos as u64;
+                self.end -= self.pos;
+                self.pos = 0;
+            }
+            let want = (self.pos + need).max(self.end + READ_CHUNK);
+            if self.buf.len() < want {
+                self.buf.resize(want, 0);
+            }
+            let n = loop {
+                match self.input.read(&mut self.buf[self.end..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            if n == 0 {
+                self.eof = true;
+            }
+            self.end += n;
+        }
+        Ok(self.end - self.pos)
+    }
+
+    fn broken(&self, reason: String) -> ReadError {
+        ReadError::Broken {
+            offset: self.base + self.pos as u64,
+            reason,
+        }
+    }
+
+    fn header(&mut self) -> Result<(), ReadError> {
+        let not = |m: &str| ReadError::NotACapture(m.to_owned());
+        let have = self.fill(24).map_err(|e| not(&e.to_string()))?;
+        if have < 4 {
+            return Err(not(
+                "truncated dump file; tried to read 4 file header bytes",
+            ));
+        }
+        let m = &self.buf[self.pos..self.pos + 4];
+        let pcap = match m {
+            [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false)),
+            [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false)),
+            [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true)),
+            [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true)),
+            _ => None,
+        };
+        if let Some((be, nanos)) = pcap {
+            if have < 24 {
+                return Err(not(&format!(
+                    "truncated dump file; tried to read 24 file header bytes, only got {have}"
+                )));
+            }
+            let h = &self.buf[self.pos..self.pos + 24];
+            // LT_LINKTYPE: the low 26 bits; the top ones carry FCS flags.
+            let dlt = i32::try_from(u32_at(h, 20, be) & 0x03ff_ffff).unwrap_or(0);
+            let units = if nanos { 1_000_000_000 } else { 1_000_000 };
+            self.format = Format::Pcap {
+                be,
+                nanos,
+                iface: iface(dlt, units, 0),
+            };
+            self.first_dlt = dlt;
+            self.container = Container::Pcap;
+            self.pos += 24;
+            return Ok(());
+        }
+        if m == [0x0a, 0x0d, 0x0d, 0x0a] {
+            self.container = Container::Pcapng;
+            self.format = Format::Pcapng {
+                be: false,
+                ifaces: Vec::new(),
+            };
+            // The first block is the section header: read it now, so
+            // that a file that is not pcapng fails at the start.
+            return match self.section_header() {
+                Ok(()) => Ok(()),
+                Err(ReadError::Broken { reason, .. }) => Err(not(&reason)),
+                Err(e) => Err(e),
+            };
+        }
+        Err(not("unknown file format"))
+    }
+
+    /// Reads a section header block at `pos`.
+    fn section_header(&mut self) -> Result<(), ReadError> {
+        let have = self.fill(12).map_err(|e| self.broken(e.to_string()))?;
+        if have < 12 {
+            return Err(self.broken(format!(
+                "truncated pcapng dump file; tried to read 12 bytes, only got {have}"
+            )));
+        }
+        let b = &self.buf[self.pos..];
+        let be = match b.get(8..12) {
+            Some([0x1a, 0x2b, 0x3c, 0x4d]) => true,
+            Some([0x4d, 0x3c, 0x2b, 0x1a]) => false,
+            _ => return Err(self.broken("unknown pcapng byte-order magic".to_owned())),
+        };
+        let len = u32_at(b, 4, be) as usize;
+        if !(28..=MAX_BLOCK).contains(&len) || len % 4 != 0 {
+            return Err(self.broken(format!("section header block has a length of {len}")));
+        }
+        let have = self.fill(len).map_err(|e| self.broken(e.to_string()))?;
+        if have < len {
+            return Err(self.broken(format!(
+                "truncated pcapng dump file; tried to read {len} bytes, only got {have}"
+            )));
+        }
+        self.format = Format::Pcapng {
+            be,
+            ifaces: Vec::new(),
+        };
+        self.pos += len;
+        Ok(())
+    }
+
+    /// The next frame and its interface's DLT; `Ok(None)` at the end.
+    #[inline]
+    pub fn next(&mut self) -> Result<Option<(Frame<'_>, i32)>, ReadError> {
+        match &self.format {
+            Format::Pcap { be, nanos, iface } => {
+                let (be, nanos, iface) = (*be, *nanos, *iface);
+                self.next_pcap(be, nanos, iface)
+            }
+            Format::Pcapng { .. } => self.next_pcapng(),
+        }
+    }
+
+    #[inline]
+    fn next_pcap(
+        &mut self,
+        be: bool,
+        nanos: bool,
+        iface: Iface,
+    ) -> Result<Option<(Frame<'_>, i32)>, ReadError> {
+        if self.end - self.pos < 16 {
+            let have = self.fill(16).map_err(|e| self.broken(e.to_string()))?;
+            if have == 0 {
+                return Ok(None);
+            }
+            if have < 16 {
+                return Err(self.broken(format!(
+                    "truncated dump file; tried to read 16 header bytes, only got {have}"
+                )));
+            }
+        }
+        let h = &self.buf[self.pos..self.pos + 16];
+        let (sec, frac) = (u32_at(h, 0, be), u32_at(h, 4, be));
+        let (caplen, len) = (u32_at(h, 8, be), u32_at(h, 12, be));
+        if caplen > MAX_CAPLEN {
+            return Err(self.broken(format!(
+                "invalid packet capture length {caplen}, bigger than maximum of {MAX_CAPLEN}"
+            )));
+        }
+        let total = 16 + caplen as usize;
+        if self.end - self.pos < total {
+            let have = self.fill(total).map_err(|e| self.broken(e.to_string()))?;
+            if have < total {
+                return Err(self.broken(format!(
+                    "truncated dump file; tried to read {caplen} captured bytes, only got {}",
+                    have - 16
+                )));
+            }
+        }
+        let start = self.pos + 16;
+        self.pos += total;
+        let us_frac = if nanos { frac / 1000 } else { frac };
+        let ts_us = i64::from(sec) * 1_000_000 + i64::from(us_frac);
+        Ok(Some((
+            Frame {
+                ts_us,
+                linktype: iface.linktype,
+                orig_len: len,
+                data: &self.buf[start..start + caplen as usize],
+            },
+            iface.dlt,
+        )))
+    }
+
+    fn next_pcapng(&mut self) -> Result<Option<(Frame<'_>, i32)>, ReadError> {
+        let Some(p) = self.find_pcapng_packet()? else {
+            return Ok(None);
+        };
+        Ok(Some((
+            Frame {
+                ts_us: p.ts_us,
+                linktype: p.linktype,
+                orig_len: p.orig_len,
+                data: &self.buf[p.start..p.start + p.len],
+            },
+            p.dlt,
+        )))
+    }
+
+    /// Reads blocks up to the next packet; where its bytes are in `buf`.
+    fn find_pcapng_packet(&mut self) -> Result<Option<Located>, ReadError> {
+        loop {
+            let have = self.fill(12).map_err(|e| self.broken(e.to_string()))?;
+            if have == 0 {
+                return Ok(None);
+            }
+            if have < 12 {
+                return Err(self.broken(format!(
+                    "truncated pcapng dump file; tried to read 12 bytes, only got {have}"
+                )));
+            }
+            let Format::Pcapng { be, .. } = &self.format else {
+                return Ok(None);
+            };
+            let be = *be;
+            let b = &self.buf[self.pos..];
+            if b.get(..4) == Some(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+                self.section_header()?;
+                continue;
+            }
+            let kind = u32_at(b, 0, be);
+            let len = u32_at(b, 4, be) as usize;
+            if !(12..=MAX_BLOCK).contains(&len) || len % 4 != 0 {
+                return Err(self.broken(format!(
+                    "block in pcapng dump file has a length of {len} (type {kind:#x})"
+                )));
+            }
+            let have = self.fill(len).map_err(|e| self.broken(e.to_string()))?;
+            if have < len {
+                return Err(self.broken(format!(
+                    "truncated pcapng dump file; tried to read {len} bytes, only got {have}"
+                )));
+            }
+            let start = self.pos;
+            let block = &self.buf[start..start + len];
+            if u32_at(block, len - 4, be) as usize != len {
+                self.malformed_blocks += 1;
+                self.pos += len;
+                continue;
+            }
+            self.pos += len;
+            match kind {
+                1 => self.interface(start, len, be),
+                6 | 2 | 3 => {
+                    if let Some(f) = self.packet(kind, start, len, be) {
+                        return Ok(Some(f));
+                    }
+                }
+                _ => self.skipped_blocks += 1,
+            }
+        }
+    }
+
+    /// An interface description block at `buf[start..start + len]`.
+    fn interface(&mut self, start: usize, len: usize, be: bool) {
+        let b = &self.buf[start..start + len];
+        if len < 20 {
+            self.malformed_blocks += 1;
+            return;
+        }
+        let dlt = i32::from(u16_at(b, 8, be));
+        let (mut units, mut offset) = (1_000_000u64, 0i64);
+        // Options: code, length, value padded to 4, up to the trailer.
+        let mut at = 16;
+        while at + 4 <= len - 4 {
+            let code = u16_at(b, at, be);
+            let olen = usize::from(u16_at(b, at + 2, be));
+            let value = at + 4;
+            if code == 0 || value + olen > len - 4 {
+                break;
+            }
+            match (code, olen) {
+                (9, 1) => {
+                    let v = b[value];
+                    let exp = u32::from(v & 0x7f);
+                    units = if v & 0x80 == 0 {
+                        10u64.checked_pow(exp).unwrap_or(1_000_000)
+                    } else {
+                        1u64.checked_shl(exp).unwrap_or(1_000_000)
+                    }
+                    .max(1);
+                }
+                (14, 8) => offset = u64_at(b, value, be) as i64,
+                _ => {}
+            }
+            at = value + olen.div_ceil(4) * 4;
+        }
+        if let Format::Pcapng { ifaces, .. } = &mut self.format {
+            if ifaces.is_empty() && self.first_dlt == 1 {
+                self.first_dlt = dlt;
+            }
+            ifaces.push(iface(dlt, units, offset));
+        }
+    }
+
+    /// A packet block (enhanced 6, obsolete 2, simple 3).
+    fn packet(&mut self, kind: u32, start: usize, len: usize, be: bool) -> Option<Located> {
+        let Format::Pcapng { ifaces, .. } = &self.format else {
+            return None;
+        };
+        let b = &self.buf[start..start + len];
+        let (id, ts, caplen, orig, data_at) = match kind {
+            6 if len >= 32 => {
+                let ts = (u64::from(u32_at(b, 12, be)) << 32) | u64::from(u32_at(b, 16, be));
+                (
+                    u32_at(b, 8, be) as usize,
+                    ts,
+                    u32_at(b, 20, be),
+                    u32_at(b, 24, be),
+                    28,
+                )
+            }
+            2 if len >= 32 => {
+                let ts = (u64::from(u32_at(b, 12, be)) << 32) | u64::from(u32_at(b, 16, be));
+                (
+                    usize::from(u16_at(b, 8, be)),
+                    ts,
+                    u32_at(b, 20, be),
+                    u32_at(b, 24, be),
+                    28,
+                )
+            }
+            3 if len >= 16 => {
+                let orig = u32_at(b, 8, be);
+                let room = (len - 16) as u32;
+                (0, 0, orig.min(room), orig, 12)
+            }
+            _ => {
+                self.malformed_blocks += 1;
+                return None;
+            }
+        };
+        let Some(i) = ifaces.get(id).copied() else {
+            self.malformed_blocks += 1;
+            return None;
+        };
+        if data_at + caplen as usize > len - 4 {
+            self.malformed_blocks += 1;
+            return None;
+        }
+        Some(Located {
+            ts_us: if kind == 3 { 0 } else { to_us(ts, &i) },
+            linktype: i.linktype,
+            orig_len: orig,
+            start: start + data_at,
+            len: caplen as usize,
+            dlt: i.dlt,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(bytes: Vec<u8>) -> (Vec<(i64, i32, Vec<u8>)>, Option<ReadError>, Reader) {
+        let mut r = Reader::new(Box::new(io::Cursor::new(bytes))).expect("a capture");
+        let mut out = Vec::new();
+        let err = loop {
+            match r.next() {
+                Ok(Some((f, dlt))) => out.push((f.ts_us, dlt, f.data.to_vec())),
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        (out, err, r)
+    }
+
+    fn pcap(be: bool, nanos: bool, dlt: u16, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let w32 = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let w16 = |v: u16| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let mut out = Vec::new();
+        out.extend_from_slice(&w32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
+        out.extend_from_slice(&w16(2));
+        out.extend_from_slice(&w16(4));
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&w32(65535));
+        out.extend_from_slice(&w32(u32::from(dlt)));
+        for (s, f, d) in records {
+            out.extend_from_slice(&w32(*s));
+            out.extend_from_slice(&w32(*f));
+            out.extend_from_slice(&w32(d.len() as u32));
+            out.extend_from_slice(&w32(d.len() as u32 + 4));
+            out.extend_from_slice(d);
+        }
+        out
+    }
+
+    #[test]
+    fn pcap_both_orders_and_resolutions() {
+        for be in [false, true] {
+            let (f, e, r) = read_all(pcap(be, false, 1, &[(10, 5, b"abc"), (11, 0, b"de")]));
+            assert!(e.is_none(), "{e:?}");
+            assert_eq!(r.dlt(), 1);
+            assert_eq!(
+                f,
+                vec![
+                    (10_000_005, 1, b"abc".to_vec()),
+                    (11_000_000, 1, b"de".to_vec())
+                ]
+            );
+        }
+        let (f, _, _) = read_all(pcap(false, true, 101, &[(1, 999_999_999, b"x")]));
+        assert_eq!(f, vec![(1_999_999, 101, b"x".to_vec())]);
+    }
+
+    #[test]
+    fn cut_records_say_where_and_keep_what_came_before() {
+        let mut b = pcap(false, false, 1, &[(1, 0, b"abcd"), (2, 0, b"efgh")]);
+        b.truncate(b.len() - 2);
+        let (f, e, _) = read_all(b.clone());
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            e,
+            Some(ReadError::Broken {
+                offset: 24 + 20,
+                reason: "truncated dump file; tried to read 4 captured bytes, only got 2"
+                    .to_owned()
+            })
+        );
+        b.truncate(24 + 20 + 5);
+        let (_, e, _) = read_all(b);
+        assert!(
+            matches!(e, Some(ReadError::Broken { reason, .. }) if reason.contains("16 header bytes, only got 5"))
+        );
+        assert!(matches!(
+            Reader::new(Box::new(io::Cursor::new(b"hello world, not a capture".to_vec()))),
+            Err(ReadError::NotACapture(m)) if m == "unknown file format"
+        ));
+    }
+
+    /// A pcapng block of `kind` with `body`, in little-endian.
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let len = (12 + body.len().div_ceil(4) * 4) as u32;
+        let mut out = kind.to_le_bytes().to_vec();
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(body);
+        out.resize(len as usize - 4, 0);
+        out.extend_from_slice(&len.to_le_bytes());
+        out
+    }
+
+    fn shb() -> Vec<u8> {
+        let mut body = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+        body.extend_from_slice(&1u16.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&u64::MAX.to_le_bytes());
+        block(0x0a0d_0d0a, &body)
+    }
+
+    fn idb(dlt: u16, tsresol: Option<u8>) -> Vec<u8> {
+        let mut body = dlt.to_le_bytes().to_vec();
+        body.extend_from_slice(&[0, 0]);
+        body.extend_from_slice(&65535u32.to_le_bytes());
+        if let Some(r) = tsresol {
+            body.extend_from_slice(&9u16.to_le_bytes());
+            body.extend_from_slice(&1u16.to_le_bytes());
+            body.extend_from_slice(&[r, 0, 0, 0]);
+            body.extend_from_slice(&[0; 4]);
+        }
+        block(1, &body)
+    }
+
+    fn epb(iface: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+        let mut body = iface.to_le_bytes().to_vec();
+        body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        body.extend_from_slice(&(ts as u32).to_le_bytes());
+        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(data);
+        block(6, &body)
+    }
+
+    #[test]
+    fn pcapng_interfaces_of_four_link_types_and_resolutions() {
+        let mut b = shb();
+        b.extend(idb(1, None)); // Ethernet, microseconds
+        b.extend(idb(101, Some(9))); // raw IP, nanoseconds
+        b.extend(idb(113, Some(0x80 | 10))); // Linux cooked, 2^-10 s
+        b.extend(idb(0, Some(3))); // NULL, milliseconds
+        b.extend(block(5, &[0; 8])); // interface statistics: skipped
+        b.extend(epb(0, 1_500_000, b"eth"));
+        b.extend(epb(1, 2_000_000_001, b"raw"));
+        b.extend(epb(2, 1024 * 3 + 512, b"sll"));
+        b.extend(epb(3, 4_250, b"null"));
+        // Simple packet block: interface 0, no timestamp.
+        let mut spb = 4u32.to_le_bytes().to_vec();
+        spb.extend_from_slice(b"spb!");
+        b.extend(block(3, &spb));
+        let (f, e, r) = read_all(b);
+        assert!(e.is_none(), "{e:?}");
+        assert_eq!(r.container(), Container::Pcapng);
+        assert_eq!(r.skipped_blocks, 1);
+        assert_eq!(
+            f,
+            vec![
+                (1_500_000, 1, b"eth".to_vec()),
+                (2_000_000, 101, b"raw".to_vec()),
+                (3_500_000, 113, b"sll".to_vec()),
+                (4_250_000, 0, b"null".to_vec()),
+                (0, 1, b"spb!".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_pcapng_blocks_are_skipped_or_stop_reading() {
+        let mut b = shb();
+        b.extend(idb(1, None));
+        b.extend(epb(0, 1, b"one"));
+        // Trailer length disagrees with the header: skipped.
+        let mut bad = epb(0, 2, b"two");
+        let n = bad.len();
+        bad[n - 4] ^= 0x40;
+        b.extend(bad);
+        // Unknown interface: skipped.
+        b.extend(epb(7, 3, b"three"));
+        // Captured length past the block: skipped.
+        let mut over = epb(0, 4, b"four");
+        over[20] = 200;
+        b.extend(over);
+        b.extend(epb(0, 5, b"five"));
+        let (f, e, r) = read_all(b.clone());
+        assert!(e.is_none(), "{e:?}");
+        assert_eq!(
+            f.iter().map(|x| x.2.clone()).collect::<Vec<_>>(),
+            [b"one".to_vec(), b"five".to_vec()]
+        );
+        assert_eq!(r.malformed_blocks, 3);
+        // A zero length cannot be skipped over: reading stops, with where.
+        let mut z = b;
+        z.extend_from_slice(&6u32.to_le_bytes());
+        z.extend_from_slice(&0u32.to_le_bytes());
+        z.extend_from_slice(&[0; 8]);
+        let (f, e, _) = read_all(z);
+        assert_eq!(f.len(), 2);
+        assert!(
+            matches!(e, Some(ReadError::Broken { reason, .. }) if reason.contains("length of 0"))
+        );
+    }
+
+    #[test]
+    fn compressed_streams_read_the_same() {
+        use std::io::Write;
+        let plain = pcap(false, false, 1, &[(1, 2, b"abc"), (3, 4, b"defg")]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&plain).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        let (a, e1, _) = read_all(plain.clone());
+        let (b, e2, _) = read_all(gz);
+        assert!(e1.is_none() && e2.is_none());
+        assert_eq!(a, b);
+        let zst = ruzstd::encoding::compress_to_vec(
+            io::Cursor::new(plain),
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        let (c, e3, _) = read_all(zst);
+        assert!(e3.is_none(), "{e3:?}");
+        assert_eq!(a, c);
+    }
+
+    #[test]
+    fn records_larger_than_a_read_chunk_and_tiny_reads() {
+        /// Hands out one byte per read.
+        struct Trickle(io::Cursor<Vec<u8>>);
+        impl Read for Trickle {
+            fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+                let n = b.len().min(1);
+                self.0.read(&mut b[..n])
+            }
+        }
+        let big = vec![7u8; 200_000];
+        let bytes = pcap(false, false, 1, &[(1, 0, &big), (2, 0, b"x")]);
+        let mut r = Reader::new(Box::new(Trickle(io::Cursor::new(bytes)))).expect("capture");
+        let mut lens = Vec::new();
+        while let Ok(Some((f, _))) = r.next() {
+            lens.push(f.data.len());
+        }
+        assert_eq!(lens, [200_000, 1]);
+    }
+}
