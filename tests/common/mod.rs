@@ -363,39 +363,19 @@ pub fn ethernet(ethertype: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 /// `sessions` ERSPAN type I sessions (GRE 0x88BE, no sequence number) from
-/// 10.1.0.1 to distinct collectors in 100.64.0.0/10, `per` packets each.
+/// 10.1.0.1 to distinct collectors in 100.64.0.0/10, `per` packets each,
+/// 10 us apart.
 #[allow(dead_code)]
 pub fn erspan_flood(path: &std::path::Path, sessions: u32, per: u32) {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    let mut t = 1_767_225_600u32;
-    let mut us = 0u32;
-    for i in 0..sessions {
+    let t0 = 1_767_225_600_000_000i64;
+    let frames = (0..sessions).flat_map(move |i| {
         let dst = [100, 64 + (i >> 16) as u8, (i >> 8) as u8, i as u8];
-        for k in 0..per {
-            let udp = [0x30, 0x39, 0x00, 0x35, 0, 12, 0, 0, b'q', b'r', k as u8, 0];
-            let inner = ethernet(0x0800, &ipv4([192, 168, 0, 1], [192, 168, 0, 2], 17, &udp));
-            let mut gre = vec![0, 0, 0x88, 0xbe];
-            gre.extend_from_slice(&inner);
-            let frame = ethernet(0x0800, &ipv4([10, 1, 0, 1], dst, 47, &gre));
-            us += 10;
-            if us >= 1_000_000 {
-                us = 0;
-                t += 1;
-            }
-            out.extend_from_slice(&t.to_le_bytes());
-            out.extend_from_slice(&us.to_le_bytes());
-            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-            out.extend_from_slice(&frame);
-        }
-    }
-    std::fs::write(path, out).expect("write flood capture");
+        (0..per).map(move |k| erspan_frame([10, 1, 0, 1], dst, k))
+    });
+    write_pcap(
+        path,
+        frames.enumerate().map(|(n, f)| (t0 + 10 * (n as i64 + 1), f)),
+    );
 }
 
 /// An ERSPAN type I frame (GRE 0x88BE) from `src` to `dst` carrying a small
