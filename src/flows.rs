@@ -210,8 +210,15 @@ impl FlowSessions {
             (0, Some(Direction::Egress)) => (0, 1),
             _ => (extra.ingress, extra.egress),
         };
-        s.ingress += scale(ing * r.packets.max(1));
-        s.egress += scale(eg * r.packets.max(1));
+        // A sampled frame stands for at least one packet; a log record for
+        // what it counts.
+        let n = if r.frame.is_some() {
+            r.packets.max(1)
+        } else {
+            r.packets
+        };
+        s.ingress += scale(ing * n);
+        s.egress += scale(eg * n);
         s.truncated += scale(extra.truncated);
         if r.frame.is_none() && (r.rev_packets > 0 || r.rev_bytes > 0) {
             // The same connection's other direction: reverse traffic of the

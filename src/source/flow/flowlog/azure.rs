@@ -15,7 +15,8 @@
 //! record, flow, group and tuple number, the others are read.
 use serde_json::Value;
 
-use super::{Ctx, Parsed, log_record};
+use super::{Ctx, Doc, Parsed, log_record};
+use crate::source::flow::capture::MAX_WARNINGS;
 use crate::source::flow::{Direction, FlowFormat};
 
 /// A single NSG record (no `records` wrapper around it).
@@ -32,7 +33,7 @@ fn arr<'v>(v: &'v Value, key: &str) -> &'v [Value] {
 }
 
 /// A document (`{"records": [...]}`) or a single record.
-pub fn document(ctx: &mut Ctx<'_>, v: &Value, line: u64, at: &str) {
+pub(crate) fn document(ctx: &mut Ctx<'_>, v: &Value, line: u64, at: &str, doc: Option<Doc<'_>>) {
     let f = FlowFormat::AzureVnet;
     ctx.formats[f as usize] = true;
     let single = std::slice::from_ref(v);
@@ -54,7 +55,8 @@ pub fn document(ctx: &mut Ctx<'_>, v: &Value, line: u64, at: &str) {
                             .ok_or("not a string".to_owned())
                             .and_then(vnet_tuple);
                         let what = format!("{at}record {ri} flow {fi} group {gi} tuple {ti}");
-                        ctx.take(f, line, &what, p);
+                        let l = tuple_line(ctx, &p, t, line, doc);
+                        ctx.take(f, l, &what, p);
                     }
                 }
             }
@@ -68,7 +70,8 @@ pub fn document(ctx: &mut Ctx<'_>, v: &Value, line: u64, at: &str) {
                             .ok_or("not a string".to_owned())
                             .and_then(nsg_tuple);
                         let what = format!("{at}record {ri} rule {fi} flow {gi} tuple {ti}");
-                        ctx.take(f, line, &what, p);
+                        let l = tuple_line(ctx, &p, t, line, doc);
+                        ctx.take(f, l, &what, p);
                     }
                 }
             }
@@ -79,6 +82,18 @@ pub fn document(ctx: &mut Ctx<'_>, v: &Value, line: u64, at: &str) {
             );
         }
     }
+}
+
+/// The line a bad tuple is on in a multi-line document (looked up only
+/// for warnings that are kept); else the line of the value.
+fn tuple_line(ctx: &Ctx<'_>, p: &Parsed, t: &Value, line: u64, doc: Option<Doc<'_>>) -> u64 {
+    if p.is_ok() || ctx.input.warnings.len() >= MAX_WARNINGS {
+        return line;
+    }
+    let (Some(d), Some(s)) = (doc, t.as_str()) else {
+        return line;
+    };
+    d.line_of(&format!("\"{s}\""), line).unwrap_or(line)
 }
 
 fn count(s: Option<&str>, name: &str) -> Result<u64, String> {

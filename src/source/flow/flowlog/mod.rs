@@ -330,7 +330,7 @@ fn read_text<R: BufRead>(mut r: R, ctx: &mut Ctx<'_>) {
             continue;
         }
         match serde_json::from_str::<Value>(t) {
-            Ok(v) => json_value(ctx, &v, lineno),
+            Ok(v) => json_value(ctx, &v, lineno, None),
             Err(e) if e.is_eof() && first => {
                 // A pretty-printed document: hold it (bounded) and parse.
                 let mut doc = std::mem::take(&mut buf);
@@ -378,7 +378,7 @@ fn document(ctx: &mut Ctx<'_>, doc: &[u8], line: u64) {
         at_line += newlines(doc.get(counted..value_start).unwrap_or(&[]));
         counted = value_start;
         match item {
-            Ok(v) => json_value(ctx, &v, at_line),
+            Ok(v) => json_value(ctx, &v, at_line, Some(Doc { text: doc, line })),
             Err(e) => {
                 let l = line + e.line().saturating_sub(1) as u64;
                 ctx.malformed(l, format_args!("invalid JSON: {e}; the rest not read"));
@@ -433,19 +433,46 @@ fn classify(v: &Value) -> Option<FlowFormat> {
     }
 }
 
-/// A line's or document's top-level value: a record or an array of them.
-fn json_value(ctx: &mut Ctx<'_>, v: &Value, line: u64) {
-    match v {
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                json_record(ctx, item, line, Some(i));
-            }
+/// A multi-line document being read, to find the line of a part of it.
+#[derive(Clone, Copy)]
+pub(crate) struct Doc<'d> {
+    text: &'d [u8],
+    /// The line its first byte is on.
+    line: u64,
+}
+
+impl Doc<'_> {
+    /// The line of the first occurrence of `needle` at or after `from`.
+    pub(crate) fn line_of(&self, needle: &str, from: u64) -> Option<u64> {
+        let n = needle.as_bytes();
+        if n.is_empty() {
+            return None;
         }
-        _ => json_record(ctx, v, line, None),
+        let pos = self.text.windows(n.len()).position(|w| w == n)?;
+        let line = self.line + newlines(self.text.get(..pos)?);
+        Some(line.max(from))
     }
 }
 
-fn json_record(ctx: &mut Ctx<'_>, v: &Value, line: u64, index: Option<usize>) {
+/// A line's or document's top-level value: a record or an array of them.
+fn json_value(ctx: &mut Ctx<'_>, v: &Value, line: u64, doc: Option<Doc<'_>>) {
+    match v {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                json_record(ctx, item, line, Some(i), doc);
+            }
+        }
+        _ => json_record(ctx, v, line, None, doc),
+    }
+}
+
+fn json_record(
+    ctx: &mut Ctx<'_>,
+    v: &Value,
+    line: u64,
+    index: Option<usize>,
+    doc: Option<Doc<'_>>,
+) {
     let at = index.map_or_else(String::new, |i| format!("element {i}: "));
     if !v.is_object() {
         ctx.malformed(line, format_args!("{at}not a JSON object"));
@@ -468,7 +495,7 @@ fn json_record(ctx: &mut Ctx<'_>, v: &Value, line: u64, index: Option<usize>) {
         }
     };
     match kind {
-        FlowFormat::AzureVnet => azure::document(ctx, v, line, &at),
+        FlowFormat::AzureVnet => azure::document(ctx, v, line, &at, doc),
         FlowFormat::Suricata => {
             let p = suricata::event(v);
             ctx.take(kind, line, &format!("{at}event"), p);
