@@ -563,7 +563,10 @@ pub fn render_table(r: &FlowsReport) -> String {
                 format!("{est}{}", s.packets),
                 format!("{est}{}", crate::export::table::human_bytes(s.bytes)),
                 s.seen_by.as_deref().unwrap_or_default().join(","),
-                s.exporters.as_deref().unwrap_or_default().join(","),
+                match s.exporters.as_deref().unwrap_or_default() {
+                    [] => "-".to_owned(),
+                    list => list.join(","),
+                },
                 format!("1:{}", s.sampling_rate.unwrap_or(1)),
                 if s.alerts.is_empty() {
                     "-".to_owned()
@@ -612,7 +615,8 @@ pub fn render_table(r: &FlowsReport) -> String {
         r.records,
         r.sessions.iter().map(|s| s.packets).sum::<u64>(),
         r.sessions.len(),
-        c.counters.errors,
+        // Datagram errors of captures and malformed lines of logs.
+        r.inputs.iter().map(|i| i.errors).sum::<u64>(),
         c.templates,
         c.counters.pending_held,
         c.counters.pending_dropped,
