@@ -290,6 +290,30 @@ fn read_line_capped<R: BufRead>(
 }
 
 fn read_text<R: BufRead>(mut r: R, ctx: &mut Ctx<'_>) {
+    // Binary content is no log: say so once rather than warn per line.
+    let head = loop {
+        match r.fill_buf() {
+            Ok(b) => break b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                ctx.input.error = Some(format!("{}: read error: {e}", ctx.name));
+                return;
+            }
+        }
+    };
+    let probe = head.get(..head.len().min(4096)).unwrap_or(head);
+    if probe.contains(&0) {
+        let what = if matches!(
+            probe.get(..4),
+            Some([0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0xc3, 0xd4] | [0x0a, 0x0d, 0x0d, 0x0a])
+        ) {
+            "a compressed capture (decompress it first)"
+        } else {
+            "binary data, neither a capture (pcap, pcapng) nor a flow log"
+        };
+        ctx.input.error = Some(format!("{}: {what}", ctx.name));
+        return;
+    }
     let mut buf = Vec::new();
     let mut lineno = 0u64;
     let mut seen_content = false;
