@@ -229,6 +229,32 @@ mod tests {
         assert!(record(&h, &bad[..5]).is_err());
     }
 
+    /// The fields of versions 3 and 7 (ECS fields and reject-reason, `-`
+    /// where absent) read by name, whatever their number and order.
+    #[test]
+    fn version_3_and_7_headers() {
+        let v3 = "version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status";
+        let names = header(&toks(v3)).expect("v3 header");
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let h = Header::new(&refs);
+        let r = record(&h, &toks("3 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 i-01234567890123456 eni-1235b8ca123456789 123456789010 IPv4 52.213.180.42 10.0.0.62 43416 5001 52.213.180.42 10.0.0.62 6 568 8 1566848875 1566848933 ACCEPT 2 OK"))
+            .expect("ok")
+            .expect("record");
+        assert_eq!((r.packets, r.bytes, r.dst_port), (8, 568, 5001));
+        let v7 = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id sublocation-type sublocation-id pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path ecs-cluster-arn ecs-cluster-name ecs-container-instance-arn ecs-container-instance-id ecs-container-id ecs-second-container-id ecs-service-name ecs-task-definition-arn ecs-task-arn ecs-task-id reject-reason";
+        let names = header(&toks(v7)).expect("v7 header");
+        assert_eq!(names.len(), 40);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let h = Header::new(&refs);
+        let line = "7 123456789010 eni-0a1b2c3d4e5f60718 10.0.4.9 198.51.100.61 0 0 47 33 42000 1767261600 1767261660 ACCEPT OK vpc-1 subnet-1 i-1 0 IPv4 10.0.4.9 198.51.100.61 eu-west-1 euw1-az2 - - - - egress 8 - - - - - - - - - - -";
+        let r = record(&h, &toks(line)).expect("ok").expect("record");
+        assert_eq!(
+            (r.protocol, r.packets, r.dst.to_string()),
+            (47, 33, "198.51.100.61".to_owned())
+        );
+        assert_eq!(r.direction, Some(Direction::Egress));
+    }
+
     #[test]
     fn custom_header_uses_packet_addresses() {
         let names = toks(

@@ -96,7 +96,13 @@ pub fn expand(paths: &[String]) -> Vec<(String, Option<String>)> {
     for p in paths {
         let path = Path::new(p);
         match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => walk(path, 0, &mut out),
+            Ok(m) if m.is_dir() => {
+                let before = out.len();
+                walk(path, 0, &mut out);
+                if out.len() == before {
+                    out.push((p.clone(), Some("no files in the directory".to_owned())));
+                }
+            }
             _ => out.push((p.clone(), None)),
         }
         if out.len() >= MAX_FILES {
@@ -662,6 +668,26 @@ mod tests {
             (recs.len(), i.errors, i.format.as_str()),
             (1, 0, "suricata")
         );
+    }
+
+    #[test]
+    fn directories_expand_sorted_and_empty_ones_are_errors() {
+        let d = std::env::temp_dir().join(format!("mw-expand-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("sub")).expect("dir");
+        std::fs::create_dir_all(d.join("empty")).expect("dir");
+        std::fs::write(d.join("b.log"), "x").expect("write");
+        std::fs::write(d.join("sub/a.log"), "x").expect("write");
+        let root = d.display().to_string();
+        let got = expand(std::slice::from_ref(&root));
+        let names: Vec<String> = got.iter().map(|(p, _)| p.replacen(&root, "", 1)).collect();
+        assert_eq!(names, ["/b.log", "/sub/a.log"]);
+        assert!(got.iter().all(|(_, e)| e.is_none()));
+        let empty = d.join("empty").display().to_string();
+        let got = expand(std::slice::from_ref(&empty));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1.as_deref(), Some("no files in the directory"));
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
