@@ -26,6 +26,7 @@ use crate::detect::verdict::classify;
 use crate::detect::{DstClass, SessionKey, Verdict};
 use crate::report::{SessionDuplicates, SessionReport, session_order};
 use crate::source::flow::capture::{self, FlowInput};
+use crate::source::flow::flowlog;
 use crate::source::flow::{Collector, Direction, FlowCounters, FlowFormat, FlowRecord};
 use crate::time::rfc3339_us;
 
@@ -42,7 +43,7 @@ struct FlowSession {
     first_us: i64,
     last_us: i64,
     /// Bits of [`FlowFormat`] (as `seen_by` labels).
-    seen_by: u8,
+    seen_by: u16,
     exporters: Vec<IpAddr>,
     sampling_rate: u32,
     estimated: bool,
@@ -113,8 +114,12 @@ impl FlowSessions {
         self.sessions.is_empty()
     }
 
-    /// The family of a record from its fields alone.
+    /// The family of a record from its fields alone (or the tunnel the
+    /// record names, for logs that say it).
     fn family(&self, r: &FlowRecord<'_>) -> Option<Encap> {
+        if r.tunnel.is_some() {
+            return r.tunnel;
+        }
         match r.protocol {
             47 => Some(Encap::Gre),
             17 => self.udp_roles.get(&r.dst_port).copied(),
@@ -122,9 +127,13 @@ impl FlowSessions {
         }
     }
 
-    /// Takes one record.
+    /// Takes one record. A record from a log file has no sampled frame and
+    /// no exporter address: like an unsampled NetFlow record, its fields
+    /// alone decide, and where it also counts the reverse direction
+    /// (`rev_packets`) that is taken as a record the other way.
     pub fn record(&mut self, r: &FlowRecord<'_>) {
-        if self.exporters.len() < MAX_KNOWN_EXPORTERS {
+        let known = !r.exporter.is_unspecified();
+        if known && self.exporters.len() < MAX_KNOWN_EXPORTERS {
             self.exporters.insert(r.exporter);
         }
         let mut extra = FlowSession::default();
@@ -183,8 +192,8 @@ impl FlowSessions {
         s.bytes = s.bytes.saturating_add(scale(r.bytes));
         s.first_us = s.first_us.min(r.start_us);
         s.last_us = s.last_us.max(r.end_us);
-        s.seen_by |= 1 << (r.format as u8);
-        if s.exporters.len() < MAX_EXPORTERS && !s.exporters.contains(&r.exporter) {
+        s.seen_by |= 1 << (r.format as u16);
+        if known && s.exporters.len() < MAX_EXPORTERS && !s.exporters.contains(&r.exporter) {
             s.exporters.push(r.exporter);
         }
         s.sampling_rate = s.sampling_rate.max(r.sampling_rate.max(1));
@@ -201,9 +210,34 @@ impl FlowSessions {
             (0, Some(Direction::Egress)) => (0, 1),
             _ => (extra.ingress, extra.egress),
         };
-        s.ingress += scale(ing * r.packets.max(1));
-        s.egress += scale(eg * r.packets.max(1));
+        // A sampled frame stands for at least one packet; a log record for
+        // what it counts.
+        let n = if r.frame.is_some() {
+            r.packets.max(1)
+        } else {
+            r.packets
+        };
+        s.ingress += scale(ing * n);
+        s.egress += scale(eg * n);
         s.truncated += scale(extra.truncated);
+        if r.frame.is_none() && (r.rev_packets > 0 || r.rev_bytes > 0) {
+            // The same connection's other direction: reverse traffic of the
+            // same family between the same ends.
+            let back = FlowRecord {
+                src: r.dst,
+                dst: r.src,
+                src_port: r.dst_port,
+                dst_port: r.src_port,
+                packets: r.rev_packets,
+                bytes: r.rev_bytes,
+                rev_packets: 0,
+                rev_bytes: 0,
+                direction: None,
+                tunnel: Some(key.encap),
+                ..*r
+            };
+            self.record(&back);
+        }
     }
 
     /// Drops the least recently seen eighth (at least one).
@@ -361,7 +395,7 @@ impl FlowSessions {
 }
 
 /// The distinct `seen_by` labels of a format bit set, in a fixed order.
-fn seen_by_labels(bits: u8) -> Vec<&'static str> {
+fn seen_by_labels(bits: u16) -> Vec<&'static str> {
     let mut v: Vec<&'static str> = Vec::new();
     for f in FlowFormat::ALL {
         if bits & (1 << (f as u8)) != 0 && !v.contains(&f.seen_by()) {
@@ -401,20 +435,73 @@ pub struct CollectorReport {
     pub sampled_ordinary: u64,
 }
 
-/// Reads capture files of export traffic and builds the flow sessions.
+/// What `mirrorwatch flows --input-format` forces every input to be read
+/// as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// A capture of export datagrams (pcap or pcapng).
+    Pcap,
+    /// A log file of this format.
+    Log(FlowFormat),
+}
+
+impl InputFormat {
+    /// The names `--input-format` takes.
+    pub const NAMES: [&'static str; 6] = [
+        "pcap",
+        "aws-vpc",
+        "gcp-vpc",
+        "azure-vnet",
+        "zeek",
+        "suricata",
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pcap" => Some(InputFormat::Pcap),
+            _ => FlowFormat::parse(s)
+                .filter(|f| f.is_log())
+                .map(InputFormat::Log),
+        }
+    }
+}
+
+/// Reads capture files of export traffic and log files of flows (kind
+/// told by content) and builds the flow sessions.
 pub fn run(paths: &[String], cfg: &Config) -> FlowsReport {
+    run_inputs(paths, cfg, None)
+}
+
+/// As [`run`], directories walked, every input read as `force` if given.
+pub fn run_inputs(paths: &[String], cfg: &Config, force: Option<InputFormat>) -> FlowsReport {
     let mut collector = Collector::new(cfg.flows.collector());
     let mut sessions = FlowSessions::new(cfg);
     let decoder = Decoder::new(&cfg.decode);
-    let mut inputs = Vec::with_capacity(paths.len());
-    for p in paths {
-        let input = capture::read_capture(
-            p,
-            &decoder,
-            &cfg.flows.collector_ports,
-            &mut collector,
-            &mut |r| sessions.record(r),
-        );
+    let files = flowlog::expand(paths);
+    let mut inputs = Vec::with_capacity(files.len());
+    for (p, problem) in files {
+        if let Some(e) = problem {
+            let mut input = FlowInput::new(&p);
+            input.error = Some(format!("{p}: {e}"));
+            inputs.push(input);
+            continue;
+        }
+        let log = match force {
+            Some(InputFormat::Pcap) => None,
+            Some(InputFormat::Log(f)) => Some(Some(f)),
+            None if flowlog::is_capture(&p) => None,
+            None => Some(None),
+        };
+        let input = match log {
+            Some(f) => flowlog::read_log(&p, f, &mut |r| sessions.record(r)),
+            None => capture::read_capture(
+                &p,
+                &decoder,
+                &cfg.flows.collector_ports,
+                &mut collector,
+                &mut |r| sessions.record(r),
+            ),
+        };
         inputs.push(input);
     }
     // Data still waiting for a template at the end never gets one.
@@ -476,7 +563,10 @@ pub fn render_table(r: &FlowsReport) -> String {
                 format!("{est}{}", s.packets),
                 format!("{est}{}", crate::export::table::human_bytes(s.bytes)),
                 s.seen_by.as_deref().unwrap_or_default().join(","),
-                s.exporters.as_deref().unwrap_or_default().join(","),
+                match s.exporters.as_deref().unwrap_or_default() {
+                    [] => "-".to_owned(),
+                    list => list.join(","),
+                },
                 format!("1:{}", s.sampling_rate.unwrap_or(1)),
                 if s.alerts.is_empty() {
                     "-".to_owned()
@@ -525,15 +615,21 @@ pub fn render_table(r: &FlowsReport) -> String {
         r.records,
         r.sessions.iter().map(|s| s.packets).sum::<u64>(),
         r.sessions.len(),
-        c.counters.errors,
+        // Datagram errors of captures and malformed lines of logs.
+        r.inputs.iter().map(|i| i.errors).sum::<u64>(),
         c.templates,
         c.counters.pending_held,
         c.counters.pending_dropped,
     );
     for i in &r.inputs {
+        let skipped = if i.skipped > 0 {
+            format!(", {} skipped", i.skipped)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "  {}: {}, {} records, {} errors{}",
+            "  {}: {}, {} records{skipped}, {} errors{}",
             i.path,
             i.format,
             i.records,

@@ -97,14 +97,17 @@ mirroring resources, Azure virtual network TAPs. Lines that match nothing
 are counted, not alerted; malformed records are warnings naming file and
 line.")]
     Logs(LogsArgs),
-    /// Read captures of flow exports (NetFlow v5/v9, IPFIX, sFlow v5) and
-    /// list the mirror sessions in the flow records.
+    /// Read captures of flow exports (NetFlow v5/v9, IPFIX, sFlow v5),
+    /// cloud flow logs (AWS VPC, GCP VPC, Azure VNet/NSG) and IDS logs
+    /// (Zeek, Suricata) and list the mirror sessions in the flow records.
     #[command(after_help = "\
 Examples:
   mirrorwatch flows exports.pcap
   mirrorwatch flows --format json --config /etc/mirrorwatch.toml netflow-*.pcapng
   tcpdump -i eth0 -w exports.pcap 'udp port 2055 or udp port 4739 or udp port 6343'
   mirrorwatch flows --alerts alerts.jsonl --fail-on high exports.pcap
+  mirrorwatch flows vpc-flow-logs/ conn.log eve.json.gz
+  mirrorwatch flows --input-format aws-vpc flows.log.gz
 
 Export datagrams are UDP to flows.collector_ports (2055, 4739, 9995, 9996,
 6343 by default); the format is told by content. A record to IP protocol
@@ -113,7 +116,15 @@ a mirror or tunnel session; sFlow raw headers and IPFIX packet sections
 (315, 313) are decoded for the exact encapsulation and ERSPAN id / VNI.
 Sampled counts are scaled by the sampling rate and marked estimated. A
 datagram that cannot be read is counted and skipped with a warning naming
-file and frame. Exit status as for replay.")]
+file and frame.
+
+Log files (plain or gzip, directories walked): AWS VPC Flow Logs (default
+format, or custom formats with their header line), GCP VPC Flow Logs
+(Cloud Logging JSON), Azure VNet flow logs and NSG flow logs v2, Zeek
+conn.log and tunnel.log (TSV or JSON), Suricata EVE flow and netflow
+events; the kind is told by content unless --input-format says it. A
+malformed line is counted and skipped with a warning naming file and line.
+Exit status as for replay.")]
     Flows(FlowsArgs),
     /// Print the default configuration, or check a configuration file.
     #[command(
@@ -286,7 +297,11 @@ struct FlowsArgs {
     /// Exit with status 3 when an alert at or above SEVERITY was raised.
     #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
     fail_on: Option<String>,
-    /// Captures (pcap or pcapng) of export traffic.
+    /// Read every input as this kind instead of telling it from content.
+    #[arg(long, value_name = "KIND", value_parser = mirrorwatch::flows::InputFormat::NAMES)]
+    input_format: Option<String>,
+    /// Captures (pcap or pcapng) of export traffic, flow log files (plain
+    /// or .gz) or directories of them.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<String>,
 }
@@ -638,7 +653,11 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
-    let report = mirrorwatch::flows::run(&a.inputs, &cfg);
+    let force = a
+        .input_format
+        .as_deref()
+        .and_then(mirrorwatch::flows::InputFormat::parse);
+    let report = mirrorwatch::flows::run_inputs(&a.inputs, &cfg, force);
     if let Some(w) = alert_writer.as_mut() {
         for al in &report.alert_list {
             w.write(al)?;
@@ -661,13 +680,14 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
         }
         let more = i.errors.saturating_sub(i.warnings.len() as u64);
         if more > 0 {
+            let what = if i.lines > 0 { "records" } else { "datagrams" };
             eprintln!(
-                "mirrorwatch: warning: {}: {more} more datagrams could not be read",
+                "mirrorwatch: warning: {}: {more} more {what} could not be read",
                 i.path
             );
         }
         if let Some(e) = &i.error {
-            if i.frames == 0 {
+            if i.frames == 0 && i.lines == 0 {
                 eprintln!("mirrorwatch: error: {e}");
                 failed = true;
             } else {

@@ -24,12 +24,43 @@ pub struct FlowInput {
     /// Frames in the capture, and those that were export datagrams.
     pub frames: u64,
     pub datagrams: u64,
+    /// Log files: lines read (after decompression).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub lines: u64,
+    /// Log files: well-formed records that are not flows to count
+    /// (`NODATA`/`SKIPDATA`, rejected or denied flows, other event types,
+    /// a flow the other end also reported), counted only.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: u64,
     /// Why the file could not be read to its end, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The first warnings, `file: frame N: reason`.
+    /// The first warnings, `file: frame N: reason` (captures) or
+    /// `file:line: reason` (log files).
     #[serde(skip)]
     pub warnings: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl FlowInput {
+    /// An input not read yet.
+    pub fn new(path: &str) -> Self {
+        FlowInput {
+            path: path.to_owned(),
+            format: "none".to_owned(),
+            records: 0,
+            errors: 0,
+            frames: 0,
+            datagrams: 0,
+            lines: 0,
+            skipped: 0,
+            error: None,
+            warnings: Vec::new(),
+        }
+    }
 }
 
 /// The UDP payload of a frame if it is a datagram to one of `ports`, with
@@ -64,16 +95,7 @@ pub fn read_capture(
     collector: &mut Collector,
     sink: &mut dyn FnMut(&FlowRecord<'_>),
 ) -> FlowInput {
-    let mut input = FlowInput {
-        path: path.to_owned(),
-        format: "none".to_owned(),
-        records: 0,
-        errors: 0,
-        frames: 0,
-        datagrams: 0,
-        error: None,
-        warnings: Vec::new(),
-    };
+    let mut input = FlowInput::new(path);
     let mut file = match CaptureFile::open(path) {
         Ok(f) => f,
         Err(e) => {

@@ -14,6 +14,7 @@
 //! borrow the datagram (no allocation per record) and counted, bounded
 //! state: about a thousand lines here.
 pub mod capture;
+pub mod flowlog;
 pub mod ipfix;
 pub mod sflow;
 pub mod template;
@@ -24,7 +25,7 @@ use core::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
 
-use crate::decode::LinkType;
+use crate::decode::{Encap, LinkType};
 use template::{PendingConfig, TemplateCache};
 
 labelled_enum! {
@@ -34,6 +35,16 @@ labelled_enum! {
         NetflowV9 => "netflow-v9",
         Ipfix => "ipfix",
         Sflow => "sflow",
+        /// AWS VPC Flow Logs (default and custom formats).
+        AwsVpc => "aws-vpc",
+        /// GCP VPC Flow Logs (Cloud Logging entries).
+        GcpVpc => "gcp-vpc",
+        /// Azure VNet flow logs and NSG flow logs v2.
+        AzureVnet => "azure-vnet",
+        /// Zeek `conn.log` and `tunnel.log` (TSV or JSON).
+        Zeek => "zeek",
+        /// Suricata EVE `flow` and `netflow` events.
+        Suricata => "suricata",
     }
 }
 
@@ -44,7 +55,24 @@ impl FlowFormat {
             FlowFormat::NetflowV5 | FlowFormat::NetflowV9 => "netflow",
             FlowFormat::Ipfix => "ipfix",
             FlowFormat::Sflow => "sflow",
+            FlowFormat::AwsVpc => "aws-vpc",
+            FlowFormat::GcpVpc => "gcp-vpc",
+            FlowFormat::AzureVnet => "azure-vnet",
+            FlowFormat::Zeek => "zeek",
+            FlowFormat::Suricata => "suricata",
         }
+    }
+
+    /// Formats read from log files rather than export datagrams.
+    pub const fn is_log(self) -> bool {
+        matches!(
+            self,
+            FlowFormat::AwsVpc
+                | FlowFormat::GcpVpc
+                | FlowFormat::AzureVnet
+                | FlowFormat::Zeek
+                | FlowFormat::Suricata
+        )
     }
 }
 
@@ -72,7 +100,8 @@ pub struct SampledFrame<'a> {
 pub struct FlowRecord<'a> {
     pub format: FlowFormat,
     /// The exporter: the datagram's source address (NetFlow, IPFIX) or the
-    /// sFlow agent address.
+    /// sFlow agent address; unspecified (0.0.0.0) for records from log
+    /// files, which name no exporter address.
     pub exporter: IpAddr,
     /// NetFlow v9 source id, IPFIX observation domain, sFlow source id.
     pub domain: u32,
@@ -93,6 +122,14 @@ pub struct FlowRecord<'a> {
     /// One in `sampling_rate` packets was seen; 1 when unsampled or unknown.
     pub sampling_rate: u32,
     pub frame: Option<SampledFrame<'a>>,
+    /// The tunnel family the record names itself (Zeek `tunnel.log`,
+    /// Suricata's `tunnel` object); None: protocol and port decide.
+    pub tunnel: Option<Encap>,
+    /// Counts of the reverse direction (destination to source), for logs
+    /// that write both directions in one record (Azure tuples, Zeek
+    /// `conn.log`, Suricata `flow`); 0 elsewhere.
+    pub rev_packets: u64,
+    pub rev_bytes: u64,
 }
 
 impl FlowRecord<'_> {
@@ -114,6 +151,9 @@ impl FlowRecord<'_> {
             direction: None,
             sampling_rate: 1,
             frame: None,
+            tunnel: None,
+            rev_packets: 0,
+            rev_bytes: 0,
         }
     }
 }
@@ -242,7 +282,8 @@ impl Collector {
             Some(FlowFormat::NetflowV9) => v9::decode(self, exporter, now_us, payload, &mut count),
             Some(FlowFormat::Ipfix) => ipfix::decode(self, exporter, now_us, payload, &mut count),
             Some(FlowFormat::Sflow) => sflow::decode(now_us, payload, &mut count),
-            None => Err(FlowError::UnknownVersion),
+            // Never sniffed from a datagram: log formats are read from files.
+            Some(_) | None => Err(FlowError::UnknownVersion),
         };
         self.counters.records += records;
         if let Some(f) = format {
