@@ -563,6 +563,8 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
                         path: s.name.clone(),
                         packets: s.received_packets,
                         bytes: s.received_bytes,
+                        skipped_blocks: 0,
+                        malformed_blocks: 0,
                         linktype: "live".to_owned(),
                         error: None,
                     })

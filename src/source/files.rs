@@ -14,9 +14,21 @@ pub struct FileReport {
     pub packets: u64,
     pub bytes: u64,
     pub linktype: String,
+    /// pcapng blocks that carry no frame (statistics, name resolution,
+    /// custom, unknown kinds), skipped.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped_blocks: u64,
+    /// pcapng blocks skipped because they contradict themselves (lengths
+    /// that disagree, an unknown interface, data past the block).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub malformed_blocks: u64,
     /// Why the file could not be read to its end, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What went wrong with the inputs besides the frames read.
@@ -91,10 +103,13 @@ impl FileSource {
     pub fn close_current(&mut self) {
         if let Some(mut f) = self.current.take() {
             let error = f.take_error();
+            let (skipped_blocks, malformed_blocks) = f.skipped_blocks();
             self.reports.push(FileReport {
                 path: f.path().to_owned(),
                 packets: f.packets(),
                 bytes: f.bytes(),
+                skipped_blocks,
+                malformed_blocks,
                 linktype: match f.linktype() {
                     LinkType::Unsupported(d) => format!("dlt-{d}"),
                     other => other.name().to_owned(),
@@ -134,6 +149,8 @@ impl FileSource {
                                 path,
                                 packets: 0,
                                 bytes: 0,
+                                skipped_blocks: 0,
+                                malformed_blocks: 0,
                                 linktype: "none".to_owned(),
                                 error: Some(e.to_string()),
                             });

@@ -189,7 +189,7 @@ impl CaptureFile {
         if self.done {
             return None;
         }
-        match self.reader.next() {
+        match self.reader.next_frame() {
             Ok(Some((f, dlt))) => {
                 self.packets += 1;
                 self.bytes += u64::from(f.orig_len);

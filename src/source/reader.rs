@@ -337,7 +337,7 @@ impl Reader {
 
     /// The next frame and its interface's DLT; `Ok(None)` at the end.
     #[inline]
-    pub fn next(&mut self) -> Result<Option<(Frame<'_>, i32)>, ReadError> {
+    pub fn next_frame(&mut self) -> Result<Option<(Frame<'_>, i32)>, ReadError> {
         match &self.format {
             Format::Pcap { be, nanos, iface } => {
                 let (be, nanos, iface) = (*be, *nanos, *iface);
@@ -565,15 +565,33 @@ impl Reader {
     }
 }
 
+/// Reads `data` to its end or an error, for the fuzz target; returns the
+/// frames read.
+#[doc(hidden)]
+pub fn fuzz_read(data: &[u8]) -> u64 {
+    let Ok(mut r) = Reader::new(Box::new(io::Cursor::new(data.to_vec()))) else {
+        return 0;
+    };
+    let mut n = 0;
+    while let Ok(Some((f, _))) = r.next_frame() {
+        assert!(f.data.len() <= MAX_BLOCK);
+        n += 1;
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn read_all(bytes: Vec<u8>) -> (Vec<(i64, i32, Vec<u8>)>, Option<ReadError>, Reader) {
+    /// (time, DLT, bytes) of each frame read.
+    type Frames = Vec<(i64, i32, Vec<u8>)>;
+
+    fn read_all(bytes: Vec<u8>) -> (Frames, Option<ReadError>, Reader) {
         let mut r = Reader::new(Box::new(io::Cursor::new(bytes))).expect("a capture");
         let mut out = Vec::new();
         let err = loop {
-            match r.next() {
+            match r.next_frame() {
                 Ok(Some((f, dlt))) => out.push((f.ts_us, dlt, f.data.to_vec())),
                 Ok(None) => break None,
                 Err(e) => break Some(e),
@@ -789,7 +807,7 @@ mod tests {
         let bytes = pcap(false, false, 1, &[(1, 0, &big), (2, 0, b"x")]);
         let mut r = Reader::new(Box::new(Trickle(io::Cursor::new(bytes)))).expect("capture");
         let mut lens = Vec::new();
-        while let Ok(Some((f, _))) = r.next() {
+        while let Ok(Some((f, _))) = r.next_frame() {
             lens.push(f.data.len());
         }
         assert_eq!(lens, [200_000, 1]);

@@ -374,7 +374,9 @@ pub fn erspan_flood(path: &std::path::Path, sessions: u32, per: u32) {
     });
     write_pcap(
         path,
-        frames.enumerate().map(|(n, f)| (t0 + 10 * (n as i64 + 1), f)),
+        frames
+            .enumerate()
+            .map(|(n, f)| (t0 + 10 * (n as i64 + 1), f)),
     );
 }
 

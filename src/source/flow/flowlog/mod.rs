@@ -177,6 +177,23 @@ pub fn is_capture(path: &str) -> bool {
     if f.read_exact(&mut magic).is_err() {
         return false;
     }
+    // Compressed captures are read by the capture reader: look inside.
+    if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        return true;
+    }
+    if magic[..2] == [0x1f, 0x8b] {
+        let Ok(f) = File::open(path) else {
+            return false;
+        };
+        let mut inner = [0u8; 4];
+        if flate2::read::MultiGzDecoder::new(f)
+            .read_exact(&mut inner)
+            .is_err()
+        {
+            return false;
+        }
+        magic = inner;
+    }
     matches!(
         magic,
         [0xd4, 0xc3, 0xb2, 0xa1]
