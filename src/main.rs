@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use mirrorwatch::config::Config;
 use mirrorwatch::detect::alert::Severity;
 use mirrorwatch::export::alerts::{AlertWriter, EvidenceWriter};
+use mirrorwatch::export::formats::AlertFormat;
 use mirrorwatch::export::table;
 use mirrorwatch::pipeline::{self, Progress, Signals, signals::exit_status};
 use mirrorwatch::report::Report;
@@ -140,6 +141,10 @@ struct Outputs {
     /// Write alerts as JSON lines to FILE (appended), `-` for stdout.
     #[arg(long, value_name = "FILE")]
     alerts: Option<String>,
+    /// Format of the --alerts lines: mirrorwatch's own JSON, Suricata EVE,
+    /// Elastic Common Schema or an OCSF Detection Finding (docs/alerts.md).
+    #[arg(long, value_name = "FORMAT", default_value = "native", value_parser = parse_alerts_format)]
+    alerts_format: AlertFormat,
     /// Write a pcap per alerting session into DIR.
     #[arg(long, value_name = "DIR")]
     evidence: Option<PathBuf>,
@@ -283,6 +288,9 @@ struct FlowsArgs {
     /// Write alerts as JSON lines to FILE (appended), `-` for stdout.
     #[arg(long, value_name = "FILE")]
     alerts: Option<String>,
+    /// Format of the --alerts lines: native, eve, ecs or ocsf.
+    #[arg(long, value_name = "FORMAT", default_value = "native", value_parser = parse_alerts_format)]
+    alerts_format: AlertFormat,
     /// Exit with status 3 when an alert at or above SEVERITY was raised.
     #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
     fail_on: Option<String>,
@@ -324,6 +332,10 @@ enum Format {
     Table,
     /// One JSON document (see README for the fields).
     Json,
+}
+
+fn parse_alerts_format(s: &str) -> Result<AlertFormat, String> {
+    AlertFormat::parse(s).ok_or_else(|| format!("`{s}`: expected native, eve, ecs or ocsf"))
 }
 
 fn parse_pace(s: &str) -> Result<f64, String> {
@@ -486,6 +498,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 listen: Some(listen.clone()),
                 web_config: a.web_config.clone(),
                 alerts: a.out.alerts.clone(),
+                alerts_format: a.out.alerts_format,
                 evidence: a.out.evidence.clone(),
                 user: None,
                 hold: a.hold,
@@ -511,7 +524,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     // An output that cannot be opened is exit status 1, as documented.
     let alerts = match &a.out.alerts {
         Some(p) => match AlertWriter::open(p) {
-            Ok(w) => Some(w),
+            Ok(w) => Some(w.with_format(a.out.alerts_format)),
             Err(e) => return Ok(output_failed(&format!("{p}: cannot open alerts file: {e}"))),
         },
         None => None,
@@ -598,6 +611,7 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
             listen: Some(a.listen),
             web_config: a.web_config,
             alerts: a.out.alerts,
+            alerts_format: a.out.alerts_format,
             evidence: a.out.evidence,
             user: a.user,
             hold: false,
@@ -633,7 +647,7 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.config.as_ref())?;
     let mut alert_writer = match &a.alerts {
         Some(p) => match AlertWriter::open(p) {
-            Ok(w) => Some(w),
+            Ok(w) => Some(w.with_format(a.alerts_format)),
             Err(e) => return Ok(output_failed(&format!("{p}: cannot open alerts file: {e}"))),
         },
         None => None,

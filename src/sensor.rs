@@ -55,6 +55,8 @@ pub struct SensorOptions {
     /// `--web-config FILE`: TLS and authentication of the HTTP server.
     pub web_config: Option<PathBuf>,
     pub alerts: Option<String>,
+    /// `--alerts-format`: native, EVE, ECS or OCSF lines.
+    pub alerts_format: crate::export::formats::AlertFormat,
     pub evidence: Option<PathBuf>,
     /// Drop privileges to this user once captures are open.
     pub user: Option<String>,
@@ -364,7 +366,8 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     let alerts = match &opts.alerts {
         Some(p) => Some(
             AlertWriter::open(p)
-                .map_err(|e| SensorError::Output(format!("{p}: cannot open alerts file: {e}")))?,
+                .map_err(|e| SensorError::Output(format!("{p}: cannot open alerts file: {e}")))?
+                .with_format(opts.alerts_format),
         ),
         None => None,
     };

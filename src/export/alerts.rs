@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::detect::alert::Alert;
 use crate::detect::{Engine, Processed, SessionKey, evidence_file_name};
+use crate::export::formats::{self, AlertFormat};
 use crate::export::pcapfile::PcapWriter;
 use crate::source::Frame;
 
@@ -20,7 +21,7 @@ enum Out {
     Stream(Box<dyn Write + Send>),
 }
 
-/// Writes alerts as JSON lines, each line whole or not at all: a write
+/// Writes alerts as JSON lines (in the format of [`AlertWriter::with_format`]), each line whole or not at all: a write
 /// that fails part-way (a full disk) is cut back to the last whole line,
 /// and the lines not yet written wait in a bounded queue until the output
 /// takes them again ([`AlertWriter::flush`] retries).
@@ -37,6 +38,8 @@ pub struct AlertWriter {
     pub dropped: u64,
     /// The last error, while lines are waiting.
     last_error: Option<String>,
+    /// The format of the lines (`--alerts-format`).
+    format: AlertFormat,
 }
 
 impl AlertWriter {
@@ -58,7 +61,18 @@ impl AlertWriter {
             errors: 0,
             dropped: 0,
             last_error: None,
+            format: AlertFormat::Native,
         }
+    }
+
+    /// Writes the alerts in `format` (native by default).
+    pub fn with_format(mut self, format: AlertFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    pub fn format(&self) -> AlertFormat {
+        self.format
     }
 
     fn append(path: &str) -> std::io::Result<Out> {
@@ -88,8 +102,7 @@ impl AlertWriter {
 
     /// Queues one alert as one line and writes what is queued.
     pub fn write(&mut self, a: &Alert) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(a)?;
-        line.push(b'\n');
+        let line = formats::to_line(a, self.format)?;
         if self.pending.len() >= PENDING_ALERTS {
             self.pending.pop_front();
             self.dropped += 1;

@@ -1,5 +1,6 @@
 //! Output: human-readable reports, JSON, capture files.
 pub mod alerts;
+pub mod formats;
 pub mod http;
 pub mod metrics;
 /// The capture-file writers (a workspace crate shared with the scenario
