@@ -105,9 +105,7 @@ fn replay(dir: &Path, pcap: &Path, format: &str) -> (Vec<String>, Vec<Value>) {
     let lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let values = lines
         .iter()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("{stem} {format}: {e}: {l}"))
-        })
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{stem} {format}: {e}: {l}")))
         .collect();
     (lines, values)
 }
@@ -122,7 +120,8 @@ fn is_eve_time(v: &Value) -> bool {
     // ^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+[+\-]\d+$ as in the schema.
     let Some(s) = v.as_str() else { return false };
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
     b.len() >= 25
         && digits(0..4)
         && b[4] == b'-'
@@ -136,14 +135,12 @@ fn is_eve_time(v: &Value) -> bool {
         && b[16] == b':'
         && digits(17..19)
         && b[19] == b'.'
-        && s[20..]
-            .split_once(['+', '-'])
-            .is_some_and(|(f, z)| {
-                !f.is_empty()
-                    && f.bytes().all(|c| c.is_ascii_digit())
-                    && !z.is_empty()
-                    && z.bytes().all(|c| c.is_ascii_digit())
-            })
+        && s[20..].split_once(['+', '-']).is_some_and(|(f, z)| {
+            !f.is_empty()
+                && f.bytes().all(|c| c.is_ascii_digit())
+                && !z.is_empty()
+                && z.bytes().all(|c| c.is_ascii_digit())
+        })
 }
 
 /// The ends docs/alerts.md documents: the copy flow of a duplicate-flow
@@ -167,7 +164,9 @@ fn outer_proto(encap: &str) -> &'static str {
 }
 
 fn check_eve(ctx: &str, n: &Value, e: &Value) {
-    let o = e.as_object().unwrap_or_else(|| panic!("{ctx}: not an object"));
+    let o = e
+        .as_object()
+        .unwrap_or_else(|| panic!("{ctx}: not an object"));
     const TOP: [&str; 12] = [
         "timestamp",
         "event_type",
@@ -185,7 +184,11 @@ fn check_eve(ctx: &str, n: &Value, e: &Value) {
     for k in o.keys() {
         assert!(TOP.contains(&k.as_str()), "{ctx}: unexpected top-level {k}");
     }
-    assert!(is_eve_time(&e["timestamp"]), "{ctx}: timestamp {}", e["timestamp"]);
+    assert!(
+        is_eve_time(&e["timestamp"]),
+        "{ctx}: timestamp {}",
+        e["timestamp"]
+    );
     assert_eq!(
         e["timestamp"].as_str().map(|t| t.replace("+0000", "Z")),
         n["timestamp"].as_str().map(str::to_owned),
@@ -200,7 +203,9 @@ fn check_eve(ctx: &str, n: &Value, e: &Value) {
     assert_eq!(a["signature_id"].as_u64(), Some(sid(kind)), "{ctx}");
     assert_eq!(a["rev"], 1, "{ctx}");
     assert!(
-        a["signature"].as_str().is_some_and(|s| s.starts_with("MIRRORWATCH ")),
+        a["signature"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("MIRRORWATCH ")),
         "{ctx}: signature"
     );
     assert!(
@@ -216,14 +221,20 @@ fn check_eve(ctx: &str, n: &Value, e: &Value) {
     assert_eq!(a["severity"], sev, "{ctx}");
     let md = a["metadata"].as_object().expect("alert.metadata");
     for (k, v) in md {
-        let arr = v.as_array().unwrap_or_else(|| panic!("{ctx}: metadata {k} not an array"));
+        let arr = v
+            .as_array()
+            .unwrap_or_else(|| panic!("{ctx}: metadata {k} not an array"));
         assert!(
             !arr.is_empty() && arr.iter().all(Value::is_string),
             "{ctx}: metadata {k} is not a list of strings"
         );
     }
     assert_eq!(strs(&a["metadata"]["mitre_tactic_id"]), ["TA0010"], "{ctx}");
-    assert_eq!(strs(&a["metadata"]["mitre_technique_id"]), ["T1020.001"], "{ctx}");
+    assert_eq!(
+        strs(&a["metadata"]["mitre_technique_id"]),
+        ["T1020.001"],
+        "{ctx}"
+    );
     assert_eq!(strs(&a["metadata"]["mirrorwatch_kind"]), [kind], "{ctx}");
     let (src, dst) = ends(n);
     assert_eq!(e["src_ip"].as_str(), src, "{ctx}");
@@ -244,7 +255,10 @@ fn check_eve(ctx: &str, n: &Value, e: &Value) {
         assert_eq!(e["src_port"], f[1]["src_port"], "{ctx}");
         assert_eq!(e["dest_port"], f[1]["dst_port"], "{ctx}");
         let cid = e["community_id"].as_str().unwrap_or("");
-        assert!(cid.starts_with("1:") && cid.len() == 30, "{ctx}: community_id {cid}");
+        assert!(
+            cid.starts_with("1:") && cid.len() == 30,
+            "{ctx}: community_id {cid}"
+        );
     }
     assert_eq!(e["flow"]["pkts_toserver"], n["counts"]["packets"], "{ctx}");
     assert_eq!(e["flow"]["bytes_toserver"], n["counts"]["bytes"], "{ctx}");
@@ -256,7 +270,11 @@ fn check_ecs(ctx: &str, n: &Value, e: &Value) {
     assert_eq!(e["@timestamp"], n["timestamp"], "{ctx}");
     let ev = &e["event"];
     assert_eq!(ev["kind"], "alert", "{ctx}");
-    assert_eq!(strs(&ev["category"]), ["network", "intrusion_detection"], "{ctx}");
+    assert_eq!(
+        strs(&ev["category"]),
+        ["network", "intrusion_detection"],
+        "{ctx}"
+    );
     assert!(!strs(&ev["type"]).is_empty(), "{ctx}: event.type");
     let sev = match n["severity"].as_str() {
         Some("info") => 1,
@@ -271,7 +289,9 @@ fn check_ecs(ctx: &str, n: &Value, e: &Value) {
     let kind = n["kind"].as_str().expect("kind");
     assert_eq!(e["rule"]["id"], sid(kind).to_string(), "{ctx}");
     assert!(
-        e["rule"]["name"].as_str().is_some_and(|s| s.starts_with("MIRRORWATCH ")),
+        e["rule"]["name"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("MIRRORWATCH ")),
         "{ctx}: rule.name"
     );
     let t = &e["threat"];
@@ -279,8 +299,16 @@ fn check_ecs(ctx: &str, n: &Value, e: &Value) {
     assert_eq!(strs(&t["tactic"]["id"]), ["TA0010"], "{ctx}");
     assert_eq!(strs(&t["tactic"]["name"]), ["Exfiltration"], "{ctx}");
     assert_eq!(strs(&t["technique"]["id"]), ["T1020"], "{ctx}");
-    assert_eq!(strs(&t["technique"]["name"]), ["Automated Exfiltration"], "{ctx}");
-    assert_eq!(strs(&t["technique"]["subtechnique"]["id"]), ["T1020.001"], "{ctx}");
+    assert_eq!(
+        strs(&t["technique"]["name"]),
+        ["Automated Exfiltration"],
+        "{ctx}"
+    );
+    assert_eq!(
+        strs(&t["technique"]["subtechnique"]["id"]),
+        ["T1020.001"],
+        "{ctx}"
+    );
     assert_eq!(
         strs(&t["technique"]["subtechnique"]["name"]),
         ["Traffic Duplication"],
@@ -297,13 +325,19 @@ fn check_ecs(ctx: &str, n: &Value, e: &Value) {
         let p = outer_proto(s["encap"].as_str().unwrap_or("")).to_ascii_lowercase();
         assert_eq!(e["network"]["transport"], p.as_str(), "{ctx}");
         let v6 = s["src"].as_str().is_some_and(|a| a.contains(':'));
-        assert_eq!(e["network"]["type"], if v6 { "ipv6" } else { "ipv4" }, "{ctx}");
+        assert_eq!(
+            e["network"]["type"],
+            if v6 { "ipv6" } else { "ipv4" },
+            "{ctx}"
+        );
     }
     if let Some(f) = n["flows"].as_array() {
         assert_eq!(e["source"]["port"], f[1]["src_port"], "{ctx}");
         assert_eq!(e["destination"]["port"], f[1]["dst_port"], "{ctx}");
         assert!(
-            e["network"]["community_id"].as_str().is_some_and(|c| c.starts_with("1:")),
+            e["network"]["community_id"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("1:")),
             "{ctx}: network.community_id"
         );
     }
@@ -325,12 +359,26 @@ fn check_ocsf(ctx: &str, n: &Value, e: &Value) {
     assert_eq!(e["severity_id"], sev, "{ctx}");
     // 2026-01-01T00:00:00Z is 1767225600 s; the captures span seconds.
     let t = e["time"].as_i64().expect("time in ms");
-    assert!((1_767_225_600_000..1_767_225_600_000 + 86_400_000).contains(&t), "{ctx}: time {t}");
+    assert!(
+        (1_767_225_600_000..1_767_225_600_000 + 86_400_000).contains(&t),
+        "{ctx}: time {t}"
+    );
     let fi = &e["finding_info"];
     let uid = fi["uid"].as_str().unwrap_or("");
-    assert!(uid.len() == 32 && uid.bytes().all(|c| c.is_ascii_hexdigit()), "{ctx}: uid {uid}");
-    assert!(fi["title"].as_str().is_some_and(|s| s.starts_with("MIRRORWATCH ")), "{ctx}");
-    assert!(strs(&fi["types"]).contains(&n["kind"].as_str().unwrap_or("?")), "{ctx}: types");
+    assert!(
+        uid.len() == 32 && uid.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{ctx}: uid {uid}"
+    );
+    assert!(
+        fi["title"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("MIRRORWATCH ")),
+        "{ctx}"
+    );
+    assert!(
+        strs(&fi["types"]).contains(&n["kind"].as_str().unwrap_or("?")),
+        "{ctx}: types"
+    );
     let kind = n["kind"].as_str().expect("kind");
     assert_eq!(fi["analytic"]["uid"], sid(kind).to_string(), "{ctx}");
     assert_eq!(fi["analytic"]["name"], kind, "{ctx}");
@@ -347,8 +395,15 @@ fn check_ocsf(ctx: &str, n: &Value, e: &Value) {
     assert!(!ev.is_empty(), "{ctx}: evidences");
     assert_eq!(ev[0]["data"]["evidence"], n["evidence"], "{ctx}");
     assert_eq!(e["metadata"]["product"]["name"], "mirrorwatch", "{ctx}");
-    assert_eq!(e["metadata"]["product"]["vendor_name"], "mirrorwatch", "{ctx}");
-    assert_eq!(e["metadata"]["product"]["version"], env!("CARGO_PKG_VERSION"), "{ctx}");
+    assert_eq!(
+        e["metadata"]["product"]["vendor_name"], "mirrorwatch",
+        "{ctx}"
+    );
+    assert_eq!(
+        e["metadata"]["product"]["version"],
+        env!("CARGO_PKG_VERSION"),
+        "{ctx}"
+    );
     assert_eq!(e["metadata"]["version"], "1.3.0", "{ctx}");
     assert_eq!(e["message"], n["message"], "{ctx}");
 }
@@ -377,7 +432,11 @@ fn every_scenario_in_every_format() {
     let mut kinds_seen = std::collections::BTreeSet::new();
     let mut validated = 0;
     for pcap in &captures {
-        let stem = pcap.file_stem().and_then(|s| s.to_str()).unwrap_or("x").to_string();
+        let stem = pcap
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("x")
+            .to_string();
         let golden = std::fs::read_to_string(root().join(format!("pcaps/{stem}.alerts.jsonl")))
             .expect("golden alerts");
         let (native_lines, native) = replay(&dir.0, pcap, "native");
@@ -422,7 +481,10 @@ fn every_scenario_in_every_format() {
         "mirror_volume_spike",
         "authorized_mirror_expired",
     ] {
-        assert!(kinds_seen.contains(k), "no scenario raised {k}: {kinds_seen:?}");
+        assert!(
+            kinds_seen.contains(k),
+            "no scenario raised {k}: {kinds_seen:?}"
+        );
     }
 }
 
@@ -441,7 +503,11 @@ fn erspan3_external_mirror_in_each_format() {
     let dir = TempDir::new("erspan3");
     let pcap = root().join("pcaps/erspan3.pcap");
     let (_, eve) = replay(&dir.0, &pcap, "eve");
-    let a = by_kind(&eve, "alert.metadata.mirrorwatch_kind", "mirror_to_external");
+    let a = by_kind(
+        &eve,
+        "alert.metadata.mirrorwatch_kind",
+        "mirror_to_external",
+    );
     assert_eq!(a["timestamp"], "2026-01-01T00:00:00.000000+0000");
     assert_eq!(a["src_ip"], "10.1.0.3");
     assert_eq!(a["dest_ip"], "203.0.113.50");
@@ -457,10 +523,23 @@ fn erspan3_external_mirror_in_each_format() {
         a["alert"]["signature"],
         "MIRRORWATCH traffic mirrored to an external destination"
     );
-    assert_eq!(strs(&a["alert"]["metadata"]["mirrorwatch_session_id"]), ["7"]);
-    assert_eq!(strs(&a["alert"]["metadata"]["mirrorwatch_encapsulation"]), ["erspan3"]);
-    assert_eq!(strs(&a["alert"]["metadata"]["mirrorwatch_dst_class"]), ["external"]);
-    let new = by_kind(&eve, "alert.metadata.mirrorwatch_kind", "mirror_session_new");
+    assert_eq!(
+        strs(&a["alert"]["metadata"]["mirrorwatch_session_id"]),
+        ["7"]
+    );
+    assert_eq!(
+        strs(&a["alert"]["metadata"]["mirrorwatch_encapsulation"]),
+        ["erspan3"]
+    );
+    assert_eq!(
+        strs(&a["alert"]["metadata"]["mirrorwatch_dst_class"]),
+        ["external"]
+    );
+    let new = by_kind(
+        &eve,
+        "alert.metadata.mirrorwatch_kind",
+        "mirror_session_new",
+    );
     assert_eq!(new["alert"]["signature_id"], 1_020_001);
     assert_eq!(new["alert"]["severity"], 3);
 
@@ -488,7 +567,11 @@ fn payload_shadow_duplicate_flow_carries_the_community_id() {
     let dir = TempDir::new("shadow");
     let pcap = root().join("pcaps/payload-shadow.pcap");
     let (_, eve) = replay(&dir.0, &pcap, "eve");
-    let a = by_kind(&eve, "alert.metadata.mirrorwatch_kind", "duplicate_flow_to_external");
+    let a = by_kind(
+        &eve,
+        "alert.metadata.mirrorwatch_kind",
+        "duplicate_flow_to_external",
+    );
     assert_eq!(a["src_ip"], "10.60.1.10");
     assert_eq!(a["src_port"], 50611);
     assert_eq!(a["dest_ip"], "203.0.113.60");
@@ -503,7 +586,10 @@ fn payload_shadow_duplicate_flow_carries_the_community_id() {
     );
     let (_, ecs) = replay(&dir.0, &pcap, "ecs");
     let a = by_kind(&ecs, "event.action", "duplicate_flow_to_external");
-    assert_eq!(a["network"]["community_id"], "1:qHbCCLQ8OTtICgYr/2kvfo6eRJ8=");
+    assert_eq!(
+        a["network"]["community_id"],
+        "1:qHbCCLQ8OTtICgYr/2kvfo6eRJ8="
+    );
     assert_eq!(a["network"]["transport"], "tcp");
     assert_eq!(a["destination"]["port"], 443);
 }
@@ -514,7 +600,16 @@ fn alerts_to_stdout_and_a_bad_format() {
     let config = root().join("pcaps/golden.toml");
     let (p, c) = (pcap.to_str().expect("path"), config.to_str().expect("path"));
     let o = common::mirrorwatch(
-        &["replay", "--config", c, "--alerts", "-", "--alerts-format", "ocsf", p],
+        &[
+            "replay",
+            "--config",
+            c,
+            "--alerts",
+            "-",
+            "--alerts-format",
+            "ocsf",
+            p,
+        ],
         Duration::from_secs(60),
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -525,7 +620,16 @@ fn alerts_to_stdout_and_a_bad_format() {
         .collect();
     assert_eq!(findings.len(), 2, "{stdout}");
     let o = common::mirrorwatch(
-        &["replay", "--config", c, "--alerts", "-", "--alerts-format", "suricata", p],
+        &[
+            "replay",
+            "--config",
+            c,
+            "--alerts",
+            "-",
+            "--alerts-format",
+            "suricata",
+            p,
+        ],
         Duration::from_secs(60),
     );
     assert_eq!(o.status.code(), Some(2));

@@ -46,10 +46,8 @@ impl Guard {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "mirrorwatch-am-e2e-{}-{nanos}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("mirrorwatch-am-e2e-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temporary directory");
         Guard {
             dir,
@@ -218,9 +216,10 @@ fn routing_for_test(example: &str, receiver: &str) -> String {
 
 #[test]
 fn external_mirror_pages_ordinary_traffic_does_not() {
-    let (Some(prometheus), Some(alertmanager)) =
-        (installed("prometheus"), installed("prometheus-alertmanager"))
-    else {
+    let (Some(prometheus), Some(alertmanager)) = (
+        installed("prometheus"),
+        installed("prometheus-alertmanager"),
+    ) else {
         eprintln!(
             "SKIPPED: prometheus or prometheus-alertmanager not installed \
              (Debian packages prometheus, prometheus-alertmanager)"
@@ -348,10 +347,7 @@ fn external_mirror_pages_ordinary_traffic_does_not() {
         .filter(|(p, _)| p == "/paging")
         .filter_map(|(_, v)| v["receiver"].as_str().map(str::to_owned))
         .collect();
-    assert!(
-        receivers.iter().all(|r| r == "paging"),
-        "{receivers:?}"
-    );
+    assert!(receivers.iter().all(|r| r == "paging"), "{receivers:?}");
 
     // The internal mirror opens a ticket.
     let internal = instance("internal");
@@ -400,8 +396,11 @@ fn external_mirror_pages_ordinary_traffic_does_not() {
         "NewMirrorSession for a paged session was not inhibited: {inhibited:?}"
     );
     // Alertmanager holds the inhibited alert (so it was sent, and muted).
-    let (_, body) = common::http_get(&am, "/api/v2/alerts?inhibited=true&active=false&silenced=false")
-        .expect("Alertmanager API");
+    let (_, body) = common::http_get(
+        &am,
+        "/api/v2/alerts?inhibited=true&active=false&silenced=false",
+    )
+    .expect("Alertmanager API");
     let held: Value = serde_json::from_str(&body).expect("alerts JSON");
     assert!(
         held.as_array().into_iter().flatten().any(|a| {

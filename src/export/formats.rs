@@ -339,8 +339,14 @@ fn eve_metadata(a: &Alert) -> Map<String, Value> {
         m.insert("mirrorwatch_evidence_file".into(), strs([f.as_str()]));
     }
     if let Some(c) = &a.config_event {
-        m.insert("mirrorwatch_config_platform".into(), strs([c.platform.as_str()]));
-        m.insert("mirrorwatch_config_action".into(), strs([c.action.as_str()]));
+        m.insert(
+            "mirrorwatch_config_platform".into(),
+            strs([c.platform.as_str()]),
+        );
+        m.insert(
+            "mirrorwatch_config_action".into(),
+            strs([c.action.as_str()]),
+        );
         let opt = [
             ("mirrorwatch_config_time", &c.time),
             ("mirrorwatch_config_resource_id", &c.resource_id),
@@ -354,7 +360,10 @@ fn eve_metadata(a: &Alert) -> Map<String, Value> {
                 m.insert(k.into(), strs([v.as_str()]));
             }
         }
-        m.insert("mirrorwatch_config_origin".into(), strs([c.origin.as_str()]));
+        m.insert(
+            "mirrorwatch_config_origin".into(),
+            strs([c.origin.as_str()]),
+        );
     }
     if let Some(f) = &a.flood {
         m.insert("mirrorwatch_flood_kind".into(), strs([f.kind.as_str()]));
@@ -446,7 +455,11 @@ fn ecs(a: &Alert) -> Value {
     let mut network = Map::new();
     put(&mut network, "transport", e.proto.map(transport));
     put(&mut network, "iana_number", e.proto.map(|p| p.to_string()));
-    put(&mut network, "type", ip_type(e.src.as_deref().or(e.dst.as_deref())));
+    put(
+        &mut network,
+        "type",
+        ip_type(e.src.as_deref().or(e.dst.as_deref())),
+    );
     put(&mut network, "community_id", e.community_id.clone());
     network.insert("bytes".into(), a.counts.bytes.into());
     network.insert("packets".into(), a.counts.packets.into());
@@ -535,8 +548,16 @@ fn ocsf(a: &Alert) -> Value {
     let (sev_id, sev) = ocsf_severity(a.severity);
     let time = ms(a.ts_us);
     let mut evidence = Map::new();
-    put(&mut evidence, "src_endpoint", ocsf_endpoint(e.src.clone(), e.src_port));
-    put(&mut evidence, "dst_endpoint", ocsf_endpoint(e.dst.clone(), e.dst_port));
+    put(
+        &mut evidence,
+        "src_endpoint",
+        ocsf_endpoint(e.src.clone(), e.src_port),
+    );
+    put(
+        &mut evidence,
+        "dst_endpoint",
+        ocsf_endpoint(e.dst.clone(), e.dst_port),
+    );
     if let Some(p) = e.proto {
         evidence.insert(
             "connection_info".into(),
@@ -544,15 +565,24 @@ fn ocsf(a: &Alert) -> Value {
         );
     }
     let mut data = Map::new();
-    data.insert("evidence".into(), strs(a.evidence.iter().map(String::as_str)));
+    data.insert(
+        "evidence".into(),
+        strs(a.evidence.iter().map(String::as_str)),
+    );
     data.insert("packets".into(), a.counts.packets.into());
     data.insert("bytes".into(), a.counts.bytes.into());
     data.insert("duplicates".into(), a.counts.duplicates.into());
     if let Some(s) = &a.session {
-        data.insert("session".into(), serde_json::to_value(s).unwrap_or(Value::Null));
+        data.insert(
+            "session".into(),
+            serde_json::to_value(s).unwrap_or(Value::Null),
+        );
     }
     if let Some(f) = &a.flows {
-        data.insert("flows".into(), serde_json::to_value(f).unwrap_or(Value::Null));
+        data.insert(
+            "flows".into(),
+            serde_json::to_value(f).unwrap_or(Value::Null),
+        );
     }
     if let Some(c) = &a.config_event {
         data.insert(
@@ -604,9 +634,20 @@ fn ocsf(a: &Alert) -> Value {
             "sub_technique": { "uid": MITRE.subtechnique, "name": SUBTECHNIQUE_NAME },
         }]),
     );
-    put(&mut o, "src_endpoint", ocsf_endpoint(e.src.clone(), e.src_port));
-    put(&mut o, "dst_endpoint", ocsf_endpoint(e.dst.clone(), e.dst_port));
-    o.insert("evidences".into(), Value::Array(vec![Value::Object(evidence)]));
+    put(
+        &mut o,
+        "src_endpoint",
+        ocsf_endpoint(e.src.clone(), e.src_port),
+    );
+    put(
+        &mut o,
+        "dst_endpoint",
+        ocsf_endpoint(e.dst.clone(), e.dst_port),
+    );
+    o.insert(
+        "evidences".into(),
+        Value::Array(vec![Value::Object(evidence)]),
+    );
     o.insert(
         "metadata".into(),
         json!({
@@ -623,7 +664,10 @@ fn ocsf(a: &Alert) -> Value {
         "observables".into(),
         json!([{ "name": "sensor", "type_id": 1, "type": "Hostname", "value": a.sensor }]),
     );
-    o.insert("unmapped".into(), json!({ "mirrorwatch": native_details(a) }));
+    o.insert(
+        "unmapped".into(),
+        json!({ "mirrorwatch": native_details(a) }),
+    );
     Value::Object(o)
 }
 
@@ -631,12 +675,23 @@ fn ocsf(a: &Alert) -> Value {
 mod tests {
     use super::*;
 
+    /// seed, protocol, source, destination, ports, Community ID
+    type Vector = (
+        u16,
+        u8,
+        &'static str,
+        &'static str,
+        Option<(u16, u16)>,
+        &'static str,
+    );
+
     /// Vectors from the Community ID spec's `baseline/baseline_deflt.json`
     /// and `baseline_seed1.json` (BSD-3-Clause, Corelight): ICMP ones
     /// with their type/code already mapped to ports.
     #[test]
     fn community_id_matches_the_spec_baseline() {
-        let v: &[(u16, u8, &str, &str, Option<(u16, u16)>, &str)] = &[
+        #[rustfmt::skip]
+        let v: &[Vector] = &[
             (0, 58, "fe80::200:86ff:fe05:80da", "fe80::260:97ff:fe07:69ea", Some((135, 136)), "1:dGHyGvjMfljg6Bppwm3bg0LO8TY="),
             (0, 58, "fe80::260:97ff:fe07:69ea", "fe80::200:86ff:fe05:80da", Some((136, 135)), "1:dGHyGvjMfljg6Bppwm3bg0LO8TY="),
             (0, 58, "fe80::260:97ff:fe07:69ea", "fe80::200:86ff:fe05:80da", Some((135, 136)), "1:zavyT/cezQr1fmImYCwYnMXbgck="),
@@ -658,7 +713,11 @@ mod tests {
             let (Ok(s), Ok(d)) = (s.parse(), d.parse()) else {
                 panic!("bad address in vector {s} {d}");
             };
-            assert_eq!(community_id_v1(*seed, s, d, *proto, *ports), *want, "{s} {d}");
+            assert_eq!(
+                community_id_v1(*seed, s, d, *proto, *ports),
+                *want,
+                "{s} {d}"
+            );
         }
     }
 
@@ -680,7 +739,10 @@ mod tests {
         assert_eq!(AlertFormat::parse("eve"), Some(AlertFormat::Eve));
         assert_eq!(AlertFormat::parse("ocsf"), Some(AlertFormat::Ocsf));
         assert_eq!(AlertFormat::parse("suricata"), None);
-        assert_eq!(eve_time("2026-01-01T00:00:00.000000Z"), "2026-01-01T00:00:00.000000+0000");
+        assert_eq!(
+            eve_time("2026-01-01T00:00:00.000000Z"),
+            "2026-01-01T00:00:00.000000+0000"
+        );
         assert_eq!(eve_severity(Severity::High), 1);
         assert_eq!(eve_severity(Severity::Info), 3);
     }
