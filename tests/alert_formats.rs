@@ -639,3 +639,80 @@ fn alerts_to_stdout_and_a_bad_format() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `--alerts-syslog udp://...` without `--alerts`: each alert of the
+/// erspan3 scenario arrives as one RFC 5424 datagram whose MSG is the EVE
+/// line; a bad URL is refused before anything runs.
+#[test]
+fn alerts_to_a_syslog_collector() {
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    rx.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let url = format!("udp://{}", rx.local_addr().expect("addr"));
+    let pcap = root().join("pcaps/erspan3.pcap");
+    let config = root().join("pcaps/golden.toml");
+    let (p, c) = (pcap.to_str().expect("path"), config.to_str().expect("path"));
+    let o = common::mirrorwatch(
+        &[
+            "replay",
+            "--config",
+            c,
+            "--alerts-syslog",
+            &url,
+            "--alerts-format",
+            "eve",
+            p,
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut kinds = Vec::new();
+    let mut b = [0u8; 65_536];
+    for _ in 0..2 {
+        let n = rx.recv(&mut b).expect("a datagram per alert");
+        let m = String::from_utf8_lossy(&b[..n]).to_string();
+        // <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] BOM MSG
+        let f: Vec<&str> = m.splitn(7, ' ').collect();
+        assert_eq!(f[1], "2026-01-01T00:00:00.000000Z", "{m}");
+        assert_eq!(f[2], "golden", "{m}");
+        assert_eq!(f[3], "mirrorwatch", "{m}");
+        let (sd, msg) = f[6].split_once("] \u{feff}").expect("SD and MSG");
+        assert!(sd.starts_with("[mirrorwatch@32473 kind=\""), "{m}");
+        assert!(
+            sd.contains("src=\"10.1.0.3\" dst=\"203.0.113.50\" id=\"7\""),
+            "{m}"
+        );
+        let eve: Value = serde_json::from_str(msg).expect("MSG is the EVE line");
+        assert_eq!(eve["event_type"], "alert");
+        let pri = match f[5] {
+            "mirror_to_external" => "<130>1", // local0, critical
+            "mirror_session_new" => "<134>1", // local0, informational
+            k => panic!("unexpected kind {k}"),
+        };
+        assert_eq!(f[0], pri, "{m}");
+        assert_eq!(strs(&eve["alert"]["metadata"]["mirrorwatch_kind"]), [f[5]]);
+        kinds.push(f[5].to_string());
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["mirror_session_new", "mirror_to_external"]);
+    let o = common::mirrorwatch(
+        &[
+            "replay",
+            "--config",
+            c,
+            "--alerts-syslog",
+            "syslog.example:514",
+            p,
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("expected udp://HOST:PORT or tcp://HOST:PORT")
+    );
+}

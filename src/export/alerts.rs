@@ -8,6 +8,7 @@ use crate::detect::alert::Alert;
 use crate::detect::{Engine, Processed, SessionKey, evidence_file_name};
 use crate::export::formats::{self, AlertFormat};
 use crate::export::pcapfile::PcapWriter;
+use crate::export::syslog::{SyslogOptions, SyslogSender, SyslogStats, SyslogTarget};
 use crate::source::Frame;
 
 /// Alert lines held in memory while the output fails, at most.
@@ -40,6 +41,8 @@ pub struct AlertWriter {
     last_error: Option<String>,
     /// The format of the lines (`--alerts-format`).
     format: AlertFormat,
+    /// Each alert also goes to this syslog collector (`--alerts-syslog`).
+    syslog: Option<SyslogSender>,
 }
 
 impl AlertWriter {
@@ -62,7 +65,44 @@ impl AlertWriter {
             dropped: 0,
             last_error: None,
             format: AlertFormat::Native,
+            syslog: None,
         }
+    }
+
+    /// The writer of `--alerts PATH` (None: no file, only the syslog
+    /// collector if any), `--alerts-format` and `--alerts-syslog URL`; None
+    /// when neither is given. The error names what could not be opened.
+    pub fn open_outputs(
+        path: Option<&str>,
+        format: AlertFormat,
+        syslog: Option<&str>,
+    ) -> Result<Option<AlertWriter>, String> {
+        let w = match path {
+            Some(p) => {
+                AlertWriter::open(p).map_err(|e| format!("{p}: cannot open alerts file: {e}"))?
+            }
+            None if syslog.is_some() => AlertWriter::from_writer(Box::new(std::io::sink())),
+            None => return Ok(None),
+        };
+        let mut w = w.with_format(format);
+        if let Some(url) = syslog {
+            let target = SyslogTarget::parse(url).map_err(|e| e.to_string())?;
+            let s =
+                SyslogSender::start(target, SyslogOptions::default()).map_err(|e| e.to_string())?;
+            w = w.with_syslog(s);
+        }
+        Ok(Some(w))
+    }
+
+    /// Sends each alert to a syslog collector too.
+    pub fn with_syslog(mut self, s: SyslogSender) -> Self {
+        self.syslog = Some(s);
+        self
+    }
+
+    /// The syslog sender's counters, when there is one.
+    pub fn syslog_stats(&self) -> Option<std::sync::Arc<SyslogStats>> {
+        self.syslog.as_ref().map(SyslogSender::stats)
     }
 
     /// Writes the alerts in `format` (native by default).
@@ -103,6 +143,9 @@ impl AlertWriter {
     /// Queues one alert as one line and writes what is queued.
     pub fn write(&mut self, a: &Alert) -> std::io::Result<()> {
         let line = formats::to_line(a, self.format)?;
+        if let Some(s) = &self.syslog {
+            s.send(a, &line);
+        }
         if self.pending.len() >= PENDING_ALERTS {
             self.pending.pop_front();
             self.dropped += 1;

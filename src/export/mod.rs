@@ -7,4 +7,5 @@ pub mod metrics;
 /// generator).
 pub use mirrorwatch_pcapfile as pcapfile;
 pub mod state;
+pub mod syslog;
 pub mod table;
