@@ -716,3 +716,64 @@ fn alerts_to_a_syslog_collector() {
         String::from_utf8_lossy(&o.stderr).contains("expected udp://HOST:PORT or tcp://HOST:PORT")
     );
 }
+
+/// In sensor mode the alerts the collector did not get are a metric: a
+/// UDP collector that is not listening (the port answers "unreachable")
+/// fails the sends after the first, counted in
+/// `mirrorwatch_output_errors_total{output="alerts_syslog"}`.
+#[test]
+fn unsent_syslog_alerts_are_a_metric() {
+    // A port nothing listens on: bound, read, closed.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a UDP port");
+    let url = format!("udp://{dead}");
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let config = root().join("pcaps/golden.toml");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+            .current_dir(root())
+            .args(["replay", "--listen", &addr, "--hold", "--config"])
+            .arg(&config)
+            .args([
+                "--alerts-syslog",
+                &url,
+                "pcaps/gre.pcap",
+                "pcaps/gre-teb.pcap",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let value = |m: &str, series: &str| -> Option<f64> {
+        m.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    let unsent = common::wait_for(Duration::from_secs(20), || {
+        let (_, m) = common::http_get(&addr, "/metrics").ok()?;
+        value(
+            &m,
+            "mirrorwatch_output_errors_total{output=\"alerts_syslog\"}",
+        )
+        .filter(|v| *v >= 1.0)
+    });
+    let (_, m) = common::http_get(&addr, "/metrics").unwrap_or_default();
+    assert!(unsent.is_some(), "no unsent syslog alerts counted:\n{m}");
+    // The alerts file output is not blamed for it.
+    assert_eq!(
+        value(&m, "mirrorwatch_output_errors_total{output=\"alerts\"}"),
+        Some(0.0)
+    );
+    drop(child);
+}
