@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use mirrorwatch::config::Config;
 use mirrorwatch::detect::alert::Severity;
 use mirrorwatch::export::alerts::{AlertWriter, EvidenceWriter};
+use mirrorwatch::export::formats::AlertFormat;
 use mirrorwatch::export::table;
 use mirrorwatch::pipeline::{self, Progress, Signals, signals::exit_status};
 use mirrorwatch::report::Report;
@@ -151,6 +152,14 @@ struct Outputs {
     /// Write alerts as JSON lines to FILE (appended), `-` for stdout.
     #[arg(long, value_name = "FILE")]
     alerts: Option<String>,
+    /// Format of the --alerts lines: mirrorwatch's own JSON, Suricata EVE,
+    /// Elastic Common Schema or an OCSF Detection Finding (docs/alerts.md).
+    #[arg(long, value_name = "FORMAT", default_value = "native", value_parser = parse_alerts_format)]
+    alerts_format: AlertFormat,
+    /// Also send each alert as an RFC 5424 syslog message (MSG: the line
+    /// in --alerts-format) to a collector, reconnecting with backoff.
+    #[arg(long, value_name = "udp://HOST:PORT|tcp://HOST:PORT")]
+    alerts_syslog: Option<String>,
     /// Write a pcap per alerting session into DIR.
     #[arg(long, value_name = "DIR")]
     evidence: Option<PathBuf>,
@@ -294,6 +303,12 @@ struct FlowsArgs {
     /// Write alerts as JSON lines to FILE (appended), `-` for stdout.
     #[arg(long, value_name = "FILE")]
     alerts: Option<String>,
+    /// Format of the --alerts lines: native, eve, ecs or ocsf.
+    #[arg(long, value_name = "FORMAT", default_value = "native", value_parser = parse_alerts_format)]
+    alerts_format: AlertFormat,
+    /// Also send each alert as an RFC 5424 syslog message to a collector.
+    #[arg(long, value_name = "udp://HOST:PORT|tcp://HOST:PORT")]
+    alerts_syslog: Option<String>,
     /// Exit with status 3 when an alert at or above SEVERITY was raised.
     #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
     fail_on: Option<String>,
@@ -339,6 +354,20 @@ enum Format {
     Table,
     /// One JSON document (see README for the fields).
     Json,
+}
+
+/// Says how many alerts the syslog collector did not get.
+fn syslog_warning(stats: Option<&mirrorwatch::export::syslog::SyslogStats>) {
+    if let Some(s) = stats {
+        let unsent = s.unsent();
+        if unsent > 0 {
+            eprintln!("mirrorwatch: warning: {unsent} alerts could not be sent to --alerts-syslog");
+        }
+    }
+}
+
+fn parse_alerts_format(s: &str) -> Result<AlertFormat, String> {
+    AlertFormat::parse(s).ok_or_else(|| format!("`{s}`: expected native, eve, ecs or ocsf"))
 }
 
 fn parse_pace(s: &str) -> Result<f64, String> {
@@ -501,6 +530,8 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 listen: Some(listen.clone()),
                 web_config: a.web_config.clone(),
                 alerts: a.out.alerts.clone(),
+                alerts_format: a.out.alerts_format,
+                alerts_syslog: a.out.alerts_syslog.clone(),
                 evidence: a.out.evidence.clone(),
                 user: None,
                 hold: a.hold,
@@ -524,12 +555,13 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     // An output that cannot be opened is exit status 1, as documented.
-    let alerts = match &a.out.alerts {
-        Some(p) => match AlertWriter::open(p) {
-            Ok(w) => Some(w),
-            Err(e) => return Ok(output_failed(&format!("{p}: cannot open alerts file: {e}"))),
-        },
-        None => None,
+    let alerts = match AlertWriter::open_outputs(
+        a.out.alerts.as_deref(),
+        a.out.alerts_format,
+        a.out.alerts_syslog.as_deref(),
+    ) {
+        Ok(w) => w,
+        Err(e) => return Ok(output_failed(&e)),
     };
     let evidence = match &a.out.evidence {
         Some(d) => match EvidenceWriter::with_config(d, &cfg.evidence) {
@@ -567,6 +599,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
+    let syslog_stats = alerts.as_ref().and_then(AlertWriter::syslog_stats);
     let r = pipeline::replay_with(
         &a.pcaps,
         &cfg,
@@ -590,6 +623,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     print_report(&r.outcome.report, a.format)?;
     print_file_problems(&r.files);
+    syslog_warning(syslog_stats.as_deref());
     Ok(replay_status(&r.outcome, &r.files, a.fail_on.as_deref()))
 }
 
@@ -613,6 +647,8 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
             listen: Some(a.listen),
             web_config: a.web_config,
             alerts: a.out.alerts,
+            alerts_format: a.out.alerts_format,
+            alerts_syslog: a.out.alerts_syslog,
             evidence: a.out.evidence,
             user: a.user,
             hold: false,
@@ -646,12 +682,13 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
 
 fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.config.as_ref())?;
-    let mut alert_writer = match &a.alerts {
-        Some(p) => match AlertWriter::open(p) {
-            Ok(w) => Some(w),
-            Err(e) => return Ok(output_failed(&format!("{p}: cannot open alerts file: {e}"))),
-        },
-        None => None,
+    let mut alert_writer = match AlertWriter::open_outputs(
+        a.alerts.as_deref(),
+        a.alerts_format,
+        a.alerts_syslog.as_deref(),
+    ) {
+        Ok(w) => w,
+        Err(e) => return Ok(output_failed(&e)),
     };
     let force = a
         .input_format
@@ -664,6 +701,10 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
         }
         w.flush()?;
     }
+    let syslog_stats = alert_writer.as_ref().and_then(AlertWriter::syslog_stats);
+    // Sends what the syslog queue holds (for a few seconds at most).
+    drop(alert_writer);
+    syslog_warning(syslog_stats.as_deref());
     let mut stdout = std::io::stdout().lock();
     match a.format {
         Format::Json => {

@@ -55,6 +55,10 @@ pub struct SensorOptions {
     /// `--web-config FILE`: TLS and authentication of the HTTP server.
     pub web_config: Option<PathBuf>,
     pub alerts: Option<String>,
+    /// `--alerts-format`: native, EVE, ECS or OCSF lines.
+    pub alerts_format: crate::export::formats::AlertFormat,
+    /// `--alerts-syslog udp://HOST:PORT|tcp://HOST:PORT`.
+    pub alerts_syslog: Option<String>,
     pub evidence: Option<PathBuf>,
     /// Drop privileges to this user once captures are open.
     pub user: Option<String>,
@@ -361,13 +365,12 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
         Some(addr) => Some(rt.block_on(http::bind(addr))?),
         None => None,
     };
-    let alerts = match &opts.alerts {
-        Some(p) => Some(
-            AlertWriter::open(p)
-                .map_err(|e| SensorError::Output(format!("{p}: cannot open alerts file: {e}")))?,
-        ),
-        None => None,
-    };
+    let alerts = AlertWriter::open_outputs(
+        opts.alerts.as_deref(),
+        opts.alerts_format,
+        opts.alerts_syslog.as_deref(),
+    )
+    .map_err(SensorError::Output)?;
     let evidence = match &opts.evidence {
         Some(d) => Some(
             EvidenceWriter::with_config(d, &opts.config.evidence).map_err(|e| {

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::detect::alert::Alert;
 use crate::detect::{Engine, Processed, SessionKey, evidence_file_name};
+use crate::export::formats::{self, AlertFormat};
 use crate::export::pcapfile::PcapWriter;
+use crate::export::syslog::{SyslogOptions, SyslogSender, SyslogStats, SyslogTarget};
 use crate::source::Frame;
 
 /// Alert lines held in memory while the output fails, at most.
@@ -20,7 +22,7 @@ enum Out {
     Stream(Box<dyn Write + Send>),
 }
 
-/// Writes alerts as JSON lines, each line whole or not at all: a write
+/// Writes alerts as JSON lines (in the format of [`AlertWriter::with_format`]), each line whole or not at all: a write
 /// that fails part-way (a full disk) is cut back to the last whole line,
 /// and the lines not yet written wait in a bounded queue until the output
 /// takes them again ([`AlertWriter::flush`] retries).
@@ -37,6 +39,10 @@ pub struct AlertWriter {
     pub dropped: u64,
     /// The last error, while lines are waiting.
     last_error: Option<String>,
+    /// The format of the lines (`--alerts-format`).
+    format: AlertFormat,
+    /// Each alert also goes to this syslog collector (`--alerts-syslog`).
+    syslog: Option<SyslogSender>,
 }
 
 impl AlertWriter {
@@ -58,7 +64,55 @@ impl AlertWriter {
             errors: 0,
             dropped: 0,
             last_error: None,
+            format: AlertFormat::Native,
+            syslog: None,
         }
+    }
+
+    /// The writer of `--alerts PATH` (None: no file, only the syslog
+    /// collector if any), `--alerts-format` and `--alerts-syslog URL`; None
+    /// when neither is given. The error names what could not be opened.
+    pub fn open_outputs(
+        path: Option<&str>,
+        format: AlertFormat,
+        syslog: Option<&str>,
+    ) -> Result<Option<AlertWriter>, String> {
+        let w = match path {
+            Some(p) => {
+                AlertWriter::open(p).map_err(|e| format!("{p}: cannot open alerts file: {e}"))?
+            }
+            None if syslog.is_some() => AlertWriter::from_writer(Box::new(std::io::sink())),
+            None => return Ok(None),
+        };
+        let mut w = w.with_format(format);
+        if let Some(url) = syslog {
+            let target = SyslogTarget::parse(url).map_err(|e| e.to_string())?;
+            let s =
+                SyslogSender::start(target, SyslogOptions::default()).map_err(|e| e.to_string())?;
+            w = w.with_syslog(s);
+        }
+        Ok(Some(w))
+    }
+
+    /// Sends each alert to a syslog collector too.
+    pub fn with_syslog(mut self, s: SyslogSender) -> Self {
+        self.syslog = Some(s);
+        self
+    }
+
+    /// The syslog sender's counters, when there is one.
+    pub fn syslog_stats(&self) -> Option<std::sync::Arc<SyslogStats>> {
+        self.syslog.as_ref().map(SyslogSender::stats)
+    }
+
+    /// Writes the alerts in `format` (native by default).
+    pub fn with_format(mut self, format: AlertFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    pub fn format(&self) -> AlertFormat {
+        self.format
     }
 
     fn append(path: &str) -> std::io::Result<Out> {
@@ -88,8 +142,10 @@ impl AlertWriter {
 
     /// Queues one alert as one line and writes what is queued.
     pub fn write(&mut self, a: &Alert) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(a)?;
-        line.push(b'\n');
+        let line = formats::to_line(a, self.format)?;
+        if let Some(s) = &self.syslog {
+            s.send(a, &line);
+        }
         if self.pending.len() >= PENDING_ALERTS {
             self.pending.pop_front();
             self.dropped += 1;

@@ -45,7 +45,7 @@ pub struct Counters {
     /// Alerts the rate limit suppressed, by kind.
     pub alerts_suppressed: [u64; AlertKind::ALL.len()],
     /// Failed writes, by output ([`OUTPUTS`]).
-    pub output_errors: [u64; 2],
+    pub output_errors: [u64; OUTPUTS.len()],
     /// Configuration events by `Platform as usize`, then `Action as usize`.
     pub config_events: [[u64; Action::ALL.len()]; Platform::ALL.len()],
     /// While logs are watched: mirror sessions with and without a
@@ -63,13 +63,15 @@ pub struct Counters {
 }
 
 /// The outputs whose failures are counted and reported by `/healthz`.
-pub const OUTPUTS: [&str; 2] = ["alerts", "evidence"];
+pub const OUTPUTS: [&str; 3] = ["alerts", "evidence", "alerts_syslog"];
 
 /// Health of the outputs: failed writes so far, and the outputs failing
 /// now with the reason.
 #[derive(Debug, Clone, Default)]
 pub struct OutputHealth {
-    pub errors: [u64; 2],
+    /// By output ([`OUTPUTS`]); for `alerts_syslog`, the alerts that could
+    /// not be sent.
+    pub errors: [u64; OUTPUTS.len()],
     pub failing: std::collections::BTreeMap<&'static str, String>,
 }
 

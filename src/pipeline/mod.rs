@@ -331,6 +331,9 @@ impl Pipeline {
         let mut h = crate::export::state::OutputHealth::default();
         if let Some(w) = &self.sinks.alerts {
             h.errors[0] = w.errors;
+            if let Some(st) = w.syslog_stats() {
+                h.errors[2] = st.unsent();
+            }
             if let Some((n, e)) = w.failing() {
                 h.failing
                     .insert("alerts", format!("{n} alerts held in memory: {e}"));
