@@ -1,6 +1,7 @@
 //! Output: human-readable reports, JSON, capture files.
 pub mod alerts;
 pub mod http;
+pub mod incident;
 pub mod metrics;
 /// The capture-file writers (a workspace crate shared with the scenario
 /// generator).
