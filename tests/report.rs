@@ -355,7 +355,13 @@ fn correlated_event_fills_the_containment_command_and_inputs_are_escaped() {
     assert!(!md.contains("<img src=x"), "unescaped markup in the markdown");
     let (dom, stderr) = render(&chrome, &page, &dir.join("profile2"));
     assert!(console_errors(&stderr).is_empty(), "{stderr}");
-    assert!(!dom.contains("data-pwned"), "injected script ran");
+    // The payload's text is on the page; its attribute must not be on
+    // <body>.
+    let body = &dom[dom.find("<body").expect("body")..];
+    let body_tag = &body[..body.find('>').expect("body tag end")];
+    assert!(body_tag.contains("data-report-ok"), "{body_tag}");
+    assert!(!body_tag.contains("data-pwned"), "injected script ran: {body_tag}");
+    assert!(!dom.contains("<img src=\"x\""), "injected element in the DOM");
     assert!(dom.contains("&lt;img src=x"), "the user name is shown as text");
     assert!(dom.contains("data-report-ok=\"yes\""));
 
