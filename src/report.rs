@@ -124,7 +124,7 @@ impl TrafficReport {
                 .top()
                 .into_iter()
                 .map(|c| HostCount {
-                    addr: c.key.to_string(),
+                    addr: c.key.addr().to_string(),
                     bytes: c.bytes,
                     packets: c.packets,
                     overestimate_bytes: c.error_bytes,

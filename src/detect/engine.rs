@@ -15,7 +15,7 @@ use super::fingerprint::Fingerprinter;
 use super::net::Cidr;
 use super::payload::{self, Flow, PayloadTracker};
 use super::session::{DstClass, SessionKey, SessionTable, SlotRef, Verdict};
-use super::topk::Service;
+use super::topk::{Host, Service};
 use super::{limit, policy, verdict, volume};
 use crate::config::{Authorized, Config};
 use crate::decode::{Decoded, Encap, ErrorCounts};
@@ -369,8 +369,8 @@ impl Engine {
                     s.inner_related += 1;
                 }
                 let w = u64::from(d.inner_bytes);
-                s.inner.hosts.add(isrc, w);
-                s.inner.hosts.add(idst, w);
+                s.inner.hosts.add(Host::of(isrc), w);
+                s.inner.hosts.add(Host::of(idst), w);
                 s.inner
                     .services
                     .add(Service::of(ip.protocol, ip.src_port, ip.dst_port), w);

@@ -2,16 +2,12 @@
 //! inner traffic (Space-Saving over bytes, [`TopK`]) and a bounded bytes
 //! time series ([`Timeline`]). Fixed size, no allocation, a short linear
 //! scan per update.
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv6Addr};
 
 /// A key a [`TopK`] can hold: `Copy`, compared by value, with a filler for
 /// the slots not yet used.
 pub trait SketchKey: Copy + Eq + Ord {
     const EMPTY: Self;
-}
-
-impl SketchKey for IpAddr {
-    const EMPTY: Self = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 }
 
 /// An inner service: IP protocol and the service-side port (the lower of
@@ -76,10 +72,14 @@ pub struct Counted<K> {
 
 /// Space-Saving heavy hitters over bytes with `N` slots: every key with
 /// more than 1/N of the bytes is held, with counts overestimated by at
-/// most its `error_bytes`.
+/// most its `error_bytes`. Keys and counts are kept in separate arrays, so
+/// a lookup scans the keys only and a miss scans the byte counts only.
 #[derive(Debug, Clone)]
 pub struct TopK<K: SketchKey, const N: usize> {
-    slots: [Counted<K>; N],
+    keys: [K; N],
+    bytes: [u64; N],
+    packets: [u64; N],
+    error: [u64; N],
     len: u8,
 }
 
@@ -87,12 +87,10 @@ impl<K: SketchKey, const N: usize> Default for TopK<K, N> {
     fn default() -> Self {
         const { assert!(N > 0 && N <= u8::MAX as usize) };
         TopK {
-            slots: [Counted {
-                key: K::EMPTY,
-                bytes: 0,
-                packets: 0,
-                error_bytes: 0,
-            }; N],
+            keys: [K::EMPTY; N],
+            bytes: [0; N],
+            packets: [0; N],
+            error: [0; N],
             len: 0,
         }
     }
@@ -104,58 +102,87 @@ impl<K: SketchKey, const N: usize> TopK<K, N> {
     /// comparisons.
     #[inline]
     pub fn add(&mut self, key: K, bytes: u64) {
-        let len = usize::from(self.len);
-        let used = &mut self.slots[..len.min(N)];
-        if let Some(i) = used.iter().position(|c| c.key == key) {
-            let c = &mut used[i];
-            c.bytes = c.bytes.saturating_add(bytes);
-            c.packets = c.packets.saturating_add(1);
-            if i > 0 && used[i].bytes > used[i - 1].bytes {
-                used.swap(i, i - 1);
+        let len = usize::from(self.len).min(N);
+        if let Some(i) = self.keys[..len].iter().position(|k| *k == key) {
+            self.bytes[i] = self.bytes[i].saturating_add(bytes);
+            self.packets[i] = self.packets[i].saturating_add(1);
+            if i > 0 && self.bytes[i] > self.bytes[i - 1] {
+                self.swap(i, i - 1);
             }
             return;
         }
-        self.insert_new(key, bytes);
+        self.insert_new(key, bytes, len);
     }
 
-    #[cold]
-    fn insert_new(&mut self, key: K, bytes: u64) {
-        let len = usize::from(self.len);
-        if len < N {
-            self.slots[len] = Counted {
-                key,
-                bytes,
-                packets: 1,
-                error_bytes: 0,
-            };
+    fn swap(&mut self, a: usize, b: usize) {
+        self.keys.swap(a, b);
+        self.bytes.swap(a, b);
+        self.packets.swap(a, b);
+        self.error.swap(a, b);
+    }
+
+    #[inline(never)]
+    fn insert_new(&mut self, key: K, bytes: u64, len: usize) {
+        let (i, base, packets) = if len < N {
             self.len += 1;
-            return;
-        }
-        // Full: the key takes over the slot with the fewest bytes.
-        let mut min = 0;
-        for (i, c) in self.slots.iter().enumerate() {
-            if c.bytes < self.slots[min].bytes {
-                min = i;
+            (len, 0, 0)
+        } else {
+            // Full: the key takes over the slot with the fewest bytes.
+            let mut min = 0;
+            for (i, &b) in self.bytes.iter().enumerate() {
+                if b < self.bytes[min] {
+                    min = i;
+                }
             }
-        }
-        let old = self.slots[min];
-        self.slots[min] = Counted {
-            key,
-            bytes: old.bytes.saturating_add(bytes),
-            packets: old.packets.saturating_add(1),
-            error_bytes: old.bytes,
+            (min, self.bytes[min], self.packets[min])
         };
+        self.keys[i] = key;
+        self.bytes[i] = base.saturating_add(bytes);
+        self.packets[i] = packets.saturating_add(1);
+        self.error[i] = base;
     }
 
     /// The keys held, most bytes first (ties by key).
     pub fn top(&self) -> Vec<Counted<K>> {
-        let mut v: Vec<Counted<K>> = self.slots[..usize::from(self.len).min(N)].to_vec();
+        let len = usize::from(self.len).min(N);
+        let mut v: Vec<Counted<K>> = (0..len)
+            .map(|i| Counted {
+                key: self.keys[i],
+                bytes: self.bytes[i],
+                packets: self.packets[i],
+                error_bytes: self.error[i],
+            })
+            .collect();
         v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.key.cmp(&b.key)));
         v
     }
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// A host as a sketch key: its address as 128 bits, IPv4 as IPv4-mapped
+/// IPv6 (one comparison of two words per slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Host(pub u128);
+
+impl SketchKey for Host {
+    const EMPTY: Self = Host(0);
+}
+
+impl Host {
+    #[inline]
+    pub fn of(ip: IpAddr) -> Self {
+        Host(match ip {
+            IpAddr::V4(a) => 0xffff_0000_0000 | u128::from(a.to_bits()),
+            IpAddr::V6(a) => a.to_bits(),
+        })
+    }
+
+    /// The address (an IPv4-mapped one as IPv4).
+    pub fn addr(self) -> IpAddr {
+        Ipv6Addr::from_bits(self.0).to_canonical()
     }
 }
 
@@ -235,7 +262,7 @@ impl Timeline {
 /// and its destination), top services, bytes over time.
 #[derive(Debug, Clone, Default)]
 pub struct InnerTraffic {
-    pub hosts: TopK<IpAddr, { InnerTraffic::SLOTS }>,
+    pub hosts: TopK<Host, { InnerTraffic::SLOTS }>,
     pub services: TopK<Service, { InnerTraffic::SLOTS }>,
     pub timeline: Timeline,
 }
@@ -249,19 +276,33 @@ impl InnerTraffic {
 mod tests {
     use super::*;
 
-    fn ip(i: u32) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))
+    use core::net::Ipv4Addr;
+
+    fn ip(i: u32) -> Host {
+        Host::of(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)))
+    }
+
+    #[test]
+    fn host_keys_round_trip() {
+        for a in ["10.1.2.3", "2001:db8::1", "::1", "0.0.0.0"] {
+            let ip: IpAddr = a.parse().expect("ip");
+            assert_eq!(Host::of(ip).addr(), ip);
+        }
+        assert_ne!(
+            Host::of("10.0.0.1".parse().expect("ip")),
+            Host::of("::a00:1".parse().expect("ip"))
+        );
     }
 
     #[test]
     fn exact_while_keys_fit() {
-        let mut t = TopK::<IpAddr, 4>::default();
+        let mut t = TopK::<Host, 4>::default();
         assert!(t.is_empty());
         for (k, b) in [(1, 100), (2, 50), (1, 10), (3, 500), (2, 5)] {
             t.add(ip(k), b);
         }
         let top = t.top();
-        let got: Vec<(IpAddr, u64, u64, u64)> = top
+        let got: Vec<(Host, u64, u64, u64)> = top
             .iter()
             .map(|c| (c.key, c.bytes, c.packets, c.error_bytes))
             .collect();
@@ -273,7 +314,7 @@ mod tests {
 
     #[test]
     fn heavy_hitters_survive_a_flood_of_small_keys() {
-        let mut t = TopK::<IpAddr, 16>::default();
+        let mut t = TopK::<Host, 16>::default();
         // Two heavy hosts among 10,000 one-packet ones.
         for i in 0..10_000u32 {
             t.add(ip(1_000_000 + i), 60);
