@@ -696,14 +696,20 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     let inc = incident::Incident::new(report, custody);
-    if let Some(p) = &a.html {
-        if let Err(e) = std::fs::write(p, incident::html(&inc)) {
-            return Ok(output_failed(&format!("{}: cannot write the report: {e}", p.display())));
-        }
-    }
-    if let Some(p) = &a.markdown {
-        if let Err(e) = std::fs::write(p, incident::markdown(&inc)) {
-            return Ok(output_failed(&format!("{}: cannot write the report: {e}", p.display())));
+    let outputs = [
+        (
+            a.html.as_ref(),
+            incident::html as fn(&incident::Incident<'_>) -> String,
+        ),
+        (a.markdown.as_ref(), incident::markdown),
+    ];
+    for (path, render) in outputs {
+        let Some(p) = path else { continue };
+        if let Err(e) = std::fs::write(p, render(&inc)) {
+            return Ok(output_failed(&format!(
+                "{}: cannot write the report: {e}",
+                p.display()
+            )));
         }
     }
     print_file_problems(&r.files);

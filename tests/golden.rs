@@ -153,10 +153,7 @@ fn golden_inner_traffic_matches_the_scenario_definitions() {
     // 20 packets.
     let g = golden("erspan3");
     let s = &g["sessions"][0];
-    assert_eq!(
-        hosts(s),
-        owned(&[("172.16.5.10", 20), ("172.16.9.20", 20)])
-    );
+    assert_eq!(hosts(s), owned(&[("172.16.5.10", 20), ("172.16.9.20", 20)]));
     assert_eq!(services(s), owned(&[("tcp/80", 20)]));
     // Every inner byte counted once per end of the conversation.
     assert_eq!(s["top_inner_hosts"][0]["bytes"], s["inner_bytes"]);
@@ -202,12 +199,20 @@ fn golden_inner_traffic_matches_the_scenario_definitions() {
 fn golden_timelines_and_sketches_are_consistent() {
     let mut sessions = 0;
     for path in common::captures_in(&common::project_pcaps()) {
-        let stem = path.file_stem().expect("stem").to_string_lossy().into_owned();
+        let stem = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
         let g = golden(&stem);
         for s in g["sessions"].as_array().expect("sessions") {
             let t = &s["timeline"];
             let b = t["bytes"].as_array().expect("timeline bytes");
-            assert!(!b.is_empty() && b.len() <= 48, "{stem}: {} buckets", b.len());
+            assert!(
+                !b.is_empty() && b.len() <= 48,
+                "{stem}: {} buckets",
+                b.len()
+            );
             let sum: u64 = b.iter().filter_map(serde_json::Value::as_u64).sum();
             assert_eq!(Some(sum), s["bytes"].as_u64(), "{stem}: timeline bytes");
             assert_eq!(t["start"], s["first_seen"], "{stem}");

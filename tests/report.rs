@@ -17,7 +17,9 @@ fn chromium() -> Option<PathBuf> {
         .iter()
         .find_map(|t| common::on_path(t));
     if found.is_none() {
-        eprintln!("SKIPPED: chromium not installed (apt-get install chromium); report not rendered");
+        eprintln!(
+            "SKIPPED: chromium not installed (apt-get install chromium); report not rendered"
+        );
     }
     found
 }
@@ -119,7 +121,10 @@ fn render(chromium: &Path, page: &Path, profile: &Path) -> (String, String) {
         if start.elapsed() > LIMIT {
             child.kill().ok();
             child.wait().ok();
-            panic!("chromium did not finish within {LIMIT:?} on {}", page.display());
+            panic!(
+                "chromium did not finish within {LIMIT:?} on {}",
+                page.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -132,7 +137,9 @@ fn render(chromium: &Path, page: &Path, profile: &Path) -> (String, String) {
 fn console_errors(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
-        .filter(|l| l.contains("Uncaught") || l.contains("ERROR:CONSOLE") || l.contains(":CONSOLE("))
+        .filter(|l| {
+            l.contains("Uncaught") || l.contains("ERROR:CONSOLE") || l.contains(":CONSOLE(")
+        })
         .filter(|l| !l.contains("favicon"))
         .collect()
 }
@@ -154,9 +161,13 @@ fn should_escalate(r: &serde_json::Value) -> bool {
     let sessions = r["sessions"].as_array().expect("sessions");
     let alerts = &r["alerts"];
     sessions.iter().any(needs_action)
-        || ["duplicate_flow_to_external", "unapproved_mirror_config", "authorized_mirror_expired"]
-            .iter()
-            .any(|k| alerts[k].as_u64().unwrap_or(0) > 0)
+        || [
+            "duplicate_flow_to_external",
+            "unapproved_mirror_config",
+            "authorized_mirror_expired",
+        ]
+        .iter()
+        .any(|k| alerts[k].as_u64().unwrap_or(0) > 0)
 }
 
 /// Checks one rendered report against the replay's JSON.
@@ -170,7 +181,10 @@ fn check(stem: &str, dom: &str, stderr: &str, md: &str, r: &serde_json::Value) {
         "{stem}: chart count not marked ({} sessions)",
         sessions.len()
     );
-    assert!(dom.contains("data-report-ok=\"yes\""), "{stem}: charts failed the in-page check");
+    assert!(
+        dom.contains("data-report-ok=\"yes\""),
+        "{stem}: charts failed the in-page check"
+    );
     assert_eq!(
         dom.matches("<svg class=\"chart\"").count(),
         sessions.len().min(50),
@@ -178,9 +192,18 @@ fn check(stem: &str, dom: &str, stderr: &str, md: &str, r: &serde_json::Value) {
     );
     // Summary and decision.
     assert!(dom.contains("id=\"summary\""), "{stem}");
-    assert!(dom.contains("Are there unauthorised mirror configurations?"), "{stem}");
-    assert!(dom.contains("Is traffic duplicated towards external or unknown addresses?"), "{stem}");
-    assert!(dom.contains("Are the changes traceable to users or sources?"), "{stem}");
+    assert!(
+        dom.contains("Are there unauthorised mirror configurations?"),
+        "{stem}"
+    );
+    assert!(
+        dom.contains("Is traffic duplicated towards external or unknown addresses?"),
+        "{stem}"
+    );
+    assert!(
+        dom.contains("Are the changes traceable to users or sources?"),
+        "{stem}"
+    );
     let escalate = should_escalate(r);
     let decision = if escalate {
         "Escalate to incident response"
@@ -188,7 +211,10 @@ fn check(stem: &str, dom: &str, stderr: &str, md: &str, r: &serde_json::Value) {
         "No escalation needed"
     };
     assert!(dom.contains(decision), "{stem}: expected {decision}");
-    assert!(md.contains(&format!("**Decision: {decision}**")), "{stem}: markdown decision");
+    assert!(
+        md.contains(&format!("**Decision: {decision}**")),
+        "{stem}: markdown decision"
+    );
     assert_eq!(
         dom.contains("class=\"decision escalate\""),
         escalate,
@@ -203,23 +229,44 @@ fn check(stem: &str, dom: &str, stderr: &str, md: &str, r: &serde_json::Value) {
         let a = article(dom, i);
         let dst = s["dst"].as_str().expect("dst");
         assert!(a.contains(dst), "{stem}: session {i} is not {dst}");
-        assert!(a.contains("<svg class=\"chart\""), "{stem}: session {i} has no chart");
+        assert!(
+            a.contains("<svg class=\"chart\""),
+            "{stem}: session {i} has no chart"
+        );
         if let Some(top) = s["top_inner_hosts"][0]["addr"].as_str() {
-            let hosts = &a[a.find("class=\"hosts\"").unwrap_or_else(|| panic!("{stem}: no hosts table in session {i}"))..];
-            assert!(hosts.contains(&format!("<td>{top}</td>")), "{stem}: top host {top} missing");
+            let hosts = &a[a
+                .find("class=\"hosts\"")
+                .unwrap_or_else(|| panic!("{stem}: no hosts table in session {i}"))..];
+            assert!(
+                hosts.contains(&format!("<td>{top}</td>")),
+                "{stem}: top host {top} missing"
+            );
             let bytes = s["top_inner_hosts"][0]["bytes"].as_u64().expect("bytes");
-            assert!(hosts.contains(&format!("{bytes}")), "{stem}: top host bytes {bytes}");
-            assert!(md.contains(&format!("| {top} | {bytes} |")), "{stem}: markdown top host");
+            assert!(
+                hosts.contains(&format!("{bytes}")),
+                "{stem}: top host bytes {bytes}"
+            );
+            assert!(
+                md.contains(&format!("| {top} | {bytes} |")),
+                "{stem}: markdown top host"
+            );
         }
         if let Some(svc) = s["top_inner_services"][0]["service"].as_str() {
-            assert!(a.contains(&format!("<td>{svc}</td>")), "{stem}: top service {svc}");
+            assert!(
+                a.contains(&format!("<td>{svc}</td>")),
+                "{stem}: top service {svc}"
+            );
         }
     }
     // Containment: one block per session needing action, with the
     // platform's command.
     let contain = &dom[dom.find("id=\"containment\"").expect("containment section")..];
     let actions: Vec<&&serde_json::Value> = order.iter().filter(|s| needs_action(s)).collect();
-    assert_eq!(contain.matches("class=\"contain\"").count(), actions.len(), "{stem}");
+    assert_eq!(
+        contain.matches("class=\"contain\"").count(),
+        actions.len(),
+        "{stem}"
+    );
     for s in &actions {
         let encap = s["encap"].as_str().expect("encap");
         let cmd = if encap.starts_with("erspan") || encap.starts_with("gre") {
@@ -229,21 +276,33 @@ fn check(stem: &str, dom: &str, stderr: &str, md: &str, r: &serde_json::Value) {
         };
         assert!(contain.contains(cmd), "{stem}: no `{cmd}` for {encap}");
         let block = format!("daddr {}", s["dst"].as_str().expect("dst"));
-        assert!(contain.contains(&block), "{stem}: no block of the destination");
+        assert!(
+            contain.contains(&block),
+            "{stem}: no block of the destination"
+        );
         assert!(md.contains(cmd), "{stem}: markdown lacks `{cmd}`");
     }
     if actions.is_empty() {
-        assert!(contain.contains("No unauthorised mirror session to contain."), "{stem}");
+        assert!(
+            contain.contains("No unauthorised mirror session to contain."),
+            "{stem}"
+        );
     }
     // Chain of custody: the capture's SHA-256 and the version.
-    assert!(dom.contains(&format!("mirrorwatch {}", env!("CARGO_PKG_VERSION"))), "{stem}");
+    assert!(
+        dom.contains(&format!("mirrorwatch {}", env!("CARGO_PKG_VERSION"))),
+        "{stem}"
+    );
     assert!(dom.contains("id=\"inputs\""), "{stem}");
     assert!(md.contains("## Chain of custody"), "{stem}");
 }
 
 fn sha256_hex(path: &Path) -> String {
     use std::fmt::Write as _;
-    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
     let s = String::from_utf8_lossy(&out.stdout);
     let h = s.split_whitespace().next().unwrap_or("").to_owned();
     let mut check = String::new();
@@ -262,7 +321,11 @@ fn every_scenario_report_renders_in_chromium() {
     let dir = tmpdir("all");
     let mut checked = 0;
     for path in common::captures_in(&common::project_pcaps()) {
-        let stem = path.file_stem().expect("stem").to_string_lossy().into_owned();
+        let stem = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
         let p = path.to_string_lossy().into_owned();
         let expected = replay_json(&[&p]);
         let (page, html, md) = report(&dir, &stem, &[&p]);
@@ -273,7 +336,10 @@ fn every_scenario_report_renders_in_chromium() {
         let (dom, stderr) = render(&chrome, &page, &profile);
         assert!(!dom.is_empty(), "{stem}: chromium dumped nothing: {stderr}");
         check(&stem, &dom, &stderr, &md, &expected);
-        assert!(dom.contains(&sha256_hex(&path)), "{stem}: capture hash missing");
+        assert!(
+            dom.contains(&sha256_hex(&path)),
+            "{stem}: capture hash missing"
+        );
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} scenarios rendered");
@@ -295,9 +361,14 @@ fn erspan3_report_names_whose_traffic_is_copied() {
     assert!(console_errors(&stderr).is_empty(), "{stderr}");
     assert!(dom.contains("data-report-ok=\"yes\""));
     assert!(dom.contains("Escalate to incident response"));
-    assert!(dom.contains("erspan3 10.1.0.3 → 203.0.113.50 id 7 copies traffic to an external destination"));
+    assert!(dom.contains(
+        "erspan3 10.1.0.3 → 203.0.113.50 id 7 copies traffic to an external destination"
+    ));
     let a = article(&dom, 0);
-    assert!(a.contains("<td>172.16.5.10</td>") && a.contains("<td>172.16.9.20</td>"), "{a}");
+    assert!(
+        a.contains("<td>172.16.5.10</td>") && a.contains("<td>172.16.9.20</td>"),
+        "{a}"
+    );
     assert!(a.contains("<td>tcp/80</td>"));
     // 20 packets of one conversation: every host and the service carry
     // all 20.
@@ -339,10 +410,9 @@ fn correlated_event_fills_the_containment_command_and_inputs_are_escaped() {
     let evil = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\"><script>document.body.setAttribute('data-pwned','2')</script>";
     let text = std::fs::read_to_string(&log).expect("fixture");
     let json_evil = serde_json::to_string(evil).expect("json");
-    let forged = text.replace("\"mallory\"", &json_evil).replace(
-        "user/mallory",
-        &json_evil[1..json_evil.len() - 1],
-    );
+    let forged = text
+        .replace("\"mallory\"", &json_evil)
+        .replace("user/mallory", &json_evil[1..json_evil.len() - 1]);
     assert_ne!(forged, text);
     let flog = dir.join("forged.json");
     std::fs::write(&flog, forged).expect("write");
@@ -352,7 +422,10 @@ fn correlated_event_fills_the_containment_command_and_inputs_are_escaped() {
         &["--logs", &flog.to_string_lossy(), &pcap.to_string_lossy()],
     );
     assert!(!html.contains("<img src=x"), "unescaped markup in the page");
-    assert!(!md.contains("<img src=x"), "unescaped markup in the markdown");
+    assert!(
+        !md.contains("<img src=x"),
+        "unescaped markup in the markdown"
+    );
     let (dom, stderr) = render(&chrome, &page, &dir.join("profile2"));
     assert!(console_errors(&stderr).is_empty(), "{stderr}");
     // The payload's text is on the page; its attribute must not be on
@@ -360,9 +433,18 @@ fn correlated_event_fills_the_containment_command_and_inputs_are_escaped() {
     let body = &dom[dom.find("<body").expect("body")..];
     let body_tag = &body[..body.find('>').expect("body tag end")];
     assert!(body_tag.contains("data-report-ok"), "{body_tag}");
-    assert!(!body_tag.contains("data-pwned"), "injected script ran: {body_tag}");
-    assert!(!dom.contains("<img src=\"x\""), "injected element in the DOM");
-    assert!(dom.contains("&lt;img src=x"), "the user name is shown as text");
+    assert!(
+        !body_tag.contains("data-pwned"),
+        "injected script ran: {body_tag}"
+    );
+    assert!(
+        !dom.contains("<img src=\"x\""),
+        "injected element in the DOM"
+    );
+    assert!(
+        dom.contains("&lt;img src=x"),
+        "the user name is shown as text"
+    );
     assert!(dom.contains("data-report-ok=\"yes\""));
 
     // The authorised ERSPAN II scenario: nothing to escalate or contain.
@@ -403,7 +485,10 @@ fn evidence_files_are_hashed() {
         assert!(html.contains(&h), "evidence {} not hashed", f.display());
         assert!(md.contains(&h));
     }
-    assert!(html.contains(&sha256_hex(&alerts)), "alerts file not hashed");
+    assert!(
+        html.contains(&sha256_hex(&alerts)),
+        "alerts file not hashed"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

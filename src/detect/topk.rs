@@ -249,7 +249,11 @@ impl Timeline {
         if !self.started {
             return None;
         }
-        let last = self.buckets.iter().rposition(|&b| b > 0).map_or(0, |i| i + 1);
+        let last = self
+            .buckets
+            .iter()
+            .rposition(|&b| b > 0)
+            .map_or(0, |i| i + 1);
         Some((
             self.start_us,
             1u64 << self.shift,

@@ -89,10 +89,11 @@ pub fn hash_file(role: &'static str, path: &str) -> Hashed {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
 }
 
 /// What was read and written, with hashes, and who made the report.
@@ -223,15 +224,24 @@ impl<'a> Incident<'a> {
             .copied()
             .filter(|s| s.verdict == Verdict::Mirror)
             .collect();
-        let unauthorised: Vec<&SessionReport> =
-            mirrors.iter().copied().filter(|s| needs_action(s)).collect();
+        let unauthorised: Vec<&SessionReport> = mirrors
+            .iter()
+            .copied()
+            .filter(|s| needs_action(s))
+            .collect();
         let unapproved_config = self.alerts("unapproved_mirror_config");
         let expired = self.alerts("authorized_mirror_expired");
 
         // 1. Unauthorised mirror configurations?
         let mut d: Vec<String> = unauthorised
             .iter()
-            .map(|s| format!("{} goes to an {} destination", label(s), class_text(s.dst_class)))
+            .map(|s| {
+                format!(
+                    "{} goes to an {} destination",
+                    label(s),
+                    class_text(s.dst_class)
+                )
+            })
             .collect();
         if unapproved_config > 0 {
             d.push(format!(
@@ -243,7 +253,10 @@ impl<'a> Incident<'a> {
                 "{expired} mirror session(s) run on an authorisation that has expired"
             ));
         }
-        for s in mirrors.iter().filter(|s| s.dst_class == DstClass::Authorized) {
+        for s in mirrors
+            .iter()
+            .filter(|s| s.dst_class == DstClass::Authorized)
+        {
             d.push(format!("{} is authorised", label(s)));
         }
         let any = !unauthorised.is_empty() || unapproved_config > 0 || expired > 0;
@@ -430,12 +443,7 @@ fn contain(i: usize, s: &SessionReport) -> Containment {
     let basis = match making_event(s) {
         Some(e) => {
             steps.extend(platform_steps(e));
-            format!(
-                "from the {} {} event by {}",
-                e.platform,
-                e.action,
-                who(e)
-            )
+            format!("from the {} {} event by {}", e.platform, e.action, who(e))
         }
         None => {
             steps.extend(encap_steps(s));
@@ -477,15 +485,20 @@ fn platform_steps(e: &ConfigEventRef) -> Vec<Step> {
         .unwrap_or_default();
     match e.platform {
         Platform::CiscoIos | Platform::CiscoNxos | Platform::AristaEos => {
-            let n = e
-                .session
-                .map(|n| n.to_string())
-                .or_else(|| e.resource_id.as_deref().and_then(cli_word).map(str::to_owned));
+            let n = e.session.map(|n| n.to_string()).or_else(|| {
+                e.resource_id
+                    .as_deref()
+                    .and_then(cli_word)
+                    .map(str::to_owned)
+            });
             let (n, note) = match n {
                 Some(n) => (n, None),
                 None => (
                     "<N>".to_owned(),
-                    Some("the session number was not in the record: `show monitor session all`".to_owned()),
+                    Some(
+                        "the session number was not in the record: `show monitor session all`"
+                            .to_owned(),
+                    ),
                 ),
             };
             vec![Step {
@@ -618,7 +631,9 @@ fn encap_steps(s: &SessionReport) -> Vec<Step> {
                     "no monitor session <N>".to_owned(),
                     "end".to_owned(),
                 ],
-                note: id.as_ref().map(|i| format!("ERSPAN id {i}: `erspan-id {i}` in the session")),
+                note: id
+                    .as_ref()
+                    .map(|i| format!("ERSPAN id {i}: `erspan-id {i}` in the session")),
             });
             v.push(Step {
                 title: format!("Junos: delete the port-mirroring instance or analyzer on {}", s.src),
@@ -912,7 +927,9 @@ pub fn html(inc: &Incident<'_>) -> String {
         mirrors,
         r.alerts.values().sum::<u64>()
     );
-    h.push_str("<table id=\"questions\"><tr><th>Question</th><th>Answer</th><th>Evidence</th></tr>\n");
+    h.push_str(
+        "<table id=\"questions\"><tr><th>Question</th><th>Answer</th><th>Evidence</th></tr>\n",
+    );
     for a in &inc.answers {
         let _ = write!(
             h,
@@ -942,7 +959,7 @@ pub fn html(inc: &Incident<'_>) -> String {
         h.push_str("<p>No tunnel or mirror session was seen.</p>\n");
     }
     for (i, s) in inc.sessions.iter().enumerate().take(MAX_DETAILED_SESSIONS) {
-        session_html(&mut h, inc, i, s);
+        session_html(&mut h, i, s);
     }
     if inc.sessions.len() > MAX_DETAILED_SESSIONS {
         let _ = write!(
@@ -1034,7 +1051,7 @@ fn custody_table(h: &mut String, title: &str, id: &str, files: &[Hashed]) {
     h.push_str("</table>\n");
 }
 
-fn session_html(h: &mut String, inc: &Incident<'_>, i: usize, s: &SessionReport) {
+fn session_html(h: &mut String, i: usize, s: &SessionReport) {
     let action = needs_action(s);
     let _ = write!(
         h,
@@ -1052,7 +1069,8 @@ fn session_html(h: &mut String, inc: &Incident<'_>, i: usize, s: &SessionReport)
 <tr><th>Inner VLANs</th><td>{}</td><th>Inner flows</th><td class=\"num\">{}</td></tr>\
 <tr><th>Alerts</th><td colspan=\"3\">{}</td></tr></table>",
         s.encap,
-        s.id.map(|v| v.to_string()).unwrap_or_else(|| "none".to_owned()),
+        s.id.map(|v| v.to_string())
+            .unwrap_or_else(|| "none".to_owned()),
         esc(&s.src),
         esc(&s.dst),
         s.dst_class,
@@ -1085,7 +1103,11 @@ fn session_html(h: &mut String, inc: &Incident<'_>, i: usize, s: &SessionReport)
     }
     h.push_str("</ul>");
     if let Some(t) = &s.traffic.timeline {
-        let _ = write!(h, "<p><strong>Bytes per second</strong></p>{}", timeline_svg(t, &format!("bytes per second of {}", label(s))));
+        let _ = write!(
+            h,
+            "<p><strong>Bytes per second</strong></p>{}",
+            timeline_svg(t, &format!("bytes per second of {}", label(s)))
+        );
     }
     // Configuration events.
     match &s.config_events {
@@ -1135,7 +1157,11 @@ fn session_html(h: &mut String, inc: &Incident<'_>, i: usize, s: &SessionReport)
                 "<tr><td>{}</td><td class=\"num\">{}{}</td><td class=\"num\">{:.1} %</td><td class=\"num\">{}</td></tr>",
                 esc(&c.addr),
                 c.bytes,
-                if c.overestimate_bytes > 0 { format!(" (±{})", c.overestimate_bytes) } else { String::new() },
+                if c.overestimate_bytes > 0 {
+                    format!(" (±{})", c.overestimate_bytes)
+                } else {
+                    String::new()
+                },
                 (c.bytes as f64 / ib * 100.0).min(100.0),
                 c.packets
             );
@@ -1153,14 +1179,17 @@ fn session_html(h: &mut String, inc: &Incident<'_>, i: usize, s: &SessionReport)
                 "<tr><td>{}</td><td class=\"num\">{}{}</td><td class=\"num\">{:.1} %</td><td class=\"num\">{}</td></tr>",
                 esc(&c.service),
                 c.bytes,
-                if c.overestimate_bytes > 0 { format!(" (±{})", c.overestimate_bytes) } else { String::new() },
+                if c.overestimate_bytes > 0 {
+                    format!(" (±{})", c.overestimate_bytes)
+                } else {
+                    String::new()
+                },
                 (c.bytes as f64 / ib * 100.0).min(100.0),
                 c.packets
             );
         }
         h.push_str("</table>");
     }
-    let _ = inc;
     h.push_str("</article>\n");
 }
 
@@ -1200,7 +1229,11 @@ pub fn markdown(inc: &Incident<'_>) -> String {
             "| {} | **{}** | {} |",
             md(a.question),
             a.answer,
-            a.details.iter().map(|d| md(d)).collect::<Vec<_>>().join("<br>")
+            a.details
+                .iter()
+                .map(|d| md(d))
+                .collect::<Vec<_>>()
+                .join("<br>")
         );
     }
     m.push('\n');
@@ -1213,16 +1246,39 @@ pub fn markdown(inc: &Incident<'_>) -> String {
         let _ = writeln!(m, "| Field | Value |\n| --- | --- |");
         let _ = writeln!(m, "| Class | {} |", class_text(s.dst_class));
         let _ = writeln!(m, "| Verdict | {} |", s.verdict);
-        let _ = writeln!(m, "| Packets / bytes | {} / {} ({}) |", s.packets, s.bytes, md(&human_bytes(s.bytes)));
-        let _ = writeln!(m, "| First / last seen | {} / {} |", md(&s.first_seen), md(&s.last_seen));
+        let _ = writeln!(
+            m,
+            "| Packets / bytes | {} / {} ({}) |",
+            s.packets,
+            s.bytes,
+            md(&human_bytes(s.bytes))
+        );
+        let _ = writeln!(
+            m,
+            "| First / last seen | {} / {} |",
+            md(&s.first_seen),
+            md(&s.last_seen)
+        );
         if !s.inner_vlans.is_empty() {
             let _ = writeln!(
                 m,
                 "| Inner VLANs | {} |",
-                s.inner_vlans.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                s.inner_vlans
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
-        let _ = writeln!(m, "| Alerts | {} |", s.alerts.iter().map(|a| md(a.as_str())).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            m,
+            "| Alerts | {} |",
+            s.alerts
+                .iter()
+                .map(|a| md(a.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let _ = writeln!(
             m,
             "| Duplicates | {} packets ({:.2} %) |\n",
@@ -1251,10 +1307,16 @@ pub fn markdown(inc: &Incident<'_>) -> String {
                 let _ = writeln!(m, "Configuration events: no logs were read.\n");
             }
             Some(ev) if ev.is_empty() => {
-                let _ = writeln!(m, "Configuration events: **no change record explains this session.**\n");
+                let _ = writeln!(
+                    m,
+                    "Configuration events: **no change record explains this session.**\n"
+                );
             }
             Some(ev) => {
-                let _ = writeln!(m, "| When | Platform | Action | Who | From | Device | Resource | Record |\n| --- | --- | --- | --- | --- | --- | --- | --- |");
+                let _ = writeln!(
+                    m,
+                    "| When | Platform | Action | Who | From | Device | Resource | Record |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+                );
                 for e in ev {
                     let _ = writeln!(
                         m,
@@ -1273,14 +1335,20 @@ pub fn markdown(inc: &Incident<'_>) -> String {
             }
         }
         if !s.traffic.top_inner_hosts.is_empty() {
-            let _ = writeln!(m, "| Top inner host | Bytes | Packets |\n| --- | ---: | ---: |");
+            let _ = writeln!(
+                m,
+                "| Top inner host | Bytes | Packets |\n| --- | ---: | ---: |"
+            );
             for h in &s.traffic.top_inner_hosts {
                 let _ = writeln!(m, "| {} | {} | {} |", md(&h.addr), h.bytes, h.packets);
             }
             m.push('\n');
         }
         if !s.traffic.top_inner_services.is_empty() {
-            let _ = writeln!(m, "| Top inner service | Bytes | Packets |\n| --- | ---: | ---: |");
+            let _ = writeln!(
+                m,
+                "| Top inner service | Bytes | Packets |\n| --- | ---: | ---: |"
+            );
             for h in &s.traffic.top_inner_services {
                 let _ = writeln!(m, "| {} | {} | {} |", md(&h.service), h.bytes, h.packets);
             }
@@ -1304,7 +1372,16 @@ pub fn markdown(inc: &Incident<'_>) -> String {
         for (k, st) in c.steps.iter().enumerate() {
             let _ = writeln!(m, "{}. {}", k + 1, md(&st.title));
             if !st.commands.is_empty() {
-                let _ = writeln!(m, "\n   ```\n{}\n   ```", st.commands.iter().flat_map(|c| c.lines()).map(|l| format!("   {}", md_code(l))).collect::<Vec<_>>().join("\n"));
+                let _ = writeln!(
+                    m,
+                    "\n   ```\n{}\n   ```",
+                    st.commands
+                        .iter()
+                        .flat_map(|c| c.lines())
+                        .map(|l| format!("   {}", md_code(l)))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
             }
             if let Some(n) = &st.note {
                 let _ = writeln!(m, "\n   {}", md(n));
@@ -1313,14 +1390,23 @@ pub fn markdown(inc: &Incident<'_>) -> String {
         }
     }
     let _ = writeln!(m, "## Chain of custody\n");
-    let _ = writeln!(m, "Made by mirrorwatch {} at {} (sensor {}).\n", md(&c.version), md(&c.generated), md(&c.sensor));
+    let _ = writeln!(
+        m,
+        "Made by mirrorwatch {} at {} (sensor {}).\n",
+        md(&c.version),
+        md(&c.generated),
+        md(&c.sensor)
+    );
     for (title, files) in [("Inputs read", &c.inputs), ("Evidence written", &c.outputs)] {
         let _ = writeln!(m, "### {title}\n");
         if files.is_empty() {
             let _ = writeln!(m, "None.\n");
             continue;
         }
-        let _ = writeln!(m, "| Role | File | Bytes | SHA-256 |\n| --- | --- | ---: | --- |");
+        let _ = writeln!(
+            m,
+            "| Role | File | Bytes | SHA-256 |\n| --- | --- | ---: | --- |"
+        );
         for f in files {
             let _ = writeln!(
                 m,
@@ -1328,7 +1414,10 @@ pub fn markdown(inc: &Incident<'_>) -> String {
                 f.role,
                 md(&f.path),
                 f.bytes.map(|b| b.to_string()).unwrap_or_default(),
-                f.sha256.as_deref().map(|x| format!("`{x}`")).unwrap_or_else(|| md(f.note.as_deref().unwrap_or("")))
+                f.sha256
+                    .as_deref()
+                    .map(|x| format!("`{x}`"))
+                    .unwrap_or_else(|| md(f.note.as_deref().unwrap_or("")))
             );
         }
         m.push('\n');
@@ -1384,9 +1473,15 @@ mod tests {
             esc(r#"<script>alert("x")</script>&'"#),
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;"
         );
-        assert_eq!(md("a|b *c* <img> [x](y)"), r"a\|b \*c\* &lt;img&gt; \[x\](y)");
+        assert_eq!(
+            md("a|b *c* <img> [x](y)"),
+            r"a\|b \*c\* &lt;img&gt; \[x\](y)"
+        );
         assert_eq!(md("line\nbreak"), "line break");
-        assert_eq!(shell_quote("tms-08a33b1214f3c6b2e"), "tms-08a33b1214f3c6b2e");
+        assert_eq!(
+            shell_quote("tms-08a33b1214f3c6b2e"),
+            "tms-08a33b1214f3c6b2e"
+        );
         assert_eq!(shell_quote("x; rm -rf /"), "'x; rm -rf /'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
