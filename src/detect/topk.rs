@@ -8,6 +8,14 @@ use core::net::{IpAddr, Ipv6Addr};
 /// the slots not yet used.
 pub trait SketchKey: Copy + Eq + Ord {
     const EMPTY: Self;
+    /// An 8-bit digest of the key: lookups compare the 16 tags at once and
+    /// the full key only where a tag matches.
+    fn tag(&self) -> u8;
+}
+
+#[inline(always)]
+fn tag64(x: u64) -> u8 {
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8
 }
 
 /// An inner service: IP protocol and the service-side port (the lower of
@@ -23,6 +31,10 @@ impl SketchKey for Service {
         protocol: 0,
         port: 0,
     };
+    #[inline(always)]
+    fn tag(&self) -> u8 {
+        tag64(u64::from(self.port) << 8 | u64::from(self.protocol))
+    }
 }
 
 impl Service {
@@ -76,6 +88,7 @@ pub struct Counted<K> {
 /// a lookup scans the keys only and a miss scans the byte counts only.
 #[derive(Debug, Clone)]
 pub struct TopK<K: SketchKey, const N: usize> {
+    tags: [u8; N],
     keys: [K; N],
     bytes: [u64; N],
     packets: [u64; N],
@@ -85,8 +98,9 @@ pub struct TopK<K: SketchKey, const N: usize> {
 
 impl<K: SketchKey, const N: usize> Default for TopK<K, N> {
     fn default() -> Self {
-        const { assert!(N > 0 && N <= u8::MAX as usize) };
+        const { assert!(N > 0 && N <= 64) };
         TopK {
+            tags: [0; N],
             keys: [K::EMPTY; N],
             bytes: [0; N],
             packets: [0; N],
@@ -103,7 +117,27 @@ impl<K: SketchKey, const N: usize> TopK<K, N> {
     #[inline]
     pub fn add(&mut self, key: K, bytes: u64) {
         let len = usize::from(self.len).min(N);
-        if let Some(i) = self.keys[..len].iter().position(|k| *k == key) {
+        // The tags that match, as a bit mask (one vector compare of the
+        // 16 tags), then the full key where one does.
+        let t = key.tag();
+        let mut mask: u64 = 0;
+        for (i, &x) in self.tags.iter().enumerate() {
+            mask |= u64::from(x == t) << i;
+        }
+        if len < 64 {
+            mask &= (1u64 << len) - 1;
+        }
+        let mut hit = N;
+        while mask != 0 {
+            let i = mask.trailing_zeros() as usize;
+            if self.keys[i] == key {
+                hit = i;
+                break;
+            }
+            mask &= mask - 1;
+        }
+        if hit < N {
+            let i = hit;
             self.bytes[i] = self.bytes[i].saturating_add(bytes);
             self.packets[i] = self.packets[i].saturating_add(1);
             if i > 0 && self.bytes[i] > self.bytes[i - 1] {
@@ -115,6 +149,7 @@ impl<K: SketchKey, const N: usize> TopK<K, N> {
     }
 
     fn swap(&mut self, a: usize, b: usize) {
+        self.tags.swap(a, b);
         self.keys.swap(a, b);
         self.bytes.swap(a, b);
         self.packets.swap(a, b);
@@ -128,14 +163,15 @@ impl<K: SketchKey, const N: usize> TopK<K, N> {
             (len, 0, 0)
         } else {
             // Full: the key takes over the slot with the fewest bytes.
-            let mut min = 0;
-            for (i, &b) in self.bytes.iter().enumerate() {
-                if b < self.bytes[min] {
-                    min = i;
-                }
+            let (mut min, mut least) = (0, self.bytes[0]);
+            for (i, &b) in self.bytes.iter().enumerate().skip(1) {
+                let lower = b < least;
+                min = if lower { i } else { min };
+                least = if lower { b } else { least };
             }
-            (min, self.bytes[min], self.packets[min])
+            (min, least, self.packets[min])
         };
+        self.tags[i] = key.tag();
         self.keys[i] = key;
         self.bytes[i] = base.saturating_add(bytes);
         self.packets[i] = packets.saturating_add(1);
@@ -169,6 +205,10 @@ pub struct Host(pub u128);
 
 impl SketchKey for Host {
     const EMPTY: Self = Host(0);
+    #[inline(always)]
+    fn tag(&self) -> u8 {
+        tag64((self.0 as u64) ^ ((self.0 >> 64) as u64).rotate_left(29))
+    }
 }
 
 impl Host {

@@ -719,7 +719,11 @@ fn human_us(us: u64) -> String {
 /// The bytes/s step chart of a session as an inline SVG: an area and a
 /// line path, axes labelled with the peak rate and the time span.
 pub fn timeline_svg(t: &TimelineReport, title: &str) -> String {
-    let r = rates(t);
+    let mut r = rates(t);
+    if r.is_empty() {
+        // Packets of no bytes: a flat line still shows the span.
+        r.push(0.0);
+    }
     let n = r.len().max(1);
     let peak = r.iter().copied().fold(0.0_f64, f64::max);
     let top = if peak > 0.0 { peak } else { 1.0 };
@@ -1505,6 +1509,13 @@ mod tests {
         assert!(svg.contains("a &lt;b&gt;"));
         assert_eq!(svg.matches("<path").count(), 4);
         assert_eq!(sparkline(&rates(&t)), "▃▁█");
+        let empty = TimelineReport {
+            bytes: Vec::new(),
+            ..t
+        };
+        let svg = timeline_svg(&empty, "none");
+        assert!(svg.contains("data-buckets=\"1\""));
+        assert!(svg.contains(" L"), "a line is drawn");
     }
 
     #[test]
