@@ -145,7 +145,7 @@ fn console_errors(stderr: &str) -> Vec<&str> {
 }
 
 /// The text between `<article ... id="session-{i}">` and its end.
-fn article<'a>(dom: &'a str, i: usize) -> &'a str {
+fn article(dom: &str, i: usize) -> &str {
     let tag = format!("id=\"session-{i}\"");
     let start = dom.find(&tag).unwrap_or_else(|| panic!("no {tag}"));
     let rest = &dom[start..];

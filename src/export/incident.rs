@@ -921,9 +921,9 @@ pub fn html(inc: &Incident<'_>) -> String {
         .iter()
         .filter(|s| s.verdict == Verdict::Mirror)
         .count();
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p>{} packets ({}) read from {} capture file(s); {} session(s), {} of them mirrors; {} alert(s) raised.</p>\n",
+        "<p>{} packets ({}) read from {} capture file(s); {} session(s), {} of them mirrors; {} alert(s) raised.</p>",
         r.packets,
         esc(&human_bytes(r.bytes)),
         r.files.len(),
@@ -1018,9 +1018,9 @@ pub fn html(inc: &Incident<'_>) -> String {
 
     // Chain of custody.
     h.push_str("<section id=\"custody\"><h2>Chain of custody</h2>\n");
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p>Made by mirrorwatch {} at {} (sensor {}).</p>\n",
+        "<p>Made by mirrorwatch {} at {} (sensor {}).</p>",
         esc(&inc.custody.version),
         esc(&inc.custody.generated),
         esc(&inc.custody.sensor)
