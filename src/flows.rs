@@ -381,6 +381,7 @@ impl FlowSessions {
                     median_gap_us: None,
                 },
                 alerts: kinds,
+                traffic: Default::default(),
                 config_events: None,
                 seen_by: Some(seen_by_labels(s.seen_by)),
                 exporters: Some(s.exporters.iter().map(IpAddr::to_string).collect()),

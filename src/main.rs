@@ -22,6 +22,7 @@ Examples:
   mirrorwatch replay pcaps/erspan3.pcap
   mirrorwatch replay --format json capture1.pcap capture2.pcapng > inventory.json
   mirrorwatch replay --alerts alerts.jsonl --evidence evidence/ --fail-on high suspect.pcap
+  mirrorwatch report --html incident.html --markdown incident.md --logs cloudtrail.json suspect.pcap
   mirrorwatch live -i eth1 --config /etc/mirrorwatch.toml --alerts /var/log/mirrorwatch.jsonl
   mirrorwatch config default > /etc/mirrorwatch.toml
   mirrorwatch synth --out pcaps";
@@ -69,6 +70,27 @@ unsupported link type is reported as a warning and its frames are kept),
 alert at or above that severity was raised, 130 or 143 when stopped by
 SIGINT or SIGTERM.")]
     Replay(ReplayArgs),
+    /// Replay captures and write the analyst's incident report: one
+    /// self-contained HTML page and/or its Markdown twin.
+    #[command(after_help = "\
+Examples:
+  mirrorwatch report --html incident.html pcaps/erspan3.pcap
+  mirrorwatch report --html incident.html --markdown incident.md \\
+      --config /etc/mirrorwatch.toml --logs cloudtrail.json --evidence evidence/ suspect.pcap
+  SOURCE_DATE_EPOCH=0 mirrorwatch report --markdown ticket.md capture.pcapng
+
+The report answers the playbook's questions (unauthorised mirror
+configurations? copies towards external or unknown addresses? changes
+traceable to users?), states the escalation decision and its reasons, and
+gives per session its verdict and evidence, a bytes/s chart, the
+configuration events that explain it, duplicates, the top inner hosts and
+services, containment commands for the platform that made it (filled in
+from the correlated event when --logs has one) and the chain of custody:
+SHA-256 of every input, evidence file and the alerts file, and the
+mirrorwatch version. The HTML has no external asset (inline CSS and SVG)
+and prints cleanly. SOURCE_DATE_EPOCH fixes the \"generated\" time.
+Exit status as for replay (3 with --fail-on).")]
+    Report(ReportArgs),
     /// Capture live from interfaces and serve metrics and the HTTP API.
     #[command(after_help = "\
 Examples:
@@ -205,6 +227,31 @@ struct ReplayArgs {
     /// Drop what the --state database held and start afresh.
     #[arg(long, requires = "state")]
     fresh_state: bool,
+    /// Capture files (pcap or pcapng), `-` for standard input.
+    #[arg(required = true, value_name = "PCAP")]
+    pcaps: Vec<String>,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    out: Outputs,
+    /// Write the HTML report to FILE.
+    #[arg(long, value_name = "FILE", required_unless_present = "markdown")]
+    html: Option<PathBuf>,
+    /// Write the Markdown report to FILE.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Exit with status 3 when an alert at or above SEVERITY was raised.
+    #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
+    fail_on: Option<String>,
+    /// Configuration-change log (device syslog, CloudTrail, GCP or Azure
+    /// audit log; .gz too) to link to the sessions (repeatable).
+    #[arg(long = "logs", value_name = "FILE")]
+    logs: Vec<String>,
+    /// Year of RFC 3164 syslog times in --logs; default this year.
+    #[arg(long)]
+    year: Option<i32>,
     /// Capture files (pcap or pcapng), `-` for standard input.
     #[arg(required = true, value_name = "PCAP")]
     pcaps: Vec<String>,
@@ -410,6 +457,7 @@ fn init_logging(format: LogFormat) {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Replay(a) => run_replay(a),
+        Command::Report(a) => run_report(a),
         Command::Live(a) => run_live(a),
         Command::Logs(a) => run_logs(a),
         Command::Flows(a) => run_flows(a),
@@ -624,6 +672,96 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     print_report(&r.outcome.report, a.format)?;
     print_file_problems(&r.files);
     syslog_warning(syslog_stats.as_deref());
+    Ok(replay_status(&r.outcome, &r.files, a.fail_on.as_deref()))
+}
+
+fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
+    use mirrorwatch::export::incident;
+    let cfg = load_config(a.out.config.as_ref())?;
+    let signals = install_signals()?;
+    // Inputs are hashed before they are read.
+    let mut inputs: Vec<incident::Hashed> = Vec::new();
+    if let Some(c) = &a.out.config {
+        inputs.push(incident::hash_file("config", &c.to_string_lossy()));
+    }
+    inputs.extend(a.pcaps.iter().map(|p| incident::hash_file("capture", p)));
+    inputs.extend(a.logs.iter().map(|p| incident::hash_file("log", p)));
+    let alerts = match &a.out.alerts {
+        Some(p) => match AlertWriter::open(p) {
+            Ok(w) => Some(w),
+            Err(e) => return Ok(output_failed(&format!("{p}: cannot open alerts file: {e}"))),
+        },
+        None => None,
+    };
+    let evidence = match &a.out.evidence {
+        Some(d) => match EvidenceWriter::with_config(d, &cfg.evidence) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                return Ok(output_failed(&format!(
+                    "{}: cannot create evidence directory: {e}",
+                    d.display()
+                )));
+            }
+        },
+        None => None,
+    };
+    let r = pipeline::replay_with(
+        &a.pcaps,
+        &cfg,
+        pipeline::Outputs {
+            logs: &a.logs,
+            year: a.year,
+            alerts,
+            evidence,
+            signals: Some(signals),
+            config_path: a.out.config.clone(),
+            ..pipeline::Outputs::default()
+        },
+    );
+    let r = match r {
+        Ok(r) => r,
+        Err(e) => return Ok(output_failed(&e.to_string())),
+    };
+    let report = &r.outcome.report;
+    let generated_us = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map(|s| s.saturating_mul(1_000_000))
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0)
+        });
+    let custody = incident::Custody {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        generated: mirrorwatch::time::rfc3339_us(generated_us),
+        sensor: cfg.sensor.clone(),
+        inputs,
+        outputs: incident::evidence_files(
+            report,
+            a.out.evidence.as_deref(),
+            a.out.alerts.as_deref(),
+        ),
+    };
+    let inc = incident::Incident::new(report, custody);
+    let outputs = [
+        (
+            a.html.as_ref(),
+            incident::html as fn(&incident::Incident<'_>) -> String,
+        ),
+        (a.markdown.as_ref(), incident::markdown),
+    ];
+    for (path, render) in outputs {
+        let Some(p) = path else { continue };
+        if let Err(e) = std::fs::write(p, render(&inc)) {
+            return Ok(output_failed(&format!(
+                "{}: cannot write the report: {e}",
+                p.display()
+            )));
+        }
+    }
+    print_file_problems(&r.files);
     Ok(replay_status(&r.outcome, &r.files, a.fail_on.as_deref()))
 }
 

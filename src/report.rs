@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::decode::{Encap, ErrorCounts};
 use crate::detect::alert::{AlertKind, Severity};
+use crate::detect::topk::InnerTraffic;
 use crate::detect::{DstClass, DupCounts, Engine, SessionKey, SessionStats, Verdict};
 pub use crate::source::files::FileReport;
 use crate::time::rfc3339_us;
@@ -42,6 +43,10 @@ pub struct SessionReport {
     pub duplicates: SessionDuplicates,
     /// Alert kinds raised for this session.
     pub alerts: Vec<AlertKind>,
+    /// Whose traffic is copied: top inner hosts and services, bytes over
+    /// time (`top_inner_hosts`, `top_inner_services`, `timeline`).
+    #[serde(flatten)]
+    pub traffic: TrafficReport,
     /// Configuration events that explain this session (when logs are
     /// watched).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +64,96 @@ pub struct SessionReport {
     /// Packet and byte counts are scaled up from samples.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated: Option<bool>,
+}
+
+/// What a session copies (from its [`InnerTraffic`] sketches). Counts
+/// are upper bounds; `overestimate_bytes` (absent when 0) says how much of
+/// an entry's bytes may belong to keys it displaced.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrafficReport {
+    /// Inner hosts by bytes (a packet counts for its source and its
+    /// destination), at most [`InnerTraffic::SLOTS`].
+    pub top_inner_hosts: Vec<HostCount>,
+    /// Inner services (protocol, lower port) by bytes.
+    pub top_inner_services: Vec<ServiceCount>,
+    /// Wire bytes of the session over time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<TimelineReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostCount {
+    pub addr: String,
+    pub bytes: u64,
+    pub packets: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub overestimate_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceCount {
+    /// `tcp/5432`, `udp/53`, `icmp`.
+    pub service: String,
+    pub protocol: u8,
+    pub port: u16,
+    pub bytes: u64,
+    pub packets: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub overestimate_bytes: u64,
+}
+
+/// Bytes per bucket from `start`, each bucket `bucket_us` wide.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineReport {
+    pub start: String,
+    #[serde(skip)]
+    pub start_us: i64,
+    pub bucket_us: u64,
+    pub bytes: Vec<u64>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl TrafficReport {
+    pub fn of(t: &InnerTraffic) -> Self {
+        TrafficReport {
+            top_inner_hosts: t
+                .hosts
+                .top()
+                .into_iter()
+                .map(|c| HostCount {
+                    addr: c.key.addr().to_string(),
+                    bytes: c.bytes,
+                    packets: c.packets,
+                    overestimate_bytes: c.error_bytes,
+                })
+                .collect(),
+            top_inner_services: t
+                .services
+                .top()
+                .into_iter()
+                .map(|c| ServiceCount {
+                    service: c.key.label(),
+                    protocol: c.key.protocol,
+                    port: c.key.port,
+                    bytes: c.bytes,
+                    packets: c.packets,
+                    overestimate_bytes: c.error_bytes,
+                })
+                .collect(),
+            timeline: t
+                .timeline
+                .series()
+                .map(|(start_us, bucket_us, bytes)| TimelineReport {
+                    start: rfc3339_us(start_us),
+                    start_us,
+                    bucket_us,
+                    bytes,
+                }),
+        }
+    }
 }
 
 /// Duplicates attributed to a session (its packets that copy packets seen
@@ -108,6 +203,7 @@ impl SessionReport {
                 .into_iter()
                 .filter(|k| s.alerted_ever & (1 << (*k as u16)) != 0)
                 .collect(),
+            traffic: TrafficReport::of(&s.inner),
             config_events: watching_logs.then(|| s.config_events.clone()),
             seen_by: None,
             exporters: None,

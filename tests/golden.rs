@@ -104,3 +104,128 @@ fn scenarios_replay_to_their_golden_reports_and_alerts() {
     }
     assert!(checked >= 15, "only {checked} scenarios checked");
 }
+
+fn golden(stem: &str) -> serde_json::Value {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("pcaps")
+        .join(format!("{stem}.json"));
+    serde_json::from_str(&read_golden(&p)).expect("golden JSON")
+}
+
+/// (address, packets) of a session's top inner hosts, in order.
+fn hosts(s: &serde_json::Value) -> Vec<(String, u64)> {
+    s["top_inner_hosts"]
+        .as_array()
+        .expect("top_inner_hosts")
+        .iter()
+        .map(|h| {
+            (
+                h["addr"].as_str().expect("addr").to_owned(),
+                h["packets"].as_u64().expect("packets"),
+            )
+        })
+        .collect()
+}
+
+fn services(s: &serde_json::Value) -> Vec<(String, u64)> {
+    s["top_inner_services"]
+        .as_array()
+        .expect("top_inner_services")
+        .iter()
+        .map(|h| {
+            (
+                h["service"].as_str().expect("service").to_owned(),
+                h["packets"].as_u64().expect("packets"),
+            )
+        })
+        .collect()
+}
+
+fn owned(v: &[(&str, u64)]) -> Vec<(String, u64)> {
+    v.iter().map(|(a, n)| ((*a).to_owned(), *n)).collect()
+}
+
+/// The new fields of the goldens against the scenario definitions in
+/// crates/synth/src/scenarios.rs, written out by hand.
+#[test]
+fn golden_inner_traffic_matches_the_scenario_definitions() {
+    // erspan3: one TCP conversation 172.16.5.10:52000 <-> 172.16.9.20:80,
+    // 20 packets.
+    let g = golden("erspan3");
+    let s = &g["sessions"][0];
+    assert_eq!(hosts(s), owned(&[("172.16.5.10", 20), ("172.16.9.20", 20)]));
+    assert_eq!(services(s), owned(&[("tcp/80", 20)]));
+    // Every inner byte counted once per end of the conversation.
+    assert_eq!(s["top_inner_hosts"][0]["bytes"], s["inner_bytes"]);
+    assert_eq!(s["top_inner_services"][0]["bytes"], s["inner_bytes"]);
+    // erspan3-ipv6: a 12-packet IPv4 TCP conversation to 8080 and 4
+    // ICMPv6 echoes between 2001:db8:30::5 and ::1.
+    let g = golden("erspan3-ipv6");
+    let s = &g["sessions"][0];
+    assert_eq!(
+        hosts(s),
+        owned(&[
+            ("10.30.0.5", 12),
+            ("10.30.1.9", 12),
+            ("2001:db8:30::1", 4),
+            ("2001:db8:30::5", 4)
+        ])
+    );
+    assert_eq!(services(s), owned(&[("tcp/8080", 12), ("icmpv6", 4)]));
+    // erspan2: VLAN 10 TCP 10.10.10.5 -> 10.10.20.8:8080 (16 packets),
+    // VLAN 20 two DNS exchanges and four ICMP echoes from 10.20.0.15.
+    let g = golden("erspan2");
+    let s = &g["sessions"][0];
+    let h = hosts(s);
+    assert_eq!(h[0].1, 16);
+    assert_eq!(h[1].1, 16);
+    let mut heavy = vec![h[0].0.clone(), h[1].0.clone()];
+    heavy.sort();
+    assert_eq!(heavy, ["10.10.10.5", "10.10.20.8"]);
+    assert!(h.contains(&("10.20.0.15".to_owned(), 8)), "{h:?}");
+    assert!(h.contains(&("10.20.0.53".to_owned(), 4)), "{h:?}");
+    assert!(h.contains(&("10.20.0.1".to_owned(), 4)), "{h:?}");
+    let sv = services(s);
+    assert_eq!(sv[0], ("tcp/8080".to_owned(), 16));
+    assert!(sv.contains(&("udp/53".to_owned(), 4)), "{sv:?}");
+    assert!(sv.contains(&("icmp".to_owned(), 4)), "{sv:?}");
+    assert_eq!(s["inner_vlans"], serde_json::json!([10, 20]));
+}
+
+/// In every golden, each session's timeline holds all its bytes, within
+/// 48 buckets, and its host counts add up to twice its inner packets (a
+/// packet counts for both ends) while nothing was displaced.
+#[test]
+fn golden_timelines_and_sketches_are_consistent() {
+    let mut sessions = 0;
+    for path in common::captures_in(&common::project_pcaps()) {
+        let stem = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
+        let g = golden(&stem);
+        for s in g["sessions"].as_array().expect("sessions") {
+            let t = &s["timeline"];
+            let b = t["bytes"].as_array().expect("timeline bytes");
+            assert!(
+                !b.is_empty() && b.len() <= 48,
+                "{stem}: {} buckets",
+                b.len()
+            );
+            let sum: u64 = b.iter().filter_map(serde_json::Value::as_u64).sum();
+            assert_eq!(Some(sum), s["bytes"].as_u64(), "{stem}: timeline bytes");
+            assert_eq!(t["start"], s["first_seen"], "{stem}");
+            let hs = s["top_inner_hosts"].as_array().expect("hosts");
+            let sv = s["top_inner_services"].as_array().expect("services");
+            if hs.len() < 16 {
+                let hp: u64 = hs.iter().filter_map(|h| h["packets"].as_u64()).sum();
+                let sp: u64 = sv.iter().filter_map(|h| h["packets"].as_u64()).sum();
+                assert_eq!(hp, 2 * sp, "{stem}: host and service packet counts");
+                assert!(sp <= s["packets"].as_u64().expect("packets"), "{stem}");
+            }
+            sessions += 1;
+        }
+    }
+    assert!(sessions >= 20, "only {sessions} sessions");
+}

@@ -15,6 +15,7 @@ use super::fingerprint::Fingerprinter;
 use super::net::Cidr;
 use super::payload::{self, Flow, PayloadTracker};
 use super::session::{DstClass, SessionKey, SessionTable, SlotRef, Verdict};
+use super::topk::{Host, Service};
 use super::{limit, policy, verdict, volume};
 use crate::config::{Authorized, Config};
 use crate::decode::{Decoded, Encap, ErrorCounts};
@@ -367,7 +368,14 @@ impl Engine {
                 if isrc == key.src || isrc == key.dst || idst == key.src || idst == key.dst {
                     s.inner_related += 1;
                 }
+                let w = u64::from(d.inner_bytes);
+                s.inner.hosts.add(Host::of(isrc), w);
+                s.inner.hosts.add(Host::of(idst), w);
+                s.inner
+                    .services
+                    .add(Service::of(ip.protocol, ip.src_port, ip.dst_port), w);
             }
+            s.inner.timeline.add(ts_us, u64::from(orig_len));
             match volume::account_volume(&mut s.volume, ts_us, orig_len, &self.alerts_cfg) {
                 Some(true) => spike = true,
                 // A normal second re-arms the spike alert.

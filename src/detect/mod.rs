@@ -19,6 +19,7 @@ pub mod policy;
 pub mod saved;
 pub mod session;
 pub mod sketch;
+pub mod topk;
 pub mod verdict;
 pub mod volume;
 

@@ -140,6 +140,8 @@ pub struct SessionStats {
     pub flows: Hll,
     pub vlans: VlanSet,
     pub dup_gaps: GapSamples,
+    /// Top inner hosts and services, bytes over time.
+    pub inner: super::topk::InnerTraffic,
     pub evidence: Vec<String>,
     /// Configuration events that explain this session (at most 8).
     pub config_events: Vec<super::correlate::ConfigEventRef>,

@@ -2,6 +2,7 @@
 pub mod alerts;
 pub mod formats;
 pub mod http;
+pub mod incident;
 pub mod metrics;
 /// The capture-file writers (a workspace crate shared with the scenario
 /// generator).
