@@ -515,6 +515,25 @@ fn output_failed(msg: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// The evidence writer of `--evidence DIR`, if given; a directory that
+/// cannot be created is exit status 1.
+fn open_evidence(
+    dir: Option<&std::path::Path>,
+    cfg: &Config,
+) -> Result<Option<EvidenceWriter>, ExitCode> {
+    let Some(d) = dir else {
+        return Ok(None);
+    };
+    EvidenceWriter::with_config(d, &cfg.evidence)
+        .map(Some)
+        .map_err(|e| {
+            output_failed(&format!(
+                "{}: cannot create evidence directory: {e}",
+                d.display()
+            ))
+        })
+}
+
 /// Runs the sensor; an output it cannot open is exit status 1.
 fn run_sensor(
     input: Input,
@@ -611,17 +630,9 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         Ok(w) => w,
         Err(e) => return Ok(output_failed(&e)),
     };
-    let evidence = match &a.out.evidence {
-        Some(d) => match EvidenceWriter::with_config(d, &cfg.evidence) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                return Ok(output_failed(&format!(
-                    "{}: cannot create evidence directory: {e}",
-                    d.display()
-                )));
-            }
-        },
-        None => None,
+    let evidence = match open_evidence(a.out.evidence.as_deref(), &cfg) {
+        Ok(w) => w,
+        Err(code) => return Ok(code),
     };
     let stderr_tty = std::io::stderr().is_terminal();
     let mut shown = false;
@@ -693,17 +704,9 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
-    let evidence = match &a.out.evidence {
-        Some(d) => match EvidenceWriter::with_config(d, &cfg.evidence) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                return Ok(output_failed(&format!(
-                    "{}: cannot create evidence directory: {e}",
-                    d.display()
-                )));
-            }
-        },
-        None => None,
+    let evidence = match open_evidence(a.out.evidence.as_deref(), &cfg) {
+        Ok(w) => w,
+        Err(code) => return Ok(code),
     };
     let r = pipeline::replay_with(
         &a.pcaps,

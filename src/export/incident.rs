@@ -1149,52 +1149,62 @@ fn session_html(h: &mut String, i: usize, s: &SessionReport) {
             .map(|g| format!(", median {g} µs after the original"))
             .unwrap_or_default()
     );
-    let ib = s.inner_bytes.max(1) as f64;
-    h.push_str("<p><strong>Top inner hosts</strong></p>");
-    if s.traffic.top_inner_hosts.is_empty() {
-        h.push_str("<p class=\"note\">No inner IP traffic.</p>");
-    } else {
-        h.push_str("<table class=\"hosts\"><tr><th>Host</th><th>Bytes</th><th>Share</th><th>Packets</th></tr>");
-        for c in &s.traffic.top_inner_hosts {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td class=\"num\">{}{}</td><td class=\"num\">{:.1} %</td><td class=\"num\">{}</td></tr>",
-                esc(&c.addr),
-                c.bytes,
-                if c.overestimate_bytes > 0 {
-                    format!(" (±{})", c.overestimate_bytes)
-                } else {
-                    String::new()
-                },
-                (c.bytes as f64 / ib * 100.0).min(100.0),
-                c.packets
-            );
-        }
-        h.push_str("</table>");
-    }
-    h.push_str("<p><strong>Top inner services</strong></p>");
-    if s.traffic.top_inner_services.is_empty() {
-        h.push_str("<p class=\"note\">No inner IP traffic.</p>");
-    } else {
-        h.push_str("<table class=\"services\"><tr><th>Service</th><th>Bytes</th><th>Share</th><th>Packets</th></tr>");
-        for c in &s.traffic.top_inner_services {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td class=\"num\">{}{}</td><td class=\"num\">{:.1} %</td><td class=\"num\">{}</td></tr>",
-                esc(&c.service),
-                c.bytes,
-                if c.overestimate_bytes > 0 {
-                    format!(" (±{})", c.overestimate_bytes)
-                } else {
-                    String::new()
-                },
-                (c.bytes as f64 / ib * 100.0).min(100.0),
-                c.packets
-            );
-        }
-        h.push_str("</table>");
-    }
+    let hosts = s
+        .traffic
+        .top_inner_hosts
+        .iter()
+        .map(|c| (c.addr.as_str(), c.bytes, c.overestimate_bytes, c.packets));
+    top_table(h, "Top inner hosts", "hosts", "Host", hosts, s.inner_bytes);
+    let services = s
+        .traffic
+        .top_inner_services
+        .iter()
+        .map(|c| (c.service.as_str(), c.bytes, c.overestimate_bytes, c.packets));
+    top_table(
+        h,
+        "Top inner services",
+        "services",
+        "Service",
+        services,
+        s.inner_bytes,
+    );
     h.push_str("</article>\n");
+}
+
+/// A top-N table of a session's inner traffic: (name, bytes, overestimate,
+/// packets) rows, with each row's share of the session's inner bytes.
+fn top_table<'a>(
+    h: &mut String,
+    title: &str,
+    class: &str,
+    what: &str,
+    rows: impl ExactSizeIterator<Item = (&'a str, u64, u64, u64)>,
+    inner_bytes: u64,
+) {
+    let _ = write!(h, "<p><strong>{title}</strong></p>");
+    if rows.len() == 0 {
+        h.push_str("<p class=\"note\">No inner IP traffic.</p>");
+        return;
+    }
+    let ib = inner_bytes.max(1) as f64;
+    let _ = write!(
+        h,
+        "<table class=\"{class}\"><tr><th>{what}</th><th>Bytes</th><th>Share</th><th>Packets</th></tr>"
+    );
+    for (name, bytes, over, packets) in rows {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"num\">{bytes}{}</td><td class=\"num\">{:.1} %</td><td class=\"num\">{packets}</td></tr>",
+            esc(name),
+            if over > 0 {
+                format!(" (±{over})")
+            } else {
+                String::new()
+            },
+            (bytes as f64 / ib * 100.0).min(100.0),
+        );
+    }
+    h.push_str("</table>");
 }
 
 // ---------------------------------------------------------------------------
