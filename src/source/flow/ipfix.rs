@@ -40,20 +40,9 @@ pub fn decode(
         export_secs: secs,
         uptime_ms: None,
     };
-    let mut at = HEADER;
     let mut first_error = None;
-    while at < b.len() {
-        let (Some(id), Some(set_len)) = (be::u16(b, at), be::u16(b, at + 2)) else {
-            return Err(FlowError::Truncated);
-        };
-        let set_len = usize::from(set_len);
-        if set_len < 4 {
-            return Err(FlowError::BadLength);
-        }
-        let Some(set) = b.get(at + 4..at + set_len) else {
-            return Err(FlowError::Truncated);
-        };
-        at += set_len;
+    for set in template::sets(b, HEADER, false) {
+        let (id, set) = set?;
         match id {
             2 | 3 => {
                 if let Err(e) = templates(c, domain, set, id == 3, sink) {

@@ -7,7 +7,7 @@
 use core::net::IpAddr;
 use std::collections::{HashMap, VecDeque};
 
-use super::{Direction, FlowCounters, FlowFormat, FlowRecord, SampledFrame, be};
+use super::{Direction, FlowCounters, FlowError, FlowFormat, FlowRecord, SampledFrame, be};
 use crate::decode::LinkType;
 
 /// A variable-length field (IPFIX, RFC 7011 section 7).
@@ -250,6 +250,40 @@ fn evict_oldest<K: Copy + Eq + core::hash::Hash, V>(
         m.remove(k);
     }
     n.min(ages.len()) as u64
+}
+
+/// The sets of a NetFlow v9 or IPFIX message body `b` from `at`, as (set
+/// id, set body). With `padding`, fewer than 4 bytes left at the end are
+/// padding (v9); without, any byte left must start a set (IPFIX). A set
+/// shorter than its own header or longer than the message ends the walk
+/// with the error.
+pub fn sets(
+    b: &[u8],
+    mut at: usize,
+    padding: bool,
+) -> impl Iterator<Item = Result<(u16, &[u8]), FlowError>> {
+    std::iter::from_fn(move || {
+        let left = b.len().saturating_sub(at);
+        if left == 0 || (padding && left < 4) {
+            return None;
+        }
+        let r = match (be::u16(b, at), be::u16(b, at + 2)) {
+            (Some(id), Some(len)) if usize::from(len) >= 4 => {
+                let len = usize::from(len);
+                match b.get(at + 4..at + len) {
+                    Some(set) => {
+                        at += len;
+                        return Some(Ok((id, set)));
+                    }
+                    None => FlowError::Truncated,
+                }
+            }
+            (Some(_), Some(_)) => FlowError::BadLength,
+            _ => FlowError::Truncated,
+        };
+        at = b.len();
+        Some(Err(r))
+    })
 }
 
 /// Adds a template and decodes the data sets that were waiting for it.

@@ -29,21 +29,9 @@ pub fn decode(
         export_secs: secs,
         uptime_ms: Some(uptime),
     };
-    let mut at = HEADER;
     let mut first_error = None;
-    // Four bytes or fewer left: padding.
-    while b.len().saturating_sub(at) >= 4 {
-        let (Some(id), Some(len)) = (be::u16(b, at), be::u16(b, at + 2)) else {
-            return Err(FlowError::Truncated);
-        };
-        let len = usize::from(len);
-        if len < 4 {
-            return Err(FlowError::BadLength);
-        }
-        let Some(set) = b.get(at + 4..at + len) else {
-            return Err(FlowError::Truncated);
-        };
-        at += len;
+    for set in template::sets(b, HEADER, true) {
+        let (id, set) = set?;
         match id {
             0 | 1 => {
                 if let Err(e) = templates(c, domain, set, id == 1, sink) {
