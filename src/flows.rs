@@ -569,15 +569,7 @@ pub fn render_table(r: &FlowsReport) -> String {
                     list => list.join(","),
                 },
                 format!("1:{}", s.sampling_rate.unwrap_or(1)),
-                if s.alerts.is_empty() {
-                    "-".to_owned()
-                } else {
-                    s.alerts
-                        .iter()
-                        .map(|k| k.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                },
+                crate::export::table::alert_list(&s.alerts),
             ]
         })
         .collect();
@@ -585,27 +577,7 @@ pub fn render_table(r: &FlowsReport) -> String {
     if rows.is_empty() {
         out.push_str("No mirror or tunnel sessions found in the flow records.\n");
     } else {
-        let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-        for row in &rows {
-            for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(c.len());
-            }
-        }
-        let mut line = |cells: Vec<&str>| {
-            let mut l = String::new();
-            for (i, c) in cells.iter().enumerate() {
-                if i > 0 {
-                    l.push_str("  ");
-                }
-                let _ = write!(l, "{c:<w$}", w = widths[i]);
-            }
-            out.push_str(l.trim_end());
-            out.push('\n');
-        };
-        line(headers.to_vec());
-        for row in &rows {
-            line(row.iter().map(String::as_str).collect());
-        }
+        crate::export::table::aligned(&mut out, &headers, &rows, &[]);
     }
     let c = &r.collector;
     let _ = writeln!(

@@ -20,6 +20,55 @@ pub fn human_bytes(b: u64) -> String {
 }
 
 /// Renders the session table, the totals and the decode errors.
+/// Alert kinds as `a,b`, or `-` for none.
+pub fn alert_list(kinds: &[crate::detect::alert::AlertKind]) -> String {
+    if kinds.is_empty() {
+        return "-".to_owned();
+    }
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Appends `headers` and `rows` as columns two spaces apart, each as wide
+/// as its widest cell; columns marked in `numeric` are right-aligned, the
+/// rest (and any beyond `numeric`) left-aligned.
+pub fn aligned<R: AsRef<[String]>>(
+    out: &mut String,
+    headers: &[&str],
+    rows: &[R],
+    numeric: &[bool],
+) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row.as_ref()) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut l = String::new();
+        for (i, c) in cells.enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            let w = widths.get(i).copied().unwrap_or(0);
+            if numeric.get(i).copied().unwrap_or(false) {
+                let _ = write!(l, "{c:>w$}");
+            } else {
+                let _ = write!(l, "{c:<w$}");
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&mut headers.iter().copied());
+    for row in rows {
+        line(&mut row.as_ref().iter().map(String::as_str));
+    }
+}
+
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let headers: [&str; 15] = [
@@ -68,50 +117,18 @@ pub fn render(r: &Report) -> String {
                 vlans,
                 s.first_seen.clone(),
                 s.last_seen.clone(),
-                if s.alerts.is_empty() {
-                    "-".to_owned()
-                } else {
-                    s.alerts
-                        .iter()
-                        .map(|k| k.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                },
+                alert_list(&s.alerts),
             ]
         })
         .collect();
     if rows.is_empty() {
         out.push_str("No mirror or tunnel sessions found.\n");
     } else {
-        let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-        for row in &rows {
-            for (w, c) in widths.iter_mut().zip(row.iter()) {
-                *w = (*w).max(c.len());
-            }
-        }
-        let numeric: [bool; 15] = [
+        let numeric = [
             false, false, false, true, false, false, true, true, true, true, true, false, false,
             false, false,
         ];
-        let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-            let mut l = String::new();
-            for (i, c) in cells.enumerate() {
-                if i > 0 {
-                    l.push_str("  ");
-                }
-                if numeric[i] {
-                    let _ = write!(l, "{c:>w$}", w = widths[i]);
-                } else {
-                    let _ = write!(l, "{c:<w$}", w = widths[i]);
-                }
-            }
-            out.push_str(l.trim_end());
-            out.push('\n');
-        };
-        line(&mut headers.iter().copied());
-        for row in &rows {
-            line(&mut row.iter().map(String::as_str));
-        }
+        aligned(&mut out, &headers, &rows, &numeric);
     }
     let encapsulated: u64 = r.sessions.iter().map(|s| s.packets).sum();
     let _ = writeln!(
