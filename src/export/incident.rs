@@ -1171,6 +1171,20 @@ fn session_html(h: &mut String, i: usize, s: &SessionReport) {
     h.push_str("</article>\n");
 }
 
+/// The Markdown twin of [`top_table`]: (name, bytes, packets) rows, nothing
+/// when there are none.
+fn md_top_table<'a>(m: &mut String, what: &str, rows: impl Iterator<Item = (&'a str, u64, u64)>) {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(m, "| {what} | Bytes | Packets |\n| --- | ---: | ---: |");
+    for (name, bytes, packets) in rows {
+        let _ = writeln!(m, "| {} | {bytes} | {packets} |", md(name));
+    }
+    m.push('\n');
+}
+
 /// A top-N table of a session's inner traffic: (name, bytes, overestimate,
 /// packets) rows, with each row's share of the session's inner bytes.
 fn top_table<'a>(
@@ -1348,26 +1362,18 @@ pub fn markdown(inc: &Incident<'_>) -> String {
                 m.push('\n');
             }
         }
-        if !s.traffic.top_inner_hosts.is_empty() {
-            let _ = writeln!(
-                m,
-                "| Top inner host | Bytes | Packets |\n| --- | ---: | ---: |"
-            );
-            for h in &s.traffic.top_inner_hosts {
-                let _ = writeln!(m, "| {} | {} | {} |", md(&h.addr), h.bytes, h.packets);
-            }
-            m.push('\n');
-        }
-        if !s.traffic.top_inner_services.is_empty() {
-            let _ = writeln!(
-                m,
-                "| Top inner service | Bytes | Packets |\n| --- | ---: | ---: |"
-            );
-            for h in &s.traffic.top_inner_services {
-                let _ = writeln!(m, "| {} | {} | {} |", md(&h.service), h.bytes, h.packets);
-            }
-            m.push('\n');
-        }
+        let hosts = s.traffic.top_inner_hosts.iter();
+        md_top_table(
+            &mut m,
+            "Top inner host",
+            hosts.map(|h| (h.addr.as_str(), h.bytes, h.packets)),
+        );
+        let services = s.traffic.top_inner_services.iter();
+        md_top_table(
+            &mut m,
+            "Top inner service",
+            services.map(|h| (h.service.as_str(), h.bytes, h.packets)),
+        );
     }
     if inc.sessions.len() > MAX_DETAILED_SESSIONS {
         let _ = writeln!(
