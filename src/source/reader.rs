@@ -88,11 +88,17 @@ pub struct Reader {
     first_dlt: i32,
 }
 
+/// `N` bytes at `at` (zeros past the end: callers check lengths first).
+fn bytes_at<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut x = [0u8; N];
+    if let Some(s) = b.get(at..at + N) {
+        x.copy_from_slice(s);
+    }
+    x
+}
+
 fn u16_at(b: &[u8], at: usize, be: bool) -> u16 {
-    let x = [
-        b.get(at).copied().unwrap_or(0),
-        b.get(at + 1).copied().unwrap_or(0),
-    ];
+    let x = bytes_at(b, at);
     if be {
         u16::from_be_bytes(x)
     } else {
@@ -101,10 +107,7 @@ fn u16_at(b: &[u8], at: usize, be: bool) -> u16 {
 }
 
 fn u32_at(b: &[u8], at: usize, be: bool) -> u32 {
-    let mut x = [0u8; 4];
-    if let Some(s) = b.get(at..at + 4) {
-        x.copy_from_slice(s);
-    }
+    let x = bytes_at(b, at);
     if be {
         u32::from_be_bytes(x)
     } else {
@@ -113,10 +116,7 @@ fn u32_at(b: &[u8], at: usize, be: bool) -> u32 {
 }
 
 fn u64_at(b: &[u8], at: usize, be: bool) -> u64 {
-    let mut x = [0u8; 8];
-    if let Some(s) = b.get(at..at + 8) {
-        x.copy_from_slice(s);
-    }
+    let x = bytes_at(b, at);
     if be {
         u64::from_be_bytes(x)
     } else {
