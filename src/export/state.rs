@@ -185,7 +185,8 @@ impl Shared {
     /// Copies the engine's state into the shared view. Called by the engine
     /// thread about once a second and at the end.
     pub fn publish(&self, engine: &Engine, interfaces: &[InterfaceStats], now_us: i64) {
-        self.set_sessions(crate::report::sessions_of(engine));
+        // Already in report order: stored as it is.
+        self.store_sessions(crate::report::sessions_of(engine));
         let (payload_evictions, pair_evictions) = engine.payload_evictions();
         let (mut correlated, mut uncorrelated) = (0, 0);
         if engine.watching_logs() {
@@ -248,6 +249,11 @@ impl Shared {
     /// Replaces the published sessions (sorted here into report order).
     pub fn set_sessions(&self, mut v: Vec<SessionReport>) {
         v.sort_by(crate::report::session_order);
+        self.store_sessions(v);
+    }
+
+    /// Replaces the published sessions with `v`, already in report order.
+    fn store_sessions(&self, v: Vec<SessionReport>) {
         let v = Arc::new(v);
         match self.sessions.write() {
             Ok(mut s) => *s = v,
