@@ -172,7 +172,6 @@ pub async fn accept_loop(
                     break;
                 }
             }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
@@ -194,6 +193,9 @@ pub async fn accept_loop(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
+            // Finished connections are reaped only when nothing waits to
+            // be accepted: a burst of closes never delays an accept.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     drop(listener);

@@ -70,7 +70,7 @@ pub async fn bind(addr: &str) -> Result<TcpListener, HttpError> {
     let candidates = resolve(addr).await?;
     let mut first_error = None;
     for a in candidates {
-        match TcpListener::bind(a).await {
+        match listen(a) {
             Ok(l) => return Ok(l),
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -87,6 +87,24 @@ pub async fn bind(addr: &str) -> Result<TcpListener, HttpError> {
         },
         None => invalid(addr, "the host name resolves to no address"),
     })
+}
+
+/// Connections the kernel queues before they are accepted. tokio's
+/// default is 1,024: a thousand clients reconnecting at once (a slowloris
+/// whose connections the header timeout closed together) would overflow
+/// it, and a probe's SYN would wait a second for its retransmission. The
+/// kernel caps it at `net.core.somaxconn`.
+const BACKLOG: u32 = 4096;
+
+fn listen(a: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if a.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(a)?;
+    socket.listen(BACKLOG)
 }
 
 fn invalid(addr: &str, reason: &str) -> HttpError {
