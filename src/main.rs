@@ -227,6 +227,12 @@ struct ReplayArgs {
     /// Drop what the --state database held and start afresh.
     #[arg(long, requires = "state")]
     fresh_state: bool,
+    /// Flow records to merge into the replay (repeatable): captures of
+    /// NetFlow/IPFIX/sFlow export traffic, AWS/GCP/Azure flow logs, Zeek
+    /// conn/tunnel logs, Suricata EVE, or directories of them. A session
+    /// seen in packets and in flows is one session, `seen_by` both.
+    #[arg(long = "flows", value_name = "INPUT")]
+    flows: Vec<String>,
     /// Capture files (pcap or pcapng), `-` for standard input.
     #[arg(required = true, value_name = "PCAP")]
     pcaps: Vec<String>,
@@ -260,8 +266,18 @@ struct ReportArgs {
 #[derive(Args)]
 struct LiveArgs {
     /// Interface to capture from (repeat for several).
-    #[arg(short = 'i', long = "interface", required = true, value_name = "IFACE")]
+    #[arg(
+        short = 'i',
+        long = "interface",
+        required_unless_present = "flow_listen",
+        value_name = "IFACE"
+    )]
     interfaces: Vec<String>,
+    /// Receive NetFlow v5/v9, IPFIX and sFlow v5 export datagrams on this
+    /// UDP address (repeatable; the format is told by content), e.g.
+    /// 0.0.0.0:2055. With no --interface the sensor is a flow collector.
+    #[arg(long = "flow-listen", value_name = "ADDR")]
+    flow_listen: Vec<String>,
     /// BPF filter expression, as for tcpdump.
     #[arg(long, value_name = "EXPR")]
     bpf: Option<String>,
@@ -608,11 +624,14 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 signals,
                 state: a.state.clone(),
                 fresh_state: a.fresh_state,
+                flows: a.flows.clone(),
+                flow_listen: Vec::new(),
             },
         )? {
             Ok(r) => r,
             Err(code) => return Ok(code),
         };
+        print_flow_warnings(run.outcome.report.flows.as_ref());
         print_report(&run.outcome.report, a.format)?;
         print_file_problems(&run.files);
         return Ok(replay_status(
@@ -671,6 +690,8 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             signals: Some(signals),
             config_path: a.out.config.clone(),
             store,
+            flows: &a.flows,
+            flow_format: None,
         },
     );
     let r = match r {
@@ -680,6 +701,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     if shown {
         eprint!("\r\x1b[K");
     }
+    print_flow_warnings(r.outcome.report.flows.as_ref());
     print_report(&r.outcome.report, a.format)?;
     print_file_problems(&r.files);
     syslog_warning(syslog_stats.as_deref());
@@ -799,6 +821,8 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
             signals,
             state: (!a.no_state).then_some(a.state),
             fresh_state: a.fresh_state,
+            flows: Vec::new(),
+            flow_listen: a.flow_listen,
         },
     )? {
         Ok(r) => r,
@@ -821,9 +845,21 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Warnings about flow inputs (`--flows`): what could not be read.
+fn print_flow_warnings(f: Option<&mirrorwatch::source::flow::intake::FlowSummary>) {
+    for i in f.map(|f| f.inputs.as_slice()).unwrap_or_default() {
+        for w in &i.warnings {
+            eprintln!("mirrorwatch: warning: {w}");
+        }
+        if let Some(e) = &i.error {
+            eprintln!("mirrorwatch: warning: {e}");
+        }
+    }
+}
+
 fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.config.as_ref())?;
-    let mut alert_writer = match AlertWriter::open_outputs(
+    let alert_writer = match AlertWriter::open_outputs(
         a.alerts.as_deref(),
         a.alerts_format,
         a.alerts_syslog.as_deref(),
@@ -835,17 +871,12 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
         .input_format
         .as_deref()
         .and_then(mirrorwatch::flows::InputFormat::parse);
-    let report = mirrorwatch::flows::run_inputs(&a.inputs, &cfg, force);
-    if let Some(w) = alert_writer.as_mut() {
-        for al in &report.alert_list {
-            w.write(al)?;
-        }
-        w.flush()?;
-    }
     let syslog_stats = alert_writer.as_ref().and_then(AlertWriter::syslog_stats);
-    // Sends what the syslog queue holds (for a few seconds at most).
-    drop(alert_writer);
+    let report = mirrorwatch::flows::run_with(&a.inputs, &cfg, force, alert_writer);
     syslog_warning(syslog_stats.as_deref());
+    for e in &report.output_errors {
+        eprintln!("mirrorwatch: error: {e}");
+    }
     let mut stdout = std::io::stdout().lock();
     match a.format {
         Format::Json => {
@@ -880,7 +911,7 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
     if failed {
         return Ok(ExitCode::from(1));
     }
-    let max = report.alert_list.iter().map(|a| a.severity).max();
+    let max = report.max_severity;
     Ok(
         match (a.fail_on.as_deref().and_then(Severity::parse), max) {
             (Some(t), Some(m)) if m >= t => ExitCode::from(3),

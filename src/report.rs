@@ -1,11 +1,14 @@
 //! The report model: what a run found, in one shape for the table, the
 //! JSON document, the HTTP API, the metrics and the incident report. One
 //! sort order ([`session_order`]) is used by all of them.
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::decode::{Encap, ErrorCounts};
 use crate::detect::alert::{AlertKind, Severity};
+use crate::detect::flow_sessions::{FlowSession, family_key, seen_by_labels};
 use crate::detect::topk::InnerTraffic;
 use crate::detect::{DstClass, DupCounts, Engine, SessionKey, SessionStats, Verdict};
 pub use crate::source::files::FileReport;
@@ -51,8 +54,10 @@ pub struct SessionReport {
     /// watched).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_events: Option<Vec<crate::detect::correlate::ConfigEventRef>>,
-    // Flow-derived sessions ([`crate::flows`]) only; absent for packets.
-    /// What saw the session: `packets`, `netflow`, `ipfix`, `sflow`.
+    // Present once flow records were read (`flows`, `replay --flows`,
+    // `live --flow-listen`, export datagrams in a capture).
+    /// What saw the session: `packets`, `netflow`, `ipfix`, `sflow`,
+    /// `aws-vpc`, `gcp-vpc`, `azure-vnet`, `zeek`, `suricata`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seen_by: Option<Vec<&'static str>>,
     /// Flow exporters that reported it.
@@ -253,6 +258,10 @@ pub struct Report {
     /// Configuration logs read with `--logs`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<LogSummary>,
+    /// Flow records read (`--flows`, export datagrams in the captures,
+    /// `--flow-listen`); absent when there were none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flows: Option<crate::source::flow::intake::FlowSummary>,
     /// Reading stopped early (SIGINT or SIGTERM): the report covers what
     /// was read.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -308,13 +317,123 @@ pub fn order(
         .then_with(|| (a.1, a.2, a.3, a.4).cmp(&(b.1, b.2, b.3, b.4)))
 }
 
-/// Every session of an engine as reports, in [`session_order`].
+impl SessionReport {
+    /// A session seen only in flow records.
+    pub fn of_flow(k: &SessionKey, s: &FlowSession, watching_logs: bool) -> Self {
+        let mut vlans = s.vlans.clone();
+        vlans.sort_unstable();
+        SessionReport {
+            key: *k,
+            encap: k.encap,
+            src: k.src.to_string(),
+            dst: k.dst.to_string(),
+            id: k.id,
+            packets: s.packets,
+            bytes: s.bytes,
+            inner_bytes: 0,
+            first_seen: rfc3339_us(s.first_us),
+            last_seen: rfc3339_us(s.last_us),
+            inner_vlans: vlans,
+            inner_flows: 0,
+            ingress_packets: s.ingress,
+            egress_packets: s.egress,
+            truncated_packets: s.truncated,
+            nested: s.nested.iter().collect(),
+            dst_class: s.dst_class,
+            verdict: s.verdict,
+            evidence: s.evidence.clone(),
+            duplicates: SessionDuplicates {
+                packets: 0,
+                ratio: 0.0,
+                median_gap_us: None,
+            },
+            alerts: AlertKind::ALL
+                .into_iter()
+                .filter(|k| s.alerted_ever & (1 << (*k as u16)) != 0)
+                .collect(),
+            traffic: TrafficReport::default(),
+            config_events: watching_logs.then(|| s.config_events.clone()),
+            seen_by: Some(seen_by_labels(s.seen_by)),
+            exporters: Some(s.exporters.iter().map(ToString::to_string).collect()),
+            sampling_rate: Some(s.sampling_rate.max(1)),
+            estimated: Some(s.estimated),
+        }
+    }
+
+    /// Adds what flow records say of this packet session: who else saw it.
+    fn add_flow(&mut self, s: &FlowSession) {
+        let seen = self.seen_by.get_or_insert_with(|| vec!["packets"]);
+        for l in seen_by_labels(s.seen_by) {
+            if !seen.contains(&l) {
+                seen.push(l);
+            }
+        }
+        let ex = self.exporters.get_or_insert_with(Vec::new);
+        for e in &s.exporters {
+            let e = e.to_string();
+            if !ex.contains(&e) {
+                ex.push(e);
+            }
+        }
+        let rate = self.sampling_rate.get_or_insert(1);
+        *rate = (*rate).max(s.sampling_rate);
+        for k in AlertKind::ALL {
+            if s.alerted_ever & (1 << (k as u16)) != 0 && !self.alerts.contains(&k) {
+                self.alerts.push(k);
+            }
+        }
+        self.alerts.sort_unstable();
+        if let (Some(mine), false) = (self.config_events.as_mut(), s.config_events.is_empty()) {
+            for e in &s.config_events {
+                if mine.len() < 8 && !mine.iter().any(|m| m.seq == e.seq) {
+                    mine.push(e.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Every session of an engine as reports, in [`session_order`]: the
+/// packet sessions, and once flow records were read, the flow sessions —
+/// a flow session that is a packet session ([`family_key`]) adds its
+/// `seen_by`, exporters and sampling rate to it rather than a row of its
+/// own (the packets' exact counts stand).
 pub fn sessions_of(engine: &Engine) -> Vec<SessionReport> {
+    let watching = engine.watching_logs();
     let mut v: Vec<SessionReport> = engine
         .sessions
         .iter()
-        .map(|(k, s)| SessionReport::new(k, s, engine.watching_logs()))
+        .map(|(k, s)| SessionReport::new(k, s, watching))
         .collect();
+    if engine.flow_records > 0 {
+        let mut exact: HashMap<SessionKey, usize> = HashMap::with_capacity(v.len());
+        let mut families: HashMap<SessionKey, Vec<usize>> = HashMap::with_capacity(v.len());
+        for (i, r) in v.iter_mut().enumerate() {
+            r.seen_by = Some(vec!["packets"]);
+            r.exporters = Some(Vec::new());
+            r.sampling_rate = Some(1);
+            r.estimated = Some(false);
+            exact.insert(r.key, i);
+            families.entry(family_key(&r.key)).or_default().push(i);
+        }
+        let mut flow_only = Vec::new();
+        for (k, s) in engine.flows.iter() {
+            let same: &[usize] = match exact.get(k) {
+                Some(i) => std::slice::from_ref(i),
+                None if k.id.is_none() => families.get(k).map_or(&[], Vec::as_slice),
+                None => &[],
+            };
+            if same.is_empty() {
+                flow_only.push(SessionReport::of_flow(k, s, watching));
+            }
+            for i in same {
+                if let Some(r) = v.get_mut(*i) {
+                    r.add_flow(s);
+                }
+            }
+        }
+        v.extend(flow_only);
+    }
     v.sort_by(session_order);
     v
 }
@@ -363,6 +482,7 @@ pub fn report_of(engine: &Engine, files: Vec<FileReport>, cfg: &Config) -> Repor
             .map(|(k, n)| (k.as_str(), n))
             .collect(),
         logs: Vec::new(),
+        flows: None,
         interrupted: false,
     }
 }

@@ -75,6 +75,10 @@ pub struct SensorOptions {
     pub state: Option<PathBuf>,
     /// `--fresh-state`: what the state file held is dropped.
     pub fresh_state: bool,
+    /// `replay --flows`: flow inputs read after the captures.
+    pub flows: Vec<String>,
+    /// `--flow-listen`: UDP addresses receiving NetFlow, IPFIX and sFlow.
+    pub flow_listen: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -419,6 +423,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
             .collect::<Vec<_>>(),
     ));
     let live = matches!(input, Input::Live { .. });
+    let flow_stats = Arc::new(crate::source::flow::listen::ListenStats::default());
     let mut pipeline = Pipeline::new(
         opts.config.clone(),
         Sinks {
@@ -427,6 +432,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
             shared: Some(shared.clone()),
             interfaces: Some(ifstats.clone()),
             log_alerts: true,
+            flow_listen: (!opts.flow_listen.is_empty()).then(|| flow_stats.clone()),
         },
     );
     pipeline.read_logs(
@@ -436,6 +442,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     if let Some(st) = store {
         pipeline.attach_store(st)?;
     }
+    pipeline.flow_inputs(&opts.flows, None);
     let (cfg_tx, cfg_rx) = std::sync::mpsc::sync_channel::<crate::logs::ConfigEvent>(1024);
     let syslog_stats = Arc::new(crate::source::syslog::SyslogStats::default());
     let mut syslog_threads = Vec::new();
@@ -469,6 +476,17 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
                             SensorError::Setup(format!("cannot start a capture thread: {e}"))
                         })?,
                 );
+            }
+            for addr in &opts.flow_listen {
+                let (h, local) = crate::source::flow::listen::listen(
+                    addr,
+                    tx.clone(),
+                    flow_stats.clone(),
+                    stop.clone(),
+                )
+                .map_err(SensorError::Setup)?;
+                info!(address = %local, "receiving flow exports (NetFlow, IPFIX, sFlow)");
+                producers.push(h);
             }
             drop(tx);
             let signals = signals.clone();

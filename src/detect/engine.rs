@@ -12,6 +12,7 @@ use super::alert::{self, Alert, AlertCounts, AlertKind, Facts, Severity};
 use super::correlate;
 use super::dup::{DupWindow, PathId};
 use super::fingerprint::Fingerprinter;
+use super::flow_sessions::{FlowSessions, seen_by_labels};
 use super::net::Cidr;
 use super::payload::{self, Flow, PayloadTracker};
 use super::session::{DstClass, SessionKey, SessionTable, SlotRef, Verdict};
@@ -131,6 +132,12 @@ pub struct Engine {
     last_ts_us: i64,
     /// Per-kind alert rate limits.
     limiter: limit::Limiter,
+    /// Sessions found in flow records ([`Engine::flow_record`]).
+    pub flows: FlowSessions,
+    /// Flow records taken; sessions are reported `seen_by` once any was.
+    pub flow_records: u64,
+    /// Latest end time of a flow record taken.
+    flow_last_us: i64,
 }
 
 impl Engine {
@@ -168,6 +175,9 @@ impl Engine {
             config_event_counts: [[0; Action::ALL.len()]; Platform::ALL.len()],
             last_ts_us: 0,
             limiter: limit::Limiter::new(&cfg.alerts),
+            flows: FlowSessions::new(cfg),
+            flow_records: 0,
+            flow_last_us: i64::MIN,
         }
     }
 
@@ -185,6 +195,8 @@ impl Engine {
         for r in self.sessions.refs() {
             self.evaluate(r, ts);
         }
+        self.flows.mark_all_dirty();
+        self.judge_flows(self.now_for_flows(ts));
     }
 
     /// Watches configuration-change logs: sessions are linked to the events
@@ -213,6 +225,13 @@ impl Engine {
             if let Some((k, st)) = self.sessions.get_mut(s)
                 && st.config_events.len() < 8
                 && correlate::explains(&e, k, st.first_seen_us, st.last_seen_us, window)
+            {
+                st.config_events.push(r.clone());
+            }
+        }
+        for (k, st) in self.flows.iter_mut() {
+            if st.config_events.len() < 8
+                && correlate::explains(&e, k, st.first_us, st.last_us, window)
             {
                 st.config_events.push(r.clone());
             }
@@ -657,6 +676,18 @@ impl Engine {
         if s.alerted & kind.bit() != 0 {
             return;
         }
+        // Raised already for the same session seen in flow records.
+        if self
+            .flows
+            .same_as_packet(key)
+            .iter()
+            .flatten()
+            .any(|f| f.alerted & kind.bit() != 0)
+        {
+            s.alerted |= kind.bit();
+            s.alerted_ever |= kind.bit();
+            return;
+        }
         let retry = s.suppressed & kind.bit() != 0;
         if retry && s.packets < s.retry_at_packets {
             return;
@@ -726,6 +757,7 @@ impl Engine {
                 self.spike(r, now_us);
             }
         }
+        self.judge_flows(now_us);
         self.flood_summaries(now_us, false);
     }
 
@@ -820,7 +852,136 @@ impl Engine {
                 self.spike(r, ts);
             }
         }
+        self.judge_flows(self.now_for_flows(ts));
         self.flood_summaries(ts, true);
+    }
+
+    /// Takes one flow record (NetFlow, IPFIX, sFlow, a flow log line):
+    /// counted into its flow session, judged on the next tick.
+    pub fn flow_record(&mut self, r: &crate::source::flow::FlowRecord<'_>) {
+        self.flow_records += 1;
+        self.flow_last_us = self.flow_last_us.max(r.end_us);
+        self.flows.record(r);
+    }
+
+    /// The time flow sessions are judged at when no stream clock says it:
+    /// the later of the last frame and the last flow record.
+    fn now_for_flows(&self, ts: i64) -> i64 {
+        ts.max(self.flow_last_us)
+    }
+
+    /// Judges the flow sessions changed since the last round and raises
+    /// their alerts — unless a packet session is the same session
+    /// ([`super::flow_sessions::family_key`]): its judgement, from the
+    /// packets themselves, stands for both.
+    fn judge_flows(&mut self, now_us: i64) {
+        if self.flows.dirty == 0 {
+            return;
+        }
+        let families: std::collections::HashSet<SessionKey> = self
+            .sessions
+            .iter()
+            .map(|(k, _)| super::flow_sessions::family_key(k))
+            .collect();
+        let min_packets = self.alerts_cfg.verdict_min_packets;
+        for k in self.flows.dirty_keys() {
+            let merged =
+                self.sessions.find(&k).is_some() || (k.id.is_none() && families.contains(&k));
+            let Some(s) = self.flows.get(&k) else {
+                continue;
+            };
+            let (verdict, evidence) = self.flows.judge(&k, s, min_packets);
+            let at = now_us.max(s.last_us);
+            let (class, expired) = verdict::classify(&self.authorized, &self.internal, &k, at);
+            let Some(s) = self.flows.get_mut(&k) else {
+                continue;
+            };
+            if class != s.dst_class || verdict != s.verdict {
+                s.alerted = 0;
+            }
+            s.dirty = false;
+            s.dst_class = class;
+            s.verdict = verdict;
+            s.evidence = evidence;
+            s.authorization_expired = expired;
+            s.merged = merged;
+            if let Some(c) = &self.correlator
+                && s.config_events.is_empty()
+            {
+                s.config_events = c.matching(&k, s.first_us, s.last_us);
+            }
+            if merged || verdict != Verdict::Mirror {
+                continue;
+            }
+            let unexplained = self.correlator.is_some()
+                && class != DstClass::Authorized
+                && s.config_events.is_empty();
+            self.raise_flow(&k, AlertKind::MirrorSessionNew, now_us);
+            if unexplained {
+                self.raise_flow(&k, AlertKind::MirrorWithoutConfig, now_us);
+            }
+            match class {
+                DstClass::External => self.raise_flow(&k, AlertKind::MirrorToExternal, now_us),
+                DstClass::Internal => {
+                    self.raise_flow(&k, AlertKind::MirrorToUnauthorizedInternal, now_us)
+                }
+                DstClass::Authorized => {}
+            }
+            if expired {
+                self.raise_flow(&k, AlertKind::AuthorizedMirrorExpired, now_us);
+            }
+        }
+        self.flows.dirty = 0;
+    }
+
+    /// Raises `kind` for a flow session, once until its class or verdict
+    /// changes, through the rate limit (a refused alert is retried when the
+    /// session is judged again, against the retry bucket).
+    fn raise_flow(&mut self, k: &SessionKey, kind: AlertKind, ts_us: i64) {
+        let Some(s) = self.flows.get_mut(k) else {
+            return;
+        };
+        if s.alerted & kind.bit() != 0 {
+            return;
+        }
+        let id = k.id.map_or_else(String::new, |i| format!(" id {i}"));
+        let what = format!(
+            "{} session{id} from {} to {} (flow records: {})",
+            k.encap,
+            k.src,
+            k.dst,
+            seen_by_labels(s.seen_by).join(", ")
+        );
+        let facts = Facts {
+            dst_class: s.dst_class,
+            verdict: s.verdict,
+            evidence: s.evidence.clone(),
+            counts: AlertCounts {
+                packets: s.packets,
+                bytes: s.bytes,
+                duplicates: 0,
+            },
+            first_seen_us: s.first_us,
+            last_seen_us: s.last_us,
+        };
+        let message = alert::session_message(kind, &what, 0, 0.0);
+        let a =
+            Alert::new(kind, kind.severity(), &self.sensor, ts_us, facts, message).with_session(k);
+        let retry = s.suppressed & kind.bit() != 0;
+        let admitted = if retry {
+            self.limiter.admit_retry(&a)
+        } else {
+            self.limiter.admit(&a)
+        };
+        if !admitted {
+            s.suppressed |= kind.bit();
+            return;
+        }
+        s.suppressed &= !kind.bit();
+        s.alerted |= kind.bit();
+        s.alerted_ever |= kind.bit();
+        self.alert_counts[a.kind as usize][a.severity as usize] += 1;
+        self.pending.push(a);
     }
 }
 

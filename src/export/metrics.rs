@@ -38,10 +38,11 @@ pub const HTTP_ROUTES: [&str; 4] = ["/metrics", "/healthz", "/api/v1/sessions", 
 
 /// The naming rule every metric family follows (checked by [`check_name`]
 /// and [`check_kind`]).
-pub const METRIC_NAME_RULE: &str = "^mirrorwatch_(build|capture|process|decode|inventory|session|detect|config|table|http|output)_([a-z][a-z0-9]*_)*(packets|bytes|seconds|errors|sessions|alerts|entries|evictions|requests|info|up)(_total)?$ \
+pub const METRIC_NAME_RULE: &str = "^mirrorwatch_(build|capture|process|decode|inventory|session|detect|config|table|http|output|flow)_([a-z][a-z0-9]*_)*(packets|bytes|seconds|errors|sessions|alerts|entries|evictions|requests|info|up|records|datagrams|templates|sets)(_total)?$ \
      -- counters end in _total, gauges do not";
 
-const SUBSYSTEMS: [&str; 11] = [
+const SUBSYSTEMS: [&str; 12] = [
+    "flow",
     "build",
     "capture",
     "config",
@@ -55,7 +56,11 @@ const SUBSYSTEMS: [&str; 11] = [
     "output",
 ];
 
-const UNITS: [&str; 11] = [
+const UNITS: [&str; 15] = [
+    "records",
+    "datagrams",
+    "templates",
+    "sets",
     "packets",
     "bytes",
     "seconds",
@@ -101,12 +106,13 @@ fn is_word(w: &str) -> bool {
 }
 
 const DUP_PATHS: [&str; 3] = ["native_encapsulated", "session_session", "native_native"];
-const ENTRY_TABLES: [&str; 2] = ["sessions", "flow_pairs"];
-const EVICTION_TABLES: [&str; 4] = [
+const ENTRY_TABLES: [&str; 3] = ["sessions", "flow_pairs", "flow_sessions"];
+const EVICTION_TABLES: [&str; 5] = [
     "sessions",
     "duplicate_window",
     "payload_window",
     "flow_pairs",
+    "flow_sessions",
 ];
 const SESSION_LABELS: [&str; 6] = ["encap", "src", "dst", "id", "dst_class", "verdict"];
 const OVERFLOW_LABELS: [&str; 6] = [OTHER; 6];
@@ -178,7 +184,128 @@ pub struct Metrics {
     table_evictions: IntCounterVec,
     http_requests: IntCounterVec,
     http_evictions: IntCounterVec,
+    flow: FlowMetrics,
     state: Mutex<State>,
+}
+
+/// The `mirrorwatch_flow_*` families: what flow exporters sent and what
+/// the collector made of it. Series appear once flow records were read.
+struct FlowMetrics {
+    datagrams: IntCounterVec,
+    records: IntCounterVec,
+    sampling: IntGaugeVec,
+    templates: IntGaugeVec,
+    missed: IntCounterVec,
+    pending: IntGaugeVec,
+    dropped_sets: IntCounterVec,
+    errors: IntCounterVec,
+    queue_dropped: IntCounterVec,
+    mirrors: IntGaugeVec,
+}
+
+impl FlowMetrics {
+    fn new(r: &Registry) -> Self {
+        FlowMetrics {
+            datagrams: counter_vec(
+                r,
+                "mirrorwatch_flow_received_datagrams_total",
+                "Export datagrams read, by exporter address (\"other\" past 256) and format (netflow-v5, netflow-v9, ipfix, sflow).",
+                &["exporter", "format"],
+            ),
+            records: counter_vec(
+                r,
+                "mirrorwatch_flow_received_records_total",
+                "Flow records read from export datagrams, by exporter and format.",
+                &["exporter", "format"],
+            ),
+            sampling: gauge_vec(
+                r,
+                "mirrorwatch_flow_sampling_interval_packets",
+                "Sampling interval of the exporter's latest record: one packet in this many was seen (1: unsampled).",
+                &["exporter", "format"],
+            ),
+            templates: gauge_vec(
+                r,
+                "mirrorwatch_flow_active_templates",
+                "NetFlow v9 and IPFIX templates held for the exporter.",
+                &["exporter"],
+            ),
+            missed: counter_vec(
+                r,
+                "mirrorwatch_flow_template_missed_sets_total",
+                "Data sets that arrived before their template (held until it comes, for flows.pending_hold_s).",
+                &["collector"],
+            ),
+            pending: gauge_vec(
+                r,
+                "mirrorwatch_flow_pending_sets",
+                "Data sets held now, waiting for their template.",
+                &["collector"],
+            ),
+            dropped_sets: counter_vec(
+                r,
+                "mirrorwatch_flow_dropped_sets_total",
+                "Held data sets dropped: their template did not come in time, or too many were held.",
+                &["collector"],
+            ),
+            errors: counter_vec(
+                r,
+                "mirrorwatch_flow_decode_errors_total",
+                "Export datagrams (or parts of them) that could not be read, by kind.",
+                &["kind"],
+            ),
+            queue_dropped: counter_vec(
+                r,
+                "mirrorwatch_flow_queue_dropped_datagrams_total",
+                "Datagrams a --flow-listen socket received and dropped because the pipeline's queue was full.",
+                &["collector"],
+            ),
+            mirrors: gauge_vec(
+                r,
+                "mirrorwatch_flow_mirror_sessions",
+                "Mirror sessions seen in flow records (alone or with packets), by destination class.",
+                &["dst_class"],
+            ),
+        }
+    }
+
+    fn update(&self, c: &Counters) {
+        let Some(f) = &c.flows else {
+            return;
+        };
+        for e in &f.exporters {
+            let l = [e.exporter.as_str(), e.format.as_str()];
+            sync_counter_vec(&self.datagrams, &l, e.counts.datagrams);
+            sync_counter_vec(&self.records, &l, e.counts.records);
+            if e.counts.sampling_rate > 0 {
+                set_gauge_vec(&self.sampling, &l, i64::from(e.counts.sampling_rate));
+            }
+            if matches!(
+                e.format,
+                crate::source::flow::FlowFormat::NetflowV9 | crate::source::flow::FlowFormat::Ipfix
+            ) {
+                set_gauge_vec(&self.templates, &[e.exporter.as_str()], to_i64(e.templates));
+            }
+        }
+        let k = &f.collector.counters;
+        let l = ["main"];
+        sync_counter_vec(&self.missed, &l, k.pending_held);
+        set_gauge_vec(&self.pending, &l, to_i64(f.pending));
+        sync_counter_vec(&self.dropped_sets, &l, k.pending_dropped);
+        sync_counter_vec(&self.queue_dropped, &l, f.collector.queue_dropped);
+        for e in crate::source::flow::FlowError::ALL {
+            let n = f
+                .collector
+                .errors_by_kind
+                .get(e.as_str())
+                .copied()
+                .unwrap_or(0);
+            sync_counter_vec(&self.errors, &[e.as_str()], n);
+        }
+        for (class, n) in DstClass::ALL.into_iter().zip(c.flow_mirror_sessions) {
+            set_gauge_vec(&self.mirrors, &[class.as_str()], to_i64(n));
+        }
+    }
 }
 
 /// Builds and registers one metric. The definitions are static (checked by
@@ -429,6 +556,7 @@ impl Metrics {
         for reason in ["client_limit", "total_limit", "idle"] {
             sync_counter_vec(&http_evictions, &[reason], 0);
         }
+        let flow = FlowMetrics::new(&r);
         Metrics {
             registry: r,
             max_session_series,
@@ -457,6 +585,7 @@ impl Metrics {
             table_evictions,
             http_requests,
             http_evictions,
+            flow,
             state: Mutex::new(State::default()),
         }
     }
@@ -607,7 +736,11 @@ impl Metrics {
             set_gauge_vec(&self.correlated, &[state], to_i64(n));
         }
 
-        for (t, n) in ENTRY_TABLES.into_iter().zip([c.sessions, c.flow_pairs]) {
+        self.flow.update(c);
+        for (t, n) in ENTRY_TABLES
+            .into_iter()
+            .zip([c.sessions, c.flow_pairs, c.flow_sessions])
+        {
             set_gauge_vec(&self.table_entries, &[t], to_i64(n));
         }
         for (t, n) in EVICTION_TABLES.into_iter().zip([
@@ -615,6 +748,7 @@ impl Metrics {
             c.duplicate_window_evictions,
             c.payload_window_evictions,
             c.flow_pair_evictions,
+            c.flow_session_evictions,
         ]) {
             sync_counter_vec(&self.table_evictions, &[t], n);
         }
@@ -857,7 +991,7 @@ mod tests {
             last = last.max(feed(&mut e, sc, 0..usize::MAX));
         }
         let shared = Shared::new("t");
-        shared.publish(&e, &ifstats(7), last + 2_000_000);
+        shared.publish(&e, &ifstats(7), last + 2_000_000, None);
         let m = Metrics::new(DEFAULT_MAX_SESSION_SERIES);
         m.update(&shared);
         m.count_request("/metrics", 200);
@@ -1031,7 +1165,7 @@ mod tests {
         for sc in &scs {
             last = last.max(feed(&mut e, sc, 0..sc.packets.len() / 2));
         }
-        shared.publish(&e, &ifstats(10), last);
+        shared.publish(&e, &ifstats(10), last, None);
         m.update(&shared);
         let first = counters_of(&m);
         let own = session_series(&first);
@@ -1050,7 +1184,7 @@ mod tests {
         for sc in &scs {
             last = last.max(feed(&mut e, sc, sc.packets.len() / 2..usize::MAX));
         }
-        shared.publish(&e, &ifstats(20), last);
+        shared.publish(&e, &ifstats(20), last, None);
         m.update(&shared);
         let second = counters_of(&m);
         // The same sessions keep their series, and no counter went down.
@@ -1076,7 +1210,7 @@ mod tests {
         let (mut e, scs) = engine(&["vxlan"]);
         let last = feed(&mut e, &scs[0], 0..usize::MAX);
         let shared = Shared::new("t");
-        shared.publish(&e, &[], last);
+        shared.publish(&e, &[], last, None);
         let m = Metrics::new(1);
         m.update(&shared);
         let before = counters_of(&m);
@@ -1172,7 +1306,7 @@ mod tests {
         // The engine restarted (fewer packets than exported): the counter
         // starts again from the published value instead of going wrong.
         let fresh = Engine::new(&crate::config::Config::default());
-        shared.publish(&fresh, &[], last);
+        shared.publish(&fresh, &[], last, None);
         m.update(&shared);
         let after = counters_of(&m);
         assert_eq!(after["mirrorwatch_process_packets_total"], 0.0);

@@ -58,6 +58,13 @@ pub struct Counters {
     pub duplicate_window_evictions: u64,
     pub payload_window_evictions: u64,
     pub flow_pair_evictions: u64,
+    /// Flow sessions held and evicted ([`crate::detect::flow_sessions`]).
+    pub flow_sessions: usize,
+    pub flow_session_evictions: u64,
+    /// Mirror sessions seen in flow records, by destination class.
+    pub flow_mirror_sessions: [usize; 3],
+    /// What flow sources sent (published once any record was read).
+    pub flows: Option<crate::source::flow::intake::FlowSummary>,
     /// Wall clock minus the capture time of the last processed frame.
     pub lag_seconds: f64,
 }
@@ -184,9 +191,26 @@ impl Shared {
 
     /// Copies the engine's state into the shared view. Called by the engine
     /// thread about once a second and at the end.
-    pub fn publish(&self, engine: &Engine, interfaces: &[InterfaceStats], now_us: i64) {
+    pub fn publish(
+        &self,
+        engine: &Engine,
+        interfaces: &[InterfaceStats],
+        now_us: i64,
+        flows: Option<crate::source::flow::intake::FlowSummary>,
+    ) {
         // Already in report order: stored as it is.
-        self.store_sessions(crate::report::sessions_of(engine));
+        let sessions = crate::report::sessions_of(engine);
+        let mut flow_mirror_sessions = [0usize; 3];
+        for s in &sessions {
+            let by_flow = s
+                .seen_by
+                .as_ref()
+                .is_some_and(|v| v.iter().any(|l| *l != "packets"));
+            if by_flow && s.verdict == crate::detect::Verdict::Mirror {
+                flow_mirror_sessions[s.dst_class as usize] += 1;
+            }
+        }
+        self.store_sessions(sessions);
         let (payload_evictions, pair_evictions) = engine.payload_evictions();
         let (mut correlated, mut uncorrelated) = (0, 0);
         if engine.watching_logs() {
@@ -218,6 +242,10 @@ impl Shared {
             duplicate_window_evictions: engine.dup_evictions(),
             payload_window_evictions: payload_evictions,
             flow_pair_evictions: pair_evictions,
+            flow_sessions: engine.flows.len(),
+            flow_session_evictions: engine.flows.evicted,
+            flow_mirror_sessions,
+            flows,
             lag_seconds: if engine.packets == 0 {
                 0.0
             } else {
@@ -302,7 +330,7 @@ mod tests {
     fn publish_mirrors_the_engine() {
         let (e, first_ts) = engine_after("vxlan");
         let shared = Shared::new("t");
-        shared.publish(&e, &[], first_ts + 1_000_000);
+        shared.publish(&e, &[], first_ts + 1_000_000, None);
         assert_eq!(shared.sessions().len(), 3);
         assert_eq!(shared.session_list().len(), 3);
         let c = shared.counters.read().expect("lock");

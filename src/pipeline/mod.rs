@@ -28,6 +28,7 @@ use crate::export::state::{InterfaceStats, Shared};
 use crate::logs::ConfigEvent;
 use crate::report::{FileReport, LogSummary, Report, report_of};
 use crate::source::files::{FileProblems, FileSource};
+use crate::source::flow::intake::{FlowIntake, InputFormat};
 use crate::source::{Frame, FrameSource, Step};
 pub use signals::Signals;
 
@@ -44,10 +45,12 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// Progress callbacks this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
-/// The decoder and the engine: a frame in, the engine's verdicts updated.
+/// The decoder, the flow intake and the engine: a frame or a flow record
+/// in, the engine's verdicts updated.
 pub struct Analyzer {
     decoder: Decoder,
     pub engine: Engine,
+    pub flows: FlowIntake,
 }
 
 impl Analyzer {
@@ -55,16 +58,41 @@ impl Analyzer {
         Analyzer {
             decoder: Decoder::new(&cfg.decode),
             engine: Engine::new(cfg),
+            flows: FlowIntake::new(&cfg.flows),
         }
     }
 
-    /// Decodes and judges one frame.
+    /// Decodes and judges one frame. A frame that is an export datagram
+    /// (UDP to `flows.collector_ports`) also gives its flow records.
     #[inline]
     pub fn frame(&mut self, f: &Frame<'_>) -> Processed {
         let mut d = Decoded::default();
         self.decoder
             .decode_into(f.linktype, f.orig_len, f.data, &mut d);
-        self.engine.observe(f, &d)
+        let p = self.engine.observe(f, &d);
+        if let Some((exporter, payload)) = self.flows.export_datagram(&d) {
+            let engine = &mut self.engine;
+            let _ = self
+                .flows
+                .datagram(exporter, f.ts_us, payload, &mut |r| engine.flow_record(r));
+        }
+        p
+    }
+
+    /// One export datagram received from `exporter` (`--flow-listen`).
+    pub fn datagram(&mut self, exporter: core::net::IpAddr, ts_us: i64, payload: &[u8]) {
+        let engine = &mut self.engine;
+        let _ = self
+            .flows
+            .datagram(exporter, ts_us, payload, &mut |r| engine.flow_record(r));
+    }
+
+    /// Reads flow inputs (captures of export traffic, flow logs) into the
+    /// engine.
+    pub fn read_flows(&mut self, paths: &[String], force: Option<InputFormat>) {
+        let engine = &mut self.engine;
+        self.flows
+            .read_inputs(paths, force, &self.decoder, &mut |r| engine.flow_record(r));
     }
 
     /// [`Analyzer::frame`] from its parts.
@@ -95,6 +123,8 @@ pub struct Sinks {
     pub interfaces: Option<Arc<Mutex<Vec<InterfaceStats>>>>,
     /// Log each alert (sensor mode).
     pub log_alerts: bool,
+    /// `--flow-listen` sockets' counts.
+    pub flow_listen: Option<Arc<crate::source::flow::listen::ListenStats>>,
 }
 
 /// Progress of a long replay, for a progress line.
@@ -152,6 +182,9 @@ pub struct Pipeline {
     started: Instant,
     /// `--state`: restored at start, checkpointed while running.
     store: Option<crate::store::Store>,
+    /// Flow inputs read when the frames end (`replay --flows`, `flows`).
+    flow_inputs: Vec<String>,
+    flow_format: Option<InputFormat>,
 }
 
 impl Pipeline {
@@ -170,7 +203,17 @@ impl Pipeline {
             next_tick_us: i64::MIN,
             started: Instant::now(),
             store: None,
+            flow_inputs: Vec::new(),
+            flow_format: None,
         }
+    }
+
+    /// Flow inputs to read once the frames end, before every session is
+    /// judged a last time: packet sessions are judged from their packets
+    /// first, and a flow session that is one of them adds to it.
+    pub fn flow_inputs(&mut self, paths: &[String], force: Option<InputFormat>) {
+        self.flow_inputs = paths.to_vec();
+        self.flow_format = force;
     }
 
     /// Configuration logs read before the frames, so that every session
@@ -346,6 +389,23 @@ impl Pipeline {
         shared.set_outputs(h);
     }
 
+    /// What the flow sources sent, once any record was read or a listener
+    /// is open.
+    fn flow_summary(&self) -> Option<crate::source::flow::intake::FlowSummary> {
+        let a = &self.analyzer;
+        if a.engine.flow_records == 0
+            && a.flows.inputs.is_empty()
+            && self.sinks.flow_listen.is_none()
+        {
+            return None;
+        }
+        let mut f = a.flows.summary(a.engine.flows.sampled_ordinary);
+        if let Some(l) = &self.sinks.flow_listen {
+            f.collector.queue_dropped = l.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        }
+        Some(f)
+    }
+
     fn publish(&self, wall_clock: bool) {
         if let Some(shared) = &self.sinks.shared {
             let st = self
@@ -362,7 +422,7 @@ impl Pipeline {
             } else {
                 engine.last_ts_us()
             };
-            shared.publish(engine, &st, now);
+            shared.publish(engine, &st, now, self.flow_summary());
         }
     }
 
@@ -429,6 +489,16 @@ impl Pipeline {
                         continue;
                     }
                 }
+                Step::Datagram(dg) => {
+                    self.analyzer.datagram(dg.exporter, dg.ts_us, dg.payload);
+                    if self.analyzer.engine.has_alerts() {
+                        self.drain_alerts();
+                    }
+                    n = n.wrapping_add(1);
+                    if n % 64 != 0 {
+                        continue;
+                    }
+                }
                 Step::Idle => {}
                 Step::End => break,
             }
@@ -479,6 +549,14 @@ impl Pipeline {
                 }
             }
         }
+        if stopped.is_none() && !self.flow_inputs.is_empty() {
+            let paths = std::mem::take(&mut self.flow_inputs);
+            // Warnings and errors are the caller's to show (the report
+            // lists every input).
+            self.analyzer.read_flows(&paths, self.flow_format);
+            self.drain_alerts();
+        }
+        self.analyzer.flows.finish();
         self.housekeeping(ctl);
         self.analyzer.engine.finish();
         self.drain_alerts();
@@ -541,6 +619,7 @@ impl Pipeline {
             }
         }
         let mut report = report_of(&self.analyzer.engine, files, &self.cfg);
+        report.flows = self.flow_summary();
         report.logs = self.logs;
         report.interrupted = signal.is_some();
         Outcome {
@@ -628,6 +707,10 @@ pub struct Outputs<'a> {
     pub config_path: Option<PathBuf>,
     /// `--state`: restored before the frames, saved at the end.
     pub store: Option<crate::store::Store>,
+    /// `--flows`: flow inputs read after the captures.
+    pub flows: &'a [String],
+    /// `--input-format` of the flow inputs.
+    pub flow_format: Option<InputFormat>,
 }
 
 /// A replay's report and what went wrong with its inputs and outputs.
@@ -667,6 +750,7 @@ pub fn replay_with(
         },
     );
     p.read_logs(out.logs, out.year.unwrap_or_else(crate::time::current_year));
+    p.flow_inputs(out.flows, out.flow_format);
     if let Some(st) = out.store {
         p.attach_store(st)?;
     }

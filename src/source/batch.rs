@@ -3,17 +3,22 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use super::{Frame, FrameSource, Step};
+use core::net::IpAddr;
+
+use super::{Datagram, Frame, FrameSource, Step};
 use crate::decode::LinkType;
 
 /// Frames per batch.
 pub const BATCH_FRAMES: usize = 256;
 
-/// A batch of frames copied out of libpcap's buffer.
+/// A batch of frames copied out of libpcap's buffer, or of export
+/// datagrams received by a flow listener.
 pub struct Batch {
     pub dlt: i32,
     arena: Vec<u8>,
     meta: Vec<(i64, LinkType, u32, usize, usize)>,
+    /// Datagrams: the sender of each (empty for frames).
+    senders: Vec<IpAddr>,
 }
 
 impl Batch {
@@ -22,7 +27,32 @@ impl Batch {
             dlt,
             arena: Vec::with_capacity(BATCH_FRAMES * 512),
             meta: Vec::with_capacity(BATCH_FRAMES),
+            senders: Vec::new(),
         }
+    }
+
+    /// A batch of export datagrams.
+    pub fn datagrams() -> Self {
+        Batch {
+            dlt: -1,
+            arena: Vec::with_capacity(BATCH_FRAMES * 1500),
+            meta: Vec::with_capacity(BATCH_FRAMES),
+            senders: Vec::with_capacity(BATCH_FRAMES),
+        }
+    }
+
+    /// Adds a datagram to a batch made by [`Batch::datagrams`].
+    pub fn push_datagram(&mut self, ts_us: i64, sender: IpAddr, payload: &[u8]) {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(payload);
+        self.meta.push((
+            ts_us,
+            LinkType::RawIp,
+            payload.len() as u32,
+            start,
+            payload.len(),
+        ));
+        self.senders.push(sender);
     }
 
     pub fn push(&mut self, fr: &Frame<'_>) {
@@ -90,9 +120,14 @@ impl FrameSource for BatchSource {
         let i = self.pos;
         self.pos += 1;
         match self.current.as_ref() {
-            Some(b) => match b.frame(i) {
-                Some(fr) => Step::Frame(fr, b.dlt),
-                None => Step::Idle,
+            Some(b) => match (b.frame(i), b.senders.get(i)) {
+                (Some(fr), Some(sender)) => Step::Datagram(Datagram {
+                    ts_us: fr.ts_us,
+                    exporter: *sender,
+                    payload: fr.data,
+                }),
+                (Some(fr), None) => Step::Frame(fr, b.dlt),
+                (None, _) => Step::Idle,
             },
             None => Step::Idle,
         }

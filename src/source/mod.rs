@@ -44,11 +44,23 @@ impl<'a> Frame<'a> {
 pub enum Step<'a> {
     /// A frame and the DLT of the capture it came from (for evidence).
     Frame(Frame<'a>, i32),
+    /// An export datagram received by a flow listener.
+    Datagram(Datagram<'a>),
     /// Nothing now (waited up to the time asked, or a file ended): the
     /// pipeline does its housekeeping and asks again.
     Idle,
     /// No more frames, ever.
     End,
+}
+
+/// A UDP datagram of flow export traffic and where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// Receive time, microseconds since the Unix epoch.
+    pub ts_us: i64,
+    /// The sender (the exporter for NetFlow v9 and IPFIX templates).
+    pub exporter: core::net::IpAddr,
+    pub payload: &'a [u8],
 }
 
 /// Frames in: capture files, or batches from capture threads. The one

@@ -29,7 +29,7 @@ fn shared_with_alerts() -> (Arc<Shared>, Vec<Alert>) {
         shared.record_alert(a);
     }
     let last = sc.packets.last().map_or(0, |p| p.ts_us);
-    shared.publish(&e, &[], last + 1_000_000);
+    shared.publish(&e, &[], last + 1_000_000, None);
     (Arc::new(shared), alerts)
 }
 

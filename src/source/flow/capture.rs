@@ -3,6 +3,7 @@
 //! project's decoder, handed to a [`Collector`].
 use serde::Serialize;
 
+use super::intake::FlowIntake;
 use super::{Collector, FlowFormat, FlowRecord};
 use crate::decode::Decoder;
 use crate::source::CaptureFile;
@@ -63,36 +64,13 @@ impl FlowInput {
     }
 }
 
-/// The UDP payload of a frame if it is a datagram to one of `ports`, with
-/// its source address.
-fn export_payload<'a>(
-    decoder: &Decoder,
-    f: &crate::source::Frame<'a>,
-    ports: &[u16],
-) -> Option<(core::net::IpAddr, &'a [u8])> {
-    let d = decoder.decode(f.linktype, f.orig_len, f.data);
-    if d.tunnel.is_some() {
-        return None;
-    }
-    let ip = d.inner?;
-    if ip.protocol != 17 || ip.fragment || !ports.contains(&ip.dst_port) {
-        return None;
-    }
-    let udp = ip.packet.get(ip.l4_offset..)?;
-    let len = usize::from(u16::from_be_bytes([*udp.get(4)?, *udp.get(5)?]));
-    // The UDP length bounds the payload (a short capture keeps what it has).
-    let payload = udp.get(8..len.clamp(8, udp.len()))?;
-    Some((ip.src(), payload))
-}
-
-/// Reads every export datagram of one capture into `collector`, records to
+/// Reads every export datagram of one capture into `intake`, records to
 /// `sink`. A datagram that cannot be read is counted and warned about;
 /// what was read before it is kept.
 pub fn read_capture(
     path: &str,
     decoder: &Decoder,
-    ports: &[u16],
-    collector: &mut Collector,
+    intake: &mut FlowIntake,
     sink: &mut dyn FnMut(&FlowRecord<'_>),
 ) -> FlowInput {
     let mut input = FlowInput::new(path);
@@ -107,16 +85,17 @@ pub fn read_capture(
     let mut records = 0u64;
     while let Some(f) = file.read() {
         input.frames += 1;
-        let Some((exporter, payload)) = export_payload(decoder, &f, ports) else {
+        let d = decoder.decode(f.linktype, f.orig_len, f.data);
+        let Some((exporter, payload)) = intake.export_datagram(&d) else {
             continue;
         };
         input.datagrams += 1;
-        let before = collector.counters.records;
+        let before = intake.collector.counters.records;
         let mut count = |r: &FlowRecord<'_>| {
             records += 1;
             sink(r)
         };
-        match collector.datagram(exporter, f.ts_us, payload, &mut count) {
+        match intake.datagram(exporter, f.ts_us, payload, &mut count) {
             Ok(fmt) => formats[fmt as usize] = true,
             Err(e) => {
                 input.errors += 1;
@@ -124,7 +103,7 @@ pub fn read_capture(
                     formats[fmt as usize] = true;
                 }
                 if input.warnings.len() < MAX_WARNINGS {
-                    let kept = collector.counters.records - before;
+                    let kept = intake.collector.counters.records - before;
                     input.warnings.push(format!(
                         "{path}: frame {} (datagram from {exporter}): {e}; skipped after {kept} records",
                         input.frames
@@ -132,7 +111,6 @@ pub fn read_capture(
                 }
             }
         }
-        collector.expire(f.ts_us);
     }
     input.records = records;
     if let Some(e) = file.take_error() {

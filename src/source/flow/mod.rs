@@ -15,7 +15,9 @@
 //! state: about a thousand lines here.
 pub mod capture;
 pub mod flowlog;
+pub mod intake;
 pub mod ipfix;
+pub mod listen;
 pub mod sflow;
 pub mod template;
 pub mod v5;

@@ -121,6 +121,15 @@ impl TemplateCache {
         }
     }
 
+    /// Templates held per exporter address.
+    pub fn by_exporter(&self) -> HashMap<IpAddr, usize> {
+        let mut m = HashMap::new();
+        for k in self.templates.keys() {
+            *m.entry(k.domain.exporter).or_insert(0) += 1;
+        }
+        m
+    }
+
     pub fn len(&self) -> usize {
         self.templates.len()
     }
