@@ -17,6 +17,9 @@ labelled_enum! {
         UnapprovedMirrorConfig => "unapproved_mirror_config",
         MirrorWithoutConfig => "mirror_without_config",
         AlertFlood => "alert_flood",
+        /// A flow pair's volume shifted: a new one-way high-volume flow to
+        /// an external address, or a jump past `spike_factor` × baseline.
+        FlowVolumeShift => "flow_volume_shift",
     }
 }
 
@@ -33,7 +36,8 @@ impl AlertKind {
             | AlertKind::MirrorConfigChange
             | AlertKind::UnapprovedMirrorConfig
             | AlertKind::MirrorWithoutConfig
-            | AlertKind::AlertFlood => Severity::Medium,
+            | AlertKind::AlertFlood
+            | AlertKind::FlowVolumeShift => Severity::Medium,
         }
     }
 
@@ -223,6 +227,7 @@ pub fn session_message(kind: AlertKind, what: &str, spike_bytes: u64, baseline: 
         AlertKind::DuplicateFlowToExternal
         | AlertKind::MirrorConfigChange
         | AlertKind::UnapprovedMirrorConfig
-        | AlertKind::AlertFlood => what.to_owned(),
+        | AlertKind::AlertFlood
+        | AlertKind::FlowVolumeShift => what.to_owned(),
     }
 }

@@ -76,6 +76,7 @@ pub fn title(kind: AlertKind) -> &'static str {
         AlertKind::UnapprovedMirrorConfig => "MIRRORWATCH unapproved traffic mirror configuration",
         AlertKind::MirrorWithoutConfig => "MIRRORWATCH mirror without a configuration change",
         AlertKind::AlertFlood => "MIRRORWATCH alert rate limit reached",
+        AlertKind::FlowVolumeShift => "MIRRORWATCH flow volume shift",
     }
 }
 
@@ -89,7 +90,7 @@ pub fn category(kind: AlertKind) -> &'static str {
         | AlertKind::AuthorizedMirrorExpired
         | AlertKind::UnapprovedMirrorConfig
         | AlertKind::MirrorWithoutConfig => "Potential Corporate Privacy Violation",
-        AlertKind::MirrorVolumeSpike => "Potentially Bad Traffic",
+        AlertKind::MirrorVolumeSpike | AlertKind::FlowVolumeShift => "Potentially Bad Traffic",
         AlertKind::MirrorSessionNew | AlertKind::MirrorConfigChange | AlertKind::AlertFlood => {
             "Misc activity"
         }
