@@ -27,6 +27,9 @@ pub struct FlowsReport {
     pub collector: CollectorReport,
     /// Alerts raised, by kind.
     pub alerts: BTreeMap<&'static str, u64>,
+    /// Configuration logs read with `--logs`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<crate::report::LogSummary>,
     /// Alert or evidence output that failed (not serialised).
     #[serde(skip)]
     pub output_errors: Vec<String>,
@@ -43,20 +46,33 @@ pub fn run(paths: &[String], cfg: &Config) -> FlowsReport {
 
 /// As [`run`], directories walked, every input read as `force` if given.
 pub fn run_inputs(paths: &[String], cfg: &Config, force: Option<InputFormat>) -> FlowsReport {
-    run_with(paths, cfg, force, None)
+    run_with(paths, cfg, force, Extra::default())
 }
 
-/// As [`run_inputs`], alerts written to `alerts` as they are raised.
+/// What a `flows` run takes besides its inputs.
+#[derive(Default)]
+pub struct Extra<'a> {
+    /// Alerts written as they are raised.
+    pub alerts: Option<AlertWriter>,
+    /// Configuration-change logs read first, to explain the sessions.
+    pub logs: &'a [String],
+    /// Year of RFC 3164 syslog times in `logs`.
+    pub year: Option<i32>,
+}
+
+/// As [`run_inputs`], with alerts written and configuration logs read.
 pub fn run_with(
     paths: &[String],
     cfg: &Config,
     force: Option<InputFormat>,
-    alerts: Option<AlertWriter>,
+    extra: Extra<'_>,
 ) -> FlowsReport {
     let out = Outputs {
         flows: paths,
         flow_format: force,
-        alerts,
+        alerts: extra.alerts,
+        logs: extra.logs,
+        year: extra.year,
         ..Outputs::default()
     };
     // No state file is attached, so starting cannot fail.
@@ -76,6 +92,7 @@ pub fn run_with(
         collector: flows.collector,
         max_severity,
         alerts: report.alerts,
+        logs: report.logs,
         output_errors,
     }
 }
@@ -89,6 +106,7 @@ fn empty(paths: &[String], cfg: &Config, e: String) -> FlowsReport {
         sessions_evicted: 0,
         collector: flows.collector,
         alerts: BTreeMap::new(),
+        logs: Vec::new(),
         output_errors: vec![e],
         max_severity: None,
     }

@@ -378,6 +378,13 @@ struct FlowsArgs {
     /// Read every input as this kind instead of telling it from content.
     #[arg(long, value_name = "KIND", value_parser = mirrorwatch::flows::InputFormat::NAMES)]
     input_format: Option<String>,
+    /// Configuration-change log (device syslog, CloudTrail, GCP or Azure
+    /// audit log; .gz too) to link to the flow sessions (repeatable).
+    #[arg(long = "logs", value_name = "FILE")]
+    logs: Vec<String>,
+    /// Year of RFC 3164 syslog times in --logs; default this year.
+    #[arg(long)]
+    year: Option<i32>,
     /// Captures (pcap or pcapng) of export traffic, flow log files (plain
     /// or .gz) or directories of them.
     #[arg(required = true, value_name = "INPUT")]
@@ -872,7 +879,16 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .and_then(mirrorwatch::flows::InputFormat::parse);
     let syslog_stats = alert_writer.as_ref().and_then(AlertWriter::syslog_stats);
-    let report = mirrorwatch::flows::run_with(&a.inputs, &cfg, force, alert_writer);
+    let report = mirrorwatch::flows::run_with(
+        &a.inputs,
+        &cfg,
+        force,
+        mirrorwatch::flows::Extra {
+            alerts: alert_writer,
+            logs: &a.logs,
+            year: a.year,
+        },
+    );
     syslog_warning(syslog_stats.as_deref());
     for e in &report.output_errors {
         eprintln!("mirrorwatch: error: {e}");

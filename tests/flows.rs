@@ -135,6 +135,11 @@ fn sfprobe(pmacctd: &Path, pcap: &Path, rate: u32, dir: &Path) -> Vec<Vec<u8>> {
 
 /// A raw-IPv4 capture of the datagrams, each from 127.0.0.1 to UDP 2055.
 fn write_capture(datagrams: &[Vec<u8>], path: &Path) {
+    write_capture_at(datagrams, path, 1_700_000_000_000_000);
+}
+
+/// As [`write_capture`], the first datagram received at `base_us`.
+fn write_capture_at(datagrams: &[Vec<u8>], path: &Path, base_us: i64) {
     let f = std::fs::File::create(path).expect("create capture");
     let mut w = PcapWriter::new(std::io::BufWriter::new(f), LINKTYPE_RAW).expect("writer");
     for (i, d) in datagrams.iter().enumerate() {
@@ -148,7 +153,7 @@ fn write_capture(datagrams: &[Vec<u8>], path: &Path) {
         p.extend(udp_len.to_be_bytes());
         p.extend([0, 0]);
         p.extend(d);
-        w.write_packet(1_700_000_000_000_000 + i as i64, p.len() as u32, &p)
+        w.write_packet(base_us + i as i64, p.len() as u32, &p)
             .expect("write");
     }
     w.flush().expect("flush");
@@ -431,4 +436,218 @@ fn malformed_datagrams_are_counted_and_named_and_the_rest_kept() {
     let missing = dir.join("missing.pcap");
     let out = common::mirrorwatch(&["flows", missing.to_str().expect("p")], LIMIT);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// Sessions by exact key with their `seen_by`, `exporters` and alerts.
+fn seen(report: &Value) -> BTreeMap<(String, String, String, Option<u64>), (Value, Value, Value)> {
+    report["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| {
+            (
+                (
+                    s["encap"].as_str().expect("encap").to_owned(),
+                    s["src"].as_str().expect("src").to_owned(),
+                    s["dst"].as_str().expect("dst").to_owned(),
+                    s["id"].as_u64(),
+                ),
+                (
+                    s["seen_by"].clone(),
+                    s["exporters"].clone(),
+                    s["alerts"].clone(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_mirror_in_packets_and_in_netflow_is_one_session_seen_by_both() {
+    let Some(softflowd) = common::on_path("softflowd") else {
+        eprintln!("SKIPPED: softflowd is not installed (apt-get install softflowd)");
+        return;
+    };
+    let dir = tmpdir("merge");
+    let pcaps = common::project_pcaps();
+    for name in [
+        "erspan2",
+        "erspan3",
+        "vxlan",
+        "gre-teb-external",
+        "aws-vxlan-mirror",
+    ] {
+        let scenario = pcaps.join(format!("{name}.pcap"));
+        let s = scenario.to_str().expect("path");
+        let packets = json(&["replay", "--format", "json", s]);
+        let cap = dir.join(format!("{name}-v9.pcap"));
+        write_capture(&export(&softflowd, &scenario, "9", &dir), &cap);
+        let c = cap.to_str().expect("path");
+        let merged = json(&["replay", "--format", "json", "--flows", c, s]);
+        // The same sessions with the same exact counts: the packets'.
+        assert_eq!(exact(&merged), exact(&packets), "{name}: {merged}");
+        let packet_alerts = seen(&packets);
+        for (key, (seen_by, exporters, alerts)) in seen(&merged) {
+            assert_eq!(
+                seen_by,
+                serde_json::json!(["packets", "netflow"]),
+                "{name} {key:?}"
+            );
+            assert_eq!(
+                exporters,
+                serde_json::json!(["127.0.0.1"]),
+                "{name} {key:?}"
+            );
+            let want = packet_alerts.get(&key).map(|(_, _, a)| a.clone());
+            assert_eq!(
+                Some(alerts),
+                want,
+                "{name} {key:?}: the packets' alerts, once"
+            );
+        }
+        // Raised once: the alert counts are the packets' alone.
+        assert_eq!(merged["alerts"], packets["alerts"], "{name}");
+        assert_eq!(merged["flows"]["inputs"][0]["format"], "netflow-v9");
+        assert!(merged["flows"]["records"].as_u64().unwrap_or(0) > 0);
+        // The flows alone give the family sessions, seen by NetFlow only.
+        let alone = json(&["flows", "--format", "json", c]);
+        assert_eq!(by_family(&alone), by_family(&packets), "{name}");
+    }
+}
+
+#[test]
+fn cloudtrail_explains_a_flow_session_as_it_does_a_packet_one() {
+    let Some(pmacctd) = common::on_path("pmacctd") else {
+        eprintln!("SKIPPED: pmacctd is not installed (apt-get install pmacct)");
+        return;
+    };
+    let dir = tmpdir("cloudtrail");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let log = root.join("tests/fixtures/logs/aws-vxlan-mirror-cloudtrail.json");
+    let log = log.to_str().expect("path");
+    let scenario = common::project_pcaps().join("aws-vxlan-mirror.pcap");
+    let s = scenario.to_str().expect("path");
+    let packets = json(&["replay", "--format", "json", "--logs", log, s]);
+    let cap = dir.join("aws-vxlan-sflow.pcap");
+    // Exported as the packets pass: received at the scenario's time
+    // (2026-01-01T00:00:00Z), a few minutes after the CloudTrail events.
+    write_capture_at(
+        &sfprobe(&pmacctd, &scenario, 1, &dir),
+        &cap,
+        1_767_225_600_000_000,
+    );
+    let c = cap.to_str().expect("path");
+    let flows = json(&["flows", "--format", "json", "--logs", log, c]);
+    let events = |r: &Value| -> Vec<(String, Value)> {
+        r["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .filter(|s| s["encap"] == "vxlan")
+            .map(|s| {
+                let ids: Vec<Value> = s["config_events"]
+                    .as_array()
+                    .expect("config_events listed when logs are read")
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!([e["action"], e["actor"], e["vni"], e["resource_id"]])
+                    })
+                    .collect();
+                (
+                    s["dst"].as_str().expect("dst").to_owned(),
+                    Value::Array(ids),
+                )
+            })
+            .collect()
+    };
+    let want = events(&packets);
+    assert!(
+        want.iter()
+            .any(|(_, e)| e.as_array().is_some_and(|a| !a.is_empty())),
+        "the packet session is explained: {packets}"
+    );
+    assert_eq!(events(&flows), want, "{flows}");
+    for r in [&packets, &flows] {
+        assert!(
+            r["alerts"].get("mirror_without_config").is_none(),
+            "explained sessions raise no mirror_without_config: {r}"
+        );
+    }
+    // Without the log, the flow session is unexplained.
+    let bare = json(&["flows", "--format", "json", c]);
+    assert!(bare["sessions"][0].get("config_events").is_none());
+}
+
+#[test]
+fn live_flow_listen_receives_exports_into_the_inventory_and_metrics() {
+    let Some(softflowd) = common::on_path("softflowd") else {
+        eprintln!("SKIPPED: softflowd is not installed (apt-get install softflowd)");
+        return;
+    };
+    let dir = tmpdir("listen");
+    let scenario = common::project_pcaps().join("erspan3.pcap");
+    let datagrams = export(&softflowd, &scenario, "10", &dir);
+    assert!(!datagrams.is_empty());
+    let (flow_port, http_port) = (common::free_port(), common::free_port());
+    let bin = env!("CARGO_BIN_EXE_mirrorwatch");
+    let alerts = dir.join("alerts.jsonl");
+    let child = Command::new(bin)
+        .args(["live", "--no-state", "--flow-listen"])
+        .arg(format!("127.0.0.1:{flow_port}"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{http_port}"))
+        .arg("--alerts")
+        .arg(&alerts)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the sensor");
+    let _sensor = common::Proc(child);
+    let addr = format!("127.0.0.1:{http_port}");
+    common::wait_for(Duration::from_secs(20), || {
+        common::http_get(&addr, "/healthz")
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    })
+    .expect("the sensor serves /healthz");
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for d in &datagrams {
+        sock.send_to(d, ("127.0.0.1", flow_port)).expect("send");
+    }
+    let body = common::wait_for(Duration::from_secs(20), || {
+        let (_, b) = common::http_get(&addr, "/api/v1/sessions").ok()?;
+        let v: Value = serde_json::from_str(&b).ok()?;
+        // Judged on the wall-clock tick after its records arrived.
+        (v["sessions"][0]["verdict"] == "mirror").then_some(v)
+    })
+    .expect("a flow session is published and judged a mirror");
+    let s = &body["sessions"][0];
+    assert_eq!(
+        (&s["encap"], &s["src"], &s["dst"]),
+        (&"gre".into(), &"10.1.0.3".into(), &"203.0.113.50".into()),
+        "{body}"
+    );
+    assert_eq!(s["seen_by"], serde_json::json!(["ipfix"]));
+    assert_eq!(s["verdict"], "mirror");
+    let metrics = common::wait_for(Duration::from_secs(10), || {
+        let (_, m) = common::http_get(&addr, "/metrics").ok()?;
+        m.contains("mirrorwatch_flow_mirror_sessions{dst_class=\"external\"} 1")
+            .then_some(m)
+    })
+    .expect("the flow mirror gauge");
+    let records: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("mirrorwatch_flow_received_records_total{"))
+        .filter(|l| l.contains("exporter=\"127.0.0.1\"") && l.contains("format=\"ipfix\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(records >= 1.0, "{metrics}");
+    assert!(metrics.contains("mirrorwatch_flow_active_templates{exporter=\"127.0.0.1\"}"));
+    let lines = common::wait_for(Duration::from_secs(10), || {
+        let t = std::fs::read_to_string(&alerts).ok()?;
+        t.contains("mirror_to_external").then_some(t)
+    })
+    .expect("the alert is written");
+    assert!(lines.contains("(flow records: ipfix)"), "{lines}");
 }
