@@ -439,7 +439,9 @@ fn malformed_datagrams_are_counted_and_named_and_the_rest_kept() {
 }
 
 /// Sessions by exact key with their `seen_by`, `exporters` and alerts.
-fn seen(report: &Value) -> BTreeMap<(String, String, String, Option<u64>), (Value, Value, Value)> {
+type Key = (String, String, String, Option<u64>);
+
+fn seen(report: &Value) -> BTreeMap<Key, (Value, Value, Value)> {
     report["sessions"]
         .as_array()
         .expect("sessions")
