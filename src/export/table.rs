@@ -121,6 +121,18 @@ pub fn render(r: &Report) -> String {
             ]
         })
         .collect();
+    // Once flow records were read, who saw each session.
+    let flows = r.flows.is_some();
+    let mut headers: Vec<&str> = headers.to_vec();
+    let mut rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    if flows {
+        headers.insert(14, "SEEN BY");
+        for (row, s) in rows.iter_mut().zip(&r.sessions) {
+            let est = if s.estimated == Some(true) { "~" } else { "" };
+            let seen = s.seen_by.as_deref().unwrap_or_default().join(",");
+            row.insert(14, format!("{seen}{est}"));
+        }
+    }
     if rows.is_empty() {
         out.push_str("No mirror or tunnel sessions found.\n");
     } else {
@@ -158,6 +170,20 @@ pub fn render(r: &Report) -> String {
             format!("; {} flow pair(s) with shared payloads", d.flow_pairs.len())
         }
     );
+    if let Some(f) = &r.flows {
+        let c = &f.collector;
+        let _ = writeln!(
+            out,
+            "flows: {} records ({} input(s), {} datagrams), {} errors, {} templates, {} data sets before their template ({} dropped)",
+            f.records,
+            f.inputs.len(),
+            c.counters.datagrams,
+            f.inputs.iter().map(|i| i.errors).sum::<u64>() + c.counters.errors,
+            c.templates,
+            c.counters.pending_held,
+            c.counters.pending_dropped
+        );
+    }
     if r.alerts.is_empty() {
         out.push_str("alerts: none\n");
     } else {
