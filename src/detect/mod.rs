@@ -11,6 +11,7 @@ pub mod correlate;
 pub mod dup;
 pub mod engine;
 pub mod fingerprint;
+pub mod flow_volume;
 pub mod grow;
 pub mod limit;
 pub mod net;
