@@ -12,6 +12,7 @@ pub mod dup;
 pub mod engine;
 pub mod fingerprint;
 pub mod flow_sessions;
+pub mod flow_volume;
 pub mod grow;
 pub mod limit;
 pub mod net;
