@@ -73,6 +73,18 @@ pub struct FlowsConfig {
     pub max_pending: usize,
     /// Seconds a held data set waits for its template.
     pub pending_hold_s: u64,
+    /// (source, destination, protocol) pairs whose volume baseline is kept
+    /// (`flow_volume_shift`); least recently seen evicted, counted.
+    pub max_pairs: usize,
+    /// Length of the interval a pair's rate is measured over, seconds.
+    pub volume_interval_s: u32,
+    /// Closed intervals a pair needs before a jump counts.
+    pub volume_min_intervals: u32,
+    /// A new one-way pair to an external address at this rate or more is
+    /// a shift.
+    pub new_flow_min_bytes_per_s: u64,
+    /// Jumps to rates below this are noise.
+    pub min_jump_bytes_per_s: u64,
 }
 
 impl Default for FlowsConfig {
@@ -82,11 +94,29 @@ impl Default for FlowsConfig {
             max_templates: 4096,
             max_pending: 256,
             pending_hold_s: 60,
+            max_pairs: 100_000,
+            volume_interval_s: 60,
+            volume_min_intervals: 3,
+            new_flow_min_bytes_per_s: 1_000_000,
+            min_jump_bytes_per_s: 100_000,
         }
     }
 }
 
 impl FlowsConfig {
+    /// The volume-shift settings these give (`spike_factor` from
+    /// `[alerts]`).
+    pub fn volume(&self, spike_factor: f64) -> crate::detect::flow_volume::VolumeConfig {
+        crate::detect::flow_volume::VolumeConfig {
+            interval_s: self.volume_interval_s.max(1),
+            spike_factor,
+            min_baseline_intervals: self.volume_min_intervals,
+            new_flow_min_bytes_per_s: self.new_flow_min_bytes_per_s,
+            min_jump_bytes_per_s: self.min_jump_bytes_per_s,
+            max_pairs: self.max_pairs.max(1),
+        }
+    }
+
     /// The collector settings these give.
     pub fn collector(&self) -> crate::source::flow::CollectorConfig {
         crate::source::flow::CollectorConfig {
@@ -514,6 +544,15 @@ impl Config {
                 self.alerts.spike_factor
             ));
         }
+        if self.flows.max_pairs == 0 || self.flows.max_pairs > MAX_TABLE_ENTRIES {
+            return Err(format!(
+                "flows.max_pairs = {}: must be between 1 and {MAX_TABLE_ENTRIES}",
+                self.flows.max_pairs
+            ));
+        }
+        if self.flows.volume_interval_s == 0 {
+            return Err("flows.volume_interval_s = 0: must be at least 1".to_owned());
+        }
         if self.flows.max_templates == 0 || self.flows.max_templates > MAX_TABLE_ENTRIES {
             return Err(format!(
                 "flows.max_templates = {}: must be between 1 and {MAX_TABLE_ENTRIES}",
@@ -705,8 +744,10 @@ header_read_timeout_s = 10
 idle_timeout_s = 30
 
 [flows]
-# `mirrorwatch flows`: UDP destination ports of NetFlow, IPFIX and sFlow
-# export traffic in the captures read (the format is told by content).
+# UDP destination ports of NetFlow, IPFIX and sFlow export traffic in the
+# frames read (flows inputs, replayed and live captures): such a datagram's
+# records join the inventory. The format is told by content; [] ignores
+# export traffic in captures (`--flow-listen` takes any port it binds).
 collector_ports = [2055, 4739, 9995, 9996, 6343]
 # Templates kept over all exporters and observation domains (least recently
 # used evicted, counted).
@@ -715,6 +756,17 @@ max_templates = 4096
 # for at most pending_hold_s seconds; then dropped and counted.
 max_pending = 256
 pending_hold_s = 60
+# flow_volume_shift: per (source, destination, protocol) pair in flow records,
+# bytes/s over intervals of volume_interval_s against a moving baseline. A
+# jump past alerts.spike_factor x the baseline (after volume_min_intervals
+# intervals, to at least min_jump_bytes_per_s), or a new one-way pair to an
+# external address at new_flow_min_bytes_per_s or more, raises it. At most
+# max_pairs pairs are kept (least recently seen evicted, counted).
+max_pairs = 100000
+volume_interval_s = 60
+volume_min_intervals = 3
+new_flow_min_bytes_per_s = 1000000
+min_jump_bytes_per_s = 100000
 "#;
 
 #[cfg(test)]

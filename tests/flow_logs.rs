@@ -489,3 +489,120 @@ fn binary_files_are_one_error_not_a_warning_per_line() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `flow_volume_shift` from AWS VPC Flow Logs in the default format,
+/// written here: every expectation below is worked out by hand from the
+/// thresholds of the default configuration (60 s intervals, 3 intervals of
+/// baseline, spike factor 5, 1 MB/s for a new one-way pair, 100 kB/s noise
+/// floor).
+#[test]
+fn flow_volume_shifts_from_aws_flow_logs() {
+    let dir = std::env::temp_dir().join(format!("mirrorwatch-volume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmpdir");
+    let log = dir.join("vpc.log");
+    let alerts = dir.join("alerts.jsonl");
+    let _ = std::fs::remove_file(&alerts);
+    let t0 = 1_767_225_600; // 2026-01-01T00:00:00Z
+    let line = |src: &str, dst: &str, dport: u16, proto: u8, bytes: u64, start: u64| {
+        format!(
+            "2 123456789010 eni-0a1b2c3d {src} {dst} 40000 {dport} {proto} 100 {bytes} {start} {} ACCEPT OK\n",
+            start + 60
+        )
+    };
+    let mut text = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+    );
+    for m in 0..6u64 {
+        let t = t0 + m * 60;
+        // A: 10.0.0.7 -> 10.0.0.8 TCP at 10 kB/s for five minutes, then
+        // 1.2 MB/s (120x): a jump, internal, not a tunnel: medium.
+        let a = if m < 5 { 600_000 } else { 72_000_000 };
+        text.push_str(&line("10.0.0.7", "10.0.0.8", 443, 6, a, t));
+        // B: the same jump to 3x only: under the spike factor, nothing.
+        let b = if m < 5 { 6_000_000 } else { 18_000_000 };
+        text.push_str(&line("10.0.0.9", "10.0.0.10", 443, 6, b, t));
+        // C: an upload to an outside host at 2 MB/s whose replies come in
+        // the next line: not one-way, nothing.
+        text.push_str(&line("10.0.0.11", "198.51.100.5", 443, 6, 120_000_000, t));
+        text.push_str(&line("198.51.100.5", "10.0.0.11", 40000, 6, 2_000_000, t));
+    }
+    // D: GRE from 10.0.0.5 to an outside address at 1.5 MB/s, one way:
+    // a new one-way tunnel to an external destination: high.
+    text.push_str(&line("10.0.0.5", "203.0.113.77", 0, 47, 90_000_000, t0));
+    // E: the same to an internal address: not external, nothing.
+    text.push_str(&line("10.0.0.5", "10.9.9.9", 0, 47, 90_000_000, t0));
+    std::fs::write(&log, text).expect("write log");
+    let out = common::mirrorwatch(
+        &[
+            "flows",
+            "--format",
+            "json",
+            "--alerts",
+            alerts.to_str().expect("path"),
+            log.to_str().expect("path"),
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = std::fs::read_to_string(&alerts).expect("alerts");
+    let shifts: Vec<Value> = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|a| a["kind"] == "flow_volume_shift")
+        .collect();
+    let got: Vec<(String, String)> = shifts
+        .iter()
+        .map(|a| {
+            (
+                a["message"].as_str().unwrap_or_default().to_owned(),
+                a["severity"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(shifts.len(), 2, "{got:#?}");
+    let jump = shifts
+        .iter()
+        .find(|a| {
+            a["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("from 10.0.0.7 to 10.0.0.8"))
+        })
+        .unwrap_or_else(|| panic!("the jump of A: {got:#?}"));
+    assert_eq!(jump["severity"], "medium");
+    assert_eq!(jump["dst_class"], "internal");
+    assert!(
+        jump["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("jumped to 1200000 bytes/s")),
+        "{jump}"
+    );
+    assert!(
+        jump["evidence"][0]
+            .as_str()
+            .is_some_and(|e| e.starts_with("rate_jump:")),
+        "{jump}"
+    );
+    let new = shifts
+        .iter()
+        .find(|a| {
+            a["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("from 10.0.0.5 to 203.0.113.77"))
+        })
+        .unwrap_or_else(|| panic!("the new tunnel D: {got:#?}"));
+    assert_eq!(new["severity"], "high");
+    assert_eq!(new["dst_class"], "external");
+    assert_eq!(new["session"]["encap"], "gre");
+    assert!(
+        new["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("new one-way flow of 1500000 bytes/s")),
+        "{new}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["alerts"]["flow_volume_shift"], 2);
+}

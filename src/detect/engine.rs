@@ -138,6 +138,11 @@ pub struct Engine {
     pub flow_records: u64,
     /// Latest end time of a flow record taken.
     flow_last_us: i64,
+    /// Per-pair volume baselines of flow records (`flow_volume_shift`).
+    pub volume: super::flow_volume::PairTable,
+    /// When the pairs' intervals were last closed on a tick.
+    volume_closed_us: i64,
+    volume_interval_us: i64,
 }
 
 impl Engine {
@@ -178,6 +183,9 @@ impl Engine {
             flows: FlowSessions::new(cfg),
             flow_records: 0,
             flow_last_us: i64::MIN,
+            volume: super::flow_volume::PairTable::new(cfg.flows.volume(cfg.alerts.spike_factor)),
+            volume_closed_us: i64::MIN,
+            volume_interval_us: i64::from(cfg.flows.volume_interval_s.max(1)) * 1_000_000,
         }
     }
 
@@ -190,6 +198,9 @@ impl Engine {
         self.authorized = cfg.authorized.clone();
         self.alerts_cfg = cfg.alerts.clone();
         self.limiter.configure(&cfg.alerts);
+        self.volume
+            .configure(cfg.flows.volume(cfg.alerts.spike_factor));
+        self.volume_interval_us = i64::from(cfg.flows.volume_interval_s.max(1)) * 1_000_000;
         self.min_matches = cfg.duplicates.min_matching_payloads.max(1);
         let ts = self.last_ts_us;
         for r in self.sessions.refs() {
@@ -758,6 +769,16 @@ impl Engine {
             }
         }
         self.judge_flows(now_us);
+        // Pairs whose interval ended with no record after it: closed once
+        // an interval (O(pairs), so not on every tick).
+        if now_us.saturating_sub(self.volume_closed_us) >= self.volume_interval_us {
+            if self.volume_closed_us != i64::MIN {
+                for (k, shift) in self.volume.close_all(now_us) {
+                    self.volume_shift(k, shift, now_us);
+                }
+            }
+            self.volume_closed_us = now_us;
+        }
         self.flood_summaries(now_us, false);
     }
 
@@ -852,7 +873,11 @@ impl Engine {
                 self.spike(r, ts);
             }
         }
-        self.judge_flows(self.now_for_flows(ts));
+        let now = self.now_for_flows(ts);
+        self.judge_flows(now);
+        for (k, shift) in self.volume.close_all(i64::MAX) {
+            self.volume_shift(k, shift, now);
+        }
         self.flood_summaries(ts, true);
     }
 
@@ -862,6 +887,136 @@ impl Engine {
         self.flow_records += 1;
         self.flow_last_us = self.flow_last_us.max(r.end_us);
         self.flows.record(r);
+        if r.src.is_unspecified() || r.dst.is_unspecified() {
+            return;
+        }
+        let rate = u64::from(r.sampling_rate.max(1));
+        let key = super::flow_volume::PairKey {
+            src: r.src,
+            dst: r.dst,
+            protocol: r.protocol,
+        };
+        if let Some(shift) =
+            self.volume
+                .record(key, r.start_us, r.end_us, r.bytes.saturating_mul(rate))
+        {
+            self.volume_shift(key, shift, r.end_us);
+        }
+        // Logs that count both directions in one record: the reverse pair.
+        if r.rev_bytes > 0 || r.rev_packets > 0 {
+            let back = key.reverse();
+            if let Some(shift) = self.volume.record(back, r.start_us, r.end_us, r.rev_bytes) {
+                self.volume_shift(back, shift, r.end_us);
+            }
+        }
+    }
+
+    /// Raises `flow_volume_shift` for a pair: a new one-way pair only when
+    /// its destination is external; medium, high when the destination is
+    /// external and the pair is a tunnel (GRE or a tunnel UDP port — the
+    /// protocol alone: the port is not in the pair key, so UDP counts as
+    /// a tunnel only when a flow session exists between the two).
+    fn volume_shift(
+        &mut self,
+        k: super::flow_volume::PairKey,
+        shift: super::flow_volume::Shift,
+        ts_us: i64,
+    ) {
+        use super::flow_volume::Shift;
+        let tunnel = match k.protocol {
+            47 => Some(Encap::Gre),
+            17 => self
+                .flows
+                .iter()
+                .find(|(fk, _)| fk.src == k.src && fk.dst == k.dst && fk.encap != Encap::Gre)
+                .map(|(fk, _)| super::flow_sessions::family(fk.encap)),
+            _ => None,
+        };
+        let class = verdict::classify_pair(
+            &self.authorized,
+            &self.internal,
+            k.src,
+            k.dst,
+            tunnel,
+            ts_us,
+        );
+        let (rate, detail) = match shift {
+            Shift::NewOneWay { bytes_per_s } => {
+                if class != DstClass::External {
+                    return;
+                }
+                (
+                    bytes_per_s,
+                    format!(
+                        "new_one_way: a new flow at {bytes_per_s:.0} bytes/s with no flow from {} to {}",
+                        k.dst, k.src
+                    ),
+                )
+            }
+            Shift::Jump {
+                bytes_per_s,
+                baseline_bytes_per_s,
+            } => (
+                bytes_per_s,
+                format!(
+                    "rate_jump: {bytes_per_s:.0} bytes/s, {:.1}x the baseline of {baseline_bytes_per_s:.0} bytes/s",
+                    bytes_per_s / baseline_bytes_per_s.max(1.0)
+                ),
+            ),
+        };
+        let severity = if class == DstClass::External && tunnel.is_some() {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
+        let session = tunnel.map(|encap| SessionKey {
+            encap,
+            src: k.src,
+            dst: k.dst,
+            id: None,
+        });
+        let verdict = session
+            .as_ref()
+            .and_then(|s| self.flows.get(s))
+            .map_or(Verdict::Undetermined, |s| s.verdict);
+        let proto = match tunnel {
+            Some(e) => format!("protocol {}, {e}", k.protocol),
+            None => format!("protocol {}", k.protocol),
+        };
+        let what = match shift {
+            Shift::NewOneWay { .. } => format!(
+                "new one-way flow of {rate:.0} bytes/s from {} to {} ({proto}) in flow records",
+                k.src, k.dst
+            ),
+            Shift::Jump { .. } => format!(
+                "flow volume from {} to {} ({proto}) jumped to {rate:.0} bytes/s in flow records",
+                k.src, k.dst
+            ),
+        };
+        let facts = Facts {
+            dst_class: class,
+            verdict,
+            evidence: vec![detail],
+            counts: AlertCounts {
+                packets: 0,
+                bytes: 0,
+                duplicates: 0,
+            },
+            first_seen_us: ts_us,
+            last_seen_us: ts_us,
+        };
+        let mut a = Alert::new(
+            AlertKind::FlowVolumeShift,
+            severity,
+            &self.sensor,
+            ts_us,
+            facts,
+            what,
+        );
+        if let Some(s) = &session {
+            a = a.with_session(s);
+        }
+        self.push(a);
     }
 
     /// The time flow sessions are judged at when no stream clock says it:

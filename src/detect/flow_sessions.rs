@@ -188,7 +188,7 @@ impl FlowSessions {
 
     /// The family of a record from its fields alone (or the tunnel the
     /// record names, for logs that say it).
-    fn family_of(&self, r: &FlowRecord<'_>) -> Option<Encap> {
+    pub fn family_of(&self, r: &FlowRecord<'_>) -> Option<Encap> {
         if r.tunnel.is_some() {
             return r.tunnel;
         }

@@ -4,6 +4,11 @@
 //! with no traffic coming back ([`Shift::NewOneWay`]), or as a known pair
 //! whose rate jumps far above its own history ([`Shift::Jump`]).
 //!
+//! A new pair is judged one-way when its first interval closes, not at its
+//! first record: flow logs and exporters write each direction as its own
+//! record, and the reverse one often comes right after. The cost is up to
+//! one interval of delay for [`Shift::NewOneWay`].
+//!
 //! The engine calls [`PairTable::record`] for every flow record, so the
 //! record path is one hash lookup and a compare while a record falls in
 //! the pair's open interval; the work of closing an interval happens once
@@ -83,8 +88,8 @@ impl Default for VolumeConfig {
 pub enum Shift {
     /// A pair not seen before (or since eviction) with no reverse pair (dst→src, same protocol) in the table, already at a high rate.
     NewOneWay {
-        /// The first record's rate, or the first interval's rate when the
-        /// pair reached the threshold only over its first interval.
+        /// The first interval's rate (due when it, or the first record
+        /// alone, reached the threshold).
         bytes_per_s: f64,
     },
     /// A known pair's closed interval rate jumped past spike_factor × baseline.
@@ -120,6 +125,9 @@ struct Entry {
     closed: u32,
     /// NewOneWay was raised for this entry (at most once per entry).
     raised_new: bool,
+    /// The entry's first record alone was at a high rate: NewOneWay is due
+    /// when the first interval closes, if no reverse pair came by then.
+    first_high: bool,
 }
 
 impl Entry {
@@ -139,7 +147,8 @@ impl Entry {
             // baseline, and may show a new pair at a high rate that no
             // single record showed.
             self.baseline = rate;
-            if !self.raised_new && rate >= cfg.new_flow_min_bytes_per_s as f64 {
+            if !self.raised_new && (self.first_high || rate >= cfg.new_flow_min_bytes_per_s as f64)
+            {
                 shift = Some(Shift::NewOneWay { bytes_per_s: rate });
             }
         } else {
@@ -327,9 +336,7 @@ impl PairTable {
     }
 
     /// Whether a high-rate pair counts as one-way. A pair from a host to
-    /// itself is its own reverse, so it never does (otherwise it would at
-    /// its first record, before it is in the table, and not at its first
-    /// interval's close).
+    /// itself is its own reverse, so it never does.
     fn is_one_way(&self, key: &PairKey) -> bool {
         key.src != key.dst && !self.has_reverse(key)
     }
@@ -357,9 +364,10 @@ impl PairTable {
     ) -> Option<Shift> {
         let duration_s = end_us.saturating_sub(start_us) as f64 / US_PER_S as f64;
         let rate = bytes as f64 / duration_s.max(1.0);
-        // Judged before evicting, so a reverse pair about to be evicted
-        // still counts: it was in the table when this record came.
-        let raised = rate >= self.cfg.new_flow_min_bytes_per_s as f64 && self.is_one_way(&key);
+        // Not raised yet: the reverse direction is often the next record
+        // (flow logs write each direction as its own line), so whether the
+        // pair is one-way is decided when its first interval closes.
+        let high = rate >= self.cfg.new_flow_min_bytes_per_s as f64;
         let max = self.max_pairs();
         if self.map.len() >= max {
             // An eighth at once, so the O(n) selection is paid once per
@@ -377,10 +385,11 @@ impl PairTable {
                 baseline: 0.0,
                 last_seen_us: end_us,
                 closed: 0,
-                raised_new: raised,
+                raised_new: false,
+                first_high: high,
             },
         );
-        raised.then_some(Shift::NewOneWay { bytes_per_s: rate })
+        None
     }
 
     /// Evicts the `k` least recently seen pairs, exactly `k` (counted).
@@ -547,61 +556,57 @@ mod tests {
     }
 
     #[test]
-    fn new_high_rate_one_way_pair_raises_once() {
+    fn new_high_rate_one_way_pair_raises_once_when_its_first_interval_closes() {
         let mut t = PairTable::new(VolumeConfig::default());
         let k = key(1, 2);
-        // 100 MB over 20 s: 5 MB/s at the first record.
-        assert_eq!(
-            t.record(k, 0, 20 * US_PER_S, 100_000_000),
-            Some(Shift::NewOneWay {
-                bytes_per_s: 5_000_000.0
-            })
-        );
+        // 100 MB over 20 s (5 MB/s): due, but not before the first
+        // interval closes (the reverse direction may be the next record).
+        assert_eq!(t.record(k, 0, 20 * US_PER_S, 100_000_000), None);
         assert_eq!(t.record(k, 3 * US_PER_S, 4 * US_PER_S, 10_000_000), None);
-        // Not again when its first interval (1.8 MB/s) closes.
-        assert_eq!(rec(&mut t, k, 1, 1, 10_000_000), None);
-        assert_eq!(t.map[&k].closed, 1);
-        assert!(t.close_all(i64::MAX).is_empty());
-        // A record shorter than a second counts as one second.
-        let k2 = key(3, 4);
+        // The next interval's record closes the first: 110 MB / 60 s.
         assert_eq!(
-            t.record(k2, 0, 1000, 2_000_000),
+            rec(&mut t, k, 1, 1, 10_000_000),
             Some(Shift::NewOneWay {
-                bytes_per_s: 2_000_000.0
+                bytes_per_s: 110_000_000.0 / 60.0
             })
         );
+        assert_eq!(t.map[&k].closed, 1);
+        // Once only.
+        assert!(t.close_all(i64::MAX).is_empty());
+        // A record shorter than a second counts as one second: 2 MB/s, due
+        // although its interval's average (33 kB/s) is low.
+        let k2 = key(3, 4);
+        assert_eq!(t.record(k2, 0, 1000, 2_000_000), None);
         // IPv6 pairs alike.
         let k6 = PairKey {
             src: IpAddr::V6(Ipv6Addr::LOCALHOST),
             dst: IpAddr::V6(Ipv6Addr::from(7u128)),
             protocol: 17,
         };
-        assert!(matches!(
-            t.record(k6, 0, 0, 2_000_000),
-            Some(Shift::NewOneWay { .. })
-        ));
+        assert_eq!(t.record(k6, 0, 0, 2_000_000), None);
+        let due: Vec<PairKey> = t.close_all(i64::MAX).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(due.len(), 2, "{due:?}");
+        assert!(due.contains(&k2) && due.contains(&k6));
     }
 
     #[test]
     fn new_high_rate_pair_with_a_reverse_raises_nothing() {
         let mut t = PairTable::new(VolumeConfig::default());
         let k = key(1, 2);
+        assert_eq!(t.record(k, 0, US_PER_S, 100_000_000), None);
+        // The reverse direction comes as the next record, in time.
         assert_eq!(t.record(k.reverse(), 0, US_PER_S, 100), None);
         assert!(t.has_reverse(&k));
-        assert_eq!(t.record(k, 0, US_PER_S, 100_000_000), None);
         assert!(t.has_reverse(&k.reverse()));
-        // Nor at the close of its first interval.
         assert!(t.close_all(i64::MAX).is_empty());
         // The reverse of another protocol is not a reverse.
         let udp = PairKey { protocol: 17, ..k };
         assert!(!t.has_reverse(&udp));
-        assert!(matches!(
-            t.record(udp, 0, US_PER_S, 100_000_000),
-            Some(Shift::NewOneWay { .. })
-        ));
+        assert_eq!(t.record(udp, 0, US_PER_S, 100_000_000), None);
         // A host sending to itself is its own reverse.
         assert_eq!(t.record(key(9, 9), 0, US_PER_S, 100_000_000), None);
-        assert!(t.close_all(i64::MAX).is_empty());
+        let due: Vec<PairKey> = t.close_all(i64::MAX).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(due, [udp]);
     }
 
     #[test]
@@ -774,20 +779,18 @@ mod tests {
         let mut t = PairTable::new(VolumeConfig::default());
         let k = key(1, 2);
         // Ends "at 10 s" but starts at 130 s: a zero-length record at 130 s,
-        // in interval 2, at bytes / 1 s.
-        assert_eq!(
-            t.record(k, 130 * US_PER_S, 10 * US_PER_S, 2_000_000),
-            Some(Shift::NewOneWay {
-                bytes_per_s: 2_000_000.0
-            })
-        );
+        // in interval 2, at bytes / 1 s (high: due at the close).
+        assert_eq!(t.record(k, 130 * US_PER_S, 10 * US_PER_S, 2_000_000), None);
         let e = t.map[&k];
         assert_eq!((e.start_us, e.end_us), (2 * MIN, 3 * MIN));
         assert_eq!(e.last_seen_us, 130 * US_PER_S);
+        assert!(e.first_high);
         // Negative times (before the epoch) are intervals too.
         let k2 = key(3, 4);
         assert_eq!(t.record(k2, -1, -1, 10), None);
         assert_eq!(t.map[&k2].start_us, -MIN);
+        let due: Vec<PairKey> = t.close_all(i64::MAX).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(due, [k]);
     }
 
     #[test]

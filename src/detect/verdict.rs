@@ -38,6 +38,34 @@ pub fn classify(
     )
 }
 
+/// The destination class of a flow pair (`flow_volume_shift`): as
+/// [`classify`], with `encap` the tunnel family when the pair is one (an
+/// `[[authorized]]` entry naming an encapsulation matches only that), and
+/// entries naming an id never matching (a flow record has none).
+pub fn classify_pair(
+    authorized: &[Authorized],
+    internal: &[Cidr],
+    src: core::net::IpAddr,
+    dst: core::net::IpAddr,
+    encap: Option<Encap>,
+    ts_us: i64,
+) -> DstClass {
+    let approved = authorized.iter().any(|a| {
+        a.destination.contains(dst)
+            && a.source.is_none_or(|s| s.contains(src))
+            && a.encap.is_none_or(|e| Some(e) == encap)
+            && a.id.is_none()
+            && a.expires.is_none_or(|d| ts_us < d.end_us())
+    });
+    if approved {
+        DstClass::Authorized
+    } else if internal.iter().any(|c| c.contains(dst)) {
+        DstClass::Internal
+    } else {
+        DstClass::External
+    }
+}
+
 /// The verdict of a session and the evidence behind it: ERSPAN and TZSP
 /// exist only to carry copies; other tunnels are mirrors when both
 /// directions of inner conversations travel one way in the tunnel or

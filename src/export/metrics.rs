@@ -106,13 +106,19 @@ fn is_word(w: &str) -> bool {
 }
 
 const DUP_PATHS: [&str; 3] = ["native_encapsulated", "session_session", "native_native"];
-const ENTRY_TABLES: [&str; 3] = ["sessions", "flow_pairs", "flow_sessions"];
-const EVICTION_TABLES: [&str; 5] = [
+const ENTRY_TABLES: [&str; 4] = [
+    "sessions",
+    "flow_pairs",
+    "flow_sessions",
+    "flow_volume_pairs",
+];
+const EVICTION_TABLES: [&str; 6] = [
     "sessions",
     "duplicate_window",
     "payload_window",
     "flow_pairs",
     "flow_sessions",
+    "flow_volume_pairs",
 ];
 const SESSION_LABELS: [&str; 6] = ["encap", "src", "dst", "id", "dst_class", "verdict"];
 const OVERFLOW_LABELS: [&str; 6] = [OTHER; 6];
@@ -737,10 +743,12 @@ impl Metrics {
         }
 
         self.flow.update(c);
-        for (t, n) in ENTRY_TABLES
-            .into_iter()
-            .zip([c.sessions, c.flow_pairs, c.flow_sessions])
-        {
+        for (t, n) in ENTRY_TABLES.into_iter().zip([
+            c.sessions,
+            c.flow_pairs,
+            c.flow_sessions,
+            c.flow_volume_pairs,
+        ]) {
             set_gauge_vec(&self.table_entries, &[t], to_i64(n));
         }
         for (t, n) in EVICTION_TABLES.into_iter().zip([
@@ -749,6 +757,7 @@ impl Metrics {
             c.payload_window_evictions,
             c.flow_pair_evictions,
             c.flow_session_evictions,
+            c.flow_volume_evictions,
         ]) {
             sync_counter_vec(&self.table_evictions, &[t], n);
         }

@@ -61,6 +61,9 @@ pub struct Counters {
     /// Flow sessions held and evicted ([`crate::detect::flow_sessions`]).
     pub flow_sessions: usize,
     pub flow_session_evictions: u64,
+    /// Pairs with a volume baseline held and evicted.
+    pub flow_volume_pairs: usize,
+    pub flow_volume_evictions: u64,
     /// Mirror sessions seen in flow records, by destination class.
     pub flow_mirror_sessions: [usize; 3],
     /// What flow sources sent (published once any record was read).
@@ -244,6 +247,8 @@ impl Shared {
             flow_pair_evictions: pair_evictions,
             flow_sessions: engine.flows.len(),
             flow_session_evictions: engine.flows.evicted,
+            flow_volume_pairs: engine.volume.len(),
+            flow_volume_evictions: engine.volume.evicted,
             flow_mirror_sessions,
             flows,
             lag_seconds: if engine.packets == 0 {
