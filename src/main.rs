@@ -58,8 +58,12 @@ Examples:
   mirrorwatch replay --state case-42.db day1.pcap && mirrorwatch replay --state case-42.db day2.pcap
   mirrorwatch replay <(zcat capture.pcap.gz)
   tcpdump -i eth0 -w - | mirrorwatch replay -
+  mirrorwatch replay --flows netflow-exports.pcap --flows vpc-flow-logs/ span.pcap
 
 Files are read in order into one session table; `-` reads standard input.
+--flows inputs are read after the captures: a session seen in packets and
+in flow records is one session, seen_by both, alerted once. Export
+datagrams inside the captures (UDP to flows.collector_ports) count too.
 SIGINT or SIGTERM stops reading: what was read is judged, alerts and
 evidence are flushed, and the report is printed with \"interrupted\": true.
 SIGHUP re-reads --config.
@@ -97,13 +101,17 @@ Examples:
   mirrorwatch live -i eth1
   mirrorwatch live -i eth1 -i eth2 --bpf 'not port 22' --config /etc/mirrorwatch.toml
   mirrorwatch live -i span0 --alerts /var/log/mirrorwatch/alerts.jsonl --evidence /var/lib/mirrorwatch --user nobody
+  mirrorwatch live --flow-listen 0.0.0.0:2055 --flow-listen 0.0.0.0:6343 --listen 0.0.0.0:9750 --web-config web.yml
+  mirrorwatch live -i tap0 --flow-listen 0.0.0.0:4739
 
 HTTP (default 127.0.0.1:9750): /metrics, /healthz (503 while an output
 fails), /api/v1/sessions, /api/v1/alerts?since=RFC3339. SIGINT/SIGTERM stop
 (queues drained, alerts and evidence flushed, state saved; exit 0), SIGHUP
 reopens --alerts (logrotate) and re-reads --config. Sessions, alerted kinds
 and configuration events survive restarts in --state (SQLite; --no-state
-for none, --fresh-state to start afresh).")]
+for none, --fresh-state to start afresh). --flow-listen receives NetFlow
+v5/v9, IPFIX and sFlow (told by content) into the same inventory; with no
+--interface the sensor is a flow collector (docs/scale.md for fleets).")]
     Live(LiveArgs),
     /// Read device syslog and cloud audit logs and list the mirror
     /// configuration changes in them.
@@ -131,6 +139,7 @@ Examples:
   mirrorwatch flows --alerts alerts.jsonl --fail-on high exports.pcap
   mirrorwatch flows vpc-flow-logs/ conn.log eve.json.gz
   mirrorwatch flows --input-format aws-vpc flows.log.gz
+  mirrorwatch flows --logs cloudtrail.json sflow-exports.pcap
 
 Export datagrams are UDP to flows.collector_ports (2055, 4739, 9995, 9996,
 6343 by default); the format is told by content. A record to IP protocol
@@ -147,7 +156,11 @@ format, or custom formats with their header line), GCP VPC Flow Logs
 conn.log and tunnel.log (TSV or JSON), Suricata EVE flow and netflow
 events; the kind is told by content unless --input-format says it. A
 malformed line is counted and skipped with a warning naming file and line.
-Exit status as for replay.")]
+Per (source, destination, protocol) pair a rate baseline is kept:
+flow_volume_shift is raised for a new one-way pair to an external address
+at flows.new_flow_min_bytes_per_s or more, or a jump past
+alerts.spike_factor x the baseline. --logs links sessions to configuration
+events as for replay. Exit status as for replay.")]
     Flows(FlowsArgs),
     /// Print the default configuration, or check a configuration file.
     #[command(

@@ -17,7 +17,7 @@ use crate::detect::{DstClass, SessionKey, Verdict};
 use crate::logs::ConfigEvent;
 
 /// The schema this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Why the state database cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +108,8 @@ impl Store {
         }
         if fresh {
             conn.execute_batch(
-                "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS config_events;",
+                "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS config_events;
+                 DROP TABLE IF EXISTS flow_sessions;",
             )
             .map_err(c)?;
         }
@@ -122,6 +123,14 @@ impl Store {
                  alerted INTEGER NOT NULL, alerted_ever INTEGER NOT NULL,
                  dup_packets INTEGER NOT NULL, baseline REAL NOT NULL, seconds INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS config_events (event TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS flow_sessions (
+                 encap TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, id INTEGER,
+                 packets INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                 first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL,
+                 seen_by INTEGER NOT NULL, exporters TEXT NOT NULL,
+                 sampling_rate INTEGER NOT NULL, estimated INTEGER NOT NULL,
+                 dst_class TEXT NOT NULL, verdict TEXT NOT NULL,
+                 alerted INTEGER NOT NULL, alerted_ever INTEGER NOT NULL);
              PRAGMA user_version = {SCHEMA_VERSION};
              COMMIT;"
         ))
@@ -187,6 +196,47 @@ impl Store {
         }
         let mut st = self
             .conn
+            .prepare(
+                "SELECT rowid, encap, src, dst, id, packets, bytes, first_seen_us, last_seen_us,
+                        seen_by, exporters, sampling_rate, estimated, dst_class, verdict,
+                        alerted, alerted_ever FROM flow_sessions",
+            )
+            .map_err(c)?;
+        let mut rows = st.query([]).map_err(c)?;
+        while let Some(r) = rows.next().map_err(c)? {
+            let row: i64 = r.get(0).map_err(c)?;
+            let text =
+                |i: usize| -> Result<String, StoreError> { r.get::<_, String>(i).map_err(c) };
+            let bad = |field: &str| corrupt(format!("flow_sessions row {row}: bad {field}"));
+            let int = |i: usize| -> Result<i64, StoreError> { r.get::<_, i64>(i).map_err(c) };
+            let id: Option<i64> = r.get(4).map_err(c)?;
+            let mut exporters = Vec::new();
+            for e in text(10)?.split(',').filter(|e| !e.is_empty()) {
+                exporters.push(e.parse().map_err(|_| bad("exporters"))?);
+            }
+            snap.flow_sessions.push(crate::detect::saved::SavedFlowSession {
+                key: SessionKey {
+                    encap: Encap::parse(&text(1)?).ok_or_else(|| bad("encap"))?,
+                    src: text(2)?.parse().map_err(|_| bad("src"))?,
+                    dst: text(3)?.parse().map_err(|_| bad("dst"))?,
+                    id: id.and_then(|v| u32::try_from(v).ok()),
+                },
+                packets: int(5)? as u64,
+                bytes: int(6)? as u64,
+                first_seen_us: int(7)?,
+                last_seen_us: int(8)?,
+                seen_by: int(9)? as u16,
+                exporters,
+                sampling_rate: u32::try_from(int(11)?).map_err(|_| bad("sampling_rate"))?,
+                estimated: int(12)? != 0,
+                dst_class: DstClass::parse(&text(13)?).ok_or_else(|| bad("dst_class"))?,
+                verdict: Verdict::parse(&text(14)?).ok_or_else(|| bad("verdict"))?,
+                alerted: int(15)? as u16,
+                alerted_ever: int(16)? as u16,
+            });
+        }
+        let mut st = self
+            .conn
             .prepare("SELECT rowid, event FROM config_events ORDER BY rowid")
             .map_err(c)?;
         let mut rows = st.query([]).map_err(c)?;
@@ -209,6 +259,7 @@ impl Store {
         let tx = self.conn.transaction().map_err(w)?;
         tx.execute("DELETE FROM sessions", []).map_err(w)?;
         tx.execute("DELETE FROM config_events", []).map_err(w)?;
+        tx.execute("DELETE FROM flow_sessions", []).map_err(w)?;
         {
             let mut ins = tx
                 .prepare(
@@ -233,6 +284,33 @@ impl Store {
                     x.dup_packets as i64,
                     x.baseline,
                     x.seconds as i64,
+                ])
+                .map_err(w)?;
+            }
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO flow_sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                )
+                .map_err(w)?;
+            for x in &snap.flow_sessions {
+                let exporters: Vec<String> = x.exporters.iter().map(ToString::to_string).collect();
+                ins.execute(params![
+                    x.key.encap.as_str(),
+                    x.key.src.to_string(),
+                    x.key.dst.to_string(),
+                    x.key.id.map(i64::from),
+                    x.packets as i64,
+                    x.bytes as i64,
+                    x.first_seen_us,
+                    x.last_seen_us,
+                    i64::from(x.seen_by),
+                    exporters.join(","),
+                    i64::from(x.sampling_rate),
+                    i64::from(x.estimated),
+                    x.dst_class.as_str(),
+                    x.verdict.as_str(),
+                    i64::from(x.alerted),
+                    i64::from(x.alerted_ever),
                 ])
                 .map_err(w)?;
             }
@@ -296,14 +374,36 @@ mod tests {
                 "f:1",
             );
             e.vni = Some(42);
+            let flow = crate::detect::saved::SavedFlowSession {
+                key: SessionKey {
+                    encap: Encap::Gre,
+                    src: "10.0.0.1".parse().expect("ip"),
+                    dst: "203.0.113.9".parse().expect("ip"),
+                    id: None,
+                },
+                packets: 300,
+                bytes: 30_000,
+                first_seen_us: 1,
+                last_seen_us: 2,
+                seen_by: 0b101,
+                exporters: vec!["192.0.2.1".parse().expect("ip"), "2001:db8::1".parse().expect("ip")],
+                sampling_rate: 100,
+                estimated: true,
+                dst_class: DstClass::External,
+                verdict: Verdict::Mirror,
+                alerted: 3,
+                alerted_ever: 7,
+            };
             s.save(&Snapshot {
                 sessions: vec![session(1), session(2)],
                 events: vec![e.clone()],
+                flow_sessions: vec![flow.clone()],
             })
             .expect("save");
             let back = s.load().expect("load");
             assert_eq!(back.sessions, vec![session(1), session(2)]);
             assert_eq!(back.events, vec![e]);
+            assert_eq!(back.flow_sessions, vec![flow]);
             // Held by this process: another one is refused.
             let err = Store::open(&p, false).err().expect("locked");
             assert!(matches!(err, StoreError::Locked { .. }), "{err}");

@@ -811,6 +811,7 @@ impl Engine {
                 .as_ref()
                 .map(|c| c.events().cloned().collect())
                 .unwrap_or_default(),
+            flow_sessions: self.flows.saved(),
         }
     }
 
@@ -819,6 +820,14 @@ impl Engine {
     /// for what it already raised), and the configuration events (which
     /// explain their sessions again; they raise nothing, they did before).
     pub fn restore(&mut self, snap: super::saved::Snapshot) {
+        if !snap.flow_sessions.is_empty() {
+            // Flow records were read before the restart: reported as such.
+            self.flow_records = self.flow_records.max(1);
+            for s in &snap.flow_sessions {
+                self.last_ts_us = self.last_ts_us.max(s.last_seen_us);
+            }
+            self.flows.restore(snap.flow_sessions);
+        }
         for x in snap.sessions {
             let (r, _) = self.sessions.upsert(x.key, x.first_seen_us);
             if let Some((_, s)) = self.sessions.get_mut(r) {
@@ -854,6 +863,9 @@ impl Engine {
                 if let Some((k, s)) = self.sessions.get_mut(r) {
                     s.config_events = c.matching(k, s.first_seen_us, s.last_seen_us);
                 }
+            }
+            for (k, s) in self.flows.iter_mut() {
+                s.config_events = c.matching(k, s.first_us, s.last_us);
             }
         }
     }

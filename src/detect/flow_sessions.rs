@@ -168,6 +168,61 @@ impl FlowSessions {
             .collect()
     }
 
+    /// What survives a restart.
+    pub fn saved(&self) -> Vec<super::saved::SavedFlowSession> {
+        self.sessions
+            .iter()
+            .map(|(k, s)| super::saved::SavedFlowSession {
+                key: *k,
+                packets: s.packets,
+                bytes: s.bytes,
+                first_seen_us: s.first_us,
+                last_seen_us: s.last_us,
+                seen_by: s.seen_by,
+                exporters: s.exporters.clone(),
+                sampling_rate: s.sampling_rate,
+                estimated: s.estimated,
+                dst_class: s.dst_class,
+                verdict: s.verdict,
+                alerted: s.alerted,
+                alerted_ever: s.alerted_ever,
+            })
+            .collect()
+    }
+
+    /// Takes back saved sessions: counted on from where they were, judged
+    /// as they were, nothing raised again that was raised.
+    pub fn restore(&mut self, saved: Vec<super::saved::SavedFlowSession>) {
+        for x in saved {
+            if self.sessions.len() >= self.cap {
+                break;
+            }
+            for e in &x.exporters {
+                if self.exporters.len() < MAX_KNOWN_EXPORTERS {
+                    self.exporters.insert(*e);
+                }
+            }
+            self.sessions.insert(
+                x.key,
+                FlowSession {
+                    packets: x.packets,
+                    bytes: x.bytes,
+                    first_us: x.first_seen_us,
+                    last_us: x.last_seen_us,
+                    seen_by: x.seen_by,
+                    exporters: x.exporters,
+                    sampling_rate: x.sampling_rate,
+                    estimated: x.estimated,
+                    dst_class: x.dst_class,
+                    verdict: x.verdict,
+                    alerted: x.alerted,
+                    alerted_ever: x.alerted_ever,
+                    ..FlowSession::default()
+                },
+            );
+        }
+    }
+
     /// Marks every session for judging again (a configuration reload).
     pub fn mark_all_dirty(&mut self) {
         for s in self.sessions.values_mut() {
