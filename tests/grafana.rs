@@ -36,6 +36,16 @@ const METRICS: &[&str] = &[
     "mirrorwatch_output_errors_total",
     "mirrorwatch_config_events_total",
     "mirrorwatch_config_correlated_sessions",
+    "mirrorwatch_flow_received_datagrams_total",
+    "mirrorwatch_flow_received_records_total",
+    "mirrorwatch_flow_sampling_interval_packets",
+    "mirrorwatch_flow_active_templates",
+    "mirrorwatch_flow_template_missed_sets_total",
+    "mirrorwatch_flow_pending_sets",
+    "mirrorwatch_flow_dropped_sets_total",
+    "mirrorwatch_flow_decode_errors_total",
+    "mirrorwatch_flow_queue_dropped_datagrams_total",
+    "mirrorwatch_flow_mirror_sessions",
     "mirrorwatch_table_entries",
     "mirrorwatch_table_evictions_total",
     "mirrorwatch_http_requests_total",
@@ -55,6 +65,7 @@ const ALERT_KINDS: &[&str] = &[
     "unapproved_mirror_config",
     "mirror_without_config",
     "alert_flood",
+    "flow_volume_shift",
 ];
 
 /// The alert kinds raised from configuration logs, and the rule (in both
@@ -800,6 +811,128 @@ fn configuration_row_shows_events_correlation_and_config_alerts() {
         assert!(
             keeps_label(e, "kind") && keeps_label(e, "severity"),
             "{title}: by kind and severity (mirror_config_change is medium or high): {e}"
+        );
+    }
+}
+
+/// The panels below the row whose title contains `title` (lower case),
+/// down to the next row.
+fn panels_in_row<'a>(panels: &[&'a Value], title: &str) -> Vec<&'a Value> {
+    let y = |p: &Value| p["gridPos"]["y"].as_u64().unwrap_or(0);
+    let row = panels
+        .iter()
+        .find(|p| {
+            p["type"] == "row"
+                && p["title"]
+                    .as_str()
+                    .is_some_and(|t| t.to_lowercase().contains(title))
+        })
+        .unwrap_or_else(|| panic!("no row titled like {title:?}"));
+    let next_row = panels
+        .iter()
+        .filter(|p| p["type"] == "row" && y(p) > y(row))
+        .map(|p| y(p))
+        .min()
+        .unwrap_or(u64::MAX);
+    panels
+        .iter()
+        .copied()
+        .filter(|p| p["type"] != "row" && y(p) > y(row) && y(p) < next_row)
+        .collect()
+}
+
+#[test]
+fn flow_row_shows_exporters_templates_errors_and_flow_alerts() {
+    let d = dashboard();
+    let panels = common::all_panels(&d);
+    let in_row = panels_in_row(&panels, "flow records");
+    let exprs: Vec<(&Value, &str)> = in_row
+        .iter()
+        .flat_map(|p| {
+            p["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["expr"].as_str())
+                .map(move |e| (*p, e))
+        })
+        .collect();
+    let reading = |metric: &str| -> Vec<(&Value, &str)> {
+        exprs
+            .iter()
+            .copied()
+            .filter(|(_, e)| selectors(e).iter().any(|s| s.name == metric))
+            .collect()
+    };
+    // Every flow family, and the labels that say where it comes from.
+    for (metric, labels) in [
+        (
+            "mirrorwatch_flow_received_records_total",
+            &["exporter", "format"][..],
+        ),
+        (
+            "mirrorwatch_flow_received_datagrams_total",
+            &["exporter", "format"],
+        ),
+        ("mirrorwatch_flow_sampling_interval_packets", &["exporter"]),
+        ("mirrorwatch_flow_active_templates", &["exporter"]),
+        ("mirrorwatch_flow_template_missed_sets_total", &[]),
+        ("mirrorwatch_flow_pending_sets", &[]),
+        ("mirrorwatch_flow_dropped_sets_total", &[]),
+        ("mirrorwatch_flow_decode_errors_total", &["kind"]),
+        ("mirrorwatch_flow_queue_dropped_datagrams_total", &[]),
+        ("mirrorwatch_flow_mirror_sessions", &["dst_class"]),
+    ] {
+        let found = reading(metric);
+        assert!(
+            !found.is_empty(),
+            "no panel of the Flow records row shows {metric}"
+        );
+        for label in labels {
+            assert!(
+                found.iter().any(|(_, e)| keeps_label(e, label)),
+                "no panel of the Flow records row shows {metric} by {label}: {:?}",
+                found.iter().map(|(_, e)| *e).collect::<Vec<_>>()
+            );
+        }
+    }
+    let (sessions, _) = reading("mirrorwatch_flow_mirror_sessions")[0];
+    assert_eq!(
+        sessions["type"], "stat",
+        "flow-detected mirror sessions are a stat"
+    );
+    let external = sessions["fieldConfig"]["overrides"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["matcher"]["options"] == "external")
+        .expect("an override for external flow mirror sessions");
+    assert!(
+        external.to_string().contains("\"red\""),
+        "external flow mirror sessions are red: {external}"
+    );
+    // The flow alerts: flow_volume_shift only, by severity (medium or high).
+    let alerts = reading("mirrorwatch_detect_alerts_total");
+    assert!(
+        !alerts.is_empty(),
+        "no panel of the row shows flow_volume_shift"
+    );
+    for (p, e) in &alerts {
+        for s in selectors(e)
+            .iter()
+            .filter(|s| s.name == "mirrorwatch_detect_alerts_total")
+        {
+            assert_eq!(
+                matcher_values(&s.matchers, "kind"),
+                ["flow_volume_shift"],
+                "{}: {e}",
+                p["title"]
+            );
+        }
+        assert!(
+            keeps_label(e, "severity"),
+            "{}: by severity: {e}",
+            p["title"]
         );
     }
 }
