@@ -214,26 +214,27 @@ impl Store {
             for e in text(10)?.split(',').filter(|e| !e.is_empty()) {
                 exporters.push(e.parse().map_err(|_| bad("exporters"))?);
             }
-            snap.flow_sessions.push(crate::detect::saved::SavedFlowSession {
-                key: SessionKey {
-                    encap: Encap::parse(&text(1)?).ok_or_else(|| bad("encap"))?,
-                    src: text(2)?.parse().map_err(|_| bad("src"))?,
-                    dst: text(3)?.parse().map_err(|_| bad("dst"))?,
-                    id: id.and_then(|v| u32::try_from(v).ok()),
-                },
-                packets: int(5)? as u64,
-                bytes: int(6)? as u64,
-                first_seen_us: int(7)?,
-                last_seen_us: int(8)?,
-                seen_by: int(9)? as u16,
-                exporters,
-                sampling_rate: u32::try_from(int(11)?).map_err(|_| bad("sampling_rate"))?,
-                estimated: int(12)? != 0,
-                dst_class: DstClass::parse(&text(13)?).ok_or_else(|| bad("dst_class"))?,
-                verdict: Verdict::parse(&text(14)?).ok_or_else(|| bad("verdict"))?,
-                alerted: int(15)? as u16,
-                alerted_ever: int(16)? as u16,
-            });
+            snap.flow_sessions
+                .push(crate::detect::saved::SavedFlowSession {
+                    key: SessionKey {
+                        encap: Encap::parse(&text(1)?).ok_or_else(|| bad("encap"))?,
+                        src: text(2)?.parse().map_err(|_| bad("src"))?,
+                        dst: text(3)?.parse().map_err(|_| bad("dst"))?,
+                        id: id.and_then(|v| u32::try_from(v).ok()),
+                    },
+                    packets: int(5)? as u64,
+                    bytes: int(6)? as u64,
+                    first_seen_us: int(7)?,
+                    last_seen_us: int(8)?,
+                    seen_by: int(9)? as u16,
+                    exporters,
+                    sampling_rate: u32::try_from(int(11)?).map_err(|_| bad("sampling_rate"))?,
+                    estimated: int(12)? != 0,
+                    dst_class: DstClass::parse(&text(13)?).ok_or_else(|| bad("dst_class"))?,
+                    verdict: Verdict::parse(&text(14)?).ok_or_else(|| bad("verdict"))?,
+                    alerted: int(15)? as u16,
+                    alerted_ever: int(16)? as u16,
+                });
         }
         let mut st = self
             .conn
@@ -386,7 +387,10 @@ mod tests {
                 first_seen_us: 1,
                 last_seen_us: 2,
                 seen_by: 0b101,
-                exporters: vec!["192.0.2.1".parse().expect("ip"), "2001:db8::1".parse().expect("ip")],
+                exporters: vec![
+                    "192.0.2.1".parse().expect("ip"),
+                    "2001:db8::1".parse().expect("ip"),
+                ],
                 sampling_rate: 100,
                 estimated: true,
                 dst_class: DstClass::External,

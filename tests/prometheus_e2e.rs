@@ -76,6 +76,16 @@ const SCENARIOS: &[Scenario] = &[
         &["tests/fixtures/logs/cisco-ios.log"],
         &["pcaps/tzsp.pcap"],
     ),
+    // The ERSPAN session and softflowd's IPFIX export of it, as a capture
+    // of export traffic replayed beside it: one session, seen by both.
+    (
+        "flows",
+        &[],
+        &[
+            "pcaps/erspan3.pcap",
+            "tests/fixtures/flows/ipfix/erspan3-softflowd.pcap",
+        ],
+    ),
 ];
 
 /// The scenario each dashboard panel is meant for, by title; panels not
@@ -113,6 +123,18 @@ const PANEL_SCENARIOS: &[(&str, &str)] = &[
         "Configuration alerts since sensor start",
         "config-unexplained",
     ),
+    (
+        "Flow-detected mirror sessions by destination class",
+        "flows",
+    ),
+    ("Flow volume shift alerts by severity", "flows"),
+    ("Flow records/s by exporter and format", "flows"),
+    ("Export datagrams/s by exporter and format", "flows"),
+    ("Sampling interval by exporter", "flows"),
+    ("Templates held by exporter", "flows"),
+    ("Template-missed, pending and dropped sets", "flows"),
+    ("Flow decode errors/s by kind", "flows"),
+    ("Flow datagrams dropped by the sensor's queue/s", "flows"),
 ];
 
 /// A value a panel must show: (panel title, scenario, labels of a series,
@@ -124,8 +146,26 @@ type PanelValue = (
     f64,
 );
 
-/// Values the configuration panels must show.
+/// Values the configuration and flow panels must show.
 const PANEL_VALUES: &[PanelValue] = &[
+    (
+        "Flow-detected mirror sessions by destination class",
+        "flows",
+        &[("dst_class", "external")],
+        1.0,
+    ),
+    (
+        "Templates held by exporter",
+        "flows",
+        &[("exporter", "10.1.0.254")],
+        1.0,
+    ),
+    (
+        "Sampling interval by exporter",
+        "flows",
+        &[("exporter", "10.1.0.254"), ("format", "ipfix")],
+        1.0,
+    ),
     (
         "Configuration events since sensor start",
         "config-cloud",
@@ -552,6 +592,27 @@ fn replayed_captures_feed_dashboard_and_alerts() {
             "MirrorToExternal fires for {scenario}: {all:?}"
         );
     }
+
+    // FlowMirrorToExternal fires for the sensor whose external mirror was
+    // also seen in IPFIX, and not for the one that saw packets only.
+    let flow_firing = r#"ALERTS{alertname="FlowMirrorToExternal", alertstate="firing"}"#;
+    let flows = instance("flows");
+    wait_for(
+        "FlowMirrorToExternal firing for flows",
+        STARTUP_LIMIT,
+        &mut guard,
+        || {
+            query(prom, flow_firing)
+                .ok()?
+                .into_iter()
+                .find(|s| instance_of(s) == flows)
+        },
+    );
+    let all = query(prom, flow_firing).expect("ALERTS query");
+    assert!(
+        !all.iter().any(|s| instance_of(s) == erspan3),
+        "FlowMirrorToExternal fires for packets alone: {all:?}"
+    );
 
     // The configuration-change rules: the CloudTrail log of the AWS mirror
     // raises UnapprovedMirrorConfig and MirrorConfigChangeHighRisk...
