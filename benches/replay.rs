@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use mirrorwatch::config::Config;
-use mirrorwatch::pipeline::replay;
+use mirrorwatch::pipeline::{Outputs, replay, replay_with};
 use mirrorwatch::source::{plain_read_loop, reader_loop};
 use mirrorwatch_synth as synth;
 
@@ -61,6 +61,7 @@ fn main() {
     let mut inventory_cfg = cfg.clone();
     inventory_cfg.duplicates.enabled = false;
     let (mut plain, mut ours, mut inv, mut full) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut staged = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();
         let (k, _) = plain_read_loop(&path_s).expect("readable capture");
@@ -75,11 +76,24 @@ fn main() {
             v.push(r.packets as f64 / t.elapsed().as_secs_f64());
             assert_eq!(r.packets, k);
         }
+        let t = Instant::now();
+        let r = replay_with(
+            std::slice::from_ref(&path_s),
+            &cfg,
+            Outputs {
+                workers: 1,
+                ..Outputs::default()
+            },
+        )
+        .expect("replay");
+        staged.push(r.outcome.report.packets as f64 / t.elapsed().as_secs_f64());
+        assert_eq!(r.outcome.report.packets, k);
     }
     let p = median(&mut plain);
     let o = median(&mut ours);
     let i = median(&mut inv);
     let f = median(&mut full);
+    let w = median(&mut staged);
     println!("plain libpcap read loop:              {p:>12.0} packets/s (median)");
     println!(
         "mirrorwatch's reader alone:           {o:>12.0} packets/s (median), {:.2}x plain",
@@ -92,6 +106,10 @@ fn main() {
     println!(
         "replay, full detection (duplicates):  {f:>12.0} packets/s (median), {:.2}x plain",
         f / p
+    );
+    println!(
+        "replay, full detection, reader thread + 1 engine worker (--workers 1): {w:>12.0} packets/s (median), {:.2}x plain",
+        w / p
     );
     println!(
         "per packet: libpcap read {:.0} ns, our read {:.0} ns, decode + inventory {:.0} ns, duplicate detection {:.0} ns",

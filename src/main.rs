@@ -246,6 +246,12 @@ struct ReplayArgs {
     /// seen in packets and in flows is one session, `seen_by` both.
     #[arg(long = "flows", value_name = "INPUT")]
     flows: Vec<String>,
+    /// Engine workers beside the reader/decoder thread: 1 reads and
+    /// decodes the captures on a thread of its own (the default with two
+    /// or more cores), 0 does everything on one thread. Results are the
+    /// same.
+    #[arg(long, value_name = "N", value_parser = parse_workers)]
+    workers: Option<usize>,
     /// Capture files (pcap or pcapng), `-` for standard input.
     #[arg(required = true, value_name = "PCAP")]
     pcaps: Vec<String>,
@@ -451,6 +457,23 @@ fn syslog_warning(stats: Option<&mirrorwatch::export::syslog::SyslogStats>) {
 
 fn parse_alerts_format(s: &str) -> Result<AlertFormat, String> {
     AlertFormat::parse(s).ok_or_else(|| format!("`{s}`: expected native, eve, ecs or ocsf"))
+}
+
+/// `--workers`: 0 or 1 engine workers beside the reader/decoder thread.
+fn parse_workers(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ (0 | 1)) => Ok(n),
+        Ok(n) => Err(format!(
+            "{n}: at most 1 engine worker is supported (the reader/decoder thread beside it makes 2 threads); see docs/performance.md"
+        )),
+        Err(_) => Err(format!("`{s}`: expected 0 or 1")),
+    }
+}
+
+/// The default of `--workers`: a reader/decoder thread beside the engine
+/// when there is a second core for it.
+fn default_workers() -> usize {
+    usize::from(std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2))
 }
 
 fn parse_pace(s: &str) -> Result<f64, String> {
@@ -712,6 +735,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             store,
             flows: &a.flows,
             flow_format: None,
+            workers: a.workers.unwrap_or_else(default_workers),
         },
     );
     let r = match r {
@@ -760,6 +784,7 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
             evidence,
             signals: Some(signals),
             config_path: a.out.config.clone(),
+            workers: default_workers(),
             ..pipeline::Outputs::default()
         },
     );

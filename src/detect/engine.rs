@@ -312,22 +312,17 @@ impl Engine {
     /// First stage: count, fingerprint.
     #[inline(always)]
     fn prepare(&mut self, f: &Frame<'_>, d: &Decoded<'_>) -> (Option<u64>, Option<u64>) {
+        self.count(f, d);
+        fingerprints(&self.fp, d, self.duplicates_enabled, self.min_payload)
+    }
+
+    #[inline(always)]
+    fn count(&mut self, f: &Frame<'_>, d: &Decoded<'_>) {
         self.packets += 1;
         self.bytes += u64::from(f.orig_len);
         if let Some(e) = d.error {
             self.errors.add(e);
         }
-        let (mut fp, mut digest) = (None, None);
-        if let Some(ip) = d.inner.as_ref().filter(|_| self.duplicates_enabled) {
-            // Payload digests are kept for native packets only.
-            let min_payload = if d.tunnel.is_none() {
-                self.min_payload
-            } else {
-                usize::MAX
-            };
-            (fp, digest) = self.fp.packet_and_payload(ip, min_payload);
-        }
-        (fp, digest)
     }
 
     /// Second stage: sessions, duplicates, verdicts, alerts.
@@ -1149,6 +1144,30 @@ impl Engine {
         s.alerted_ever |= kind.bit();
         self.alert_counts[a.kind as usize][a.severity as usize] += 1;
         self.pending.push(a);
+    }
+}
+
+/// The packet fingerprint and (native packets of at least `min_payload`
+/// bytes) the payload digest of a decoded frame, when duplicates are looked
+/// for: a pure function of the frame.
+#[inline(always)]
+pub fn fingerprints(
+    fp: &Fingerprinter,
+    d: &Decoded<'_>,
+    duplicates_enabled: bool,
+    min_payload: usize,
+) -> (Option<u64>, Option<u64>) {
+    match d.inner.as_ref().filter(|_| duplicates_enabled) {
+        Some(ip) => {
+            // Payload digests are kept for native packets only.
+            let min_payload = if d.tunnel.is_none() {
+                min_payload
+            } else {
+                usize::MAX
+            };
+            fp.packet_and_payload(ip, min_payload)
+        }
+        None => (None, None),
     }
 }
 

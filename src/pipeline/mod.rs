@@ -12,6 +12,7 @@
 //! about every 100 ms: signals, SIGHUP reload, configuration events from
 //! syslog, output flushing, publishing, progress.
 pub mod signals;
+pub mod staged;
 
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
@@ -77,6 +78,24 @@ impl Analyzer {
                 .datagram(exporter, f.ts_us, payload, &mut |r| engine.flow_record(r));
         }
         p
+    }
+
+    /// A frame the reader stage decoded: judged as
+    /// [`Analyzer::frame`] judges it.
+    #[inline]
+    pub fn prepared(&mut self, p: &staged::Prepared<'_>) -> Processed {
+        let f = &p.frame;
+        let Some(d) = &p.decoded else {
+            return self.frame(f);
+        };
+        let r = self.engine.observe(f, d);
+        if let Some((exporter, payload)) = self.flows.export_datagram(d) {
+            let engine = &mut self.engine;
+            let _ = self
+                .flows
+                .datagram(exporter, f.ts_us, payload, &mut |r| engine.flow_record(r));
+        }
+        r
     }
 
     /// One export datagram received from `exporter` (`--flow-listen`).
@@ -289,6 +308,24 @@ impl Pipeline {
         }
     }
 
+    /// One prepared frame through the analyzer and the sinks.
+    #[inline(always)]
+    fn prepared(&mut self, p: &staged::Prepared<'_>) {
+        let fr = &p.frame;
+        if fr.ts_us >= self.next_tick_us {
+            self.tick(fr.ts_us);
+        }
+        let r = self.analyzer.prepared(p);
+        if r.evidence
+            && let Some(ev) = self.sinks.evidence.as_mut()
+        {
+            ev.keep(&self.analyzer.engine, r, p.dlt, fr);
+        }
+        if self.analyzer.engine.has_alerts() {
+            self.drain_alerts();
+        }
+    }
+
     /// A stream-clock tick.
     fn tick(&mut self, now_us: i64) {
         if self.next_tick_us != i64::MIN {
@@ -484,6 +521,13 @@ impl Pipeline {
             match source.next(WAIT) {
                 Step::Frame(fr, dlt) => {
                     self.frame(&fr, dlt);
+                    n = n.wrapping_add(1);
+                    if n % 64 != 0 {
+                        continue;
+                    }
+                }
+                Step::Prepared(p) => {
+                    self.prepared(&p);
                     n = n.wrapping_add(1);
                     if n % 64 != 0 {
                         continue;
@@ -711,6 +755,10 @@ pub struct Outputs<'a> {
     pub flows: &'a [String],
     /// `--input-format` of the flow inputs.
     pub flow_format: Option<InputFormat>,
+    /// Engine workers beside a reader/decoder thread: 0 reads, decodes
+    /// and judges on one thread; 1 reads and decodes on a thread of its
+    /// own ([`staged`]). Results are the same.
+    pub workers: usize,
 }
 
 /// A replay's report and what went wrong with its inputs and outputs.
@@ -760,7 +808,28 @@ pub fn replay_with(
         progress: out.progress,
         ..Control::default()
     };
+    if out.workers >= 1 && !paths.is_empty() {
+        match staged::StagedSource::start(paths.to_vec(), &p.cfg) {
+            Ok(source) => return Ok(replay_staged(p, source, ctl)),
+            Err(e) => warn!(error = %e, "cannot start the reader thread; reading on one thread"),
+        }
+    }
     Ok(replay_files(p, paths, ctl))
+}
+
+/// [`replay_files`] with the reader/decoder stage on its own thread.
+fn replay_staged(
+    mut p: Pipeline,
+    mut source: staged::StagedSource,
+    mut ctl: Control<'_>,
+) -> Replayed {
+    let signal = p.drive(&mut source, &mut ctl);
+    let mut files = source.finish();
+    files.close_current();
+    Replayed {
+        outcome: p.outcome(std::mem::take(&mut files.reports), signal),
+        files: files.problems,
+    }
 }
 
 fn replay_files(mut p: Pipeline, paths: &[String], mut ctl: Control<'_>) -> Replayed {

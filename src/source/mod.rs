@@ -46,6 +46,8 @@ pub enum Step<'a> {
     Frame(Frame<'a>, i32),
     /// An export datagram received by a flow listener.
     Datagram(Datagram<'a>),
+    /// A frame a reader/decoder stage decoded and fingerprinted already.
+    Prepared(crate::pipeline::staged::Prepared<'a>),
     /// Nothing now (waited up to the time asked, or a file ended): the
     /// pipeline does its housekeeping and asks again.
     Idle,

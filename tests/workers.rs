@@ -1,0 +1,102 @@
+//! `replay --workers 1` (the reader/decoder on a thread of its own beside
+//! the engine) gives exactly what `--workers 0` (one thread) gives: the
+//! same JSON report and the same alert lines, byte for byte, on every
+//! scenario capture in `pcaps/`, every reference capture in
+//! `../shared/pcaps/real/` and `../shared/pcaps/malformed/`, and all the
+//! scenarios replayed as one run (sessions across files). `--workers 2` is
+//! refused with a clear error.
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The report and the alert lines of one replay.
+fn run(files: &[String], workers: &str, dir: &Path) -> (String, String) {
+    let alerts = dir.join(format!("alerts-{workers}.jsonl"));
+    let _ = std::fs::remove_file(&alerts);
+    let mut args = vec![
+        "replay".to_owned(),
+        "--format".to_owned(),
+        "json".to_owned(),
+        "--workers".to_owned(),
+        workers.to_owned(),
+        "--alerts".to_owned(),
+        alerts.display().to_string(),
+    ];
+    args.extend(files.iter().cloned());
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = common::mirrorwatch(&a, LIMIT);
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{files:?} --workers {workers}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        std::fs::read_to_string(&alerts).unwrap_or_default(),
+    )
+}
+
+fn same(files: &[String], dir: &Path) -> bool {
+    let one = run(files, "0", dir);
+    let two = run(files, "1", dir);
+    assert!(one.0.contains("\"sessions\""), "{files:?}: {}", one.0);
+    assert_eq!(one.0, two.0, "{files:?}: reports differ");
+    assert_eq!(one.1, two.1, "{files:?}: alert lines differ");
+    !one.1.is_empty()
+}
+
+fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("mirrorwatch-workers-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("tmpdir");
+    d
+}
+
+#[test]
+fn one_worker_beside_the_reader_equals_one_thread_on_the_scenarios() {
+    let dir = tmpdir("scenarios");
+    let all: Vec<String> = common::captures_in(&common::project_pcaps())
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(all.len() >= 25, "{all:?}");
+    let mut alerting = 0;
+    for f in &all {
+        alerting += usize::from(same(std::slice::from_ref(f), &dir));
+    }
+    // Most scenarios alert: the alert lines were compared, not two empties.
+    assert!(alerting >= 15, "{alerting} of {} alert", all.len());
+    // All of them as one replay: sessions and duplicates across files.
+    same(&all, &dir);
+}
+
+#[test]
+fn one_worker_beside_the_reader_equals_one_thread_on_the_reference_captures() {
+    let Some(shared) = common::shared_pcaps() else {
+        return;
+    };
+    let dir = tmpdir("shared");
+    let mut n = 0;
+    for sub in ["real", "malformed"] {
+        let d = shared.join(sub);
+        if !d.is_dir() {
+            eprintln!("SKIPPED: {} not found", d.display());
+            continue;
+        }
+        for f in common::captures_in(&d) {
+            same(&[f.display().to_string()], &dir);
+            n += 1;
+        }
+    }
+    assert!(n > 0, "no reference capture compared");
+}
+
+#[test]
+fn more_engine_workers_are_refused_with_a_reason() {
+    let out = common::mirrorwatch(&["replay", "--workers", "2", "pcaps/erspan3.pcap"], LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at most 1 engine worker"), "{err}");
+}
