@@ -26,6 +26,26 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Peak resident memory (MB) of `mirrorwatch replay --workers W` on `path`,
+/// from the child's resource usage.
+fn peak_rss_mb(workers: &str, path: &str) -> f64 {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        .args(["replay", "--format", "json", "--workers", workers, path])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn mirrorwatch");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our child, not yet waited for; the pointers are valid
+    // for the call.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    usage.ru_maxrss as f64 / 1024.0
+}
+
 fn main() {
     // `cargo bench` passes --bench; under `cargo test --all-targets` it is
     // absent and a small smoke run checks the benchmark still works.
@@ -111,6 +131,23 @@ fn main() {
         "replay, full detection, reader thread + 1 engine worker (--workers 1): {w:>12.0} packets/s (median), {:.2}x plain",
         w / p
     );
+    // Peak RSS must not grow with the capture: the same traffic mix, 50
+    // times smaller.
+    let small = path.with_file_name("mixed-20000.pcap");
+    if !small.exists() {
+        let f = std::fs::File::create(&small).expect("create small capture");
+        synth::write_mixed(std::io::BufWriter::new(f), 20_000, 1).expect("write small capture");
+    }
+    let small = small.to_string_lossy().into_owned();
+    for w in ["0", "1"] {
+        let (a, b) = (peak_rss_mb(w, &small), peak_rss_mb(w, &path_s));
+        println!(
+            "peak RSS, --workers {w}: {a:.1} MB on {} MB, {b:.1} MB on {} MB (+{:.1} MB)",
+            std::fs::metadata(&small).map_or(0, |m| m.len() / 1_000_000),
+            bytes / 1_000_000,
+            b - a
+        );
+    }
     println!(
         "per packet: libpcap read {:.0} ns, our read {:.0} ns, decode + inventory {:.0} ns, duplicate detection {:.0} ns",
         1e9 / p,

@@ -682,7 +682,7 @@ enabled = true
 # A packet seen again on another path within this window is a copy.
 window_ms = 1000
 # Most fingerprints remembered (16 bytes each). The table starts at 131,072
-# (one 2 MiB huge page) and grows fourfold while packets inside the window
+# (2 MiB) and grows fourfold while packets inside the window
 # would displace each other, so memory follows the packet rate up to this cap.
 table_entries = 1048576
 # Payloads of at least this many bytes are compared across flows.

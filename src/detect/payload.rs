@@ -62,7 +62,7 @@ use super::grow::Grow;
 
 const WAYS: usize = 4;
 
-/// Digests the table starts with (3.5 MiB on two huge pages): the 10 s
+/// Digests the table starts with (3.5 MiB): the 10 s
 /// window of a link carrying a few thousand payloads a second fits without
 /// growing.
 const INITIAL_ENTRIES: usize = 65_536;
