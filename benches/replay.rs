@@ -26,24 +26,32 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Peak resident memory (MB) of `mirrorwatch replay --workers W` on `path`,
-/// from the child's resource usage.
+/// Peak resident memory (MB) of `mirrorwatch replay --workers W` on `path`:
+/// the high-water mark (`VmHWM`) read from `/proc` every 2 ms until the
+/// process exits (the child's `ru_maxrss` would count the benchmark's own
+/// memory, copied by the fork before the exec).
 fn peak_rss_mb(workers: &str, path: &str) -> f64 {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
         .args(["replay", "--format", "json", "--workers", workers, path])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn mirrorwatch");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our child, not yet waited for; the pointers are valid
-    // for the call.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    usage.ru_maxrss as f64 / 1024.0
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    while matches!(child.try_wait(), Ok(None)) {
+        let hwm = std::fs::read_to_string(&status)
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        peak_kb = peak_kb.max(hwm);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    peak_kb as f64 / 1024.0
 }
 
 fn main() {
