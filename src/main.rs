@@ -669,6 +669,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 fresh_state: a.fresh_state,
                 flows: a.flows.clone(),
                 flow_listen: Vec::new(),
+                workers: a.workers.unwrap_or_else(default_workers),
             },
         )? {
             Ok(r) => r,
@@ -868,6 +869,7 @@ fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
             fresh_state: a.fresh_state,
             flows: Vec::new(),
             flow_listen: a.flow_listen,
+            workers: 0,
         },
     )? {
         Ok(r) => r,

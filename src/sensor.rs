@@ -79,6 +79,9 @@ pub struct SensorOptions {
     pub flows: Vec<String>,
     /// `--flow-listen`: UDP addresses receiving NetFlow, IPFIX and sFlow.
     pub flow_listen: Vec<String>,
+    /// `replay --workers`: the reader/decoder on a thread of its own (1)
+    /// when the replay is not paced.
+    pub workers: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -461,7 +464,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     drop(cfg_tx);
 
     let mut producers = Vec::new();
-    let (config_path, hold) = (opts.config_path.clone(), opts.hold);
+    let (config_path, hold, workers) = (opts.config_path.clone(), opts.hold, opts.workers);
     let driver = match input {
         Input::Live { options, .. } => {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(CHANNEL_BATCHES);
@@ -511,7 +514,6 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
             std::thread::Builder::new()
                 .name("pipeline".to_owned())
                 .spawn(move || {
-                    let mut source = FileSource::new(files, pace);
                     let mut ctl = Control {
                         signals: Some(signals),
                         config_path,
@@ -519,7 +521,27 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
                         hold,
                         ..Control::default()
                     };
-                    let sig = pipeline.drive(&mut source, &mut ctl);
+                    // Unpaced, the reader/decoder gets a thread of its own
+                    // as in `replay` (`--workers 1`).
+                    let staged = (pace.is_none() && workers >= 1)
+                        .then(|| {
+                            crate::pipeline::staged::StagedSource::start(
+                                files.clone(),
+                                pipeline.config(),
+                            )
+                            .ok()
+                        })
+                        .flatten();
+                    let (sig, mut source) = match staged {
+                        Some(mut s) => {
+                            let sig = pipeline.drive(&mut s, &mut ctl);
+                            (sig, s.finish())
+                        }
+                        None => {
+                            let mut s = FileSource::new(files, pace);
+                            (pipeline.drive(&mut s, &mut ctl), s)
+                        }
+                    };
                     source.close_current();
                     let (packets, bytes) = source.totals();
                     if let Ok(mut v) = ifstats.lock()

@@ -227,6 +227,11 @@ impl Pipeline {
         }
     }
 
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
     /// Flow inputs to read once the frames end, before every session is
     /// judged a last time: packet sessions are judged from their packets
     /// first, and a flow session that is one of them adds to it.
