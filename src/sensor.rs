@@ -141,6 +141,7 @@ fn capture_thread(
     ifstats: Arc<Mutex<Vec<InterfaceStats>>>,
     tx: SyncSender<Batch>,
     stop: Arc<AtomicBool>,
+    decoder: crate::decode::Decoder,
 ) {
     let iface = cap.iface().to_owned();
     let mut batch = Batch::new(cap.dlt());
@@ -169,7 +170,11 @@ fn capture_thread(
         match cap.next_frame() {
             Ok(Some(fr)) => {
                 bytes += u64::from(fr.orig_len);
-                batch.push(&fr);
+                // Decoded here, beside capture, so that the pipeline thread
+                // spends its time on detection alone.
+                let mut d = crate::decode::Decoded::default();
+                decoder.decode_into(fr.linktype, fr.orig_len, fr.data, &mut d);
+                batch.push_decoded(&fr, &d);
             }
             Ok(None) => {}
             Err(e) => {
@@ -471,10 +476,13 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
             for (slot, cap) in captures.into_iter().enumerate() {
                 let (tx, stop, ifstats, options) =
                     (tx.clone(), stop.clone(), ifstats.clone(), options.clone());
+                let decoder = crate::decode::Decoder::new(&opts.config.decode);
                 producers.push(
                     std::thread::Builder::new()
                         .name(format!("capture-{}", cap.iface()))
-                        .spawn(move || capture_thread(cap, options, slot, ifstats, tx, stop))
+                        .spawn(move || {
+                            capture_thread(cap, options, slot, ifstats, tx, stop, decoder)
+                        })
                         .map_err(|e| {
                             SensorError::Setup(format!("cannot start a capture thread: {e}"))
                         })?,

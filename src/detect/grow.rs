@@ -248,7 +248,6 @@ mod tests {
         assert_eq!(g.sets(), init * 16);
     }
 
-
     #[test]
     fn initial_size_fills_a_huge_page() {
         assert_eq!(initial_sets::<[u64; 8]>(), 32768);

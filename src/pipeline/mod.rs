@@ -30,6 +30,7 @@ use crate::logs::ConfigEvent;
 use crate::report::{FileReport, LogSummary, Report, report_of};
 use crate::source::files::{FileProblems, FileSource};
 use crate::source::flow::intake::{FlowIntake, InputFormat};
+use crate::source::prepared::Prepared;
 use crate::source::{Frame, FrameSource, Step};
 pub use signals::Signals;
 
@@ -83,7 +84,7 @@ impl Analyzer {
     /// A frame the reader stage decoded: judged as
     /// [`Analyzer::frame`] judges it.
     #[inline]
-    pub fn prepared(&mut self, p: &staged::Prepared<'_>) -> Processed {
+    pub fn prepared(&mut self, p: &Prepared<'_>) -> Processed {
         let f = &p.frame;
         let Some(d) = &p.decoded else {
             return self.frame(f);
@@ -315,7 +316,7 @@ impl Pipeline {
 
     /// One prepared frame through the analyzer and the sinks.
     #[inline(always)]
-    fn prepared(&mut self, p: &staged::Prepared<'_>) {
+    fn prepared(&mut self, p: &Prepared<'_>) {
         let fr = &p.frame;
         if fr.ts_us >= self.next_tick_us {
             self.tick(fr.ts_us);

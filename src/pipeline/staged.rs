@@ -17,26 +17,15 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::decode::{Decoded, Decoder, InnerIp, LinkType};
+use crate::decode::{Decoded, Decoder, LinkType};
 use crate::source::files::FileSource;
+use crate::source::prepared::{PackedDecoded, Prepared};
 use crate::source::{Frame, FrameSource, Step};
 
 /// Frames per batch.
 const BATCH: usize = 1024;
 /// Batches in flight (and in the reuse pool).
 const IN_FLIGHT: usize = 8;
-
-/// The innermost IP packet as a range of the frame.
-#[derive(Debug, Clone, Copy)]
-struct RawInner {
-    protocol: u8,
-    src_port: u16,
-    dst_port: u16,
-    start: u32,
-    len: u32,
-    l4_offset: usize,
-    fragment: bool,
-}
 
 /// What the reader stage found in one frame.
 #[derive(Debug, Clone, Copy)]
@@ -45,17 +34,13 @@ struct Meta {
     linktype: LinkType,
     orig_len: u32,
     dlt: i32,
-    /// Decode again on the engine thread.
-    redo: bool,
     /// The frame's bytes in the arena.
     start: usize,
     len: usize,
-    /// The decoding, its inner packet as a range of the frame.
-    decoded: Decoded<'static>,
-    inner: Option<RawInner>,
+    decoded: PackedDecoded,
 }
 
-/// Frames with their decoding and fingerprints.
+/// Frames with their decoding.
 pub struct PreparedBatch {
     arena: Vec<u8>,
     metas: Vec<Meta>,
@@ -78,33 +63,14 @@ impl PreparedBatch {
     fn push(&mut self, fr: &Frame<'_>, dlt: i32, d: &Decoded<'_>) {
         let start = self.arena.len();
         self.arena.extend_from_slice(fr.data);
-        let base = fr.data.as_ptr() as usize;
-        let inner = d.inner.as_ref().and_then(|ip| {
-            let at = (ip.packet.as_ptr() as usize).checked_sub(base)?;
-            (at + ip.packet.len() <= fr.data.len()).then_some(RawInner {
-                protocol: ip.protocol,
-                src_port: ip.src_port,
-                dst_port: ip.dst_port,
-                start: u32::try_from(at).ok()?,
-                len: u32::try_from(ip.packet.len()).ok()?,
-                l4_offset: ip.l4_offset,
-                fragment: ip.fragment,
-            })
-        });
-        let decoded = Decoded { inner: None, ..*d };
-        // An inner packet outside the frame cannot be carried as a range:
-        // the frame is marked for the engine to decode itself.
-        let redo = d.inner.is_some() && inner.is_none();
         self.metas.push(Meta {
             ts_us: fr.ts_us,
             linktype: fr.linktype,
             orig_len: fr.orig_len,
             dlt,
-            redo,
             start,
             len: fr.data.len(),
-            decoded,
-            inner,
+            decoded: PackedDecoded::pack(fr.data, d),
         });
     }
 
@@ -129,14 +95,6 @@ pub struct StagedSource {
     position: Arc<Position>,
     paths: Vec<String>,
     reader: Option<JoinHandle<FileSource>>,
-}
-
-/// A prepared frame: the frame, its capture's DLT and its decoding (None:
-/// decode it again).
-pub struct Prepared<'a> {
-    pub frame: Frame<'a>,
-    pub dlt: i32,
-    pub decoded: Option<Decoded<'a>>,
 }
 
 impl StagedSource {
@@ -259,26 +217,7 @@ impl StagedSource {
         let Some(data) = b.arena.get(m.start..m.start + m.len) else {
             return Err(false);
         };
-        let decoded = if m.redo {
-            None
-        } else {
-            let mut d: Decoded<'_> = m.decoded;
-            d.inner = match m.inner {
-                Some(ri) => {
-                    let s = ri.start as usize;
-                    data.get(s..s + ri.len as usize).map(|packet| InnerIp {
-                        protocol: ri.protocol,
-                        src_port: ri.src_port,
-                        dst_port: ri.dst_port,
-                        packet,
-                        l4_offset: ri.l4_offset,
-                        fragment: ri.fragment,
-                    })
-                }
-                None => None,
-            };
-            Some(d)
-        };
+        let decoded = m.decoded.unpack(data);
         Ok(Prepared {
             frame: Frame {
                 ts_us: m.ts_us,

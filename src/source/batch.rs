@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use core::net::IpAddr;
 
+use super::prepared::{PackedDecoded, Prepared};
 use super::{Datagram, Frame, FrameSource, Step};
+use crate::decode::Decoded;
 use crate::decode::LinkType;
 
 /// Frames per batch.
@@ -19,6 +21,9 @@ pub struct Batch {
     meta: Vec<(i64, LinkType, u32, usize, usize)>,
     /// Datagrams: the sender of each (empty for frames).
     senders: Vec<IpAddr>,
+    /// Frames decoded by the capture thread: the decoding of each (empty
+    /// when the pipeline decodes them).
+    decoded: Vec<PackedDecoded>,
 }
 
 impl Batch {
@@ -28,7 +33,18 @@ impl Batch {
             arena: Vec::with_capacity(BATCH_FRAMES * 512),
             meta: Vec::with_capacity(BATCH_FRAMES),
             senders: Vec::new(),
+            decoded: Vec::new(),
         }
+    }
+
+    /// Adds a frame with its decoding (capture threads that decode).
+    #[inline]
+    pub fn push_decoded(&mut self, fr: &Frame<'_>, d: &Decoded<'_>) {
+        if self.decoded.capacity() == 0 {
+            self.decoded.reserve(BATCH_FRAMES);
+        }
+        self.decoded.push(PackedDecoded::pack(fr.data, d));
+        self.push(fr);
     }
 
     /// A batch of export datagrams.
@@ -38,6 +54,7 @@ impl Batch {
             arena: Vec::with_capacity(BATCH_FRAMES * 1500),
             meta: Vec::with_capacity(BATCH_FRAMES),
             senders: Vec::with_capacity(BATCH_FRAMES),
+            decoded: Vec::new(),
         }
     }
 
@@ -120,14 +137,19 @@ impl FrameSource for BatchSource {
         let i = self.pos;
         self.pos += 1;
         match self.current.as_ref() {
-            Some(b) => match (b.frame(i), b.senders.get(i)) {
-                (Some(fr), Some(sender)) => Step::Datagram(Datagram {
+            Some(b) => match (b.frame(i), b.senders.get(i), b.decoded.get(i)) {
+                (Some(fr), Some(sender), _) => Step::Datagram(Datagram {
                     ts_us: fr.ts_us,
                     exporter: *sender,
                     payload: fr.data,
                 }),
-                (Some(fr), None) => Step::Frame(fr, b.dlt),
-                (None, _) => Step::Idle,
+                (Some(fr), None, Some(d)) => Step::Prepared(Prepared {
+                    decoded: d.unpack(fr.data),
+                    frame: fr,
+                    dlt: b.dlt,
+                }),
+                (Some(fr), None, None) => Step::Frame(fr, b.dlt),
+                (None, _, _) => Step::Idle,
             },
             None => Step::Idle,
         }

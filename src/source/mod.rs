@@ -5,6 +5,7 @@ pub mod batch;
 pub mod files;
 pub mod flow;
 pub mod live;
+pub mod prepared;
 pub mod reader;
 pub mod syslog;
 
@@ -46,8 +47,8 @@ pub enum Step<'a> {
     Frame(Frame<'a>, i32),
     /// An export datagram received by a flow listener.
     Datagram(Datagram<'a>),
-    /// A frame a reader/decoder stage decoded and fingerprinted already.
-    Prepared(crate::pipeline::staged::Prepared<'a>),
+    /// A frame the thread that read it decoded already.
+    Prepared(prepared::Prepared<'a>),
     /// Nothing now (waited up to the time asked, or a file ended): the
     /// pipeline does its housekeeping and asks again.
     Idle,
