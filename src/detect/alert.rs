@@ -204,6 +204,12 @@ impl Alert {
     }
 }
 
+/// A session in words: `erspan2 session id 100 from 10.1.0.2 to 10.9.0.10`.
+pub fn session_words(k: &super::SessionKey) -> String {
+    let id = k.id.map_or_else(String::new, |i| format!(" id {i}"));
+    format!("{} session{id} from {} to {}", k.encap, k.src, k.dst)
+}
+
 /// The message of a session alert (`what`: the session in words).
 pub fn session_message(kind: AlertKind, what: &str, spike_bytes: u64, baseline: f64) -> String {
     match kind {

@@ -700,8 +700,7 @@ impl Engine {
         if retry && s.packets < s.retry_at_packets {
             return;
         }
-        let id = key.id.map_or_else(String::new, |i| format!(" id {i}"));
-        let what = format!("{} session{id} from {} to {}", key.encap, key.src, key.dst);
+        let what = alert::session_words(key);
         let message =
             alert::session_message(kind, &what, s.volume.last_spike_bytes, s.volume.baseline);
         let facts = Facts {
@@ -1108,12 +1107,9 @@ impl Engine {
         if s.alerted & kind.bit() != 0 {
             return;
         }
-        let id = k.id.map_or_else(String::new, |i| format!(" id {i}"));
         let what = format!(
-            "{} session{id} from {} to {} (flow records: {})",
-            k.encap,
-            k.src,
-            k.dst,
+            "{} (flow records: {})",
+            alert::session_words(k),
             seen_by_labels(s.seen_by).join(", ")
         );
         let facts = Facts {
