@@ -100,3 +100,43 @@ fn more_engine_workers_are_refused_with_a_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at most 1 engine worker"), "{err}");
 }
+
+#[test]
+fn a_signal_judges_every_frame_the_reader_read() {
+    // A capture long enough to be stopped while read: the scenarios again
+    // and again.
+    let dir = tmpdir("signal");
+    let big = dir.join("big.pcap");
+    let out = common::mirrorwatch(
+        &[
+            "synth",
+            "--mixed",
+            "--packets",
+            "400000",
+            "--out",
+            big.to_str().expect("path"),
+        ],
+        LIMIT,
+    );
+    assert!(out.status.success());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        .args(["replay", "--format", "json", "--workers", "1"])
+        .arg(&big)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(150));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let out = child.wait_with_output().expect("wait");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    if r["interrupted"] != true {
+        eprintln!("SKIPPED: the replay ended before the signal came");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130));
+    // The frames read and the frames judged are the same count.
+    assert_eq!(r["packets"], r["files"][0]["packets"], "{}", r["files"]);
+    assert!(r["packets"].as_u64().unwrap_or(0) > 0);
+}

@@ -557,11 +557,15 @@ impl Pipeline {
                 continue;
             }
             last_house = now;
-            if let Some(sig) = ctl.signals.as_ref().and_then(|s| s.stop_requested()) {
+            if stopped.is_none()
+                && let Some(sig) = ctl.signals.as_ref().and_then(|s| s.stop_requested())
+            {
                 info!(signal = sig, "stopping: judging and flushing what was read");
                 stopped = Some(sig);
                 source.stop();
-                break;
+                if !source.drains_after_stop() {
+                    break;
+                }
             }
             self.housekeeping(ctl);
             if ctl.wall_clock {

@@ -258,6 +258,10 @@ impl FrameSource for StagedSource {
         StagedSource::stop(self);
     }
 
+    fn drains_after_stop(&self) -> bool {
+        true
+    }
+
     fn position(&self) -> Option<(usize, usize, &str)> {
         StagedSource::position(self)
     }

@@ -73,6 +73,12 @@ pub trait FrameSource {
     fn next(&mut self, wait: Duration) -> Step<'_>;
     /// Reading stops early (a signal): release what is open.
     fn stop(&mut self) {}
+    /// After [`FrameSource::stop`], frames already read are still handed
+    /// out until [`Step::End`] (a reader thread's batches in flight), so
+    /// that every frame read is also judged.
+    fn drains_after_stop(&self) -> bool {
+        false
+    }
     /// Which file is being read (index, count, path), for progress lines.
     fn position(&self) -> Option<(usize, usize, &str)> {
         None
