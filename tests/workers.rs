@@ -103,40 +103,61 @@ fn more_engine_workers_are_refused_with_a_reason() {
 
 #[test]
 fn a_signal_judges_every_frame_the_reader_read() {
-    // A capture long enough to be stopped while read: the scenarios again
-    // and again.
+    // Part of a capture through a FIFO whose writer keeps it open: the
+    // replay is stopped by SIGINT while it waits for more, with every
+    // frame written read by the reader thread.
     let dir = tmpdir("signal");
-    let big = dir.join("big.pcap");
+    let cap = dir.join("mixed.pcap");
     let out = common::mirrorwatch(
         &[
             "synth",
             "--mixed",
             "--packets",
-            "400000",
+            "20000",
             "--out",
-            big.to_str().expect("path"),
+            cap.to_str().expect("path"),
         ],
         LIMIT,
     );
     assert!(out.status.success());
+    let bytes = std::fs::read(&cap).expect("capture");
+    let part = bytes.get(..bytes.len() / 3).expect("a third").to_vec();
+    let fifo = dir.join("in.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().expect("path")).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let f2 = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&f2)
+            .expect("open fifo");
+        w.write_all(&part).expect("write");
+        w.flush().expect("flush");
+        std::thread::sleep(Duration::from_secs(2));
+    });
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
         .args(["replay", "--format", "json", "--workers", "1"])
-        .arg(&big)
+        .arg(&fifo)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    std::thread::sleep(Duration::from_millis(150));
+    std::thread::sleep(Duration::from_millis(700));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
-    if r["interrupted"] != true {
-        eprintln!("SKIPPED: the replay ended before the signal came");
-        return;
-    }
+    assert_eq!(r["interrupted"], true, "{r}");
     assert_eq!(out.status.code(), Some(130));
     // The frames read and the frames judged are the same count.
     assert_eq!(r["packets"], r["files"][0]["packets"], "{}", r["files"]);
-    assert!(r["packets"].as_u64().unwrap_or(0) > 0);
+    assert!(
+        r["packets"].as_u64().unwrap_or(0) > 1000,
+        "{}",
+        r["packets"]
+    );
 }
