@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Seed corpus for the `decode` fuzz target: every frame of the project's
+"""Seed corpora: for the `decode` fuzz target every frame of the project's
 own captures in pcaps/, prefixed with the link-type selector byte the target
-expects. Usage: python3 fuzz/make_corpus.py [PCAP_DIR] [OUT_DIR]"""
+expects; for the `flows` target the flow fixtures. Usage: python3 fuzz/make_corpus.py [PCAP_DIR] [OUT_DIR]"""
 import os
 import struct
 import sys
@@ -62,6 +62,36 @@ def main():
         for i, (lt, f) in enumerate(frames):
             with open(os.path.join(dst, f"{name}-{i:05}"), "wb") as out:
                 out.write(bytes([SELECTOR.get(lt, 8)]) + f)
+            n += 1
+    print(f"wrote {n} seeds to {dst}")
+    flows(root)
+
+
+def flows(root):
+    """Seeds of the `flows` target: the IPFIX export capture's datagrams
+    (mode byte 0, each with a 2-byte length) and every flow log fixture
+    (mode byte 0x80, decompressed, at most 60 kB)."""
+    import gzip
+    dst = os.path.join(root, "fuzz", "corpus", "flows")
+    os.makedirs(dst, exist_ok=True)
+    cap = os.path.join(root, "tests", "fixtures", "flows", "ipfix", "erspan3-softflowd.pcap")
+    _, datagrams = frames_pcap(open(cap, "rb").read())
+    # Raw IPv4 frames: the UDP payload after 20 + 8 bytes.
+    seed = b"\x00" + b"".join(struct.pack(">H", len(d) - 28) + d[28:] for d in datagrams)
+    open(os.path.join(dst, "ipfix-softflowd"), "wb").write(seed)
+    n = 1
+    base = os.path.join(root, "tests", "fixtures", "flows")
+    for sub in sorted(os.listdir(base)):
+        d = os.path.join(base, sub)
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            if name.endswith((".md", ".pcap")):
+                continue
+            data = open(os.path.join(d, name), "rb").read()
+            if name.endswith(".gz"):
+                data = gzip.decompress(data)
+            open(os.path.join(dst, f"{sub}-{name}"), "wb").write(b"\x80" + data[:60000])
             n += 1
     print(f"wrote {n} seeds to {dst}")
 

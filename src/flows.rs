@@ -199,3 +199,52 @@ pub fn render_table(r: &FlowsReport) -> String {
     }
     out
 }
+
+/// Feeds `data` to the flow path, for the fuzz target: with a first byte
+/// below 128, as export datagrams (each a 2-byte big-endian length and its
+/// bytes, from exporters told by the length's low bits, so templates are
+/// kept across them); else as a flow log (any format, told by content).
+/// Every record goes into an engine, which is then finished and reported:
+/// never a panic, a hang or unbounded memory. Returns the records read.
+#[doc(hidden)]
+pub fn fuzz_input(data: &[u8]) -> u64 {
+    use crate::source::flow::capture::FlowInput;
+    let cfg = Config::default();
+    let mut engine = crate::detect::Engine::new(&cfg);
+    let mut intake = crate::source::flow::intake::FlowIntake::new(&cfg.flows);
+    let Some((&mode, mut rest)) = data.split_first() else {
+        return 0;
+    };
+    let mut records = 0u64;
+    if mode < 128 {
+        let mut t = 1_700_000_000_000_000i64;
+        while let [a, b, tail @ ..] = rest {
+            let n = usize::from(u16::from_be_bytes([*a, *b])).min(tail.len());
+            let (dg, next) = tail.split_at(n);
+            let exporter = core::net::IpAddr::V4(core::net::Ipv4Addr::new(192, 0, 2, *a & 3));
+            let _ = intake.datagram(exporter, t, dg, &mut |r| {
+                records += 1;
+                engine.flow_record(r)
+            });
+            t += 1_000_000;
+            rest = next;
+        }
+    } else {
+        let mut input = FlowInput::new("fuzz");
+        crate::source::flow::flowlog::read_log_from(
+            rest,
+            "fuzz",
+            None,
+            &mut |r| {
+                records += 1;
+                engine.flow_record(r)
+            },
+            &mut input,
+        );
+    }
+    intake.finish();
+    engine.finish();
+    let _ = crate::report::sessions_of(&engine);
+    let _ = engine.drain_alerts().count();
+    records
+}
