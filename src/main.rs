@@ -277,6 +277,10 @@ struct ReportArgs {
     /// Year of RFC 3164 syslog times in --logs; default this year.
     #[arg(long)]
     year: Option<i32>,
+    /// Flow records to merge into the replay (repeatable), as for replay
+    /// --flows; their files are hashed with the other inputs.
+    #[arg(long = "flows", value_name = "INPUT")]
+    flows: Vec<String>,
     /// Capture files (pcap or pcapng), `-` for standard input.
     #[arg(required = true, value_name = "PCAP")]
     pcaps: Vec<String>,
@@ -764,6 +768,12 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
     }
     inputs.extend(a.pcaps.iter().map(|p| incident::hash_file("capture", p)));
     inputs.extend(a.logs.iter().map(|p| incident::hash_file("log", p)));
+    // Flow inputs may be directories: each file in them is hashed.
+    inputs.extend(
+        mirrorwatch::source::flow::flowlog::expand(&a.flows)
+            .iter()
+            .map(|(p, _)| incident::hash_file("flows", p)),
+    );
     let alerts = match &a.out.alerts {
         Some(p) => match AlertWriter::open(p) {
             Ok(w) => Some(w),
@@ -786,6 +796,7 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
             signals: Some(signals),
             config_path: a.out.config.clone(),
             workers: default_workers(),
+            flows: &a.flows,
             ..pipeline::Outputs::default()
         },
     );

@@ -502,3 +502,34 @@ fn report_needs_an_output() {
     let h = String::from_utf8_lossy(&help.stdout);
     assert!(h.contains("Examples:") && h.contains("--markdown"), "{h}");
 }
+
+/// `report --flows`: the session the packets and the IPFIX export both
+/// show says who saw it, and the flow input is hashed with the others.
+#[test]
+fn flow_inputs_are_shown_per_session_and_hashed() {
+    let dir = tmpdir("flows");
+    let ipfix = root().join("tests/fixtures/flows/ipfix/erspan3-softflowd.pcap");
+    let cap = root().join("pcaps/erspan3.pcap");
+    let (_, h, m) = report(
+        &dir,
+        "flows",
+        &[
+            "--flows",
+            ipfix.to_str().expect("path"),
+            cap.to_str().expect("path"),
+        ],
+    );
+    assert!(
+        m.contains("| Seen by | packets, ipfix (exporters 10.1.0.254) |"),
+        "{m}"
+    );
+    assert!(h.contains("<strong>Seen by</strong> packets, ipfix (exporters 10.1.0.254)"));
+    // The chain of custody lists the flow input with its SHA-256.
+    let bytes = std::fs::read(&ipfix).expect("fixture");
+    let row = m
+        .lines()
+        .find(|l| l.starts_with("| flows |"))
+        .unwrap_or_else(|| panic!("no flows row: {m}"));
+    assert!(row.contains(&format!("| {} |", bytes.len())), "{row}");
+    assert!(row.contains("`") && row.len() > 64, "{row}");
+}

@@ -36,6 +36,27 @@ pub struct Hashed {
 }
 
 /// SHA-256 of a file, streamed. Never fails: what went wrong is the note.
+/// Who saw a session, once flow records were read: `packets, netflow
+/// (exporters 192.0.2.1; sampled 1 in 512, counts estimated)`.
+fn seen_by_text(s: &SessionReport) -> Option<String> {
+    let seen = s.seen_by.as_ref()?;
+    let mut t = seen.join(", ");
+    let mut extra = Vec::new();
+    if let Some(e) = s.exporters.as_ref().filter(|e| !e.is_empty()) {
+        extra.push(format!("exporters {}", e.join(", ")));
+    }
+    if let Some(r) = s.sampling_rate.filter(|r| *r > 1) {
+        extra.push(format!("sampled 1 in {r}"));
+    }
+    if s.estimated == Some(true) {
+        extra.push("counts estimated".to_owned());
+    }
+    if !extra.is_empty() {
+        t.push_str(&format!(" ({})", extra.join("; ")));
+    }
+    Some(t)
+}
+
 pub fn hash_file(role: &'static str, path: &str) -> Hashed {
     let mut h = Hashed {
         role,
@@ -1101,6 +1122,9 @@ fn session_html(h: &mut String, i: usize, s: &SessionReport) {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(seen) = seen_by_text(s) {
+        let _ = write!(h, "<p><strong>Seen by</strong> {}</p>", esc(&seen));
+    }
     h.push_str("<p><strong>Evidence for the verdict</strong></p><ul class=\"evidence\">");
     for e in &s.evidence {
         let _ = write!(h, "<li>{}</li>", esc(e));
@@ -1287,6 +1311,9 @@ pub fn markdown(inc: &Incident<'_>) -> String {
             md(&s.first_seen),
             md(&s.last_seen)
         );
+        if let Some(seen) = seen_by_text(s) {
+            let _ = writeln!(m, "| Seen by | {} |", md(&seen));
+        }
         if !s.inner_vlans.is_empty() {
             let _ = writeln!(
                 m,
