@@ -30,7 +30,6 @@ use crate::logs::ConfigEvent;
 use crate::report::{FileReport, LogSummary, Report, report_of};
 use crate::source::files::{FileProblems, FileSource};
 use crate::source::flow::intake::{FlowIntake, InputFormat};
-use crate::source::prepared::Prepared;
 use crate::source::{Frame, FrameSource, Step};
 pub use signals::Signals;
 
@@ -64,39 +63,31 @@ impl Analyzer {
         }
     }
 
-    /// Decodes and judges one frame. A frame that is an export datagram
-    /// (UDP to `flows.collector_ports`) also gives its flow records.
+    /// Decodes and judges one frame.
     #[inline]
     pub fn frame(&mut self, f: &Frame<'_>) -> Processed {
-        let mut d = Decoded::default();
-        self.decoder
-            .decode_into(f.linktype, f.orig_len, f.data, &mut d);
-        let p = self.engine.observe(f, &d);
-        if let Some((exporter, payload)) = self.flows.export_datagram(&d) {
-            let engine = &mut self.engine;
-            let _ = self
-                .flows
-                .datagram(exporter, f.ts_us, payload, &mut |r| engine.flow_record(r));
-        }
-        p
+        self.frame_decoded(f, None)
     }
 
-    /// A frame the reader stage decoded: judged as
-    /// [`Analyzer::frame`] judges it.
+    /// Judges one frame, decoded here unless the thread that read it did
+    /// (`decoded`). A frame that is an export datagram (UDP to
+    /// `flows.collector_ports`) also gives its flow records.
     #[inline]
-    pub fn prepared(&mut self, p: &Prepared<'_>) -> Processed {
-        let f = &p.frame;
-        let Some(d) = &p.decoded else {
-            return self.frame(f);
+    pub fn frame_decoded(&mut self, f: &Frame<'_>, decoded: Option<&Decoded<'_>>) -> Processed {
+        let mut own = Decoded::default();
+        let d = match decoded {
+            Some(d) => d,
+            None => {
+                self.decoder
+                    .decode_into(f.linktype, f.orig_len, f.data, &mut own);
+                &own
+            }
         };
-        let r = self.engine.observe(f, d);
+        let p = self.engine.observe(f, d);
         if let Some((exporter, payload)) = self.flows.export_datagram(d) {
-            let engine = &mut self.engine;
-            let _ = self
-                .flows
-                .datagram(exporter, f.ts_us, payload, &mut |r| engine.flow_record(r));
+            self.datagram(exporter, f.ts_us, payload);
         }
-        r
+        p
     }
 
     /// One export datagram received from `exporter` (`--flow-listen`).
@@ -297,35 +288,18 @@ impl Pipeline {
         self.analyzer.engine.watch_logs();
     }
 
-    /// One frame through the analyzer and the sinks.
+    /// One frame through the analyzer and the sinks (`decoded`: by the
+    /// thread that read it).
     #[inline(always)]
-    fn frame(&mut self, fr: &Frame<'_>, dlt: i32) {
+    fn frame(&mut self, fr: &Frame<'_>, dlt: i32, decoded: Option<&Decoded<'_>>) {
         if fr.ts_us >= self.next_tick_us {
             self.tick(fr.ts_us);
         }
-        let p = self.analyzer.frame(fr);
+        let p = self.analyzer.frame_decoded(fr, decoded);
         if p.evidence
             && let Some(ev) = self.sinks.evidence.as_mut()
         {
             ev.keep(&self.analyzer.engine, p, dlt, fr);
-        }
-        if self.analyzer.engine.has_alerts() {
-            self.drain_alerts();
-        }
-    }
-
-    /// One prepared frame through the analyzer and the sinks.
-    #[inline(always)]
-    fn prepared(&mut self, p: &Prepared<'_>) {
-        let fr = &p.frame;
-        if fr.ts_us >= self.next_tick_us {
-            self.tick(fr.ts_us);
-        }
-        let r = self.analyzer.prepared(p);
-        if r.evidence
-            && let Some(ev) = self.sinks.evidence.as_mut()
-        {
-            ev.keep(&self.analyzer.engine, r, p.dlt, fr);
         }
         if self.analyzer.engine.has_alerts() {
             self.drain_alerts();
@@ -526,14 +500,14 @@ impl Pipeline {
         loop {
             match source.next(WAIT) {
                 Step::Frame(fr, dlt) => {
-                    self.frame(&fr, dlt);
+                    self.frame(&fr, dlt, None);
                     n = n.wrapping_add(1);
                     if n % 64 != 0 {
                         continue;
                     }
                 }
                 Step::Prepared(p) => {
-                    self.prepared(&p);
+                    self.frame(&p.frame, p.dlt, p.decoded.as_ref());
                     n = n.wrapping_add(1);
                     if n % 64 != 0 {
                         continue;

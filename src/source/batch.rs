@@ -1,6 +1,6 @@
 //! Frames copied out of the capture buffer in batches, for a capture
 //! thread to hand to the pipeline over a bounded channel.
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
 use core::net::IpAddr;
@@ -24,16 +24,24 @@ pub struct Batch {
     /// Frames decoded by the capture thread: the decoding of each (empty
     /// when the pipeline decodes them).
     decoded: Vec<PackedDecoded>,
+    /// Frames it holds when full.
+    cap: usize,
 }
 
 impl Batch {
     pub fn new(dlt: i32) -> Self {
+        Batch::with_frames(dlt, BATCH_FRAMES)
+    }
+
+    /// A batch full at `frames` frames.
+    pub fn with_frames(dlt: i32, frames: usize) -> Self {
         Batch {
             dlt,
-            arena: Vec::with_capacity(BATCH_FRAMES * 512),
-            meta: Vec::with_capacity(BATCH_FRAMES),
+            arena: Vec::with_capacity(frames * 512),
+            meta: Vec::with_capacity(frames),
             senders: Vec::new(),
             decoded: Vec::new(),
+            cap: frames.max(1),
         }
     }
 
@@ -41,7 +49,7 @@ impl Batch {
     #[inline]
     pub fn push_decoded(&mut self, fr: &Frame<'_>, d: &Decoded<'_>) {
         if self.decoded.capacity() == 0 {
-            self.decoded.reserve(BATCH_FRAMES);
+            self.decoded.reserve(self.cap);
         }
         self.decoded.push(PackedDecoded::pack(fr.data, d));
         self.push(fr);
@@ -55,6 +63,7 @@ impl Batch {
             meta: Vec::with_capacity(BATCH_FRAMES),
             senders: Vec::with_capacity(BATCH_FRAMES),
             decoded: Vec::new(),
+            cap: BATCH_FRAMES,
         }
     }
 
@@ -80,7 +89,7 @@ impl Batch {
     }
 
     pub fn is_full(&self) -> bool {
-        self.meta.len() >= BATCH_FRAMES
+        self.meta.len() >= self.cap
     }
 
     pub fn is_empty(&self) -> bool {
@@ -89,6 +98,15 @@ impl Batch {
 
     pub fn len(&self) -> usize {
         self.meta.len()
+    }
+
+    /// Empties the batch for reuse, keeping its memory.
+    pub fn clear(&mut self, dlt: i32) {
+        self.dlt = dlt;
+        self.arena.clear();
+        self.meta.clear();
+        self.senders.clear();
+        self.decoded.clear();
     }
 
     fn frame(&self, i: usize) -> Option<Frame<'_>> {
@@ -108,6 +126,8 @@ pub struct BatchSource {
     rx: Receiver<Batch>,
     current: Option<Batch>,
     pos: usize,
+    /// Where read batches go back to their sender for reuse, if anywhere.
+    back: Option<SyncSender<Batch>>,
 }
 
 impl BatchSource {
@@ -116,6 +136,17 @@ impl BatchSource {
             rx,
             current: None,
             pos: 0,
+            back: None,
+        }
+    }
+
+    /// A source that hands each batch it has read back over `back` (the
+    /// replay reader thread reuses them: no allocation, and no fresh pages
+    /// to fault in, per batch).
+    pub fn recycling(rx: Receiver<Batch>, back: SyncSender<Batch>) -> Self {
+        BatchSource {
+            back: Some(back),
+            ..BatchSource::new(rx)
         }
     }
 }
@@ -125,6 +156,9 @@ impl FrameSource for BatchSource {
     fn next(&mut self, wait: Duration) -> Step<'_> {
         let exhausted = self.current.as_ref().is_none_or(|b| self.pos >= b.len());
         if exhausted {
+            if let (Some(back), Some(b)) = (&self.back, self.current.take()) {
+                let _ = back.try_send(b);
+            }
             match self.rx.recv_timeout(wait) {
                 Ok(b) => {
                     self.current = Some(b);
