@@ -265,7 +265,7 @@ impl FlowSessions {
             self.exporters.insert(r.exporter);
         }
         let mut nested = EncapSet::default();
-        let mut vlans: Vec<u16> = Vec::new();
+        let mut vlans = [0u16; 2];
         let (mut ingress, mut egress, mut truncated) = (0u64, 0u64, 0u64);
         let mut key = None;
         if let Some(f) = r.frame {
@@ -274,7 +274,7 @@ impl FlowSessions {
                 (Some(t), _) => {
                     key = Some(t);
                     nested = d.nested;
-                    vlans = d.inner_vlans.into_iter().filter(|v| *v != 0).collect();
+                    vlans = d.inner_vlans;
                     match d.egress {
                         Some(true) => egress = 1,
                         Some(false) => ingress = 1,
@@ -331,7 +331,7 @@ impl FlowSessions {
         s.sampling_rate = s.sampling_rate.max(r.sampling_rate.max(1));
         s.estimated |= rate > 1;
         s.nested.union(nested);
-        for v in vlans {
+        for v in vlans.into_iter().filter(|v| *v != 0) {
             if !s.vlans.contains(&v) && s.vlans.len() < 64 {
                 s.vlans.push(v);
             }
