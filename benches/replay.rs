@@ -6,6 +6,7 @@
 //! `cargo bench --bench replay` (env: MIRRORWATCH_BENCH_PACKETS, default
 //! 1,000,000; MIRRORWATCH_BENCH_RUNS, default 5; MIRRORWATCH_BENCH_FILE to
 //! use an existing capture).
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -26,21 +27,25 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Peak resident memory (MB) of `mirrorwatch replay --workers W` on `path`:
-/// the high-water mark (`VmHWM`) read from `/proc` every 2 ms until the
-/// process exits (the child's `ru_maxrss` would count the benchmark's own
-/// memory, copied by the fork before the exec).
-fn peak_rss_mb(workers: &str, path: &str) -> f64 {
+/// What one `mirrorwatch replay --workers W` run on `path` used: its peak
+/// resident memory (MB), the high-water mark (`VmHWM`) read from `/proc`
+/// every 2 ms until the process exits (the child's `ru_maxrss` would count
+/// the benchmark's own memory, copied by the fork before the exec), and
+/// the CPU time of each of its threads by name (seconds, from
+/// `/proc/PID/task/TID/schedstat`, nanoseconds on the CPU), as last seen
+/// before the thread ended.
+fn child_run(workers: &str, path: &str) -> (f64, BTreeMap<String, f64>) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
         .args(["replay", "--format", "json", "--workers", workers, path])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn mirrorwatch");
-    let status = format!("/proc/{}/status", child.id());
+    let proc_dir = format!("/proc/{}", child.id());
     let mut peak_kb = 0u64;
+    let mut cpu: BTreeMap<u64, (String, u64)> = BTreeMap::new();
     while matches!(child.try_wait(), Ok(None)) {
-        let hwm = std::fs::read_to_string(&status)
+        let hwm = std::fs::read_to_string(format!("{proc_dir}/status"))
             .ok()
             .and_then(|t| {
                 t.lines()
@@ -49,9 +54,26 @@ fn peak_rss_mb(workers: &str, path: &str) -> f64 {
             })
             .unwrap_or(0);
         peak_kb = peak_kb.max(hwm);
+        if let Ok(tasks) = std::fs::read_dir(format!("{proc_dir}/task")) {
+            for t in tasks.flatten() {
+                let tid: u64 = t.file_name().to_string_lossy().parse().unwrap_or(0);
+                let dir = t.path();
+                let ns = std::fs::read_to_string(dir.join("schedstat"))
+                    .ok()
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+                let name = std::fs::read_to_string(dir.join("comm")).ok();
+                if let (Some(ns), Some(name)) = (ns, name) {
+                    cpu.insert(tid, (name.trim().to_owned(), ns));
+                }
+            }
+        }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    peak_kb as f64 / 1024.0
+    let mut by_name = BTreeMap::new();
+    for (name, ns) in cpu.into_values() {
+        *by_name.entry(name).or_insert(0.0) += ns as f64 / 1e9;
+    }
+    (peak_kb as f64 / 1024.0, by_name)
 }
 
 fn main() {
@@ -89,7 +111,15 @@ fn main() {
     let mut inventory_cfg = cfg.clone();
     inventory_cfg.duplicates.enabled = false;
     let (mut plain, mut ours, mut inv, mut full) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut staged = Vec::new();
+    let default_workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .max(1);
+    // Workers counts measured beside one thread: 1, 2, and the default.
+    let mut counts = vec![1usize, 2];
+    if !counts.contains(&default_workers) {
+        counts.push(default_workers);
+    }
+    let mut staged: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
     for _ in 0..runs {
         let t = Instant::now();
         let (k, _) = plain_read_loop(&path_s).expect("readable capture");
@@ -104,24 +134,25 @@ fn main() {
             v.push(r.packets as f64 / t.elapsed().as_secs_f64());
             assert_eq!(r.packets, k);
         }
-        let t = Instant::now();
-        let r = replay_with(
-            std::slice::from_ref(&path_s),
-            &cfg,
-            Outputs {
-                workers: 1,
-                ..Outputs::default()
-            },
-        )
-        .expect("replay");
-        staged.push(r.outcome.report.packets as f64 / t.elapsed().as_secs_f64());
-        assert_eq!(r.outcome.report.packets, k);
+        for (w, v) in counts.iter().zip(staged.iter_mut()) {
+            let t = Instant::now();
+            let r = replay_with(
+                std::slice::from_ref(&path_s),
+                &cfg,
+                Outputs {
+                    workers: *w,
+                    ..Outputs::default()
+                },
+            )
+            .expect("replay");
+            v.push(r.outcome.report.packets as f64 / t.elapsed().as_secs_f64());
+            assert_eq!(r.outcome.report.packets, k);
+        }
     }
     let p = median(&mut plain);
     let o = median(&mut ours);
     let i = median(&mut inv);
     let f = median(&mut full);
-    let w = median(&mut staged);
     println!("plain libpcap read loop:              {p:>12.0} packets/s (median)");
     println!(
         "mirrorwatch's reader alone:           {o:>12.0} packets/s (median), {:.2}x plain",
@@ -135,10 +166,22 @@ fn main() {
         "replay, full detection (duplicates):  {f:>12.0} packets/s (median), {:.2}x plain",
         f / p
     );
-    println!(
-        "replay, full detection, reader thread + 1 engine worker (--workers 1): {w:>12.0} packets/s (median), {:.2}x plain",
-        w / p
-    );
+    for (w, v) in counts.iter().zip(staged.iter_mut()) {
+        let m = median(v);
+        let what = match w {
+            1 => "reader/decoder thread + engine thread".to_owned(),
+            w => format!("reader + {} decode worker(s) + engine thread", w - 1),
+        };
+        let default = if *w == default_workers {
+            ", the default here"
+        } else {
+            ""
+        };
+        println!(
+            "replay, full detection, --workers {w} ({what}{default}): {m:>12.0} packets/s (median), {:.2}x plain",
+            m / p
+        );
+    }
     // Peak RSS must not grow with the capture: the same traffic mix, 50
     // times smaller.
     let small = path.with_file_name("mixed-20000.pcap");
@@ -147,13 +190,22 @@ fn main() {
         synth::write_mixed(std::io::BufWriter::new(f), 20_000, 1).expect("write small capture");
     }
     let small = small.to_string_lossy().into_owned();
-    for w in ["0", "1"] {
-        let (a, b) = (peak_rss_mb(w, &small), peak_rss_mb(w, &path_s));
+    for w in ["0", "1", "2"] {
+        let ((a, _), (b, threads)) = (child_run(w, &small), child_run(w, &path_s));
         println!(
             "peak RSS, --workers {w}: {a:.1} MB on {} MB, {b:.1} MB on {} MB (+{:.1} MB)",
             std::fs::metadata(&small).map_or(0, |m| m.len() / 1_000_000),
             bytes / 1_000_000,
             b - a
+        );
+        // CPU per packet of each thread: where the time goes per stage.
+        let stages: Vec<String> = threads
+            .iter()
+            .map(|(name, s)| format!("{name} {:.0} ns", s * 1e9 / n as f64))
+            .collect();
+        println!(
+            "  CPU per packet by thread, --workers {w}: {}",
+            stages.join(", ")
         );
     }
     println!(

@@ -246,10 +246,11 @@ struct ReplayArgs {
     /// seen in packets and in flows is one session, `seen_by` both.
     #[arg(long = "flows", value_name = "INPUT")]
     flows: Vec<String>,
-    /// Engine workers beside the reader/decoder thread: 1 reads and
-    /// decodes the captures on a thread of its own (the default with two
-    /// or more cores), 0 does everything on one thread. Results are the
-    /// same.
+    /// Threads beside the engine thread: 0 does everything on one thread;
+    /// 1 reads and decodes the captures on a thread of its own; N >= 2
+    /// reads on one and decodes and fingerprints on N - 1 more. Default:
+    /// one per core beyond the engine's, at least 1 (1 on two cores).
+    /// Results are the same for every N.
     #[arg(long, value_name = "N", value_parser = parse_workers)]
     workers: Option<usize>,
     /// Capture files (pcap or pcapng), `-` for standard input.
@@ -463,21 +464,27 @@ fn parse_alerts_format(s: &str) -> Result<AlertFormat, String> {
     AlertFormat::parse(s).ok_or_else(|| format!("`{s}`: expected native, eve, ecs or ocsf"))
 }
 
-/// `--workers`: 0 or 1 engine workers beside the reader/decoder thread.
+/// Most `--workers`: more decode workers than this cannot keep up with one
+/// engine thread anyway (docs/performance.md).
+const MAX_WORKERS: usize = 64;
+
+/// `--workers`: threads beside the engine thread.
 fn parse_workers(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
-        Ok(n @ (0 | 1)) => Ok(n),
-        Ok(n) => Err(format!(
-            "{n}: at most 1 engine worker is supported (the reader/decoder thread beside it makes 2 threads); see docs/performance.md"
+        Ok(n) if n <= MAX_WORKERS => Ok(n),
+        Ok(n) => Err(format!("{n}: at most {MAX_WORKERS} workers")),
+        Err(_) => Err(format!(
+            "`{s}`: expected a number of threads, 0 to {MAX_WORKERS}"
         )),
-        Err(_) => Err(format!("`{s}`: expected 0 or 1")),
     }
 }
 
-/// The default of `--workers`: a reader/decoder thread beside the engine
-/// when there is a second core for it.
+/// The default of `--workers`: a thread per core beyond the engine's, at
+/// least 1 (on one core the reader thread still overlaps the disk).
 fn default_workers() -> usize {
-    usize::from(std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2))
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .clamp(1, MAX_WORKERS)
 }
 
 fn parse_pace(s: &str) -> Result<f64, String> {

@@ -529,13 +529,14 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
                         hold,
                         ..Control::default()
                     };
-                    // Unpaced, the reader/decoder gets a thread of its own
-                    // as in `replay` (`--workers 1`).
+                    // Unpaced, reading and decoding get threads of their
+                    // own as in `replay` (`--workers`).
                     let staged = (pace.is_none() && workers >= 1)
                         .then(|| {
                             crate::pipeline::staged::StagedSource::start(
                                 files.clone(),
                                 pipeline.config(),
+                                workers,
                             )
                             .ok()
                         })

@@ -1,10 +1,12 @@
-//! `replay --workers 1` (the reader/decoder on a thread of its own beside
-//! the engine) gives exactly what `--workers 0` (one thread) gives: the
-//! same JSON report and the same alert lines, byte for byte, on every
-//! scenario capture in `pcaps/`, every reference capture in
-//! `../shared/pcaps/real/` and `../shared/pcaps/malformed/`, and all the
-//! scenarios replayed as one run (sessions across files). `--workers 2` is
-//! refused with a clear error.
+//! `replay --workers N` gives exactly what `--workers 0` (one thread)
+//! gives, for N = 1 (the reader/decoder on a thread of its own beside the
+//! engine) and N = 2 and 3 (a reader and one or two decode workers, whose
+//! batches the engine takes in turn): the same JSON report and the same
+//! alert lines, byte for byte, on every scenario capture in `pcaps/`,
+//! every reference capture in `../shared/pcaps/real/` and
+//! `../shared/pcaps/malformed/`, all the scenarios replayed as one run
+//! (sessions across files), and a mixed capture of many batches. Too many
+//! workers are refused with a clear error.
 mod common;
 
 use std::path::Path;
@@ -39,13 +41,27 @@ fn run(files: &[String], workers: &str, dir: &Path) -> (String, String) {
     )
 }
 
-fn same(files: &[String], dir: &Path) -> bool {
+/// Whether the replays of `files` with every one of `workers` equal the
+/// one-thread replay; true when it raised alerts.
+fn same_with(files: &[String], dir: &Path, workers: &[&str]) -> bool {
     let one = run(files, "0", dir);
-    let two = run(files, "1", dir);
     assert!(one.0.contains("\"sessions\""), "{files:?}: {}", one.0);
-    assert_eq!(one.0, two.0, "{files:?}: reports differ");
-    assert_eq!(one.1, two.1, "{files:?}: alert lines differ");
+    for w in workers {
+        let other = run(files, w, dir);
+        assert_eq!(
+            one.0, other.0,
+            "{files:?}: reports differ with --workers {w}"
+        );
+        assert_eq!(
+            one.1, other.1,
+            "{files:?}: alert lines differ with --workers {w}"
+        );
+    }
     !one.1.is_empty()
+}
+
+fn same(files: &[String], dir: &Path) -> bool {
+    same_with(files, dir, &["1", "2", "3"])
 }
 
 fn tmpdir(name: &str) -> std::path::PathBuf {
@@ -55,7 +71,7 @@ fn tmpdir(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn one_worker_beside_the_reader_equals_one_thread_on_the_scenarios() {
+fn any_number_of_workers_equals_one_thread_on_the_scenarios() {
     let dir = tmpdir("scenarios");
     let all: Vec<String> = common::captures_in(&common::project_pcaps())
         .iter()
@@ -73,7 +89,7 @@ fn one_worker_beside_the_reader_equals_one_thread_on_the_scenarios() {
 }
 
 #[test]
-fn one_worker_beside_the_reader_equals_one_thread_on_the_reference_captures() {
+fn any_number_of_workers_equals_one_thread_on_the_reference_captures() {
     let Some(shared) = common::shared_pcaps() else {
         return;
     };
@@ -94,19 +110,53 @@ fn one_worker_beside_the_reader_equals_one_thread_on_the_reference_captures() {
 }
 
 #[test]
-fn more_engine_workers_are_refused_with_a_reason() {
-    let out = common::mirrorwatch(&["replay", "--workers", "2", "pcaps/erspan3.pcap"], LIMIT);
+fn decode_workers_keep_the_order_over_many_batches() {
+    // 20,000 frames are 20 batches of 1,024, dealt to the decode workers in
+    // turn: a batch taken out of turn would reorder frames and change the
+    // duplicate counts, the sessions' first and last times and the alerts.
+    let dir = tmpdir("batches");
+    let cap = dir.join("mixed.pcap");
+    let out = common::mirrorwatch(
+        &[
+            "synth",
+            "--mixed",
+            "--packets",
+            "20000",
+            "--out",
+            cap.to_str().expect("path"),
+        ],
+        LIMIT,
+    );
+    assert!(out.status.success());
+    let files = [cap.display().to_string()];
+    assert!(same_with(&files, &dir, &["1", "2", "3", "5"]));
+    let (report, _) = run(&files, "3", &dir);
+    let r: serde_json::Value = serde_json::from_str(&report).expect("JSON report");
+    assert_eq!(r["packets"], 20000, "{}", r["packets"]);
+}
+
+#[test]
+fn too_many_workers_are_refused_with_a_reason() {
+    let out = common::mirrorwatch(&["replay", "--workers", "65", "pcaps/erspan3.pcap"], LIMIT);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("at most 1 engine worker"), "{err}");
+    assert!(err.contains("at most 64 workers"), "{err}");
+    let out = common::mirrorwatch(&["replay", "--workers", "two", "pcaps/erspan3.pcap"], LIMIT);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn a_signal_judges_every_frame_the_reader_read() {
+    for workers in ["1", "3"] {
+        signal_with(workers);
+    }
+}
+
+fn signal_with(workers: &str) {
     // Part of a capture through a FIFO whose writer keeps it open: the
     // replay is stopped by SIGINT while it waits for more, with every
     // frame written read by the reader thread.
-    let dir = tmpdir("signal");
+    let dir = tmpdir(&format!("signal-{workers}"));
     let cap = dir.join("mixed.pcap");
     let out = common::mirrorwatch(
         &[
@@ -139,7 +189,7 @@ fn a_signal_judges_every_frame_the_reader_read() {
         std::thread::sleep(Duration::from_secs(2));
     });
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-        .args(["replay", "--format", "json", "--workers", "1"])
+        .args(["replay", "--format", "json", "--workers", workers])
         .arg(&fifo)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -151,7 +201,7 @@ fn a_signal_judges_every_frame_the_reader_read() {
     let out = child.wait_with_output().expect("wait");
     writer.join().expect("writer");
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
-    assert_eq!(r["interrupted"], true, "{r}");
+    assert_eq!(r["interrupted"], true, "--workers {workers}: {r}");
     assert_eq!(out.status.code(), Some(130));
     // The frames read and the frames judged are the same count.
     assert_eq!(r["packets"], r["files"][0]["packets"], "{}", r["files"]);

@@ -22,6 +22,7 @@ use crate::config::{Authorized, Config};
 use crate::decode::{Decoded, Encap, ErrorCounts};
 use crate::logs::{Action, ConfigEvent, Platform};
 use crate::source::Frame;
+use crate::source::prepared::Hashes;
 
 /// Default cap of the session table.
 pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
@@ -102,11 +103,11 @@ pub struct Engine {
     internal: Vec<Cidr>,
     authorized: Vec<Authorized>,
     alerts_cfg: crate::config::AlertsConfig,
-    min_payload: usize,
     min_matches: u64,
     evidence_enabled: bool,
-    duplicates_enabled: bool,
-    fp: Fingerprinter,
+    /// Fingerprints and payload digests, unless a decode worker computed
+    /// them ([`Engine::observe_hashed`]).
+    hasher: FrameHasher,
     pub sessions: SessionTable,
     dups: DupWindow,
     payloads: PayloadTracker,
@@ -155,11 +156,9 @@ impl Engine {
             internal: cfg.internal_networks.clone(),
             authorized: cfg.authorized.clone(),
             alerts_cfg: cfg.alerts.clone(),
-            min_payload: d.min_payload_bytes.max(1),
             min_matches: d.min_matching_payloads.max(1),
             evidence_enabled: false,
-            duplicates_enabled: d.enabled,
-            fp: Fingerprinter::new(fingerprint_key()),
+            hasher: FrameHasher::new(cfg),
             sessions: SessionTable::new(cfg.inventory.max_sessions),
             dups: DupWindow::new(d.table_entries, (d.window_ms as i64).saturating_mul(1000)),
             payloads: PayloadTracker::new(
@@ -307,15 +306,17 @@ impl Engine {
     /// Takes one frame the pipeline has decoded into `d`.
     #[inline]
     pub fn observe(&mut self, f: &Frame<'_>, d: &Decoded<'_>) -> Processed {
-        let (fp, digest) = self.prepare(f, d);
-        self.account(f, d, fp, digest)
+        let h = self.hasher.hashes(d);
+        self.observe_hashed(f, d, h)
     }
 
-    /// First stage: count, fingerprint.
-    #[inline(always)]
-    fn prepare(&mut self, f: &Frame<'_>, d: &Decoded<'_>) -> (Option<u64>, Option<u64>) {
+    /// [`Engine::observe`] with the frame's fingerprint and digest
+    /// computed already, by a decode worker's [`FrameHasher`] made from the
+    /// same configuration.
+    #[inline]
+    pub fn observe_hashed(&mut self, f: &Frame<'_>, d: &Decoded<'_>, h: Hashes) -> Processed {
         self.count(f, d);
-        fingerprints(&self.fp, d, self.duplicates_enabled, self.min_payload)
+        self.account(f, d, h.0, h.1)
     }
 
     #[inline(always)]
@@ -384,6 +385,7 @@ impl Engine {
             if let Some(ip) = &d.inner {
                 let (isrc, idst) = ip.addrs();
                 let h = self
+                    .hasher
                     .fp
                     .flow_pair(isrc, idst, ip.src_port, ip.dst_port, ip.protocol);
                 if s.flows_fwd.contains(h.rev) {
@@ -546,7 +548,7 @@ impl Engine {
             verdict: Verdict::Mirror,
             evidence: vec![format!(
                 "same_payloads: {matches} payloads of at least {} bytes carried by both flows",
-                self.min_payload
+                self.hasher.min_payload
             )],
             counts: AlertCounts {
                 packets: matches,
@@ -1145,27 +1147,40 @@ impl Engine {
     }
 }
 
-/// The packet fingerprint and (native packets of at least `min_payload`
-/// bytes) the payload digest of a decoded frame, when duplicates are looked
-/// for: a pure function of the frame.
-#[inline(always)]
-pub fn fingerprints(
-    fp: &Fingerprinter,
-    d: &Decoded<'_>,
+/// The packet fingerprint and (native packets of at least
+/// `duplicates.min_payload_bytes`) the payload digest of a decoded frame,
+/// when duplicates are looked for: a pure function of the frame and the
+/// configuration, so the engine and the decode workers of
+/// `replay --workers N` (N >= 2) compute the same values.
+pub struct FrameHasher {
+    fp: Fingerprinter,
     duplicates_enabled: bool,
     min_payload: usize,
-) -> (Option<u64>, Option<u64>) {
-    match d.inner.as_ref().filter(|_| duplicates_enabled) {
-        Some(ip) => {
-            // Payload digests are kept for native packets only.
-            let min_payload = if d.tunnel.is_none() {
-                min_payload
-            } else {
-                usize::MAX
-            };
-            fp.packet_and_payload(ip, min_payload)
+}
+
+impl FrameHasher {
+    pub fn new(cfg: &Config) -> Self {
+        FrameHasher {
+            fp: Fingerprinter::new(fingerprint_key()),
+            duplicates_enabled: cfg.duplicates.enabled,
+            min_payload: cfg.duplicates.min_payload_bytes.max(1),
         }
-        None => (None, None),
+    }
+
+    #[inline(always)]
+    pub fn hashes(&self, d: &Decoded<'_>) -> Hashes {
+        match d.inner.as_ref().filter(|_| self.duplicates_enabled) {
+            Some(ip) => {
+                // Payload digests are kept for native packets only.
+                let min_payload = if d.tunnel.is_none() {
+                    self.min_payload
+                } else {
+                    usize::MAX
+                };
+                self.fp.packet_and_payload(ip, min_payload)
+            }
+            None => (None, None),
+        }
     }
 }
 

@@ -30,6 +30,7 @@ use crate::logs::ConfigEvent;
 use crate::report::{FileReport, LogSummary, Report, report_of};
 use crate::source::files::{FileProblems, FileSource};
 use crate::source::flow::intake::{FlowIntake, InputFormat};
+use crate::source::prepared::Hashes;
 use crate::source::{Frame, FrameSource, Step};
 pub use signals::Signals;
 
@@ -70,20 +71,28 @@ impl Analyzer {
     }
 
     /// Judges one frame, decoded here unless the thread that read it did
-    /// (`decoded`). A frame that is an export datagram (UDP to
-    /// `flows.collector_ports`) also gives its flow records.
+    /// (`decoded`, with its fingerprints if that thread computed them). A
+    /// frame that is an export datagram (UDP to `flows.collector_ports`)
+    /// also gives its flow records.
     #[inline]
-    pub fn frame_decoded(&mut self, f: &Frame<'_>, decoded: Option<&Decoded<'_>>) -> Processed {
+    pub fn frame_decoded(
+        &mut self,
+        f: &Frame<'_>,
+        decoded: Option<(&Decoded<'_>, Option<Hashes>)>,
+    ) -> Processed {
         let mut own = Decoded::default();
-        let d = match decoded {
+        let (d, hashes) = match decoded {
             Some(d) => d,
             None => {
                 self.decoder
                     .decode_into(f.linktype, f.orig_len, f.data, &mut own);
-                &own
+                (&own, None)
             }
         };
-        let p = self.engine.observe(f, d);
+        let p = match hashes {
+            Some(h) => self.engine.observe_hashed(f, d, h),
+            None => self.engine.observe(f, d),
+        };
         if let Some((exporter, payload)) = self.flows.export_datagram(d) {
             self.datagram(exporter, f.ts_us, payload);
         }
@@ -291,7 +300,7 @@ impl Pipeline {
     /// One frame through the analyzer and the sinks (`decoded`: by the
     /// thread that read it).
     #[inline(always)]
-    fn frame(&mut self, fr: &Frame<'_>, dlt: i32, decoded: Option<&Decoded<'_>>) {
+    fn frame(&mut self, fr: &Frame<'_>, dlt: i32, decoded: Option<(&Decoded<'_>, Option<Hashes>)>) {
         if fr.ts_us >= self.next_tick_us {
             self.tick(fr.ts_us);
         }
@@ -507,7 +516,8 @@ impl Pipeline {
                     }
                 }
                 Step::Prepared(p) => {
-                    self.frame(&p.frame, p.dlt, p.decoded.as_ref());
+                    let d = p.decoded.as_ref().map(|d| (d, p.hashes));
+                    self.frame(&p.frame, p.dlt, d);
                     n = n.wrapping_add(1);
                     if n % 64 != 0 {
                         continue;
@@ -793,7 +803,7 @@ pub fn replay_with(
         ..Control::default()
     };
     if out.workers >= 1 && !paths.is_empty() {
-        match staged::StagedSource::start(paths.to_vec(), &p.cfg) {
+        match staged::StagedSource::start(paths.to_vec(), &p.cfg, out.workers) {
             Ok(source) => return Ok(replay_staged(p, source, ctl)),
             Err(e) => warn!(error = %e, "cannot start the reader thread; reading on one thread"),
         }

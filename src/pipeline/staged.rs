@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::decode::{Decoded, Decoder};
+use crate::detect::engine::FrameHasher;
 use crate::source::batch::{Batch, BatchSource};
 use crate::source::files::FileSource;
 use crate::source::{FrameSource, Step};
@@ -36,15 +37,20 @@ pub struct StagedSource {
     /// The file the reader is in, for progress lines.
     file: Arc<AtomicUsize>,
     paths: Vec<String>,
-    reader: Option<JoinHandle<FileSource>>,
+    /// The reader first (it returns its file source), then the decode
+    /// workers.
+    threads: Vec<JoinHandle<Option<FileSource>>>,
 }
 
-/// The reader thread: frames read and decoded into batches, a batch sent
-/// when full or when the capture's link type changes (a batch has one).
+/// The reader thread: frames read (and, with `decoder`, decoded) into
+/// batches, each handed to `send` when full or when the capture's link
+/// type changes (a batch has one). Stops when `send` refuses (the other
+/// end is gone).
 fn read(
     mut src: FileSource,
-    decoder: Decoder,
-    (tx, pool): (SyncSender<Batch>, Receiver<Batch>),
+    decoder: Option<Decoder>,
+    mut send: impl FnMut(Batch) -> bool,
+    pool: Receiver<Batch>,
     stop: Arc<AtomicBool>,
     file: Arc<AtomicUsize>,
 ) -> FileSource {
@@ -73,17 +79,22 @@ fn read(
             Step::Frame(fr, dlt) => {
                 if dlt != batch.dlt && !batch.is_empty() {
                     let full = std::mem::replace(&mut batch, fresh(dlt));
-                    if tx.send(full).is_err() {
+                    if !send(full) {
                         break;
                     }
                 }
                 batch.dlt = dlt;
-                let mut d = Decoded::default();
-                decoder.decode_into(fr.linktype, fr.orig_len, fr.data, &mut d);
-                batch.push_decoded(&fr, &d);
+                match &decoder {
+                    Some(decoder) => {
+                        let mut d = Decoded::default();
+                        decoder.decode_into(fr.linktype, fr.orig_len, fr.data, &mut d);
+                        batch.push_decoded(&fr, &d);
+                    }
+                    None => batch.push(&fr),
+                }
                 if batch.is_full() {
                     let full = std::mem::replace(&mut batch, fresh(dlt));
-                    if tx.send(full).is_err() {
+                    if !send(full) {
                         break;
                     }
                 }
@@ -97,52 +108,112 @@ fn read(
         }
     }
     if !batch.is_empty() {
-        let _ = tx.send(batch);
+        let _ = send(batch);
     }
     src.close_current();
     src
 }
 
+/// A decode worker (`--workers N`, N >= 2): decodes the batches the reader
+/// deals it and computes their fingerprints, for the engine thread, which
+/// takes the workers' batches in the order they were dealt.
+fn decode(decoder: Decoder, hasher: FrameHasher, rx: Receiver<Batch>, tx: SyncSender<Batch>) {
+    while let Ok(mut b) = rx.recv() {
+        b.decode_each(&decoder, |d| hasher.hashes(d));
+        if tx.send(b).is_err() {
+            break;
+        }
+    }
+}
+
 impl StagedSource {
-    /// Starts the reader thread on `paths`.
-    pub fn start(paths: Vec<String>, cfg: &Config) -> std::io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT);
-        let (back, pool) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT);
+    /// Starts the reader thread on `paths`, with `workers` threads beside
+    /// the engine: 1, the reader decodes too; N >= 2, the reader reads and
+    /// N - 1 decode workers decode and fingerprint.
+    pub fn start(paths: Vec<String>, cfg: &Config, workers: usize) -> std::io::Result<Self> {
+        let decoders = workers.saturating_sub(1);
+        let (back, pool) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT * (decoders + 1));
         let stop = Arc::new(AtomicBool::new(false));
         let file = Arc::new(AtomicUsize::new(0));
-        let (decoder, src) = (
-            Decoder::new(&cfg.decode),
-            FileSource::new(paths.clone(), None),
-        );
+        let src = FileSource::new(paths.clone(), None);
         let (st, f) = (stop.clone(), file.clone());
-        let reader = std::thread::Builder::new()
-            .name("reader".to_owned())
-            .spawn(move || read(src, decoder, (tx, pool), st, f))?;
+        let mut threads = Vec::new();
+        let batches = if decoders == 0 {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT);
+            let decoder = Decoder::new(&cfg.decode);
+            let send = move |b| tx.send(b).is_ok();
+            let reader = std::thread::Builder::new()
+                .name("reader".to_owned())
+                .spawn(move || Some(read(src, Some(decoder), send, pool, st, f)))?;
+            threads.push(reader);
+            BatchSource::recycling(rx, back)
+        } else {
+            let (mut ins, mut outs) = (Vec::new(), Vec::new());
+            for i in 0..decoders {
+                // Few batches wait for a worker, more for the engine: a
+                // worker that is ahead keeps going while the engine is busy.
+                let (in_tx, in_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+                let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT / 2);
+                let (decoder, hasher) = (Decoder::new(&cfg.decode), FrameHasher::new(cfg));
+                let h = std::thread::Builder::new()
+                    .name(format!("decode-{i}"))
+                    .spawn(move || {
+                        decode(decoder, hasher, in_rx, out_tx);
+                        None
+                    })?;
+                threads.push(h);
+                ins.push(in_tx);
+                outs.push(out_rx);
+            }
+            // Batch k goes to worker k mod N, and the engine takes them in
+            // that order: it sees the frames in the order read.
+            let mut k = 0usize;
+            let send = move |b| {
+                let ok = ins.get(k % ins.len()).is_some_and(|tx| tx.send(b).is_ok());
+                k = k.wrapping_add(1);
+                ok
+            };
+            let reader = std::thread::Builder::new()
+                .name("reader".to_owned())
+                .spawn(move || Some(read(src, None, send, pool, st, f)))?;
+            threads.insert(0, reader);
+            BatchSource::in_turn(outs, Some(back))
+        };
         Ok(StagedSource {
-            batches: BatchSource::recycling(rx, back),
+            batches,
             stop,
             file,
             paths,
-            reader: Some(reader),
+            threads,
         })
     }
 
-    /// Waits for the reader thread; its file reports and problems. The
-    /// pipeline normally read to [`Step::End`] (after a stop too), so the
-    /// reader has finished; batches still in flight are discarded.
+    /// Waits for the reader thread (and the decode workers); its file
+    /// reports and problems. The pipeline normally read to [`Step::End`]
+    /// (after a stop too), so they have finished; batches still in flight
+    /// are discarded.
     pub fn finish(mut self) -> FileSource {
         self.stop.store(true, Ordering::Relaxed);
-        let Some(h) = self.reader.take() else {
-            return FileSource::new(Vec::new(), None);
-        };
-        // A reader blocked on a full channel is released by taking.
-        while !h.is_finished() {
+        let threads = std::mem::take(&mut self.threads);
+        // A thread blocked on a full channel is released by taking.
+        while !threads.iter().all(JoinHandle::is_finished) {
             if matches!(self.batches.next(Duration::from_millis(10)), Step::End) {
                 break;
             }
         }
-        h.join()
-            .unwrap_or_else(|_| FileSource::new(Vec::new(), None))
+        let mut threads = threads.into_iter();
+        let Some(reader) = threads.next() else {
+            return FileSource::new(Vec::new(), None);
+        };
+        let files = reader
+            .join()
+            .ok()
+            .and_then(|r| r)
+            .unwrap_or_else(|| FileSource::new(Vec::new(), None));
+        for t in threads {
+            let _ = t.join();
+        }
+        files
     }
 }
 

@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use core::net::IpAddr;
 
-use super::prepared::{PackedDecoded, Prepared};
+use super::prepared::{Hashes, PackedDecoded, Prepared};
 use super::{Datagram, Frame, FrameSource, Step};
-use crate::decode::Decoded;
-use crate::decode::LinkType;
+use crate::decode::{Decoded, Decoder, LinkType};
 
 /// Frames per batch.
 pub const BATCH_FRAMES: usize = 256;
@@ -24,6 +23,9 @@ pub struct Batch {
     /// Frames decoded by the capture thread: the decoding of each (empty
     /// when the pipeline decodes them).
     decoded: Vec<PackedDecoded>,
+    /// The fingerprints of each decoded frame, when the thread that decoded
+    /// it computed them too (empty otherwise).
+    hashes: Vec<Hashes>,
     /// Frames it holds when full.
     cap: usize,
 }
@@ -41,6 +43,7 @@ impl Batch {
             meta: Vec::with_capacity(frames),
             senders: Vec::new(),
             decoded: Vec::new(),
+            hashes: Vec::new(),
             cap: frames.max(1),
         }
     }
@@ -55,6 +58,24 @@ impl Batch {
         self.push(fr);
     }
 
+    /// Decodes every frame of a batch filled by [`Batch::push`], and
+    /// computes each one's fingerprints with `hash` (a decode worker of
+    /// `replay --workers N`).
+    pub fn decode_each(&mut self, decoder: &Decoder, mut hash: impl FnMut(&Decoded<'_>) -> Hashes) {
+        self.decoded.clear();
+        self.hashes.clear();
+        self.decoded.reserve(self.meta.len());
+        self.hashes.reserve(self.meta.len());
+        for &(_, linktype, orig_len, start, len) in &self.meta {
+            let data = self.arena.get(start..start + len).unwrap_or_default();
+            // decode_into fills in what it finds: it starts from nothing.
+            let mut d = Decoded::default();
+            decoder.decode_into(linktype, orig_len, data, &mut d);
+            self.hashes.push(hash(&d));
+            self.decoded.push(PackedDecoded::pack(data, &d));
+        }
+    }
+
     /// A batch of export datagrams.
     pub fn datagrams() -> Self {
         Batch {
@@ -63,6 +84,7 @@ impl Batch {
             meta: Vec::with_capacity(BATCH_FRAMES),
             senders: Vec::with_capacity(BATCH_FRAMES),
             decoded: Vec::new(),
+            hashes: Vec::new(),
             cap: BATCH_FRAMES,
         }
     }
@@ -107,6 +129,7 @@ impl Batch {
         self.meta.clear();
         self.senders.clear();
         self.decoded.clear();
+        self.hashes.clear();
     }
 
     fn frame(&self, i: usize) -> Option<Frame<'_>> {
@@ -121,9 +144,13 @@ impl Batch {
 }
 
 /// The receiving end: batches from any number of capture threads, read
-/// frame by frame. Ends when every sender is gone.
+/// frame by frame. Ends when every sender is gone. With several receivers
+/// (the decode workers of a replay), batches are taken from each in turn,
+/// which is the order the reader dealt them out in.
 pub struct BatchSource {
-    rx: Receiver<Batch>,
+    rx: Vec<Receiver<Batch>>,
+    /// The receiver the next batch comes from.
+    turn: usize,
     current: Option<Batch>,
     pos: usize,
     /// Where read batches go back to their sender for reuse, if anywhere.
@@ -132,11 +159,19 @@ pub struct BatchSource {
 
 impl BatchSource {
     pub fn new(rx: Receiver<Batch>) -> Self {
+        BatchSource::in_turn(vec![rx], None)
+    }
+
+    /// Batches from each of `rx` in turn (one from the first, one from the
+    /// second, …): the source ends when the receiver whose turn it is has
+    /// no more. Read batches go back over `back`, if given.
+    pub fn in_turn(rx: Vec<Receiver<Batch>>, back: Option<SyncSender<Batch>>) -> Self {
         BatchSource {
             rx,
+            turn: 0,
             current: None,
             pos: 0,
-            back: None,
+            back,
         }
     }
 
@@ -144,10 +179,7 @@ impl BatchSource {
     /// replay reader thread reuses them: no allocation, and no fresh pages
     /// to fault in, per batch).
     pub fn recycling(rx: Receiver<Batch>, back: SyncSender<Batch>) -> Self {
-        BatchSource {
-            back: Some(back),
-            ..BatchSource::new(rx)
-        }
+        BatchSource::in_turn(vec![rx], Some(back))
     }
 }
 
@@ -159,10 +191,14 @@ impl FrameSource for BatchSource {
             if let (Some(back), Some(b)) = (&self.back, self.current.take()) {
                 let _ = back.try_send(b);
             }
-            match self.rx.recv_timeout(wait) {
+            let Some(rx) = self.rx.get(self.turn) else {
+                return Step::End;
+            };
+            match rx.recv_timeout(wait) {
                 Ok(b) => {
                     self.current = Some(b);
                     self.pos = 0;
+                    self.turn = (self.turn + 1) % self.rx.len();
                 }
                 Err(RecvTimeoutError::Timeout) => return Step::Idle,
                 Err(RecvTimeoutError::Disconnected) => return Step::End,
@@ -181,6 +217,7 @@ impl FrameSource for BatchSource {
                     decoded: d.unpack(fr.data),
                     frame: fr,
                     dlt: b.dlt,
+                    hashes: b.hashes.get(i).copied(),
                 }),
                 (Some(fr), None, None) => Step::Frame(fr, b.dlt),
                 (None, _, _) => Step::Idle,

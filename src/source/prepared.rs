@@ -6,6 +6,11 @@ use crate::decode::{Decoded, InnerIp};
 
 use super::Frame;
 
+/// A frame's duplicate fingerprint and payload digest, when a decode
+/// worker computed them (`replay --workers N`, N >= 2) with the engine's
+/// own function (`detect::engine::FrameHasher`).
+pub type Hashes = (Option<u64>, Option<u64>);
+
 /// The innermost IP packet as a range of the frame.
 #[derive(Debug, Clone, Copy)]
 struct RawInner {
@@ -76,11 +81,13 @@ impl PackedDecoded {
 }
 
 /// A frame decoded by the thread that read it: the frame, its capture's
-/// DLT and its decoding (None: decode it again).
+/// DLT and its decoding (None: decode it again), and its fingerprints if
+/// that thread computed them too.
 pub struct Prepared<'a> {
     pub frame: Frame<'a>,
     pub dlt: i32,
     pub decoded: Option<Decoded<'a>>,
+    pub hashes: Option<Hashes>,
 }
 
 #[cfg(test)]
