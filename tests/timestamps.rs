@@ -2,7 +2,9 @@
 //! as a nanosecond pcap and as a pcapng with `if_tsresol` 9, with
 //! sub-microsecond digits in every timestamp, replayed with `--evidence`
 //! (one thread and the reader thread): the evidence files are nanosecond
-//! pcaps whose records carry the input frames' times to the nanosecond.
+//! pcaps whose records carry the input frames' times to the nanosecond;
+//! a microsecond evidence file already there is appended to in its own
+//! resolution.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -181,6 +183,39 @@ fn evidence_keeps_the_exact_nanosecond_of_the_input() {
         // erspan1 alerts on its whole session: every frame is evidence.
         assert_eq!(written, input.len(), "{ctx}");
     }
+    // A microsecond evidence file left by an earlier version is appended
+    // to in its own resolution (the nanoseconds dropped), never mixed.
+    let name = evidence_files(&d.join("evidence-0"))[0]
+        .file_name()
+        .map(|n| n.to_owned())
+        .expect("a file name");
+    let old = d.join("evidence-old");
+    std::fs::create_dir_all(&old).expect("dir");
+    let mut head = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+    head.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0]);
+    std::fs::write(old.join(&name), &head).expect("old evidence file");
+    let out = common::mirrorwatch(
+        &[
+            "replay",
+            "--config",
+            &golden.to_string_lossy(),
+            "--evidence",
+            &old.to_string_lossy(),
+            &pcap.to_string_lossy(),
+        ],
+        LIMIT,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let appended = read_pcap(&old.join(&name)).expect("still a whole pcap");
+    let want: Vec<Record> = input
+        .iter()
+        .map(|(s, ns, o, data)| (*s, ns / 1000 * 1000, *o, data.clone()))
+        .collect();
+    assert_eq!(appended, want, "appended at microsecond resolution");
     // tcpdump (not installed everywhere) reads them with the same times.
     if let Some(tcpdump) = common::on_path("tcpdump") {
         let f = &evidence_files(&d.join("evidence-0"))[0];
