@@ -1208,6 +1208,7 @@ pub(crate) fn feed_for_tests(engine: &mut Engine, ts_us: i64, data: &[u8]) -> Pr
     engine.observe(
         &Frame {
             ts_us,
+            ts_ns: 0,
             linktype: crate::decode::LinkType::Ethernet,
             orig_len: data.len() as u32,
             data,

@@ -217,7 +217,8 @@ struct EvidenceFile {
 }
 
 /// Evidence captures: one pcap per alerting session, with its frames as
-/// captured (outer headers intact). Capped per session and in total; at
+/// captured (outer headers intact) at their exact time (nanosecond pcap,
+/// so that a nanosecond input loses nothing). Capped per session and in total; at
 /// most `max_open` files are open at once (the least recently written is
 /// closed, and reopened for appending when its session writes again); a
 /// file that already exists (a restart) is appended to, never truncated;
@@ -272,7 +273,7 @@ impl EvidenceWriter {
     }
 
     /// Opens (or reopens for appending) a session's file: the pcap header
-    /// is written only to an empty file.
+    /// (nanosecond resolution) is written only to an empty file.
     fn open_file(path: &Path, linktype: i32) -> std::io::Result<PcapWriter<BufWriter<File>>> {
         let f = std::fs::OpenOptions::new()
             .create(true)
@@ -280,10 +281,24 @@ impl EvidenceWriter {
             .open(path)?;
         let w = BufWriter::new(f);
         if w.get_ref().metadata()?.len() == 0 {
-            PcapWriter::new(w, linktype as u32)
-        } else {
+            PcapWriter::new_nanos(w, linktype as u32)
+        } else if Self::is_microsecond_pcap(path) {
+            // Written by an earlier version: its records stay in its
+            // resolution, or their times would be read 1000 times off.
             Ok(PcapWriter::appending(w, linktype as u32))
+        } else {
+            Ok(PcapWriter::appending_nanos(w, linktype as u32))
         }
+    }
+
+    /// Whether the file starts with the microsecond pcap magic (an
+    /// unreadable file is taken as one of ours, nanosecond).
+    fn is_microsecond_pcap(path: &Path) -> bool {
+        use std::io::Read;
+        let mut magic = [0u8; 4];
+        File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok_and(|()| magic == crate::export::pcapfile::PCAP_MAGIC_MICROS.to_le_bytes())
     }
 
     /// Closes the least recently written open file.
@@ -311,12 +326,14 @@ impl EvidenceWriter {
         self.open.remove(key);
     }
 
-    /// Appends a frame to the session's evidence file.
+    /// Appends a frame to the session's evidence file; `ts_ns` is the
+    /// nanoseconds past `ts_us` ([`Frame::ts_ns`]).
     pub fn write(
         &mut self,
         key: &SessionKey,
         linktype: i32,
         ts_us: i64,
+        ts_ns: u16,
         orig_len: u32,
         data: &[u8],
     ) {
@@ -372,7 +389,7 @@ impl EvidenceWriter {
         let r = match self.open.get_mut(key) {
             Some((w, at)) => {
                 *at = clock;
-                w.write_packet(ts_us, orig_len, data)
+                w.write_packet_ns(ts_us, ts_ns, orig_len, data)
             }
             None => return,
         };
@@ -399,7 +416,7 @@ impl EvidenceWriter {
             && let Some(r) = p.session
             && let Some((key, _)) = engine.sessions.get(r)
         {
-            self.write(key, dlt, fr.ts_us, fr.orig_len, fr.data);
+            self.write(key, dlt, fr.ts_us, fr.ts_ns, fr.orig_len, fr.data);
         }
     }
 

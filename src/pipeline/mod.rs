@@ -125,6 +125,7 @@ impl Analyzer {
     ) -> Processed {
         self.frame(&Frame {
             ts_us,
+            ts_ns: 0,
             linktype,
             orig_len,
             data,

@@ -17,7 +17,7 @@ pub const BATCH_FRAMES: usize = 256;
 pub struct Batch {
     pub dlt: i32,
     arena: Vec<u8>,
-    meta: Vec<(i64, LinkType, u32, usize, usize)>,
+    meta: Vec<(i64, u16, LinkType, u32, usize, usize)>,
     /// Datagrams: the sender of each (empty for frames).
     senders: Vec<IpAddr>,
     /// Frames decoded by the capture thread: the decoding of each (empty
@@ -95,6 +95,7 @@ impl Batch {
         self.arena.extend_from_slice(payload);
         self.meta.push((
             ts_us,
+            0,
             LinkType::RawIp,
             payload.len() as u32,
             start,
@@ -106,8 +107,14 @@ impl Batch {
     pub fn push(&mut self, fr: &Frame<'_>) {
         let start = self.arena.len();
         self.arena.extend_from_slice(fr.data);
-        self.meta
-            .push((fr.ts_us, fr.linktype, fr.orig_len, start, fr.data.len()));
+        self.meta.push((
+            fr.ts_us,
+            fr.ts_ns,
+            fr.linktype,
+            fr.orig_len,
+            start,
+            fr.data.len(),
+        ));
     }
 
     pub fn is_full(&self) -> bool {
@@ -133,9 +140,10 @@ impl Batch {
     }
 
     fn frame(&self, i: usize) -> Option<Frame<'_>> {
-        let &(ts_us, linktype, orig_len, start, len) = self.meta.get(i)?;
+        let &(ts_us, ts_ns, linktype, orig_len, start, len) = self.meta.get(i)?;
         Some(Frame {
             ts_us,
+            ts_ns,
             linktype,
             orig_len,
             data: self.arena.get(start..start + len)?,

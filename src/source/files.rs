@@ -45,6 +45,7 @@ pub struct FileProblems {
 /// A frame held back by pacing (copied out of libpcap's buffer).
 struct Held {
     ts_us: i64,
+    ts_ns: u16,
     linktype: LinkType,
     orig_len: u32,
     data: Vec<u8>,
@@ -186,6 +187,7 @@ impl FileSource {
                     data.extend_from_slice(fr.data);
                     self.held = Some(Held {
                         ts_us: fr.ts_us,
+                        ts_ns: fr.ts_ns,
                         linktype: fr.linktype,
                         orig_len: fr.orig_len,
                         data,
@@ -212,6 +214,7 @@ impl FileSource {
         Step::Frame(
             Frame {
                 ts_us: h.ts_us,
+                ts_ns: h.ts_ns,
                 linktype: h.linktype,
                 orig_len: h.orig_len,
                 data: &h.data,

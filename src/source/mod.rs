@@ -17,8 +17,13 @@ use crate::decode::LinkType;
 /// One captured frame, borrowed from the capture buffer until the next read.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
-    /// Capture time, microseconds since the Unix epoch.
+    /// Capture time, microseconds since the Unix epoch (the engine's
+    /// clock).
     pub ts_us: i64,
+    /// Nanoseconds past `ts_us`'s microsecond (0..=999): with it a
+    /// nanosecond capture's time stays exact (evidence files keep it);
+    /// 0 for sources of microsecond resolution.
+    pub ts_ns: u16,
     pub linktype: LinkType,
     /// Length of the frame on the wire.
     pub orig_len: u32,
@@ -34,6 +39,8 @@ impl<'a> Frame<'a> {
         let ts_us = i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
         Frame {
             ts_us,
+            // libpcap live captures are opened at microsecond precision.
+            ts_ns: 0,
             linktype,
             orig_len: p.header.len,
             data: p.data,

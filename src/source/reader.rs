@@ -12,8 +12,10 @@
 //! counted as malformed (reading goes on at the next block when its length
 //! is sound, and stops with an error when it is not).
 //!
-//! Timestamps are microseconds (the engine's clock): nanosecond and finer
-//! resolutions are truncated, as libpcap does for a microsecond reader.
+//! Timestamps are exact to the nanosecond: a frame's `ts_us` is the
+//! engine's clock (microseconds) and `ts_ns` the nanoseconds past it.
+//! Resolutions finer than a nanosecond (`if_tsresol` above 9, or above 2^-29
+//! s) are truncated to the nanosecond; coarser ones are exact.
 use std::io::{self, Read};
 
 use super::Frame;
@@ -34,12 +36,21 @@ pub enum Container {
     Pcapng,
 }
 
+/// A timestamp unit: 10^-n or 2^-n seconds (`if_tsresol`), kept as the
+/// exponent so that any of the 128 values is exact (10^-20 s and 2^-64 s
+/// do not fit a u64 count of units per second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resol {
+    Pow10(u8),
+    Pow2(u8),
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Iface {
     dlt: i32,
     linktype: LinkType,
-    /// Units per second of this interface's timestamps.
-    units_per_s: u64,
+    /// The unit of this interface's timestamps.
+    resol: Resol,
     offset_s: i64,
 }
 
@@ -51,6 +62,7 @@ enum Format {
 /// A packet found in the buffer.
 struct Located {
     ts_us: i64,
+    ts_ns: u16,
     linktype: LinkType,
     orig_len: u32,
     start: usize,
@@ -124,30 +136,60 @@ fn u64_at(b: &[u8], at: usize, be: bool) -> u64 {
     }
 }
 
-fn iface(dlt: i32, units_per_s: u64, offset_s: i64) -> Iface {
+fn iface(dlt: i32, resol: Resol, offset_s: i64) -> Iface {
     Iface {
         dlt,
         linktype: LinkType::from_dlt(dlt),
-        units_per_s,
+        resol,
         offset_s,
     }
 }
 
-/// Microseconds since the epoch of a timestamp in `units_per_s`.
-fn to_us(ts: u64, i: &Iface) -> i64 {
-    let us = if i.units_per_s == 1_000_000 {
-        ts
-    } else {
-        // Split to avoid overflow: whole seconds, then the fraction.
-        let s = ts / i.units_per_s;
-        let frac = ts % i.units_per_s;
-        s.saturating_mul(1_000_000).saturating_add(
-            u64::try_from(u128::from(frac) * 1_000_000 / u128::from(i.units_per_s)).unwrap_or(0),
-        )
-    };
-    i64::try_from(us)
-        .unwrap_or(i64::MAX)
-        .saturating_add(i.offset_s.saturating_mul(1_000_000))
+/// Nanoseconds of `ts` units of `resol`, truncated (the timestamp is not
+/// negative, so truncating is rounding down).
+fn units_to_ns(ts: u64, resol: Resol) -> u128 {
+    // ts < 2^64 and the factors below are at most 10^9 < 2^30: products
+    // stay under 2^94, far inside u128.
+    let ts = u128::from(ts);
+    match resol {
+        Resol::Pow10(e) if e <= 9 => ts * 10u128.pow(9 - u32::from(e)),
+        // 10^39 and more do not fit a u128: every u64 count of such units
+        // is below a nanosecond.
+        Resol::Pow10(e) => 10u128
+            .checked_pow(u32::from(e) - 9)
+            .map_or(0, |div| ts / div),
+        // e is at most 127, a valid u128 shift.
+        Resol::Pow2(e) => (ts * 1_000_000_000).checked_shr(u32::from(e)).unwrap_or(0),
+    }
+}
+
+/// (microseconds since the epoch, nanoseconds past that microsecond) of a
+/// pcapng timestamp on interface `i`, its `if_tsoffset` applied.
+#[inline]
+fn to_time(ts: u64, i: &Iface) -> (i64, u16) {
+    // The usual resolutions without 128-bit division (per frame).
+    if i.offset_s == 0
+        && let Ok(t) = i64::try_from(ts)
+    {
+        match i.resol {
+            Resol::Pow10(6) => return (t, 0),
+            // t % 1000 is below 1000.
+            Resol::Pow10(9) => return (t / 1000, u16::try_from(t % 1000).unwrap_or(0)),
+            _ => {}
+        }
+    }
+    // Under 2^94 plus at most 2^63 * 10^9 < 2^93 either way: no overflow
+    // in i128, whatever the input.
+    let ns = i128::try_from(units_to_ns(ts, i.resol)).unwrap_or(i128::MAX)
+        + i128::from(i.offset_s) * 1_000_000_000;
+    let us = ns.div_euclid(1000);
+    match i64::try_from(us) {
+        // rem_euclid of 1000 is in 0..1000.
+        Ok(us) => (us, u16::try_from(ns.rem_euclid(1000)).unwrap_or(0)),
+        // Beyond the engine's clock (some 292,000 years): its end.
+        Err(_) if us > 0 => (i64::MAX, 0),
+        Err(_) => (i64::MIN, 0),
+    }
 }
 
 impl Reader {
@@ -188,7 +230,7 @@ impl Reader {
             format: Format::Pcap {
                 be: false,
                 nanos: false,
-                iface: iface(1, 1_000_000, 0),
+                iface: iface(1, Resol::Pow10(6), 0),
             },
             container: Container::Pcap,
             skipped_blocks: 0,
@@ -282,11 +324,11 @@ impl Reader {
             let h = &self.buf[self.pos..self.pos + 24];
             // LT_LINKTYPE: the low 26 bits; the top ones carry FCS flags.
             let dlt = i32::try_from(u32_at(h, 20, be) & 0x03ff_ffff).unwrap_or(0);
-            let units = if nanos { 1_000_000_000 } else { 1_000_000 };
+            let resol = Resol::Pow10(if nanos { 9 } else { 6 });
             self.format = Format::Pcap {
                 be,
                 nanos,
-                iface: iface(dlt, units, 0),
+                iface: iface(dlt, resol, 0),
             };
             self.first_dlt = dlt;
             self.container = Container::Pcap;
@@ -392,11 +434,18 @@ impl Reader {
         }
         let start = self.pos + 16;
         self.pos += total;
-        let us_frac = if nanos { frac / 1000 } else { frac };
+        // A fraction of a second is below 10^9 (or 10^6) in a sound file;
+        // a larger one is added as it is, as libpcap does.
+        let (us_frac, ts_ns) = if nanos {
+            (frac / 1000, u16::try_from(frac % 1000).unwrap_or(0))
+        } else {
+            (frac, 0)
+        };
         let ts_us = i64::from(sec) * 1_000_000 + i64::from(us_frac);
         Ok(Some((
             Frame {
                 ts_us,
+                ts_ns,
                 linktype: iface.linktype,
                 orig_len: len,
                 data: &self.buf[start..start + caplen as usize],
@@ -412,6 +461,7 @@ impl Reader {
         Ok(Some((
             Frame {
                 ts_us: p.ts_us,
+                ts_ns: p.ts_ns,
                 linktype: p.linktype,
                 orig_len: p.orig_len,
                 data: &self.buf[p.start..p.start + p.len],
@@ -482,7 +532,7 @@ impl Reader {
             return;
         }
         let dlt = i32::from(u16_at(b, 8, be));
-        let (mut units, mut offset) = (1_000_000u64, 0i64);
+        let (mut resol, mut offset) = (Resol::Pow10(6), 0i64);
         // Options: code, length, value padded to 4, up to the trailer.
         let mut at = 16;
         while at + 4 <= len - 4 {
@@ -495,13 +545,12 @@ impl Reader {
             match (code, olen) {
                 (9, 1) => {
                     let v = b[value];
-                    let exp = u32::from(v & 0x7f);
-                    units = if v & 0x80 == 0 {
-                        10u64.checked_pow(exp).unwrap_or(1_000_000)
+                    let exp = v & 0x7f;
+                    resol = if v & 0x80 == 0 {
+                        Resol::Pow10(exp)
                     } else {
-                        1u64.checked_shl(exp).unwrap_or(1_000_000)
-                    }
-                    .max(1);
+                        Resol::Pow2(exp)
+                    };
                 }
                 (14, 8) => offset = u64_at(b, value, be) as i64,
                 _ => {}
@@ -512,7 +561,7 @@ impl Reader {
             if ifaces.is_empty() && self.first_dlt == 1 {
                 self.first_dlt = dlt;
             }
-            ifaces.push(iface(dlt, units, offset));
+            ifaces.push(iface(dlt, resol, offset));
         }
     }
 
@@ -561,8 +610,11 @@ impl Reader {
             self.malformed_blocks += 1;
             return None;
         }
+        // A simple packet block has no timestamp.
+        let (ts_us, ts_ns) = if kind == 3 { (0, 0) } else { to_time(ts, &i) };
         Some(Located {
-            ts_us: if kind == 3 { 0 } else { to_us(ts, &i) },
+            ts_us,
+            ts_ns,
             linktype: i.linktype,
             orig_len: orig,
             start: start + data_at,
@@ -582,6 +634,7 @@ pub fn fuzz_read(data: &[u8]) -> u64 {
     let mut n = 0;
     while let Ok(Some((f, _))) = r.next_frame() {
         assert!(f.data.len() <= MAX_BLOCK);
+        assert!(f.ts_ns < 1000);
         n += 1;
     }
     n
@@ -777,6 +830,146 @@ mod tests {
                 (0, 1, b"spb!".to_vec()),
             ]
         );
+    }
+
+    /// (ts_us, ts_ns) of each frame read, and the error that stopped
+    /// reading if any.
+    fn times(bytes: Vec<u8>) -> (Vec<(i64, u16)>, Option<ReadError>) {
+        let mut r = Reader::new(Box::new(io::Cursor::new(bytes))).expect("a capture");
+        let mut out = Vec::new();
+        loop {
+            match r.next_frame() {
+                Ok(Some((f, _))) => out.push((f.ts_us, f.ts_ns)),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    /// An interface description block (Ethernet) with `if_tsresol` and
+    /// `if_tsoffset` when given.
+    fn idb_with(tsresol: Option<u8>, tsoffset: Option<i64>) -> Vec<u8> {
+        let mut body = 1u16.to_le_bytes().to_vec();
+        body.extend_from_slice(&[0, 0]);
+        body.extend_from_slice(&65535u32.to_le_bytes());
+        if let Some(r) = tsresol {
+            body.extend_from_slice(&9u16.to_le_bytes());
+            body.extend_from_slice(&1u16.to_le_bytes());
+            body.extend_from_slice(&[r, 0, 0, 0]);
+        }
+        if let Some(o) = tsoffset {
+            body.extend_from_slice(&14u16.to_le_bytes());
+            body.extend_from_slice(&8u16.to_le_bytes());
+            body.extend_from_slice(&o.to_le_bytes());
+        }
+        body.extend_from_slice(&[0; 4]);
+        block(1, &body)
+    }
+
+    /// 2026-01-01T00:00:00Z, in seconds.
+    const T0: u64 = 1_767_225_600;
+
+    #[test]
+    fn pcap_nanosecond_fraction_kept_exact() {
+        for be in [false, true] {
+            let (t, e) = times(pcap(be, true, 1, &[(T0 as u32, 123_456_789, b"x")]));
+            assert!(e.is_none(), "{e:?}");
+            assert_eq!(t, vec![(1_767_225_600_123_456, 789)]);
+            // A microsecond file has no nanoseconds.
+            let (t, _) = times(pcap(be, false, 1, &[(T0 as u32, 123_456, b"x")]));
+            assert_eq!(t, vec![(1_767_225_600_123_456, 0)]);
+        }
+    }
+
+    #[test]
+    fn pcapng_resolutions_give_the_exact_nanosecond() {
+        let mut b = shb();
+        b.extend(idb_with(Some(9), None)); // 0: nanoseconds
+        b.extend(idb_with(Some(0x80 | 30), None)); // 1: 2^-30 s
+        b.extend(idb_with(Some(3), None)); // 2: milliseconds
+        b.extend(idb_with(Some(20), None)); // 3: 10^-20 s
+        b.extend(idb_with(None, None)); // 4: microseconds
+        b.extend(epb(0, T0 * 1_000_000_000 + 123_456_789, b"a"));
+        b.extend(epb(1, (T0 << 30) + 123_456_789, b"b"));
+        b.extend(epb(2, T0 * 1000 + 123, b"c"));
+        b.extend(epb(3, u64::MAX, b"d"));
+        b.extend(epb(4, T0 * 1_000_000 + 123_456, b"e"));
+        let (t, e) = times(b);
+        assert!(e.is_none(), "{e:?}");
+        assert_eq!(
+            t,
+            vec![
+                (1_767_225_600_123_456, 789),
+                // 123456789 * 10^9 / 2^30 = 114978094.6... ns, truncated.
+                (1_767_225_600_114_978, 94),
+                (1_767_225_600_123_000, 0),
+                // (2^64 - 1) / 10^11 = 184467440.7... ns, truncated.
+                (184_467, 440),
+                (1_767_225_600_123_456, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn pcapng_tsoffset_is_applied_to_the_exact_time() {
+        let mut b = shb();
+        b.extend(idb_with(Some(9), Some(1_700_000_000)));
+        b.extend(idb_with(None, Some(-100)));
+        b.extend(idb_with(Some(0x80 | 30), Some(1)));
+        b.extend(epb(0, 67_225_600_123_456_789, b"a"));
+        b.extend(epb(1, 50_000_007, b"b"));
+        b.extend(epb(2, 1 << 29, b"c"));
+        let (t, e) = times(b);
+        assert!(e.is_none(), "{e:?}");
+        assert_eq!(
+            t,
+            vec![
+                (1_767_225_600_123_456, 789),
+                // Before the epoch: the nanoseconds still count forward.
+                (-49_999_993, 0),
+                (1_500_000, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn absurd_resolutions_offsets_and_timestamps_do_not_panic() {
+        let offsets = [None, Some(0), Some(i64::MAX), Some(i64::MIN), Some(-1)];
+        let stamps = [0, 1, 999, 1 << 32, i64::MAX as u64, u64::MAX];
+        for resol in 0..=255u8 {
+            for off in offsets {
+                let mut b = shb();
+                b.extend(idb_with(Some(resol), off));
+                for &ts in &stamps {
+                    b.extend(epb(0, ts, b"x"));
+                }
+                let (t, e) = times(b);
+                assert!(e.is_none(), "{resol:#x} {off:?}: {e:?}");
+                assert_eq!(t.len(), stamps.len());
+                assert!(t.iter().all(|&(_, ns)| ns < 1000), "{resol:#x}: {t:?}");
+            }
+        }
+        // Seconds (10^0 and 2^0) of 2^64 - 1: past the engine's clock, its end.
+        for resol in [0, 0x80] {
+            let mut b = shb();
+            b.extend(idb_with(Some(resol), None));
+            b.extend(epb(0, u64::MAX, b"x"));
+            assert_eq!(times(b).0, vec![(i64::MAX, 0)]);
+        }
+        // 10^-127 s and 2^-127 s: every count is below a nanosecond.
+        for resol in [0x7f, 0xff] {
+            let mut b = shb();
+            b.extend(idb_with(Some(resol), None));
+            b.extend(epb(0, u64::MAX, b"x"));
+            assert_eq!(times(b).0, vec![(0, 0)]);
+        }
+        let mut b = shb();
+        b.extend(idb_with(Some(9), Some(i64::MIN)));
+        b.extend(epb(0, 0, b"x"));
+        assert_eq!(times(b).0, vec![(i64::MIN, 0)]);
+        // A pcap fraction too large for a second is added as it is.
+        let (t, _) = times(pcap(false, true, 1, &[(u32::MAX, u32::MAX, b"x")]));
+        assert_eq!(t, vec![(i64::from(u32::MAX) * 1_000_000 + 4_294_967, 295)]);
     }
 
     #[test]

@@ -221,11 +221,15 @@ pub fn mirror_captures() -> Vec<String> {
     .collect()
 }
 
-/// Records of a little-endian classic pcap whose records fill the file
-/// exactly (no torn record), or None.
+/// Records of a little-endian classic pcap (microsecond or nanosecond,
+/// as evidence files are) whose records fill the file exactly (no torn
+/// record), or None.
 pub fn whole_pcap(path: &std::path::Path) -> Option<u64> {
     let b = std::fs::read(path).ok()?;
-    if b.get(..4)? != [0xd4, 0xc3, 0xb2, 0xa1] {
+    if !matches!(
+        b.get(..4)?,
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]
+    ) {
         return None;
     }
     let (mut off, mut n) = (24usize, 0u64);

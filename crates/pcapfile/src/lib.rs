@@ -1,6 +1,7 @@
 //! Capture file writers (std only): classic libpcap and a minimal pcapng.
 //!
-//! Both writers produce little-endian files with microsecond timestamps and
+//! Both writers produce little-endian files with microsecond timestamps
+//! (the pcap writer also nanosecond ones, [`PcapWriter::new_nanos`]) and
 //! write straight through to the wrapped writer; wrap files in a
 //! [`std::io::BufWriter`] for throughput.
 
@@ -23,6 +24,9 @@ pub const SNAPLEN: u32 = 262_144;
 
 /// Classic pcap magic for microsecond timestamps.
 pub const PCAP_MAGIC_MICROS: u32 = 0xa1b2_c3d4;
+/// Classic pcap magic for nanosecond timestamps (libpcap 1.5 and later,
+/// tcpdump, Wireshark).
+pub const PCAP_MAGIC_NANOS: u32 = 0xa1b2_3c4d;
 
 const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
 const PCAPNG_IDB: u32 = 0x0000_0001;
@@ -41,32 +45,71 @@ fn caplen_of(data: &[u8]) -> io::Result<u32> {
         .ok_or_else(|| invalid("packet longer than the snapshot length"))
 }
 
-/// Writer for classic libpcap files (little-endian, microsecond resolution,
-/// version 2.4).
+/// Writer for classic libpcap files (little-endian, microsecond or
+/// nanosecond resolution, version 2.4).
 #[derive(Debug)]
 pub struct PcapWriter<W: Write> {
     inner: W,
     linktype: u32,
+    /// Record fractions are nanoseconds (else microseconds).
+    nanos: bool,
 }
 
 impl<W: Write> PcapWriter<W> {
-    /// Writes the 24-byte global header and returns the writer.
-    pub fn new(mut inner: W, linktype: u32) -> io::Result<Self> {
+    /// Writes the 24-byte global header (microsecond resolution) and
+    /// returns the writer.
+    pub fn new(inner: W, linktype: u32) -> io::Result<Self> {
+        Self::with_header(inner, linktype, false)
+    }
+
+    /// Like [`PcapWriter::new`], with nanosecond resolution.
+    pub fn new_nanos(inner: W, linktype: u32) -> io::Result<Self> {
+        Self::with_header(inner, linktype, true)
+    }
+
+    fn with_header(mut inner: W, linktype: u32, nanos: bool) -> io::Result<Self> {
+        let magic = if nanos {
+            PCAP_MAGIC_NANOS
+        } else {
+            PCAP_MAGIC_MICROS
+        };
         let mut hdr = [0u8; 24];
-        hdr[0..4].copy_from_slice(&PCAP_MAGIC_MICROS.to_le_bytes());
+        hdr[0..4].copy_from_slice(&magic.to_le_bytes());
         hdr[4..6].copy_from_slice(&2u16.to_le_bytes());
         hdr[6..8].copy_from_slice(&4u16.to_le_bytes());
         // thiszone (8..12) and sigfigs (12..16) stay zero.
         hdr[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
         hdr[20..24].copy_from_slice(&linktype.to_le_bytes());
         inner.write_all(&hdr)?;
-        Ok(Self { inner, linktype })
+        Ok(Self {
+            inner,
+            linktype,
+            nanos,
+        })
     }
 
     /// Appends records to a file that already has its global header (a
-    /// writer reopened in append mode).
+    /// writer reopened in append mode), of microsecond resolution.
     pub fn appending(inner: W, linktype: u32) -> Self {
-        Self { inner, linktype }
+        Self {
+            inner,
+            linktype,
+            nanos: false,
+        }
+    }
+
+    /// Like [`PcapWriter::appending`], to a file of nanosecond resolution.
+    pub fn appending_nanos(inner: W, linktype: u32) -> Self {
+        Self {
+            inner,
+            linktype,
+            nanos: true,
+        }
+    }
+
+    /// Whether record fractions are nanoseconds.
+    pub fn is_nanos(&self) -> bool {
+        self.nanos
     }
 
     /// The link type given to [`PcapWriter::new`].
@@ -79,14 +122,33 @@ impl<W: Write> PcapWriter<W> {
     /// The captured length is `data.len()`; `orig_len` is raised to it if
     /// smaller.
     pub fn write_packet(&mut self, ts_us: i64, orig_len: u32, data: &[u8]) -> io::Result<()> {
+        self.write_packet_ns(ts_us, 0, orig_len, data)
+    }
+
+    /// [`PcapWriter::write_packet`] at `ts_ns` nanoseconds past `ts_us`
+    /// (0..=999, larger is taken as 999): kept in a nanosecond file,
+    /// dropped in a microsecond one.
+    pub fn write_packet_ns(
+        &mut self,
+        ts_us: i64,
+        ts_ns: u16,
+        orig_len: u32,
+        data: &[u8],
+    ) -> io::Result<()> {
         let caplen = caplen_of(data)?;
         let secs = u32::try_from(ts_us.div_euclid(1_000_000))
             .map_err(|_| invalid("timestamp outside the classic pcap range"))?;
         // rem_euclid of a positive modulus is always in 0..1_000_000.
         let micros = u32::try_from(ts_us.rem_euclid(1_000_000)).unwrap_or(0);
+        // At most 999,999,999: a fraction of a second either way.
+        let frac = if self.nanos {
+            micros * 1000 + u32::from(ts_ns.min(999))
+        } else {
+            micros
+        };
         let mut rec = [0u8; 16];
         rec[0..4].copy_from_slice(&secs.to_le_bytes());
-        rec[4..8].copy_from_slice(&micros.to_le_bytes());
+        rec[4..8].copy_from_slice(&frac.to_le_bytes());
         rec[8..12].copy_from_slice(&caplen.to_le_bytes());
         rec[12..16].copy_from_slice(&orig_len.max(caplen).to_le_bytes());
         self.inner.write_all(&rec)?;
@@ -230,6 +292,32 @@ mod tests {
         assert_eq!(le32(&out, 32), 3);
         assert_eq!(le32(&out, 36), 100);
         assert_eq!(&out[40..], &[1, 2, 3]);
+        Ok(())
+    }
+
+    #[test]
+    fn pcap_nanosecond_header_and_fraction() -> io::Result<()> {
+        let mut w = PcapWriter::new_nanos(Vec::new(), LINKTYPE_ETHERNET)?;
+        assert!(w.is_nanos());
+        w.write_packet_ns(1_767_225_600_123_456, 789, 3, &[1, 2, 3])?;
+        w.write_packet(1_767_225_601_000_001, 3, &[4, 5, 6])?;
+        // Out of range: the largest fraction, never a second more.
+        w.write_packet_ns(1_767_225_602_999_999, 5000, 3, &[7, 8, 9])?;
+        let out = w.into_inner();
+        assert_eq!(&out[0..4], &[0x4d, 0x3c, 0xb2, 0xa1]);
+        assert_eq!(le32(&out, 24), 1_767_225_600);
+        assert_eq!(le32(&out, 28), 123_456_789);
+        assert_eq!(le32(&out, 43 + 4), 1_000);
+        assert_eq!(le32(&out, 62), 1_767_225_602);
+        assert_eq!(le32(&out, 62 + 4), 999_999_999);
+        // A microsecond file drops the nanoseconds.
+        let mut w = PcapWriter::appending(Vec::new(), LINKTYPE_ETHERNET);
+        assert!(!w.is_nanos());
+        w.write_packet_ns(1_767_225_600_123_456, 789, 1, &[1])?;
+        assert_eq!(le32(&w.into_inner(), 4), 123_456);
+        let mut w = PcapWriter::appending_nanos(Vec::new(), LINKTYPE_ETHERNET);
+        w.write_packet_ns(5_000_001, 2, 1, &[1])?;
+        assert_eq!(le32(&w.into_inner(), 4), 1_002);
         Ok(())
     }
 
