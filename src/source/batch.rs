@@ -66,7 +66,7 @@ impl Batch {
         self.hashes.clear();
         self.decoded.reserve(self.meta.len());
         self.hashes.reserve(self.meta.len());
-        for &(_, linktype, orig_len, start, len) in &self.meta {
+        for &(_, _, linktype, orig_len, start, len) in &self.meta {
             let data = self.arena.get(start..start + len).unwrap_or_default();
             // decode_into fills in what it finds: it starts from nothing.
             let mut d = Decoded::default();
