@@ -130,7 +130,14 @@ fn evidence_keeps_the_exact_nanosecond_of_the_input() {
     write_nanosecond_pcap(&input, &pcap);
     write_nanosecond_pcapng(&input, &pcapng);
     let golden = common::project_pcaps().join("golden.toml");
-    for (capture, workers) in [(&pcap, "0"), (&pcap, "1"), (&pcapng, "0"), (&pcapng, "1")] {
+    for (capture, workers) in [
+        (&pcap, "0"),
+        (&pcap, "1"),
+        (&pcap, "3"),
+        (&pcapng, "0"),
+        (&pcapng, "1"),
+        (&pcapng, "3"),
+    ] {
         let ctx = format!("{} --workers {workers}", capture.display());
         let ev = d.join(format!("evidence-{workers}"));
         let _ = std::fs::remove_dir_all(&ev);
