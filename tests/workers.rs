@@ -111,8 +111,8 @@ fn any_number_of_workers_equals_one_thread_on_the_reference_captures() {
 
 #[test]
 fn decode_workers_keep_the_order_over_many_batches() {
-    // 20,000 frames are 20 batches of 1,024, dealt to the decode workers in
-    // turn: a batch taken out of turn would reorder frames and change the
+    // 20,000 frames (9 MB) are some 36 read buffers of 256 KiB, each handed
+    // over as a batch and dealt to the decode workers in turn: a batch taken out of turn would reorder frames and change the
     // duplicate counts, the sessions' first and last times and the alerts.
     let dir = tmpdir("batches");
     let cap = dir.join("mixed.pcap");
@@ -133,6 +133,40 @@ fn decode_workers_keep_the_order_over_many_batches() {
     let (report, _) = run(&files, "3", &dir);
     let r: serde_json::Value = serde_json::from_str(&report).expect("JSON report");
     assert_eq!(r["packets"], 20000, "{}", r["packets"]);
+}
+
+#[test]
+fn files_with_no_frames_between_others_change_nothing() {
+    // The reader hands its read buffers over whole, a file's last one when
+    // the file closes: files that give no frame (only a header, not a
+    // capture, missing) between two that do must neither lose nor repeat
+    // a frame.
+    let dir = tmpdir("empty-files");
+    let header_only = dir.join("header-only.pcap");
+    let pcap = std::fs::read("pcaps/erspan3.pcap").expect("erspan3.pcap");
+    std::fs::write(&header_only, pcap.get(..24).expect("a pcap header")).expect("write");
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "not a capture\n").expect("write");
+    let files: Vec<String> = [
+        "pcaps/erspan3.pcap".to_owned(),
+        header_only.display().to_string(),
+        text.display().to_string(),
+        dir.join("missing.pcap").display().to_string(),
+        "pcaps/gre-teb-external.pcap".to_owned(),
+        header_only.display().to_string(),
+    ]
+    .to_vec();
+    assert!(same_with(&files, &dir, &["1", "2"]));
+    let (report, _) = run(&files, "1", &dir);
+    let r: serde_json::Value = serde_json::from_str(&report).expect("JSON report");
+    let per_file: u64 = r["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["packets"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(r["packets"].as_u64(), Some(per_file), "{}", r["files"]);
+    assert!(per_file > 0);
 }
 
 #[test]

@@ -20,15 +20,14 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::decode::{Decoded, Decoder};
 use crate::detect::engine::FrameHasher;
-use crate::source::batch::{Batch, BatchSource};
+use crate::source::batch::{Batch, BatchSource, Handed};
 use crate::source::files::FileSource;
+use crate::source::prepared::PackedDecoded;
 use crate::source::{FrameSource, Step};
 
-/// Frames per batch: four times a capture thread's, measured (fewer
-/// hand-overs between the threads).
-const BATCH: usize = 1024;
-/// Batches in flight.
-const IN_FLIGHT: usize = 8;
+/// Batches (each a read buffer of 256 KiB, some 550 frames of the mixed
+/// capture) in flight between two threads.
+const IN_FLIGHT: usize = 4;
 
 /// The engine thread's end: decoded frames from the reader thread.
 pub struct StagedSource {
@@ -43,9 +42,10 @@ pub struct StagedSource {
 }
 
 /// The reader thread: frames read (and, with `decoder`, decoded) into
-/// batches, each handed to `send` when full or when the capture's link
-/// type changes (a batch has one). Stops when `send` refuses (the other
-/// end is gone).
+/// batches that are the reader's own buffers, handed over whole with no
+/// copy per frame ([`FileSource::hand_off`]): a batch goes to `send` when
+/// its buffer is retired, full or at the end of its file. Stops when
+/// `send` refuses (the other end is gone).
 fn read(
     mut src: FileSource,
     decoder: Option<Decoder>,
@@ -54,15 +54,27 @@ fn read(
     stop: Arc<AtomicBool>,
     file: Arc<AtomicUsize>,
 ) -> FileSource {
-    // A batch the engine has read, emptied, or a new one.
-    let fresh = |dlt: i32| match pool.try_recv() {
-        Ok(mut b) => {
-            b.clear(dlt);
-            b
+    src.hand_off();
+    let mut batch = Batch::for_buffer();
+    // Sends the batch, whose frames lie in `buf`, and starts the next one
+    // (a batch the engine is done with, whose buffer is read into again).
+    let mut flush = |src: &mut FileSource, batch: &mut Batch, buf: Vec<u8>| -> bool {
+        if batch.is_empty() {
+            src.give_spare(buf);
+            return true;
         }
-        Err(_) => Batch::with_frames(dlt, BATCH),
+        let mut next = match pool.try_recv() {
+            Ok(mut b) => {
+                src.give_spare(b.take_arena());
+                b.clear(0);
+                b
+            }
+            Err(_) => Batch::for_buffer(),
+        };
+        std::mem::swap(batch, &mut next);
+        next.set_arena(buf);
+        send(next)
     };
-    let mut batch = Batch::with_frames(0, BATCH);
     let mut n = 0u32;
     loop {
         n = n.wrapping_add(1);
@@ -75,42 +87,43 @@ fn read(
                 file.store(i, Ordering::Relaxed);
             }
         }
-        match src.next(Duration::from_millis(100)) {
-            Step::Frame(fr, dlt) => {
-                if dlt != batch.dlt && !batch.is_empty() {
-                    let full = std::mem::replace(&mut batch, fresh(dlt));
-                    if !send(full) {
-                        break;
-                    }
-                }
-                batch.dlt = dlt;
-                match &decoder {
-                    Some(decoder) => {
-                        let mut d = Decoded::default();
-                        decoder.decode_into(fr.linktype, fr.orig_len, fr.data, &mut d);
-                        batch.push_decoded(&fr, &d);
-                    }
-                    None => batch.push(&fr),
-                }
-                if batch.is_full() {
-                    let full = std::mem::replace(&mut batch, fresh(dlt));
-                    if !send(full) {
-                        break;
-                    }
-                }
-            }
+        let h = match src.next(Duration::from_millis(100)) {
+            Step::Frame(fr, dlt) => Some(Handed {
+                ts_us: fr.ts_us,
+                ts_ns: fr.ts_ns,
+                linktype: fr.linktype,
+                orig_len: fr.orig_len,
+                start: 0,
+                len: fr.data.len(),
+                dlt,
+                packed: decoder.as_ref().map(|decoder| {
+                    let mut d = Decoded::default();
+                    decoder.decode_into(fr.linktype, fr.orig_len, fr.data, &mut d);
+                    PackedDecoded::pack(fr.data, &d)
+                }),
+            }),
             // A file ended (or was cut off): the next one opens on the next
             // call.
-            Step::Idle => {}
+            Step::Idle => None,
             // A file source yields frames only.
-            Step::Datagram(_) | Step::Prepared(_) => {}
+            Step::Datagram(_) | Step::Prepared(_) => None,
             Step::End => break,
+        };
+        // The frames so far lie in a buffer no longer read into: they go.
+        if let Some(buf) = src.take_retired()
+            && !flush(&mut src, &mut batch, buf)
+        {
+            break;
+        }
+        if let Some(mut h) = h {
+            h.start = src.last_frame_start();
+            batch.push_handed(h);
         }
     }
-    if !batch.is_empty() {
-        let _ = send(batch);
-    }
     src.close_current();
+    if let Some(buf) = src.take_retired() {
+        let _ = flush(&mut src, &mut batch, buf);
+    }
     src
 }
 

@@ -26,6 +26,9 @@ pub struct Batch {
     /// The fingerprints of each decoded frame, when the thread that decoded
     /// it computed them too (empty otherwise).
     hashes: Vec<Hashes>,
+    /// The DLT of each frame, when they may differ (a batch that is a
+    /// reader's buffer, [`Batch::push_handed`]); empty: `dlt` for all.
+    dlts: Vec<i32>,
     /// Frames it holds when full.
     cap: usize,
 }
@@ -44,8 +47,43 @@ impl Batch {
             senders: Vec::new(),
             decoded: Vec::new(),
             hashes: Vec::new(),
+            dlts: Vec::new(),
             cap: frames.max(1),
         }
+    }
+
+    /// A batch whose bytes will be a reader's buffer ([`Batch::push_handed`],
+    /// [`Batch::set_arena`]): no arena of its own.
+    pub fn for_buffer() -> Self {
+        Batch {
+            arena: Vec::new(),
+            ..Batch::with_frames(0, 1)
+        }
+    }
+
+    /// Adds a frame that lies in the reader's buffer at `h.start`, not
+    /// copied (zero-copy hand-off): that buffer becomes this batch's bytes
+    /// ([`Batch::set_arena`]) before the batch is sent.
+    #[inline]
+    pub fn push_handed(&mut self, h: Handed) {
+        self.meta
+            .push((h.ts_us, h.ts_ns, h.linktype, h.orig_len, h.start, h.len));
+        self.dlts.push(h.dlt);
+        if let Some(p) = h.packed {
+            self.decoded.push(p);
+        }
+    }
+
+    /// The bytes of the frames added with [`Batch::push_handed`]: the
+    /// buffer they were read into.
+    pub fn set_arena(&mut self, buf: Vec<u8>) {
+        self.arena = buf;
+    }
+
+    /// The batch's bytes, for the reader to read into again (their length
+    /// kept, so that they need no zeroing).
+    pub fn take_arena(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.arena)
     }
 
     /// Adds a frame with its decoding (capture threads that decode).
@@ -85,6 +123,7 @@ impl Batch {
             senders: Vec::with_capacity(BATCH_FRAMES),
             decoded: Vec::new(),
             hashes: Vec::new(),
+            dlts: Vec::new(),
             cap: BATCH_FRAMES,
         }
     }
@@ -137,6 +176,7 @@ impl Batch {
         self.senders.clear();
         self.decoded.clear();
         self.hashes.clear();
+        self.dlts.clear();
     }
 
     fn frame(&self, i: usize) -> Option<Frame<'_>> {
@@ -149,6 +189,21 @@ impl Batch {
             data: self.arena.get(start..start + len)?,
         })
     }
+}
+
+/// A frame read into a reader's buffer, for [`Batch::push_handed`].
+#[derive(Debug, Clone, Copy)]
+pub struct Handed {
+    pub ts_us: i64,
+    pub ts_ns: u16,
+    pub linktype: LinkType,
+    pub orig_len: u32,
+    /// Where it starts in the buffer, and its captured length.
+    pub start: usize,
+    pub len: usize,
+    pub dlt: i32,
+    /// Its decoding, if the reader decoded it.
+    pub packed: Option<PackedDecoded>,
 }
 
 /// The receiving end: batches from any number of capture threads, read
@@ -224,10 +279,10 @@ impl FrameSource for BatchSource {
                 (Some(fr), None, Some(d)) => Step::Prepared(Prepared {
                     decoded: d.unpack(fr.data),
                     frame: fr,
-                    dlt: b.dlt,
+                    dlt: b.dlts.get(i).copied().unwrap_or(b.dlt),
                     hashes: b.hashes.get(i).copied(),
                 }),
-                (Some(fr), None, None) => Step::Frame(fr, b.dlt),
+                (Some(fr), None, None) => Step::Frame(fr, b.dlts.get(i).copied().unwrap_or(b.dlt)),
                 (None, _, _) => Step::Idle,
             },
             None => Step::Idle,

@@ -65,6 +65,13 @@ pub struct FileSource {
     held_out: bool,
     /// The buffer of the last held frame, reused.
     spare: Vec<u8>,
+    /// Zero-copy hand-off of the files' buffers ([`FileSource::hand_off`]).
+    hand_off: bool,
+    /// Buffers of closed files, oldest first, for
+    /// [`FileSource::take_retired`].
+    retired: Vec<Vec<u8>>,
+    /// Buffers to read into, for the next file opened.
+    spares: Vec<Vec<u8>>,
     pub reports: Vec<FileReport>,
     pub problems: FileProblems,
 }
@@ -80,6 +87,9 @@ impl FileSource {
             held: None,
             held_out: false,
             spare: Vec::new(),
+            hand_off: false,
+            retired: Vec::new(),
+            spares: Vec::new(),
             reports: Vec::new(),
             problems: FileProblems::default(),
         }
@@ -99,10 +109,64 @@ impl FileSource {
         (closed.0 + cur.0, closed.1 + cur.1)
     }
 
+    /// Zero-copy hand-off of the frames to another thread (the replay
+    /// reader thread's batches; unpaced only): the files' read buffers are
+    /// retired when full or when their file closes, with the frames read
+    /// from them in place ([`FileSource::take_retired`],
+    /// [`FileSource::last_frame_start`]), instead of being reused.
+    pub fn hand_off(&mut self) {
+        self.hand_off = self.pace.is_none();
+        if self.hand_off
+            && let Some(f) = self.current.as_mut()
+        {
+            f.reader.hand_off();
+        }
+    }
+
+    /// The buffer that holds the frames read since the last call, if it is
+    /// no longer read into (full, or its file closed); call it after every
+    /// [`FileSource::next`]. Every frame returned before the last one lies
+    /// in it. Buffers retired after it held no frame: they become spares.
+    #[inline]
+    pub fn take_retired(&mut self) -> Option<Vec<u8>> {
+        let from_reader = self.current.as_mut().and_then(|f| f.reader.take_retired());
+        if self.retired.is_empty() {
+            return from_reader;
+        }
+        let mut all = std::mem::take(&mut self.retired)
+            .into_iter()
+            .chain(from_reader);
+        let first = all.next();
+        for b in all {
+            self.give_spare(b);
+        }
+        first
+    }
+
+    /// A buffer to read into next (one the other thread is done with).
+    pub fn give_spare(&mut self, b: Vec<u8>) {
+        match self.current.as_mut() {
+            Some(f) => f.reader.give_spare(b),
+            None if self.spares.len() < 2 => self.spares.push(b),
+            None => {}
+        }
+    }
+
+    /// Where the last frame returned starts in its buffer.
+    #[inline]
+    pub fn last_frame_start(&self) -> usize {
+        self.current
+            .as_ref()
+            .map_or(0, |f| f.reader.last_frame_start())
+    }
+
     /// Closes the current file into the reports (at its end, on an error,
     /// or when reading stops early).
     pub fn close_current(&mut self) {
         if let Some(mut f) = self.current.take() {
+            if self.hand_off {
+                self.retired.push(f.reader.take_buffer());
+            }
             let error = f.take_error();
             let (skipped_blocks, malformed_blocks) = f.skipped_blocks();
             self.reports.push(FileReport {
@@ -139,9 +203,15 @@ impl FileSource {
                     };
                     self.next += 1;
                     match CaptureFile::open(&path) {
-                        Ok(f) => {
+                        Ok(mut f) => {
                             if let LinkType::Unsupported(dlt) = f.linktype() {
                                 self.problems.unsupported.push((path, dlt));
+                            }
+                            if self.hand_off {
+                                f.reader.hand_off();
+                                if let Some(b) = self.spares.pop() {
+                                    f.reader.give_spare(b);
+                                }
                             }
                             self.current = Some(f);
                         }
