@@ -710,13 +710,63 @@ pub fn fuzz_read(data: &[u8]) -> u64 {
     let Ok(mut r) = Reader::new(Box::new(io::Cursor::new(data.to_vec()))) else {
         return 0;
     };
-    let mut n = 0;
-    while let Ok(Some((f, _))) = r.next_frame() {
-        assert!(f.data.len() <= MAX_BLOCK);
-        assert!(f.ts_ns < 1000);
-        n += 1;
+    // What a plain read gives, as (time, ns, bytes) digests.
+    let mut plain = Vec::new();
+    let plain_end = loop {
+        match r.next_frame() {
+            Ok(Some((f, _))) => {
+                assert!(f.data.len() <= MAX_BLOCK);
+                assert!(f.ts_ns < 1000);
+                plain.push((f.ts_us, f.ts_ns, f.data.to_vec()));
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    // In hand-off mode, read a few bytes at a time (buffers retire often),
+    // every frame must be found again in the buffer it was retired with.
+    let Ok(mut r) = Reader::new(Box::new(Dribble(io::Cursor::new(data.to_vec())))) else {
+        panic!("the same bytes opened once and not twice");
+    };
+    r.hand_off();
+    let mut handed: Vec<(i64, u16, usize, usize)> = Vec::new();
+    let mut got = Vec::new();
+    let mut take = |buf: &[u8], frames: &mut Vec<(i64, u16, usize, usize)>| {
+        for (ts, ns, start, len) in frames.drain(..) {
+            let d = buf
+                .get(start..start + len)
+                .expect("a handed frame in its buffer");
+            got.push((ts, ns, d.to_vec()));
+        }
+    };
+    let end = loop {
+        let (ts, ns, len) = match r.next_frame() {
+            Ok(Some((f, _))) => (f.ts_us, f.ts_ns, f.data.len()),
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        };
+        let start = r.last_frame_start();
+        if let Some(old) = r.take_retired() {
+            take(&old, &mut handed);
+            r.give_spare(old);
+        }
+        handed.push((ts, ns, start, len));
+    };
+    let last = r.take_buffer();
+    take(&last, &mut handed);
+    assert_eq!(got, plain, "hand-off mode read other frames");
+    assert_eq!(end.is_some(), plain_end.is_some());
+    plain.len() as u64
+}
+
+/// Hands out at most 7 bytes per read (a slow pipe), for [`fuzz_read`].
+struct Dribble(io::Cursor<Vec<u8>>);
+
+impl Read for Dribble {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = out.len().min(7);
+        self.0.read(&mut out[..n])
     }
-    n
 }
 
 #[cfg(test)]
@@ -845,6 +895,10 @@ mod tests {
             assert_eq!(checked, n, "trickle {trickle}");
             assert!(retired >= 2, "trickle {trickle}: {retired} buffers retired");
         }
+        // The fuzz target's own check: hand-off mode with 7-byte reads gives
+        // the frames a plain read gives.
+        let (bytes, n) = many_records(1);
+        assert_eq!(fuzz_read(&bytes), n as u64);
     }
 
     #[test]
