@@ -1,7 +1,11 @@
-//! End-to-end replay benchmark: mirrorwatch's replay (decode + inventory,
-//! single-threaded) against a plain libpcap read loop over the same file,
-//! run alternately so both see the same machine state. Prints the median
-//! packets/s of each and their ratio.
+//! End-to-end replay benchmark: a plain libpcap read loop and our reader
+//! alone (in-process), and the real `mirrorwatch replay` binary as a user
+//! runs it (start-up and report included): one thread without and with
+//! duplicate detection, `--workers 1`, `--workers 2` and the default, all
+//! alternated so that each sees the same machine state. Prints the median
+//! packets/s of each, its ratio to the libpcap loop, the CPU time per
+//! packet of each thread (the stages), and the peak RSS of `--workers 0`,
+//! `1` and `2` on a 50 times smaller capture and on this one.
 //!
 //! `cargo bench --bench replay` (env: MIRRORWATCH_BENCH_PACKETS, default
 //! 1,000,000; MIRRORWATCH_BENCH_RUNS, default 5; MIRRORWATCH_BENCH_FILE to
@@ -10,8 +14,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use mirrorwatch::config::Config;
-use mirrorwatch::pipeline::{Outputs, replay, replay_with};
 use mirrorwatch::source::{plain_read_loop, reader_loop};
 use mirrorwatch_synth as synth;
 
@@ -34,9 +36,15 @@ fn median(v: &mut [f64]) -> f64 {
 /// the CPU time of each of its threads by name (seconds, from
 /// `/proc/PID/task/TID/schedstat`, nanoseconds on the CPU), as last seen
 /// before the thread ended.
-fn child_run(workers: &str, path: &str) -> (f64, BTreeMap<String, f64>) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-        .args(["replay", "--format", "json", "--workers", workers, path])
+fn child_run(workers: &str, config: Option<&str>, path: &str) -> Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"));
+    cmd.args(["replay", "--format", "json", "--workers", workers]);
+    if let Some(c) = config {
+        cmd.args(["--config", c]);
+    }
+    let t = Instant::now();
+    let mut child = cmd
+        .arg(path)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -69,11 +77,28 @@ fn child_run(workers: &str, path: &str) -> (f64, BTreeMap<String, f64>) {
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
+    let wall_s = t.elapsed().as_secs_f64();
+    assert!(
+        matches!(child.wait().map(|s| s.code()), Ok(Some(0 | 1))),
+        "mirrorwatch replay --workers {workers} {path} failed"
+    );
     let mut by_name = BTreeMap::new();
     for (name, ns) in cpu.into_values() {
         *by_name.entry(name).or_insert(0.0) += ns as f64 / 1e9;
     }
-    (peak_kb as f64 / 1024.0, by_name)
+    Run {
+        wall_s,
+        peak_mb: peak_kb as f64 / 1024.0,
+        cpu_s: by_name,
+    }
+}
+
+/// One child replay: its wall time (start-up and report included, as a
+/// user sees it), peak RSS and CPU time by thread.
+struct Run {
+    wall_s: f64,
+    peak_mb: f64,
+    cpu_s: BTreeMap<String, f64>,
 }
 
 fn main() {
@@ -104,22 +129,53 @@ fn main() {
         }
     };
     let path_s = path.to_string_lossy().into_owned();
-    let cfg = Config::default();
     // Warm the page cache once.
     let (n, bytes) = plain_read_loop(&path_s).expect("readable capture");
     println!("capture: {path_s}: {n} packets, {bytes} bytes; {runs} runs each");
-    let mut inventory_cfg = cfg.clone();
-    inventory_cfg.duplicates.enabled = false;
-    let (mut plain, mut ours, mut inv, mut full) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Decode + inventory: duplicate detection off.
+    let inventory =
+        std::env::temp_dir().join(format!("mirrorwatch-bench-{}.toml", std::process::id()));
+    std::fs::write(&inventory, "[duplicates]\nenabled = false\n").expect("write config");
+    let inventory = inventory.to_string_lossy().into_owned();
     let default_workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get().saturating_sub(1))
         .max(1);
-    // Workers counts measured beside one thread: 1, 2, and the default.
+    // The replays measured: (label, --workers, config). Each is the real
+    // binary as a user runs it, start-up and JSON report included.
+    let mut rows: Vec<(String, String, Option<&str>)> = vec![
+        (
+            "replay, decode + inventory, one thread (--workers 0)".to_owned(),
+            "0".to_owned(),
+            Some(inventory.as_str()),
+        ),
+        (
+            "replay, full detection, one thread (--workers 0)".to_owned(),
+            "0".to_owned(),
+            None,
+        ),
+    ];
     let mut counts = vec![1usize, 2];
     if !counts.contains(&default_workers) {
         counts.push(default_workers);
     }
-    let mut staged: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
+    for w in &counts {
+        let what = match w {
+            1 => "reader/decoder thread + engine thread".to_owned(),
+            w => format!("reader + {} decode worker(s) + engine", w - 1),
+        };
+        let default = if *w == default_workers {
+            ", the default here"
+        } else {
+            ""
+        };
+        rows.push((
+            format!("replay, full detection, --workers {w} ({what}{default})"),
+            w.to_string(),
+            None,
+        ));
+    }
+    let (mut plain, mut ours) = (Vec::new(), Vec::new());
+    let mut measured: Vec<Vec<Run>> = rows.iter().map(|_| Vec::new()).collect();
     for _ in 0..runs {
         let t = Instant::now();
         let (k, _) = plain_read_loop(&path_s).expect("readable capture");
@@ -128,59 +184,40 @@ fn main() {
         let (o, _) = reader_loop(&path_s).expect("readable capture");
         ours.push(o as f64 / t.elapsed().as_secs_f64());
         assert_eq!(o, k);
-        for (c, v) in [(&inventory_cfg, &mut inv), (&cfg, &mut full)] {
-            let t = Instant::now();
-            let (r, _) = replay(std::slice::from_ref(&path_s), c);
-            v.push(r.packets as f64 / t.elapsed().as_secs_f64());
-            assert_eq!(r.packets, k);
-        }
-        for (w, v) in counts.iter().zip(staged.iter_mut()) {
-            let t = Instant::now();
-            let r = replay_with(
-                std::slice::from_ref(&path_s),
-                &cfg,
-                Outputs {
-                    workers: *w,
-                    ..Outputs::default()
-                },
-            )
-            .expect("replay");
-            v.push(r.outcome.report.packets as f64 / t.elapsed().as_secs_f64());
-            assert_eq!(r.outcome.report.packets, k);
+        for ((_, w, c), m) in rows.iter().zip(measured.iter_mut()) {
+            m.push(child_run(w, *c, &path_s));
         }
     }
     let p = median(&mut plain);
     let o = median(&mut ours);
-    let i = median(&mut inv);
-    let f = median(&mut full);
-    println!("plain libpcap read loop:              {p:>12.0} packets/s (median)");
+    println!("plain libpcap read loop (in-process):  {p:>12.0} packets/s (median)");
     println!(
-        "mirrorwatch's reader alone:           {o:>12.0} packets/s (median), {:.2}x plain",
+        "mirrorwatch's reader alone (in-process): {o:>10.0} packets/s (median), {:.2}x plain",
         o / p
     );
-    println!(
-        "replay, decode + inventory:           {i:>12.0} packets/s (median), {:.2}x plain",
-        i / p
-    );
-    println!(
-        "replay, full detection (duplicates):  {f:>12.0} packets/s (median), {:.2}x plain",
-        f / p
-    );
-    for (w, v) in counts.iter().zip(staged.iter_mut()) {
-        let m = median(v);
-        let what = match w {
-            1 => "reader/decoder thread + engine thread".to_owned(),
-            w => format!("reader + {} decode worker(s) + engine thread", w - 1),
-        };
-        let default = if *w == default_workers {
-            ", the default here"
-        } else {
-            ""
-        };
+    for ((label, _, _), m) in rows.iter().zip(measured.iter()) {
+        let mut rates: Vec<f64> = m.iter().map(|r| n as f64 / r.wall_s).collect();
+        let rate = median(&mut rates);
         println!(
-            "replay, full detection, --workers {w} ({what}{default}): {m:>12.0} packets/s (median), {:.2}x plain",
-            m / p
+            "{label}: {rate:>12.0} packets/s (median), {:.2}x plain",
+            rate / p
         );
+        // CPU per packet of each thread (medians): where the time goes.
+        let names: Vec<&String> = m
+            .first()
+            .map(|r| r.cpu_s.keys().collect())
+            .unwrap_or_default();
+        let stages: Vec<String> = names
+            .iter()
+            .map(|name| {
+                let mut v: Vec<f64> = m
+                    .iter()
+                    .filter_map(|r| r.cpu_s.get(*name).copied())
+                    .collect();
+                format!("{name} {:.0} ns", median(&mut v) * 1e9 / n as f64)
+            })
+            .collect();
+        println!("  CPU per packet by thread: {}", stages.join(", "));
     }
     // Peak RSS must not grow with the capture: the same traffic mix, 50
     // times smaller.
@@ -191,28 +228,19 @@ fn main() {
     }
     let small = small.to_string_lossy().into_owned();
     for w in ["0", "1", "2"] {
-        let ((a, _), (b, threads)) = (child_run(w, &small), child_run(w, &path_s));
+        let a = child_run(w, None, &small).peak_mb;
+        let b = child_run(w, None, &path_s).peak_mb;
         println!(
             "peak RSS, --workers {w}: {a:.1} MB on {} MB, {b:.1} MB on {} MB (+{:.1} MB)",
             std::fs::metadata(&small).map_or(0, |m| m.len() / 1_000_000),
             bytes / 1_000_000,
             b - a
         );
-        // CPU per packet of each thread: where the time goes per stage.
-        let stages: Vec<String> = threads
-            .iter()
-            .map(|(name, s)| format!("{name} {:.0} ns", s * 1e9 / n as f64))
-            .collect();
-        println!(
-            "  CPU per packet by thread, --workers {w}: {}",
-            stages.join(", ")
-        );
     }
+    let _ = std::fs::remove_file(&inventory);
     println!(
-        "per packet: libpcap read {:.0} ns, our read {:.0} ns, decode + inventory {:.0} ns, duplicate detection {:.0} ns",
+        "per packet: libpcap read {:.0} ns, our read {:.0} ns",
         1e9 / p,
-        1e9 / o,
-        1e9 / i - 1e9 / o,
-        1e9 / f - 1e9 / i
+        1e9 / o
     );
 }
