@@ -59,6 +59,7 @@ Examples:
   mirrorwatch replay <(zcat capture.pcap.gz)
   tcpdump -i eth0 -w - | mirrorwatch replay -
   mirrorwatch replay --flows netflow-exports.pcap --flows vpc-flow-logs/ span.pcap
+  mirrorwatch replay --workers 4 --format json /data/big-capture.pcap.zst
 
 Files are read in order into one session table; `-` reads standard input.
 --flows inputs are read after the captures: a session seen in packets and
