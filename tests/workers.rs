@@ -64,6 +64,28 @@ fn same(files: &[String], dir: &Path) -> bool {
     same_with(files, dir, &["1", "2", "3"])
 }
 
+/// A mixed capture of 20,000 frames written into `dir`.
+fn mixed_capture(dir: &Path) -> std::path::PathBuf {
+    let cap = dir.join("mixed.pcap");
+    let out = common::mirrorwatch(
+        &[
+            "synth",
+            "--mixed",
+            "--packets",
+            "20000",
+            "--out",
+            cap.to_str().expect("path"),
+        ],
+        LIMIT,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cap
+}
+
 fn tmpdir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("mirrorwatch-workers-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("tmpdir");
@@ -112,22 +134,11 @@ fn any_number_of_workers_equals_one_thread_on_the_reference_captures() {
 #[test]
 fn decode_workers_keep_the_order_over_many_batches() {
     // 20,000 frames (9 MB) are some 36 read buffers of 256 KiB, each handed
-    // over as a batch and dealt to the decode workers in turn: a batch taken out of turn would reorder frames and change the
-    // duplicate counts, the sessions' first and last times and the alerts.
+    // over as a batch and dealt to the decode workers in turn: a batch
+    // taken out of turn would reorder frames and change the duplicate
+    // counts, the sessions' first and last times and the alerts.
     let dir = tmpdir("batches");
-    let cap = dir.join("mixed.pcap");
-    let out = common::mirrorwatch(
-        &[
-            "synth",
-            "--mixed",
-            "--packets",
-            "20000",
-            "--out",
-            cap.to_str().expect("path"),
-        ],
-        LIMIT,
-    );
-    assert!(out.status.success());
+    let cap = mixed_capture(&dir);
     let files = [cap.display().to_string()];
     assert!(same_with(&files, &dir, &["1", "2", "3", "5"]));
     let (report, _) = run(&files, "3", &dir);
@@ -191,19 +202,7 @@ fn signal_with(workers: &str) {
     // replay is stopped by SIGINT while it waits for more, with every
     // frame written read by the reader thread.
     let dir = tmpdir(&format!("signal-{workers}"));
-    let cap = dir.join("mixed.pcap");
-    let out = common::mirrorwatch(
-        &[
-            "synth",
-            "--mixed",
-            "--packets",
-            "20000",
-            "--out",
-            cap.to_str().expect("path"),
-        ],
-        LIMIT,
-    );
-    assert!(out.status.success());
+    let cap = mixed_capture(&dir);
     let bytes = std::fs::read(&cap).expect("capture");
     let part = bytes.get(..bytes.len() / 3).expect("a third").to_vec();
     let fifo = dir.join("in.fifo");

@@ -946,16 +946,7 @@ mod tests {
     }
 
     fn idb(dlt: u16, tsresol: Option<u8>) -> Vec<u8> {
-        let mut body = dlt.to_le_bytes().to_vec();
-        body.extend_from_slice(&[0, 0]);
-        body.extend_from_slice(&65535u32.to_le_bytes());
-        if let Some(r) = tsresol {
-            body.extend_from_slice(&9u16.to_le_bytes());
-            body.extend_from_slice(&1u16.to_le_bytes());
-            body.extend_from_slice(&[r, 0, 0, 0]);
-            body.extend_from_slice(&[0; 4]);
-        }
-        block(1, &body)
+        idb_opts(dlt, tsresol, None)
     }
 
     fn epb(iface: u32, ts: u64, data: &[u8]) -> Vec<u8> {
@@ -1017,7 +1008,13 @@ mod tests {
     /// An interface description block (Ethernet) with `if_tsresol` and
     /// `if_tsoffset` when given.
     fn idb_with(tsresol: Option<u8>, tsoffset: Option<i64>) -> Vec<u8> {
-        let mut body = 1u16.to_le_bytes().to_vec();
+        idb_opts(1, tsresol, tsoffset)
+    }
+
+    /// An interface description block of link type `dlt` with
+    /// `if_tsresol` and `if_tsoffset` when given.
+    fn idb_opts(dlt: u16, tsresol: Option<u8>, tsoffset: Option<i64>) -> Vec<u8> {
+        let mut body = dlt.to_le_bytes().to_vec();
         body.extend_from_slice(&[0, 0]);
         body.extend_from_slice(&65535u32.to_le_bytes());
         if let Some(r) = tsresol {
