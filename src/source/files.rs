@@ -165,6 +165,9 @@ impl FileSource {
     pub fn close_current(&mut self) {
         if let Some(mut f) = self.current.take() {
             if self.hand_off {
+                // A buffer retired by the last read comes first: it holds
+                // the frames read before the one in use.
+                self.retired.extend(f.reader.take_retired());
                 self.retired.push(f.reader.take_buffer());
             }
             let error = f.take_error();

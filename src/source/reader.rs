@@ -752,6 +752,12 @@ pub fn fuzz_read(data: &[u8]) -> u64 {
         }
         handed.push((ts, ns, start, len));
     };
+    // The last read may have retired the buffer of the last frames (the
+    // end found on a read into a spare): like the reader thread, take it
+    // before the buffer in use.
+    if let Some(old) = r.take_retired() {
+        take(&old, &mut handed);
+    }
     let last = r.take_buffer();
     take(&last, &mut handed);
     assert_eq!(got, plain, "hand-off mode read other frames");
@@ -890,6 +896,9 @@ mod tests {
                 }
                 pending.push((start, len, ts));
             }
+            if let Some(old) = r.take_retired() {
+                check(&old, &mut pending);
+            }
             let last = r.take_buffer();
             check(&last, &mut pending);
             assert_eq!(checked, n, "trickle {trickle}");
@@ -899,6 +908,10 @@ mod tests {
         // the frames a plain read gives.
         let (bytes, n) = many_records(1);
         assert_eq!(fuzz_read(&bytes), n as u64);
+        // Found by it: the end of the input, found on a read after the last
+        // frame, retires the buffer that holds that frame.
+        let one = pcap(false, false, 1, &[(1, 0, &[0x42u8; 66])]);
+        assert_eq!(fuzz_read(&one), 1);
     }
 
     #[test]
