@@ -23,9 +23,10 @@ use crate::decode::LinkType;
 
 /// Bytes asked of the input per read, and the size of a buffer handed off
 /// to the engine thread as a batch (some 550 frames of the mixed capture).
-/// 256 KiB ran 1-13 % faster than 1 MiB with `--workers 1` in three sets
-/// of alternated runs (docs/performance.md): the engine reads a buffer
-/// while it is still in the shared cache.
+/// Handed over, 256 KiB buffers ran 1-13 % faster than copying each frame
+/// into a batch (`--workers 1`, four sets of alternated runs), 1 MiB ones
+/// no faster (docs/performance.md): the engine reads a buffer while it is
+/// still in the shared cache.
 const READ_CHUNK: usize = 1 << 18;
 /// Largest record or block accepted (libpcap's limit for pcap records is
 /// 256 KiB of data; pcapng blocks also carry options).
