@@ -250,7 +250,7 @@ struct ReplayArgs {
     /// Threads beside the engine thread: 0 does everything on one thread;
     /// 1 reads and decodes the captures on a thread of its own; N >= 2
     /// reads on one and decodes and fingerprints on N - 1 more. Default:
-    /// one per core beyond the engine's, at least 1 (1 on two cores).
+    /// one per core beyond the engine's, from 1 to 4 (1 on two cores).
     /// Results are the same for every N.
     #[arg(long, value_name = "N", value_parser = parse_workers)]
     workers: Option<usize>,
@@ -480,12 +480,19 @@ fn parse_workers(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Most threads `--workers` takes by default: a reader and 3 decode
+/// workers. One engine thread needs about 155 ns a packet where a reader
+/// needs 121 and a decode worker 91 (docs/performance.md), so more would
+/// only wait for it.
+const DEFAULT_MAX_WORKERS: usize = 4;
+
 /// The default of `--workers`: a thread per core beyond the engine's, at
-/// least 1 (on one core the reader thread still overlaps the disk).
+/// least 1 (on one core the reader thread still overlaps the disk) and at
+/// most [`DEFAULT_MAX_WORKERS`].
 fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get().saturating_sub(1))
-        .clamp(1, MAX_WORKERS)
+        .clamp(1, DEFAULT_MAX_WORKERS)
 }
 
 fn parse_pace(s: &str) -> Result<f64, String> {
