@@ -25,7 +25,7 @@ use crate::export::state::{InterfaceStats, Shared};
 use crate::pipeline::{Control, Outcome, Pipeline, Signals, Sinks};
 use crate::report::FileReport;
 use crate::source::batch::{Batch, BatchSource};
-use crate::source::files::{FileProblems, FileSource};
+use crate::source::files::FileProblems;
 use crate::source::live::{LiveCapture, LiveError, LiveOptions};
 
 /// A partly filled batch is sent after this long.
@@ -531,27 +531,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
                     };
                     // Unpaced, reading and decoding get threads of their
                     // own as in `replay` (`--workers`).
-                    let staged = (pace.is_none() && workers >= 1)
-                        .then(|| {
-                            crate::pipeline::staged::StagedSource::start(
-                                files.clone(),
-                                pipeline.config(),
-                                workers,
-                            )
-                            .ok()
-                        })
-                        .flatten();
-                    let (sig, mut source) = match staged {
-                        Some(mut s) => {
-                            let sig = pipeline.drive(&mut s, &mut ctl);
-                            (sig, s.finish())
-                        }
-                        None => {
-                            let mut s = FileSource::new(files, pace);
-                            (pipeline.drive(&mut s, &mut ctl), s)
-                        }
-                    };
-                    source.close_current();
+                    let (sig, mut source) = pipeline.drive_files(files, pace, workers, &mut ctl);
                     let (packets, bytes) = source.totals();
                     if let Ok(mut v) = ifstats.lock()
                         && let Some(s) = v.get_mut(0)

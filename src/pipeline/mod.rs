@@ -229,9 +229,36 @@ impl Pipeline {
         }
     }
 
-    /// The configuration it runs with.
-    pub fn config(&self) -> &Config {
-        &self.cfg
+    /// Drives the pipeline over capture files ([`Pipeline::drive`]): with
+    /// `workers` threads beside this one to read and decode
+    /// ([`staged::StagedSource`]) when it is at least 1 and reading is
+    /// unpaced, on this thread otherwise (or when the threads cannot
+    /// start). Returns the stop signal and the file source, its last file
+    /// closed into its reports.
+    pub fn drive_files(
+        &mut self,
+        paths: Vec<String>,
+        pace: Option<f64>,
+        workers: usize,
+        ctl: &mut Control<'_>,
+    ) -> (Option<i32>, FileSource) {
+        if workers >= 1 && pace.is_none() && !paths.is_empty() {
+            match staged::StagedSource::start(paths.clone(), &self.cfg, workers) {
+                Ok(mut source) => {
+                    let signal = self.drive(&mut source, ctl);
+                    let mut files = source.finish();
+                    files.close_current();
+                    return (signal, files);
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot start the reader thread; reading on one thread")
+                }
+            }
+        }
+        let mut files = FileSource::new(paths, pace);
+        let signal = self.drive(&mut files, ctl);
+        files.close_current();
+        (signal, files)
     }
 
     /// Flow inputs to read once the frames end, before every session is
@@ -750,9 +777,10 @@ pub struct Outputs<'a> {
     pub flows: &'a [String],
     /// `--input-format` of the flow inputs.
     pub flow_format: Option<InputFormat>,
-    /// Engine workers beside a reader/decoder thread: 0 reads, decodes
-    /// and judges on one thread; 1 reads and decodes on a thread of its
-    /// own ([`staged`]). Results are the same.
+    /// Threads beside the engine thread ([`Pipeline::drive_files`]): 0
+    /// does everything on one thread, 1 reads and decodes on a thread of
+    /// its own, N >= 2 reads on one and decodes on N - 1 decode workers
+    /// ([`staged`]). Results are the same.
     pub workers: usize,
 }
 
@@ -773,7 +801,7 @@ pub enum ReplayError {
 /// report.
 pub fn replay(paths: &[String], cfg: &Config) -> (Report, FileProblems) {
     let p = Pipeline::new(cfg.clone(), Sinks::default());
-    let r = replay_files(p, paths, Control::default());
+    let r = replay_files(p, paths, 0, Control::default());
     (r.outcome.report, r.files)
 }
 
@@ -803,37 +831,18 @@ pub fn replay_with(
         progress: out.progress,
         ..Control::default()
     };
-    if out.workers >= 1 && !paths.is_empty() {
-        match staged::StagedSource::start(paths.to_vec(), &p.cfg, out.workers) {
-            Ok(source) => return Ok(replay_staged(p, source, ctl)),
-            Err(e) => warn!(error = %e, "cannot start the reader thread; reading on one thread"),
-        }
-    }
-    Ok(replay_files(p, paths, ctl))
+    Ok(replay_files(p, paths, out.workers, ctl))
 }
 
-/// [`replay_files`] with the reader/decoder stage on its own thread.
-fn replay_staged(
+fn replay_files(
     mut p: Pipeline,
-    mut source: staged::StagedSource,
+    paths: &[String],
+    workers: usize,
     mut ctl: Control<'_>,
 ) -> Replayed {
-    let signal = p.drive(&mut source, &mut ctl);
-    let mut files = source.finish();
-    files.close_current();
+    let (signal, mut files) = p.drive_files(paths.to_vec(), None, workers, &mut ctl);
     Replayed {
         outcome: p.outcome(std::mem::take(&mut files.reports), signal),
         files: files.problems,
-    }
-}
-
-fn replay_files(mut p: Pipeline, paths: &[String], mut ctl: Control<'_>) -> Replayed {
-    let mut source = FileSource::new(paths.to_vec(), None);
-    let signal = p.drive(&mut source, &mut ctl);
-    source.close_current();
-    let files = std::mem::take(&mut source.reports);
-    Replayed {
-        outcome: p.outcome(files, signal),
-        files: source.problems,
     }
 }
