@@ -169,7 +169,7 @@ impl StagedSource {
                 .name("reader".to_owned())
                 .spawn(move || Some(read(src, Some(decoder), send, pool, st, f)))?;
             threads.push(reader);
-            BatchSource::recycling(rx, back)
+            BatchSource::in_turn(vec![rx], Some(back))
         } else {
             let (mut ins, mut outs) = (Vec::new(), Vec::new());
             for i in 0..decoders {

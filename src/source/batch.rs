@@ -29,26 +29,15 @@ pub struct Batch {
     /// The DLT of each frame, when they may differ (a batch that is a
     /// reader's buffer, [`Batch::push_handed`]); empty: `dlt` for all.
     dlts: Vec<i32>,
-    /// Frames it holds when full.
-    cap: usize,
 }
 
 impl Batch {
     pub fn new(dlt: i32) -> Self {
-        Batch::with_frames(dlt, BATCH_FRAMES)
-    }
-
-    /// A batch full at `frames` frames.
-    pub fn with_frames(dlt: i32, frames: usize) -> Self {
         Batch {
             dlt,
-            arena: Vec::with_capacity(frames * 512),
-            meta: Vec::with_capacity(frames),
-            senders: Vec::new(),
-            decoded: Vec::new(),
-            hashes: Vec::new(),
-            dlts: Vec::new(),
-            cap: frames.max(1),
+            arena: Vec::with_capacity(BATCH_FRAMES * 512),
+            meta: Vec::with_capacity(BATCH_FRAMES),
+            ..Batch::for_buffer()
         }
     }
 
@@ -56,8 +45,13 @@ impl Batch {
     /// [`Batch::set_arena`]): no arena of its own.
     pub fn for_buffer() -> Self {
         Batch {
+            dlt: 0,
             arena: Vec::new(),
-            ..Batch::with_frames(0, 1)
+            meta: Vec::new(),
+            senders: Vec::new(),
+            decoded: Vec::new(),
+            hashes: Vec::new(),
+            dlts: Vec::new(),
         }
     }
 
@@ -90,7 +84,7 @@ impl Batch {
     #[inline]
     pub fn push_decoded(&mut self, fr: &Frame<'_>, d: &Decoded<'_>) {
         if self.decoded.capacity() == 0 {
-            self.decoded.reserve(self.cap);
+            self.decoded.reserve(BATCH_FRAMES);
         }
         self.decoded.push(PackedDecoded::pack(fr.data, d));
         self.push(fr);
@@ -121,10 +115,7 @@ impl Batch {
             arena: Vec::with_capacity(BATCH_FRAMES * 1500),
             meta: Vec::with_capacity(BATCH_FRAMES),
             senders: Vec::with_capacity(BATCH_FRAMES),
-            decoded: Vec::new(),
-            hashes: Vec::new(),
-            dlts: Vec::new(),
-            cap: BATCH_FRAMES,
+            ..Batch::for_buffer()
         }
     }
 
@@ -157,7 +148,7 @@ impl Batch {
     }
 
     pub fn is_full(&self) -> bool {
-        self.meta.len() >= self.cap
+        self.meta.len() >= BATCH_FRAMES
     }
 
     pub fn is_empty(&self) -> bool {
@@ -236,13 +227,6 @@ impl BatchSource {
             pos: 0,
             back,
         }
-    }
-
-    /// A source that hands each batch it has read back over `back` (the
-    /// replay reader thread reuses them: no allocation, and no fresh pages
-    /// to fault in, per batch).
-    pub fn recycling(rx: Receiver<Batch>, back: SyncSender<Batch>) -> Self {
-        BatchSource::in_turn(vec![rx], Some(back))
     }
 }
 
