@@ -4,16 +4,6 @@
 //! files instead of truncating them.
 mod common;
 
-use std::path::{Path, PathBuf};
-
-fn evidence_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 #[test]
 fn five_thousand_alerting_sessions_under_256_open_files() {
     if common::on_path("prlimit").is_none() {
@@ -58,7 +48,7 @@ fn five_thousand_alerting_sessions_under_256_open_files() {
     );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
     assert_eq!(r["sessions"].as_array().map_or(0, Vec::len), 5_000);
-    let files = evidence_files(&ev);
+    let files = common::files_in(&ev);
     // Each frame is 80 bytes: 800,000 bytes hold 10,000 frames, 5,000
     // sessions of 2. Files are written until the total cap.
     assert!(files.len() >= 4_000, "{} evidence files", files.len());

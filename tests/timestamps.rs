@@ -7,7 +7,7 @@
 //! resolution.
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -101,15 +101,6 @@ fn write_nanosecond_pcapng(records: &[Record], path: &Path) {
     std::fs::write(path, b).expect("write pcapng");
 }
 
-/// The evidence files of `dir`, sorted.
-fn evidence_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 #[test]
 fn evidence_keeps_the_exact_nanosecond_of_the_input() {
     let d = std::env::temp_dir().join(format!("mw-timestamps-{}", std::process::id()));
@@ -161,7 +152,7 @@ fn evidence_keeps_the_exact_nanosecond_of_the_input() {
             "{ctx}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let files = evidence_files(&ev);
+        let files = common::files_in(&ev);
         assert!(!files.is_empty(), "{ctx}: no evidence written");
         let mut written = 0;
         for f in &files {
@@ -192,7 +183,7 @@ fn evidence_keeps_the_exact_nanosecond_of_the_input() {
     }
     // A microsecond evidence file left by an earlier version is appended
     // to in its own resolution (the nanoseconds dropped), never mixed.
-    let name = evidence_files(&d.join("evidence-0"))[0]
+    let name = common::files_in(&d.join("evidence-0"))[0]
         .file_name()
         .map(|n| n.to_owned())
         .expect("a file name");
@@ -225,7 +216,7 @@ fn evidence_keeps_the_exact_nanosecond_of_the_input() {
     assert_eq!(appended, want, "appended at microsecond resolution");
     // tcpdump (not installed everywhere) reads them with the same times.
     if let Some(tcpdump) = common::on_path("tcpdump") {
-        let f = &evidence_files(&d.join("evidence-0"))[0];
+        let f = &common::files_in(&d.join("evidence-0"))[0];
         let out = std::process::Command::new(tcpdump)
             .args(["-r", &f.to_string_lossy(), "-nn", "--nano", "-tt"])
             .output()

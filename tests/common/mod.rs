@@ -37,6 +37,16 @@ pub fn captures_in(dir: &std::path::Path) -> Vec<PathBuf> {
     v
 }
 
+/// Every file in `dir` (none if it cannot be read), sorted: the evidence
+/// files a replay wrote, for one.
+pub fn files_in(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// The project's own `pcaps/` directory.
 pub fn project_pcaps() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps")
