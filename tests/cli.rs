@@ -262,18 +262,7 @@ fn config_default_is_valid_and_documented() {
 fn signal_mid_replay_leaves_whole_outputs_and_a_partial_report() {
     let d = tmpdir("sigterm");
     let mixed = d.join("mixed.pcap");
-    let out = common::mirrorwatch(
-        &[
-            "synth",
-            "--mixed",
-            "--packets",
-            "200000",
-            "--out",
-            &s(&mixed),
-        ],
-        LIMIT,
-    );
-    assert!(out.status.success(), "synth --mixed");
+    common::mixed_capture(&mixed, 200_000);
     let golden = s(&scenario("golden.toml"));
     for (signal, name, status) in [(libc::SIGTERM, "TERM", 143), (libc::SIGINT, "INT", 130)] {
         let alerts = d.join(format!("alerts-{name}.jsonl"));

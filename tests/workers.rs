@@ -67,22 +67,7 @@ fn same(files: &[String], dir: &Path) -> bool {
 /// A mixed capture of 20,000 frames written into `dir`.
 fn mixed_capture(dir: &Path) -> std::path::PathBuf {
     let cap = dir.join("mixed.pcap");
-    let out = common::mirrorwatch(
-        &[
-            "synth",
-            "--mixed",
-            "--packets",
-            "20000",
-            "--out",
-            cap.to_str().expect("path"),
-        ],
-        LIMIT,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::mixed_capture(&cap, 20_000);
     cap
 }
 

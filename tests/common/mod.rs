@@ -47,6 +47,27 @@ pub fn files_in(dir: &std::path::Path) -> Vec<PathBuf> {
     v
 }
 
+/// `mirrorwatch synth --mixed` of `packets` frames written to `path`.
+pub fn mixed_capture(path: &std::path::Path, packets: u32) {
+    let n = packets.to_string();
+    let out = mirrorwatch(
+        &[
+            "synth",
+            "--mixed",
+            "--packets",
+            &n,
+            "--out",
+            path.to_str().expect("a UTF-8 path"),
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "synth --mixed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The project's own `pcaps/` directory.
 pub fn project_pcaps() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps")
