@@ -46,9 +46,9 @@ pub struct StagedSource {
     /// The file the reader is in, for progress lines.
     file: Arc<AtomicUsize>,
     paths: Vec<String>,
-    /// The reader first (it returns its file source), then the decode
-    /// workers.
-    threads: Vec<JoinHandle<Option<FileSource>>>,
+    /// The reader thread: it returns its file source.
+    reader: Option<JoinHandle<FileSource>>,
+    decoders: Vec<JoinHandle<()>>,
 }
 
 /// The reader thread: frames read (and, with `decoder`, decoded) into
@@ -160,16 +160,15 @@ impl StagedSource {
         let file = Arc::new(AtomicUsize::new(0));
         let src = FileSource::new(paths.clone(), None);
         let (st, f) = (stop.clone(), file.clone());
-        let mut threads = Vec::new();
-        let batches = if decoders == 0 {
+        let mut decode_threads = Vec::new();
+        let (reader, batches) = if decoders == 0 {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT);
             let decoder = Decoder::new(&cfg.decode);
             let send = move |b| tx.send(b).is_ok();
             let reader = std::thread::Builder::new()
                 .name("reader".to_owned())
-                .spawn(move || Some(read(src, Some(decoder), send, pool, st, f)))?;
-            threads.push(reader);
-            BatchSource::in_turn(vec![rx], Some(back))
+                .spawn(move || read(src, Some(decoder), send, pool, st, f))?;
+            (reader, BatchSource::in_turn(vec![rx], Some(back)))
         } else {
             let (mut ins, mut outs) = (Vec::new(), Vec::new());
             for i in 0..decoders {
@@ -180,11 +179,8 @@ impl StagedSource {
                 let (decoder, hasher) = (Decoder::new(&cfg.decode), FrameHasher::new(cfg));
                 let h = std::thread::Builder::new()
                     .name(format!("decode-{i}"))
-                    .spawn(move || {
-                        decode(decoder, hasher, in_rx, out_tx);
-                        None
-                    })?;
-                threads.push(h);
+                    .spawn(move || decode(decoder, hasher, in_rx, out_tx))?;
+                decode_threads.push(h);
                 ins.push(in_tx);
                 outs.push(out_rx);
             }
@@ -198,16 +194,16 @@ impl StagedSource {
             };
             let reader = std::thread::Builder::new()
                 .name("reader".to_owned())
-                .spawn(move || Some(read(src, None, send, pool, st, f)))?;
-            threads.insert(0, reader);
-            BatchSource::in_turn(outs, Some(back))
+                .spawn(move || read(src, None, send, pool, st, f))?;
+            (reader, BatchSource::in_turn(outs, Some(back)))
         };
         Ok(StagedSource {
             batches,
             stop,
             file,
             paths,
-            threads,
+            reader: Some(reader),
+            decoders: decode_threads,
         })
     }
 
@@ -217,26 +213,21 @@ impl StagedSource {
     /// are discarded.
     pub fn finish(mut self) -> FileSource {
         self.stop.store(true, Ordering::Relaxed);
-        let threads = std::mem::take(&mut self.threads);
+        let (reader, decoders) = (self.reader.take(), std::mem::take(&mut self.decoders));
         // A thread blocked on a full channel is released by taking.
-        while !threads.iter().all(JoinHandle::is_finished) {
+        while !(reader.as_ref().is_none_or(JoinHandle::is_finished)
+            && decoders.iter().all(JoinHandle::is_finished))
+        {
             if matches!(self.batches.next(Duration::from_millis(10)), Step::End) {
                 break;
             }
         }
-        let mut threads = threads.into_iter();
-        let Some(reader) = threads.next() else {
-            return FileSource::new(Vec::new(), None);
-        };
-        let files = reader
-            .join()
-            .ok()
-            .and_then(|r| r)
-            .unwrap_or_else(|| FileSource::new(Vec::new(), None));
-        for t in threads {
-            let _ = t.join();
+        for d in decoders {
+            let _ = d.join();
         }
-        files
+        reader
+            .and_then(|r| r.join().ok())
+            .unwrap_or_else(|| FileSource::new(Vec::new(), None))
     }
 }
 
