@@ -35,9 +35,8 @@ pub struct Hashed {
     pub note: Option<String>,
 }
 
-/// SHA-256 of a file, streamed. Never fails: what went wrong is the note.
 /// Who saw a session, once flow records were read: `packets, netflow
-/// (exporters 192.0.2.1; sampled 1 in 512, counts estimated)`.
+/// (exporters 192.0.2.1; sampled 1 in 512; counts estimated)`.
 fn seen_by_text(s: &SessionReport) -> Option<String> {
     let seen = s.seen_by.as_ref()?;
     let mut t = seen.join(", ");
@@ -57,6 +56,7 @@ fn seen_by_text(s: &SessionReport) -> Option<String> {
     Some(t)
 }
 
+/// SHA-256 of a file, streamed. Never fails: what went wrong is the note.
 pub fn hash_file(role: &'static str, path: &str) -> Hashed {
     let mut h = Hashed {
         role,
