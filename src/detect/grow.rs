@@ -33,11 +33,12 @@ const INITIAL_SETS: usize = 4096;
 /// Sets a table of `S` starts with: [`INITIAL_SETS`], or as many as fill
 /// 2 MiB if that is more (a power of two).
 pub(crate) fn initial_sets<S>() -> usize {
-    let per_page = FIRST_TABLE_BYTES / core::mem::size_of::<S>().max(1);
-    let fill = if per_page.is_power_of_two() {
-        per_page
+    let fit = FIRST_TABLE_BYTES / core::mem::size_of::<S>().max(1);
+    // The largest power of two that fits.
+    let fill = if fit.is_power_of_two() {
+        fit
     } else {
-        per_page.next_power_of_two() / 2
+        fit.next_power_of_two() / 2
     };
     fill.max(INITIAL_SETS)
 }
