@@ -137,10 +137,7 @@ fn main() {
         std::env::temp_dir().join(format!("mirrorwatch-bench-{}.toml", std::process::id()));
     std::fs::write(&inventory, "[duplicates]\nenabled = false\n").expect("write config");
     let inventory = inventory.to_string_lossy().into_owned();
-    // As `mirrorwatch replay` picks it (main.rs: default_workers).
-    let default_workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get().saturating_sub(1))
-        .clamp(1, 4);
+    let default_workers = mirrorwatch::pipeline::staged::default_workers();
     // The replays measured: (label, --workers, config). Each is the real
     // binary as a user runs it, start-up and JSON report included.
     let mut rows: Vec<(String, String, Option<&str>)> = vec![

@@ -480,21 +480,6 @@ fn parse_workers(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Most threads `--workers` takes by default: a reader and 3 decode
-/// workers. One engine thread needs about 155 ns a packet where a reader
-/// needs 121 and a decode worker 91 (docs/performance.md), so more would
-/// only wait for it.
-const DEFAULT_MAX_WORKERS: usize = 4;
-
-/// The default of `--workers`: a thread per core beyond the engine's, at
-/// least 1 (on one core the reader thread still overlaps the disk) and at
-/// most [`DEFAULT_MAX_WORKERS`].
-fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get().saturating_sub(1))
-        .clamp(1, DEFAULT_MAX_WORKERS)
-}
-
 fn parse_pace(s: &str) -> Result<f64, String> {
     if s == "realtime" {
         return Ok(1.0);
@@ -688,7 +673,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 fresh_state: a.fresh_state,
                 flows: a.flows.clone(),
                 flow_listen: Vec::new(),
-                workers: a.workers.unwrap_or_else(default_workers),
+                workers: a.workers.unwrap_or_else(pipeline::staged::default_workers),
             },
         )? {
             Ok(r) => r,
@@ -755,7 +740,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             store,
             flows: &a.flows,
             flow_format: None,
-            workers: a.workers.unwrap_or_else(default_workers),
+            workers: a.workers.unwrap_or_else(pipeline::staged::default_workers),
         },
     );
     let r = match r {
@@ -810,7 +795,7 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
             evidence,
             signals: Some(signals),
             config_path: a.out.config.clone(),
-            workers: default_workers(),
+            workers: pipeline::staged::default_workers(),
             flows: &a.flows,
             ..pipeline::Outputs::default()
         },

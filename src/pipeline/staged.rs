@@ -39,6 +39,21 @@ use crate::source::{FrameSource, Step};
 /// capture) in flight between two threads.
 const IN_FLIGHT: usize = 4;
 
+/// Most threads `--workers` takes by default: a reader and 3 decode
+/// workers. One engine thread needs about 155 ns a packet where a reader
+/// needs 121 and a decode worker 91 (docs/performance.md), so more would
+/// only wait for it.
+const DEFAULT_MAX_WORKERS: usize = 4;
+
+/// The default of `--workers`: a thread per core beyond the engine's, at
+/// least 1 (on one core the reader thread still overlaps the disk) and at
+/// most [`DEFAULT_MAX_WORKERS`].
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .clamp(1, DEFAULT_MAX_WORKERS)
+}
+
 /// The engine thread's end: decoded frames from the reader thread.
 pub struct StagedSource {
     batches: BatchSource,
