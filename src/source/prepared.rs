@@ -1,7 +1,8 @@
 //! Frames decoded on the thread that read them (the replay reader thread,
 //! the live capture threads), for the engine thread: a decoding whose one
 //! borrowed part, the innermost IP packet, is kept as a range of its frame
-//! so that it can travel in a batch beside a copy of the frame's bytes.
+//! so that it can travel in a batch beside the frame's bytes (a copy of
+//! them, or the read buffer they lie in).
 use crate::decode::{Decoded, InnerIp};
 
 use super::Frame;
@@ -57,8 +58,9 @@ impl PackedDecoded {
         }
     }
 
-    /// The decoding again, over a copy `data` of the frame's bytes; None:
-    /// decode the frame again.
+    /// The decoding again, over `data`, the frame's bytes where they lie
+    /// now (a copy, or the read buffer handed over); None: decode the
+    /// frame again.
     #[inline]
     pub fn unpack<'a>(&self, data: &'a [u8]) -> Option<Decoded<'a>> {
         if self.redo {
