@@ -3,7 +3,8 @@
 //! drop and capture threads around it.
 //!
 //! Threads: one capture thread per interface copies frames into batches
-//! and sends them over a bounded channel; the pipeline thread drives the
+//! and sends them over a bounded channel (decoded, or, with `--workers N`,
+//! N >= 2, to N - 1 decode workers first); the pipeline thread drives the
 //! engine (for a replay it reads the files itself); the main thread runs
 //! the tokio runtime for the HTTP server. A single engine keeps a single
 //! duplicate window, so an original and its copies always meet, whatever
@@ -79,8 +80,9 @@ pub struct SensorOptions {
     pub flows: Vec<String>,
     /// `--flow-listen`: UDP addresses receiving NetFlow, IPFIX and sFlow.
     pub flow_listen: Vec<String>,
-    /// `replay --workers`: the reader/decoder on a thread of its own (1)
-    /// when the replay is not paced.
+    /// `--workers`: replay (not paced), the reader/decoder on a thread of
+    /// its own (1) or a reader and N - 1 decode workers; live, N >= 2,
+    /// N - 1 decode workers beside the capture threads.
     pub workers: usize,
 }
 
@@ -108,19 +110,44 @@ pub struct SensorOutcome {
     pub files: FileProblems,
 }
 
-/// Hands a batch to the pipeline without ever waiting for it: when the
-/// bounded queue is full (the pipeline is behind on detection, alerts,
-/// evidence or HTTP work), the batch is dropped and its frames counted, so
-/// that capture keeps draining the kernel buffer. False once the pipeline
-/// is gone.
-fn send(tx: &SyncSender<Batch>, b: Batch, dropped: &mut u64) -> bool {
+/// Hands a batch to the pipeline (or to the decode workers) without ever
+/// waiting for it: when the bounded queue is full (the pipeline is behind
+/// on detection, alerts, evidence or HTTP work), the batch is dropped and
+/// its frames counted, so that capture keeps draining the kernel buffer.
+/// None once the pipeline is gone; else whether the batch went.
+fn send(tx: &SyncSender<Batch>, b: Batch, dropped: &mut u64) -> Option<bool> {
     let frames = b.len() as u64;
     match tx.try_send(b) {
-        Ok(()) => true,
-        Err(TrySendError::Disconnected(_)) => false,
+        Ok(()) => Some(true),
+        Err(TrySendError::Disconnected(_)) => None,
         Err(TrySendError::Full(_)) => {
             *dropped += frames;
-            true
+            Some(false)
+        }
+    }
+}
+
+/// A decode worker of `live --workers N` (N >= 2): decodes and
+/// fingerprints the batches of every capture thread, taking them from one
+/// shared queue, and hands them to the pipeline, which puts each
+/// interface's batches back in their order ([`Batch::seq`]). It may wait
+/// for the pipeline: the capture threads, which never wait, drop what the
+/// full queue before it cannot take.
+fn decode_worker(
+    rx: Arc<Mutex<std::sync::mpsc::Receiver<Batch>>>,
+    tx: SyncSender<Batch>,
+    decoder: crate::decode::Decoder,
+    hasher: crate::detect::engine::FrameHasher,
+) {
+    loop {
+        let got = match rx.lock() {
+            Ok(r) => r.recv(),
+            Err(_) => return,
+        };
+        let Ok(mut b) = got else { return };
+        b.decode_each(&decoder, |d| hasher.hashes(d));
+        if tx.send(b).is_err() {
+            return;
         }
     }
 }
@@ -141,9 +168,14 @@ fn capture_thread(
     ifstats: Arc<Mutex<Vec<InterfaceStats>>>,
     tx: SyncSender<Batch>,
     stop: Arc<AtomicBool>,
-    decoder: crate::decode::Decoder,
+    decoder: Option<crate::decode::Decoder>,
 ) {
     let iface = cap.iface().to_owned();
+    // Without a decoder here, decode workers take the batches and may
+    // hand them over out of order: each is numbered in this interface's
+    // stream.
+    let (stream, mut seq) = (u32::try_from(slot).unwrap_or(u32::MAX), 0u64);
+    let numbered = decoder.is_none();
     let mut batch = Batch::new(cap.dlt());
     let mut batch_start = Instant::now();
     let mut last_stats = Instant::now();
@@ -170,11 +202,17 @@ fn capture_thread(
         match cap.next_frame() {
             Ok(Some(fr)) => {
                 bytes += u64::from(fr.orig_len);
-                // Decoded here, beside capture, so that the pipeline thread
-                // spends its time on detection alone.
-                let mut d = crate::decode::Decoded::default();
-                decoder.decode_into(fr.linktype, fr.orig_len, fr.data, &mut d);
-                batch.push_decoded(&fr, &d);
+                match &decoder {
+                    // Decoded here, beside capture, so that the pipeline
+                    // thread spends its time on detection alone.
+                    Some(decoder) => {
+                        let mut d = crate::decode::Decoded::default();
+                        decoder.decode_into(fr.linktype, fr.orig_len, fr.data, &mut d);
+                        batch.push_decoded(&fr, &d);
+                    }
+                    // Decoded by a decode worker.
+                    None => batch.push(&fr),
+                }
             }
             Ok(None) => {}
             Err(e) => {
@@ -203,10 +241,12 @@ fn capture_thread(
             }
         }
         if batch.is_full() || (!batch.is_empty() && batch_start.elapsed() >= BATCH_AGE) {
-            let full = std::mem::replace(&mut batch, Batch::new(cap.dlt()));
+            let mut full = std::mem::replace(&mut batch, Batch::new(cap.dlt()));
+            full.seq = numbered.then_some((stream, seq));
             let before = queue_dropped;
-            if !send(&tx, full, &mut queue_dropped) {
-                break;
+            match send(&tx, full, &mut queue_dropped) {
+                None => break,
+                Some(sent) => seq += u64::from(sent),
             }
             if queue_dropped != before {
                 let n = queue_dropped;
@@ -222,6 +262,7 @@ fn capture_thread(
     if !batch.is_empty() {
         // The last batch may wait briefly: capture has stopped.
         let mut b = batch;
+        b.seq = numbered.then_some((stream, seq));
         for _ in 0..1000 {
             match tx.try_send(b) {
                 Err(TrySendError::Full(back)) => {
@@ -473,10 +514,33 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     let driver = match input {
         Input::Live { options, .. } => {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(CHANNEL_BATCHES);
-            for (slot, cap) in captures.into_iter().enumerate() {
-                let (tx, stop, ifstats, options) =
-                    (tx.clone(), stop.clone(), ifstats.clone(), options.clone());
+            // `--workers N`, N >= 2: the capture threads only capture, and
+            // N - 1 decode workers decode and fingerprint for them all.
+            let decoders = workers.saturating_sub(1);
+            let (to_decode, decode_rx) = std::sync::mpsc::sync_channel::<Batch>(CHANNEL_BATCHES);
+            let decode_rx = Arc::new(Mutex::new(decode_rx));
+            for i in 0..decoders {
+                let (rx, tx) = (decode_rx.clone(), tx.clone());
                 let decoder = crate::decode::Decoder::new(&opts.config.decode);
+                let hasher = crate::detect::engine::FrameHasher::new(&opts.config);
+                producers.push(
+                    std::thread::Builder::new()
+                        .name(format!("decode-{i}"))
+                        .spawn(move || decode_worker(rx, tx, decoder, hasher))
+                        .map_err(|e| {
+                            SensorError::Setup(format!("cannot start a decode worker: {e}"))
+                        })?,
+                );
+            }
+            drop(decode_rx);
+            for (slot, cap) in captures.into_iter().enumerate() {
+                let tx = if decoders > 0 {
+                    to_decode.clone()
+                } else {
+                    tx.clone()
+                };
+                let (stop, ifstats, options) = (stop.clone(), ifstats.clone(), options.clone());
+                let decoder = (decoders == 0).then(|| crate::decode::Decoder::new(&opts.config.decode));
                 producers.push(
                     std::thread::Builder::new()
                         .name(format!("capture-{}", cap.iface()))
@@ -499,7 +563,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
                 info!(address = %local, "receiving flow exports (NetFlow, IPFIX, sFlow)");
                 producers.push(h);
             }
-            drop(tx);
+            drop((tx, to_decode));
             let signals = signals.clone();
             std::thread::Builder::new()
                 .name("pipeline".to_owned())
@@ -513,6 +577,9 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
                         ..Control::default()
                     };
                     let sig = pipeline.drive(&mut source, &mut ctl);
+                    if source.late() > 0 {
+                        warn!(batches = source.late(), "a decode worker fell so far behind that batches of its interface were judged out of capture order");
+                    }
                     (pipeline, Vec::new(), FileProblems::default(), sig)
                 })
         }

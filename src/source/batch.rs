@@ -29,6 +29,11 @@ pub struct Batch {
     /// The DLT of each frame, when they may differ (a batch that is a
     /// reader's buffer, [`Batch::push_handed`]); empty: `dlt` for all.
     dlts: Vec<i32>,
+    /// Its place in its capture thread's stream (stream, number), when
+    /// decode workers may hand batches over out of order (`live
+    /// --workers N`, N >= 2): the receiving [`BatchSource`] puts them back
+    /// in order.
+    pub seq: Option<(u32, u64)>,
 }
 
 impl Batch {
@@ -52,6 +57,7 @@ impl Batch {
             decoded: Vec::new(),
             hashes: Vec::new(),
             dlts: Vec::new(),
+            seq: None,
         }
     }
 
@@ -168,6 +174,7 @@ impl Batch {
         self.decoded.clear();
         self.hashes.clear();
         self.dlts.clear();
+        self.seq = None;
     }
 
     fn frame(&self, i: usize) -> Option<Frame<'_>> {
@@ -197,10 +204,24 @@ pub struct Handed {
     pub packed: Option<PackedDecoded>,
 }
 
+/// Why [`BatchSource`] has no batch to read from.
+enum NoBatch {
+    Idle,
+    End,
+}
+
+/// Numbered batches held back at most, waiting for an earlier one a
+/// decode worker has not handed over yet; beyond that the earliest held
+/// goes on, and the missing one is taken out of order when it comes
+/// ([`BatchSource::late`]).
+const MAX_HELD: usize = 64;
+
 /// The receiving end: batches from any number of capture threads, read
 /// frame by frame. Ends when every sender is gone. With several receivers
 /// (the decode workers of a replay), batches are taken from each in turn,
-/// which is the order the reader dealt them out in.
+/// which is the order the reader dealt them out in. Batches numbered by
+/// their stream ([`Batch::seq`], the decode workers of `live --workers`)
+/// are taken in the order of their numbers, per stream.
 pub struct BatchSource {
     rx: Vec<Receiver<Batch>>,
     /// The receiver the next batch comes from.
@@ -209,6 +230,11 @@ pub struct BatchSource {
     pos: usize,
     /// Where read batches go back to their sender for reuse, if anywhere.
     back: Option<SyncSender<Batch>>,
+    /// The number of the batch due next, per stream.
+    due: Vec<u64>,
+    /// Numbered batches that came before one due earlier.
+    held: Vec<Batch>,
+    late: u64,
 }
 
 impl BatchSource {
@@ -226,6 +252,94 @@ impl BatchSource {
             current: None,
             pos: 0,
             back,
+            due: Vec::new(),
+            held: Vec::new(),
+            late: 0,
+        }
+    }
+
+    /// Numbered batches taken after a later one of their stream, because
+    /// more than [`MAX_HELD`] waited for them (0 unless a decode worker
+    /// stalled that long).
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// A held batch that is due now: the one due in its stream, or, with
+    /// too many held (or `all`, at the end), the earliest of the most held
+    /// stream.
+    fn due_held(&mut self, all: bool) -> Option<Batch> {
+        let due = &self.due;
+        let ready = self.held.iter().position(|b| {
+            b.seq
+                .is_some_and(|(s, n)| due.get(s as usize).copied().unwrap_or(0) == n)
+        });
+        let i = match ready {
+            Some(i) => i,
+            None if all || self.held.len() > MAX_HELD => {
+                let (i, _) = self
+                    .held
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, b)| b.seq.map_or((0, 0), |(s, n)| (s, n)))?;
+                i
+            }
+            None => return None,
+        };
+        let b = self.held.swap_remove(i);
+        self.taken(&b);
+        Some(b)
+    }
+
+    /// Notes that `b` is taken: the next of its stream is due.
+    fn taken(&mut self, b: &Batch) {
+        if let Some((s, n)) = b.seq {
+            let s = s as usize;
+            if self.due.len() <= s {
+                self.due.resize(s + 1, 0);
+            }
+            self.due[s] = self.due[s].max(n + 1);
+        }
+    }
+
+    /// The next batch, or why there is none: a timeout, or the senders
+    /// are gone and nothing is held.
+    fn next_batch(&mut self, wait: Duration) -> Result<Batch, NoBatch> {
+        if let Some(b) = self.due_held(false) {
+            return Ok(b);
+        }
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let Some(rx) = self.rx.get(self.turn) else {
+                return Err(NoBatch::End);
+            };
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(b) => {
+                    self.turn = (self.turn + 1) % self.rx.len();
+                    let Some((s, n)) = b.seq else {
+                        return Ok(b);
+                    };
+                    let due = self.due.get(s as usize).copied().unwrap_or(0);
+                    if n < due {
+                        // Waited for too long: taken out of order.
+                        self.late += 1;
+                        return Ok(b);
+                    }
+                    if n == due {
+                        self.taken(&b);
+                        return Ok(b);
+                    }
+                    self.held.push(b);
+                    if let Some(b) = self.due_held(false) {
+                        return Ok(b);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => return Err(NoBatch::Idle),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return self.due_held(true).ok_or(NoBatch::End);
+                }
+            }
         }
     }
 }
@@ -238,17 +352,13 @@ impl FrameSource for BatchSource {
             if let (Some(back), Some(b)) = (&self.back, self.current.take()) {
                 let _ = back.try_send(b);
             }
-            let Some(rx) = self.rx.get(self.turn) else {
-                return Step::End;
-            };
-            match rx.recv_timeout(wait) {
+            match self.next_batch(wait) {
                 Ok(b) => {
                     self.current = Some(b);
                     self.pos = 0;
-                    self.turn = (self.turn + 1) % self.rx.len();
                 }
-                Err(RecvTimeoutError::Timeout) => return Step::Idle,
-                Err(RecvTimeoutError::Disconnected) => return Step::End,
+                Err(NoBatch::Idle) => return Step::Idle,
+                Err(NoBatch::End) => return Step::End,
             }
         }
         let i = self.pos;
@@ -271,5 +381,98 @@ impl FrameSource for BatchSource {
             },
             None => Step::Idle,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch of one frame whose single byte is `tag`, numbered `seq`.
+    fn numbered(seq: Option<(u32, u64)>, tag: u8) -> Batch {
+        let mut b = Batch::new(1);
+        b.push(&Frame {
+            ts_us: 0,
+            ts_ns: 0,
+            linktype: LinkType::Ethernet,
+            orig_len: 1,
+            data: &[tag],
+        });
+        b.seq = seq;
+        b
+    }
+
+    /// The tags of every frame `src` yields until it ends.
+    fn drain(src: &mut BatchSource) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            match src.next(Duration::from_millis(5)) {
+                Step::Frame(f, _) => out.push(f.data[0]),
+                Step::End => return out,
+                Step::Idle => {}
+                _ => panic!("only frames were sent"),
+            }
+        }
+    }
+
+    #[test]
+    fn numbered_batches_are_put_back_in_order_per_stream() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        // Stream 0: 2, 0, 1; stream 1: 1, 0; an unnumbered batch between.
+        for (seq, tag) in [
+            (Some((0, 2)), 2),
+            (Some((1, 1)), 11),
+            (None, 99),
+            (Some((0, 0)), 0),
+            (Some((1, 0)), 10),
+            (Some((0, 1)), 1),
+        ] {
+            tx.send(numbered(seq, tag)).expect("send");
+        }
+        drop(tx);
+        let mut src = BatchSource::new(rx);
+        let got = drain(&mut src);
+        // Unnumbered batches go at once; each stream in its own order.
+        assert_eq!(got, vec![99, 0, 10, 11, 1, 2]);
+        assert_eq!(src.late(), 0);
+    }
+
+    #[test]
+    fn a_batch_that_never_comes_holds_back_a_bounded_number() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(256);
+        // Batch 0 comes only after MAX_HELD + 5 later ones.
+        for n in 1..=(MAX_HELD as u64 + 5) {
+            tx.send(numbered(Some((0, n)), n as u8)).expect("send");
+        }
+        tx.send(numbered(Some((0, 0)), 0)).expect("send");
+        drop(tx);
+        let mut src = BatchSource::new(rx);
+        let mut got = Vec::new();
+        // Before the last batch is received, some of the held ones have
+        // gone on: no more than MAX_HELD wait.
+        for _ in 0..5 {
+            match src.next(Duration::from_millis(5)) {
+                Step::Frame(f, _) => got.push(f.data[0]),
+                _ => panic!("expected a frame: 5 batches have gone on"),
+            }
+        }
+        assert_eq!(got, vec![1, 2, 3, 4, 5]);
+        got.extend(drain(&mut src));
+        // Every frame is delivered once; the missing one, late, at the end.
+        let mut want: Vec<u8> = (1..=(MAX_HELD as u8 + 5)).collect();
+        want.push(0);
+        assert_eq!(got, want);
+        assert_eq!(src.late(), 1);
+    }
+
+    #[test]
+    fn held_batches_are_delivered_in_order_when_the_senders_go() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        for n in [3u64, 5, 4] {
+            tx.send(numbered(Some((0, n)), n as u8)).expect("send");
+        }
+        drop(tx);
+        let mut src = BatchSource::new(rx);
+        assert_eq!(drain(&mut src), vec![3, 4, 5]);
     }
 }
