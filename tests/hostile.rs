@@ -305,12 +305,10 @@ fn a_decoy_flood_neither_blinds_capture_nor_hides_real_mirrors() {
         ],
         &dir.join("stderr.log"),
     );
-    let ready = common::wait_for(Duration::from_secs(15), || {
-        common::http_get(&addr, "/healthz")
-            .ok()
-            .filter(|(c, _)| *c == 200)
-    });
-    assert!(ready.is_some(), "mirrorwatch live did not become ready");
+    assert!(
+        common::wait_healthy(&addr),
+        "mirrorwatch live did not become ready"
+    );
 
     let (base_rx, base_kdrop, base_qdrop) = burst(&veth, &addr, &single, 100_000, 200_000.0);
     let (rx, kdrop, qdrop) = burst(&veth, &addr, &flood, 100_000, flood_frames);

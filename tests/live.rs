@@ -31,13 +31,8 @@ fn start_live_with(iface: &str, addr: &str, extra: &[&str]) -> Proc {
         .spawn()
         .expect("spawn mirrorwatch live");
     let p = Proc(child);
-    let ready = common::wait_for(Duration::from_secs(15), || {
-        common::http_get(addr, "/healthz")
-            .ok()
-            .filter(|(c, _)| *c == 200)
-    });
     assert!(
-        ready.is_some(),
+        common::wait_healthy(addr),
         "mirrorwatch live did not become ready on {addr}"
     );
     p

@@ -101,6 +101,40 @@ fn sendable(src: &Path, dir: &Path) -> PathBuf {
     p
 }
 
+/// The sessions `mirrorwatch replay` finds in `pcap`, alerts to `alerts`
+/// if given.
+fn replay_rows(config: &Path, pcap: &Path, alerts: Option<&Path>) -> BTreeMap<String, Row> {
+    let (config, pcap) = (config.to_string_lossy(), pcap.to_string_lossy());
+    let mut args = vec!["replay", "--config", &config, "--format", "json"];
+    let alerts = alerts.map(|a| a.to_string_lossy());
+    if let Some(a) = &alerts {
+        args.extend(["--alerts", a]);
+    }
+    args.push(&pcap);
+    let out = common::mirrorwatch(&args, Duration::from_secs(60));
+    let replayed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("replay JSON");
+    rows(&replayed["sessions"])
+}
+
+/// `mirrorwatch live --workers W` on `iface`, serving on `addr`, alerts to
+/// `alerts` if given.
+fn spawn_live(w: &str, iface: &str, addr: &str, config: &Path, alerts: Option<&Path>) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"));
+    cmd.args(["live", "--no-state", "--workers", w, "-i", iface])
+        .args(["--listen", addr, "--config"])
+        .arg(config);
+    if let Some(a) = alerts {
+        cmd.arg("--alerts").arg(a);
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn live");
+    Proc(child)
+}
+
 #[test]
 fn live_judges_every_scenario_as_replay_does() {
     if !common::can_capture_live() {
@@ -134,21 +168,7 @@ fn live_judges_every_scenario_as_replay_does() {
             .unwrap_or_default();
         let replay_alerts = tmp.join(format!("{name}.replay.jsonl"));
         std::fs::remove_file(&replay_alerts).ok();
-        let out = common::mirrorwatch(
-            &[
-                "replay",
-                "--config",
-                &golden.to_string_lossy(),
-                "--format",
-                "json",
-                "--alerts",
-                &replay_alerts.to_string_lossy(),
-                &f.to_string_lossy(),
-            ],
-            Duration::from_secs(60),
-        );
-        let replayed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("replay JSON");
-        let want = rows(&replayed["sessions"]);
+        let want = replay_rows(&golden, f, Some(&replay_alerts));
 
         // Two sensors on the same interface see the same frames: one whose
         // capture thread decodes (--workers 1), one with decode workers
@@ -159,37 +179,13 @@ fn live_judges_every_scenario_as_replay_does() {
                 let addr = format!("127.0.0.1:{}", common::free_port());
                 let alerts = tmp.join(format!("{name}.live-{w}.jsonl"));
                 std::fs::remove_file(&alerts).ok();
-                let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-                    .args([
-                        "live",
-                        "--no-state",
-                        "--workers",
-                        w,
-                        "-i",
-                        &veth.host,
-                        "--listen",
-                        &addr,
-                        "--config",
-                    ])
-                    .arg(&golden)
-                    .arg("--alerts")
-                    .arg(&alerts)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("spawn live");
-                (w.to_string(), addr, alerts, Proc(child))
+                let child = spawn_live(w, &veth.host, &addr, &golden, Some(&alerts));
+                (w.to_string(), addr, alerts, child)
             })
             .collect();
         for (w, addr, _, _) in &sensors {
-            let ready = common::wait_for(Duration::from_secs(15), || {
-                common::http_get(addr, "/healthz")
-                    .ok()
-                    .filter(|(c, _)| *c == 200)
-            });
             assert!(
-                ready.is_some(),
+                common::wait_healthy(addr),
                 "{name}: live --workers {w} did not become ready"
             );
         }
@@ -305,19 +301,7 @@ fn live_with_decode_workers_counts_a_fast_stream_as_replay_does() {
         frames.enumerate().map(|(i, f)| (t0 + 20 * i as i64, f)),
     );
     let golden = common::project_pcaps().join("golden.toml");
-    let out = common::mirrorwatch(
-        &[
-            "replay",
-            "--config",
-            &golden.to_string_lossy(),
-            "--format",
-            "json",
-            &pcap.to_string_lossy(),
-        ],
-        Duration::from_secs(60),
-    );
-    let replayed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("replay JSON");
-    let want = rows(&replayed["sessions"]);
+    let want = replay_rows(&golden, &pcap, None);
     // The copy session, with every copy matched to its original.
     let copies = want
         .values()
@@ -331,25 +315,15 @@ fn live_with_decode_workers_counts_a_fast_stream_as_replay_does() {
         .into_iter()
         .map(|w| {
             let addr = format!("127.0.0.1:{}", common::free_port());
-            let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-                .args(["live", "--no-state", "--workers", w, "-i", &veth.host])
-                .args(["--listen", &addr, "--config"])
-                .arg(&golden)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn live");
-            (w, addr, Proc(child))
+            let child = spawn_live(w, &veth.host, &addr, &golden, None);
+            (w, addr, child)
         })
         .collect();
     for (w, addr, _) in &sensors {
-        let ready = common::wait_for(Duration::from_secs(15), || {
-            common::http_get(addr, "/healthz")
-                .ok()
-                .filter(|(c, _)| *c == 200)
-        });
-        assert!(ready.is_some(), "live --workers {w} did not become ready");
+        assert!(
+            common::wait_healthy(addr),
+            "live --workers {w} did not become ready"
+        );
     }
     assert!(
         veth.replay(&pcap.to_string_lossy(), "--pps=50000"),

@@ -284,6 +284,15 @@ pub fn sh(cmd: &str) -> bool {
 
 /// Whether the live-capture tests can run (root, iproute2, tcpreplay);
 /// prints the skip otherwise.
+/// Waits up to 15 s for the sensor on `addr` to answer /healthz with 200.
+#[allow(dead_code)]
+pub fn wait_healthy(addr: &str) -> bool {
+    wait_for(Duration::from_secs(15), || {
+        http_get(addr, "/healthz").ok().filter(|(c, _)| *c == 200)
+    })
+    .is_some()
+}
+
 pub fn can_capture_live() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
