@@ -69,38 +69,6 @@ fn pcap_prefix(src: &Path, n: usize, out: &Path) {
     std::fs::write(out, &b[..off]).expect("write prefix");
 }
 
-/// The capture without frames shorter than an Ethernet header (the kernel
-/// refuses to send those, and tcpreplay stops at them): a copy in `dir`
-/// when there are any, else the capture itself.
-fn sendable(src: &Path, dir: &Path) -> PathBuf {
-    let b = std::fs::read(src).expect("read capture");
-    if b.get(..4) != Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]) {
-        return src.to_path_buf();
-    }
-    let mut out = b[..24].to_vec();
-    let (mut off, mut dropped) = (24, 0);
-    while off + 16 <= b.len() {
-        let caplen = u32::from_le_bytes(b[off + 8..off + 12].try_into().expect("4 bytes")) as usize;
-        let end = (off + 16 + caplen).min(b.len());
-        if caplen >= 14 {
-            out.extend_from_slice(&b[off..end]);
-        } else {
-            dropped += 1;
-        }
-        off = end;
-    }
-    if dropped == 0 {
-        return src.to_path_buf();
-    }
-    let name = src
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let p = dir.join(format!("sendable-{name}"));
-    std::fs::write(&p, out).expect("write sendable capture");
-    p
-}
-
 /// The sessions `mirrorwatch replay` finds in `pcap`, alerts to `alerts`
 /// if given.
 fn replay_rows(config: &Path, pcap: &Path, alerts: Option<&Path>) -> BTreeMap<String, Row> {
@@ -155,7 +123,7 @@ fn live_judges_every_scenario_as_replay_does() {
                 .unwrap_or_default();
             !n.starts_with("linktype-")
         })
-        .map(|p| sendable(&p, &tmp))
+        .map(|p| common::sendable(&p, &tmp))
         .collect();
     files.push(prefix.clone());
     assert!(files.len() >= 24, "{} scenario captures", files.len());

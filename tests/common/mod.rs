@@ -68,6 +68,53 @@ pub fn mixed_capture(path: &std::path::Path, packets: u32) {
     );
 }
 
+/// The capture without frames shorter than an Ethernet header (the kernel
+/// refuses to send those, and tcpreplay stops at them) or with a VLAN tag
+/// cut short (sent, but dropped on receipt): a copy in `dir` when there
+/// are any, else the capture itself.
+pub fn sendable(src: &std::path::Path, dir: &std::path::Path) -> PathBuf {
+    let b = std::fs::read(src).expect("read capture");
+    if b.get(..4) != Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]) {
+        return src.to_path_buf();
+    }
+    let mut out = b[..24].to_vec();
+    let (mut off, mut dropped) = (24, 0);
+    while off + 16 <= b.len() {
+        let caplen = u32::from_le_bytes(b[off + 8..off + 12].try_into().expect("4 bytes")) as usize;
+        let end = (off + 16 + caplen).min(b.len());
+        // A VLAN tag cut short the receiving kernel drops.
+        let vlan = matches!(b.get(off + 28..off + 30), Some([0x81, 0x00] | [0x88, 0xa8]));
+        if caplen >= 14 && !(vlan && caplen < 18) {
+            out.extend_from_slice(&b[off..end]);
+        } else {
+            dropped += 1;
+        }
+        off = end;
+    }
+    if dropped == 0 {
+        return src.to_path_buf();
+    }
+    let name = src
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let p = dir.join(format!("sendable-{name}"));
+    std::fs::write(&p, out).expect("write sendable capture");
+    p
+}
+
+/// The records of a classic little-endian pcap.
+pub fn frames_in_pcap(path: &std::path::Path) -> usize {
+    let b = std::fs::read(path).expect("read capture");
+    let (mut off, mut n) = (24, 0);
+    while off + 16 <= b.len() {
+        let caplen = u32::from_le_bytes(b[off + 8..off + 12].try_into().expect("4 bytes")) as usize;
+        off += 16 + caplen;
+        n += 1;
+    }
+    n
+}
+
 /// The project's own `pcaps/` directory.
 pub fn project_pcaps() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps")
