@@ -931,6 +931,52 @@ fn four_interface_check(tmp: &Path) {
     }
 }
 
+/// A classic pcap cut to a snap length of 96 bytes (`tcpdump -s 96`):
+/// every frame longer on the wire than in the file. Ours must read all.
+fn snaplen_check(tmp: &Path) {
+    const FRAMES: u32 = 3;
+    const SNAP: u32 = 96;
+    const WIRE: u32 = 1514;
+    let mut b = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&SNAP.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    for i in 0..FRAMES {
+        b.extend_from_slice(&(1_767_225_600 + i).to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&SNAP.to_le_bytes());
+        b.extend_from_slice(&WIRE.to_le_bytes());
+        b.extend(std::iter::repeat_n(0xab, SNAP as usize));
+    }
+    let path = tmp.join("snaplen-96.pcap");
+    std::fs::write(&path, b).expect("write snaplen capture");
+    let cols: Vec<String> = [
+        ("libpcap", libpcap_detail as Detail),
+        ("mirrorwatch", ours_detail),
+    ]
+    .into_iter()
+    .chain(CRATES)
+    .map(|(n, r)| format!("{n}: {}", short(&guarded(r, &path))))
+    .collect();
+    println!(
+        "
+pcap with a snap length of {SNAP} ({FRAMES} frames of {WIRE} bytes on the wire): {}",
+        cols.join("; ")
+    );
+    let o = guarded(ours_detail, &path).expect("our reader does not panic");
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_eq!(
+        (o.frames, o.wire, o.captured),
+        (
+            u64::from(FRAMES),
+            u64::from(FRAMES * WIRE),
+            u64::from(FRAMES * SNAP)
+        )
+    );
+}
+
 /// gzip and zstd copies of `plain`: what each reader does with them. Ours
 /// must read them as the plain file.
 fn compressed_check(plain: &Path, tmp: &Path) {
@@ -1089,6 +1135,7 @@ fn fixtures(tmp: &Path) {
     }
     pcapng_meta(&pcapngs);
     four_interface_check(tmp);
+    snaplen_check(tmp);
     if let Some(p) = first_project {
         compressed_check(&p, tmp);
     }
