@@ -252,7 +252,8 @@ struct ReplayArgs {
     /// 1 reads and decodes the captures on a thread of its own; N >= 2
     /// reads on one and decodes and fingerprints on N - 1 more. Default:
     /// one per core beyond the engine's, from 1 to 4 (1 on two cores).
-    /// Results are the same for every N.
+    /// Results are the same for every N. On a virtual machine whose vCPUs
+    /// the host runs in different caches, 0 can be faster: time both.
     #[arg(long, value_name = "N", value_parser = parse_workers)]
     workers: Option<usize>,
     /// Capture files (pcap or pcapng), `-` for standard input.
