@@ -266,8 +266,8 @@ impl BatchSource {
     }
 
     /// A held batch that is due now: the one due in its stream, or, with
-    /// too many held (or `all`, at the end), the earliest of the most held
-    /// stream.
+    /// too many held (or `all`, at the end), the lowest-numbered of the
+    /// lowest stream (the batches before it are given up on).
     fn due_held(&mut self, all: bool) -> Option<Batch> {
         let due = &self.due;
         let ready = self.held.iter().position(|b| {
