@@ -11,7 +11,7 @@
 //! interface or order they arrive in. Signals are the pipeline's
 //! ([`crate::pipeline::Signals`]).
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -159,17 +159,27 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
     }
 }
 
+/// What every capture thread publishes its interface's figures into: the
+/// shared table the API and metrics read, and the count of frames the
+/// pipeline judged out of capture order (set by the pipeline, per slot).
+#[derive(Clone)]
+struct Published {
+    ifstats: Arc<Mutex<Vec<InterfaceStats>>>,
+    reordered: Arc<[AtomicU64]>,
+}
+
 /// One interface: capture, batch, send; on failure report it down and
 /// reopen with backoff.
 fn capture_thread(
     mut cap: LiveCapture,
     options: LiveOptions,
     slot: usize,
-    ifstats: Arc<Mutex<Vec<InterfaceStats>>>,
+    published: Published,
     tx: SyncSender<Batch>,
     stop: Arc<AtomicBool>,
     decoder: Option<crate::decode::Decoder>,
 ) {
+    let Published { ifstats, reordered } = published;
     let iface = cap.iface().to_owned();
     // Without a decoder here, decode workers take the batches and may
     // hand them over out of order: each is numbered in this interface's
@@ -190,7 +200,9 @@ fn capture_thread(
     };
     let publish_stats = |cap: &mut LiveCapture, bytes: u64| {
         let st = cap.stats();
+        let late = reordered.get(slot).map_or(0, |c| c.load(Ordering::Relaxed));
         set(&|s| {
+            s.reordered_packets = late;
             s.received_packets = st.received;
             s.received_bytes = bytes;
             s.kernel_dropped = st.kernel_dropped;
@@ -533,19 +545,26 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
                 );
             }
             drop(decode_rx);
+            // Frames judged out of capture order, per interface (set by the
+            // pipeline, published by each capture thread).
+            let reordered: Arc<[AtomicU64]> = captures.iter().map(|_| AtomicU64::new(0)).collect();
             for (slot, cap) in captures.into_iter().enumerate() {
                 let tx = if decoders > 0 {
                     to_decode.clone()
                 } else {
                     tx.clone()
                 };
-                let (stop, ifstats, options) = (stop.clone(), ifstats.clone(), options.clone());
+                let published = Published {
+                    ifstats: ifstats.clone(),
+                    reordered: reordered.clone(),
+                };
+                let (stop, options) = (stop.clone(), options.clone());
                 let decoder = (decoders == 0).then(|| crate::decode::Decoder::new(&opts.config.decode));
                 producers.push(
                     std::thread::Builder::new()
                         .name(format!("capture-{}", cap.iface()))
                         .spawn(move || {
-                            capture_thread(cap, options, slot, ifstats, tx, stop, decoder)
+                            capture_thread(cap, options, slot, published, tx, stop, decoder)
                         })
                         .map_err(|e| {
                             SensorError::Setup(format!("cannot start a capture thread: {e}"))
@@ -568,7 +587,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
             std::thread::Builder::new()
                 .name("pipeline".to_owned())
                 .spawn(move || {
-                    let mut source = BatchSource::new(rx);
+                    let mut source = BatchSource::new(rx).counting_late(reordered);
                     let mut ctl = Control {
                         signals: Some(signals),
                         config_path,

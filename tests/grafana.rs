@@ -21,6 +21,7 @@ const METRICS: &[&str] = &[
     "mirrorwatch_capture_kernel_dropped_packets_total",
     "mirrorwatch_capture_interface_dropped_packets_total",
     "mirrorwatch_capture_queue_dropped_packets_total",
+    "mirrorwatch_capture_reordered_packets_total",
     "mirrorwatch_process_packets_total",
     "mirrorwatch_process_lag_seconds",
     "mirrorwatch_decode_errors_total",

@@ -171,6 +171,7 @@ pub struct Metrics {
     capture_kernel_dropped: IntCounterVec,
     capture_interface_dropped: IntCounterVec,
     capture_queue_dropped: IntCounterVec,
+    capture_reordered: IntCounterVec,
     process_packets: IntCounter,
     process_lag: Gauge,
     decode_errors: IntCounterVec,
@@ -420,6 +421,12 @@ impl Metrics {
             "Packets a capture thread dropped because the queue to the pipeline was full (capture never waits for the pipeline).",
             &["interface"],
         );
+        let capture_reordered = counter_vec(
+            &r,
+            "mirrorwatch_capture_reordered_packets_total",
+            "Packets judged after a later batch of their interface: a decode worker (live --workers N) held their batch back longer than 64 batches.",
+            &["interface"],
+        );
         let process_packets = register(
             &r,
             IntCounter::new(
@@ -572,6 +579,7 @@ impl Metrics {
             capture_kernel_dropped,
             capture_interface_dropped,
             capture_queue_dropped,
+            capture_reordered,
             process_packets,
             process_lag,
             decode_errors,
@@ -662,6 +670,7 @@ impl Metrics {
                 &self.capture_kernel_dropped,
                 &self.capture_interface_dropped,
                 &self.capture_queue_dropped,
+                &self.capture_reordered,
             ] {
                 let _ = v.remove_label_values(&l);
             }
@@ -674,6 +683,7 @@ impl Metrics {
             sync_counter_vec(&self.capture_kernel_dropped, &l, i.kernel_dropped);
             sync_counter_vec(&self.capture_interface_dropped, &l, i.interface_dropped);
             sync_counter_vec(&self.capture_queue_dropped, &l, i.queue_dropped);
+            sync_counter_vec(&self.capture_reordered, &l, i.reordered_packets);
         }
         state.interfaces = now;
 
@@ -933,6 +943,7 @@ mod tests {
             kernel_dropped: 1,
             interface_dropped: 0,
             queue_dropped: 2,
+            reordered_packets: 3,
         }]
     }
 
@@ -1021,6 +1032,7 @@ mod tests {
                 "counter",
             ),
             ("mirrorwatch_capture_queue_dropped_packets_total", "counter"),
+            ("mirrorwatch_capture_reordered_packets_total", "counter"),
             ("mirrorwatch_process_packets_total", "counter"),
             ("mirrorwatch_process_lag_seconds", "gauge"),
             ("mirrorwatch_decode_errors_total", "counter"),
@@ -1060,6 +1072,10 @@ mod tests {
         assert_eq!(
             v("mirrorwatch_capture_received_bytes_total{interface=\"eth1\"}"),
             Some(700.0)
+        );
+        assert_eq!(
+            v("mirrorwatch_capture_reordered_packets_total{interface=\"eth1\"}"),
+            Some(3.0)
         );
         assert_eq!(
             v("mirrorwatch_process_packets_total"),

@@ -28,6 +28,9 @@ pub struct InterfaceStats {
     /// Dropped by the capture thread because the queue to the pipeline
     /// was full.
     pub queue_dropped: u64,
+    /// Judged after a later batch of this interface (`live --workers N`,
+    /// a decode worker stalled behind 64 batches).
+    pub reordered_packets: u64,
 }
 
 /// Counters published by the engine thread.

@@ -1,5 +1,7 @@
 //! Frames copied out of the capture buffer in batches, for a capture
 //! thread to hand to the pipeline over a bounded channel.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
@@ -235,6 +237,8 @@ pub struct BatchSource {
     /// Numbered batches that came before one due earlier.
     held: Vec<Batch>,
     late: u64,
+    /// Frames of late batches, per stream, for the sensor's metrics.
+    late_frames: Option<Arc<[AtomicU64]>>,
 }
 
 impl BatchSource {
@@ -255,7 +259,15 @@ impl BatchSource {
             due: Vec::new(),
             held: Vec::new(),
             late: 0,
+            late_frames: None,
         }
+    }
+
+    /// Counts the frames of each stream's late batches in `counts` (one
+    /// per stream; `mirrorwatch_capture_reordered_packets_total`).
+    pub fn counting_late(mut self, counts: Arc<[AtomicU64]>) -> Self {
+        self.late_frames = Some(counts);
+        self
     }
 
     /// Numbered batches taken after a later one of their stream, because
@@ -324,6 +336,9 @@ impl BatchSource {
                     if n < due {
                         // Waited for too long: taken out of order.
                         self.late += 1;
+                        if let Some(c) = self.late_frames.as_ref().and_then(|c| c.get(s as usize)) {
+                            c.fetch_add(b.len() as u64, Ordering::Relaxed);
+                        }
                         return Ok(b);
                     }
                     if n == due {
@@ -446,7 +461,8 @@ mod tests {
         }
         tx.send(numbered(Some((0, 0)), 0)).expect("send");
         drop(tx);
-        let mut src = BatchSource::new(rx);
+        let counts: Arc<[AtomicU64]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let mut src = BatchSource::new(rx).counting_late(counts.clone());
         let mut got = Vec::new();
         // Before the last batch is received, some of the held ones have
         // gone on: no more than MAX_HELD wait.
@@ -463,6 +479,9 @@ mod tests {
         want.push(0);
         assert_eq!(got, want);
         assert_eq!(src.late(), 1);
+        // The late batch's one frame, counted for its stream.
+        assert_eq!(counts[0].load(Ordering::Relaxed), 1);
+        assert_eq!(counts[1].load(Ordering::Relaxed), 0);
     }
 
     #[test]
