@@ -13,6 +13,9 @@
 //! `cargo bench --bench flow_listen`. Under `cargo test --all-targets` a
 //! smoke run (20,000 records at 20,000/s) checks that every record sent is
 //! counted.
+mod support;
+use support::{env_u64, median};
+
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -35,18 +38,6 @@ const FIELDS: [(u16, u16); 9] = [
     (153, 8),
 ];
 const RECORD_LEN: usize = 45;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

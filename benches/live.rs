@@ -14,6 +14,8 @@
 //! sensor counted every one.
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
+use support::{env_u64, median};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,18 +23,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Proc, Veth};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
 
 /// A counter of `/metrics` summed over its series (interfaces).
 fn metric(m: &str, name: &str) -> f64 {

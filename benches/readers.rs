@@ -27,6 +27,9 @@
 //! for the reference captures). Without `--bench` (under `cargo test`) a
 //! quick run on a 20,000-packet capture checks that every reader reads
 //! what ours reads, and the fixture checks on our reader.
+mod support;
+use support::{env_u64, median};
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -46,18 +49,6 @@ use pcap_parser::{
 /// pcap-parser's buffer: the size of our reader's reads.
 const BUF: usize = 1 << 18;
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// A pcap-parser error without the input slice it may carry.
 fn parser_err(e: &ParserError<&[u8]>) -> String {
@@ -518,16 +509,7 @@ fn pcapng_copy(pcap: &Path) -> PathBuf {
     out
 }
 
-/// A pcapng block of `kind` (little-endian).
-fn block(kind: u32, body: &[u8]) -> Vec<u8> {
-    let len = (12 + body.len().div_ceil(4) * 4) as u32;
-    let mut out = kind.to_le_bytes().to_vec();
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(body);
-    out.resize(len as usize - 4, 0);
-    out.extend_from_slice(&len.to_le_bytes());
-    out
-}
+use mirrorwatch_pcapfile::pcapng_block as block;
 
 /// One section, four interfaces of four link types and timestamp
 /// resolutions, one enhanced packet block on each and a simple packet

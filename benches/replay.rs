@@ -10,24 +10,15 @@
 //! `cargo bench --bench replay` (env: MIRRORWATCH_BENCH_PACKETS, default
 //! 1,000,000; MIRRORWATCH_BENCH_RUNS, default 5; MIRRORWATCH_BENCH_FILE to
 //! use an existing capture).
+mod support;
+use support::{env_u64, median};
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use mirrorwatch::source::{plain_read_loop, reader_loop};
 use mirrorwatch_synth as synth;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// What one `mirrorwatch replay --workers W` run on `path` used: its peak
 /// resident memory (MB), the high-water mark (`VmHWM`) read from `/proc`

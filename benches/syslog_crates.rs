@@ -4,16 +4,14 @@
 //! finds the device (the host that changed something), the time, and the
 //! message starting at Cisco's `%TAG` where there is one; and how fast.
 //! `cargo bench --bench syslog_crates` (median of 5 runs, alternated).
+mod support;
+use support::median;
+
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Instant;
 
 use mirrorwatch::logs::{parse_rfc3339_us, parse_syslog_line};
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// The syslog lines of the fixtures, with the device each names (written
 /// in the fixture README and the tests: the word after the time in relay

@@ -62,16 +62,7 @@ fn write_nanosecond_pcap(records: &[Record], path: &Path) {
     std::fs::write(path, b).expect("write nanosecond pcap");
 }
 
-/// A little-endian pcapng block.
-fn block(kind: u32, body: &[u8]) -> Vec<u8> {
-    let len = (12 + body.len().div_ceil(4) * 4) as u32;
-    let mut out = kind.to_le_bytes().to_vec();
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(body);
-    out.resize(len as usize - 4, 0);
-    out.extend_from_slice(&len.to_le_bytes());
-    out
-}
+use mirrorwatch_pcapfile::pcapng_block as block;
 
 /// `records` as a pcapng whose one (Ethernet) interface has `if_tsresol`
 /// 9: timestamps in nanoseconds.

@@ -940,16 +940,7 @@ mod tests {
         ));
     }
 
-    /// A pcapng block of `kind` with `body`, in little-endian.
-    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
-        let len = (12 + body.len().div_ceil(4) * 4) as u32;
-        let mut out = kind.to_le_bytes().to_vec();
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(body);
-        out.resize(len as usize - 4, 0);
-        out.extend_from_slice(&len.to_le_bytes());
-        out
-    }
+    use mirrorwatch_pcapfile::pcapng_block as block;
 
     fn shb() -> Vec<u8> {
         let mut body = 0x1a2b_3c4du32.to_le_bytes().to_vec();

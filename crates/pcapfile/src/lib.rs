@@ -253,9 +253,34 @@ impl<W: Write> PcapngWriter<W> {
     }
 }
 
+/// One little-endian pcapng block of any `kind`: `body` padded to 32 bits
+/// between the two length fields. For test captures whose blocks the
+/// writers above do not make (several interfaces, options, unknown or
+/// malformed blocks).
+pub fn pcapng_block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let len = (12 + body.len().div_ceil(4) * 4) as u32;
+    let mut out = kind.to_le_bytes().to_vec();
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(body);
+    out.resize(len as usize - 4, 0);
+    out.extend_from_slice(&len.to_le_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_is_padded_between_its_two_lengths() {
+        let b = pcapng_block(6, &[1, 2, 3, 4, 5]);
+        assert_eq!(b.len(), 20);
+        assert_eq!(le32(&b, 0), 6);
+        assert_eq!(le32(&b, 4), 20);
+        assert_eq!(&b[8..16], &[1, 2, 3, 4, 5, 0, 0, 0]);
+        assert_eq!(le32(&b, 16), 20);
+        assert_eq!(pcapng_block(1, &[]).len(), 12);
+    }
 
     fn le32(b: &[u8], at: usize) -> u32 {
         u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
