@@ -314,6 +314,16 @@ fn live_with_decode_workers_counts_a_fast_stream_as_replay_does() {
             got.is_some(),
             "live --workers {w} differs from replay (drops: {drops:?})\n  replay: {want:?}\n  live:   {body}"
         );
+        // Frames judged out of capture order are counted per interface
+        // (0 unless a decode worker stalled for 64 batches).
+        let reordered = format!(
+            "mirrorwatch_capture_reordered_packets_total{{interface=\"{}\"}} ",
+            veth.host
+        );
+        assert!(
+            m.lines().any(|l| l.starts_with(&reordered)),
+            "live --workers {w}: no {reordered}series in\n{m}"
+        );
     }
     drop(sensors);
     drop(veth);
