@@ -19,10 +19,10 @@ use support::{env_u64, median};
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{Proc, Veth};
+use common::Veth;
 
 /// A counter of `/metrics` summed over its series (interfaces).
 fn metric(m: &str, name: &str) -> f64 {
@@ -63,15 +63,15 @@ struct Run {
 
 fn one_run(veth: &Veth, workers: &str, pcap: &Path, rate: &str, loops: u64) -> Run {
     let addr = format!("127.0.0.1:{}", common::free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-        .args(["live", "--no-state", "--workers", workers, "-i", &veth.host])
-        .args(["--listen", &addr])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn mirrorwatch live");
-    let sensor = Proc(child);
+    let sensor = common::spawn_live([
+        "--no-state",
+        "--workers",
+        workers,
+        "-i",
+        &veth.host,
+        "--listen",
+        &addr,
+    ]);
     assert!(common::wait_healthy(&addr), "live did not become ready");
     let out = Command::new("ip")
         .args(["netns", "exec", &veth.ns, "tcpreplay", "-K", rate])
@@ -122,7 +122,7 @@ fn main() {
     common::mixed_capture(&mixed, packets);
     // Frames the kernel would refuse (shorter than an Ethernet header) out.
     let pcap = common::sendable(&mixed, &dir);
-    let sendable = common::frames_in_pcap(&pcap) as f64;
+    let sendable = common::pcap_record_count(&pcap).expect("a classic pcap") as f64;
     let veth = Veth::new("bl");
     let settings = ["1", "3"];
 

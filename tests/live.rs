@@ -4,7 +4,7 @@
 //! (CI runs as root), `ip` and `tcpreplay`; skips with a message otherwise.
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Proc, Veth, sh};
@@ -20,17 +20,13 @@ fn start_live(iface: &str, addr: &str, alerts: &str) -> Proc {
 /// `mirrorwatch live` with the golden configuration, once it is ready.
 fn start_live_with(iface: &str, addr: &str, extra: &[&str]) -> Proc {
     let golden = common::project_pcaps().join("golden.toml");
-    let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-        .args(["live", "-i", iface, "--listen", addr, "--no-state"])
-        .args(extra)
-        .arg("--config")
-        .arg(golden)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn mirrorwatch live");
-    let p = Proc(child);
+    let mut args: Vec<std::ffi::OsString> = ["-i", iface, "--listen", addr, "--no-state"]
+        .iter()
+        .chain(extra)
+        .map(|a| a.into())
+        .collect();
+    args.extend(["--config".into(), golden.into_os_string()]);
+    let p = common::spawn_live(args);
     assert!(
         common::wait_healthy(addr),
         "mirrorwatch live did not become ready on {addr}"

@@ -13,7 +13,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Proc, Veth};
@@ -61,12 +60,9 @@ fn kinds(path: &Path) -> Vec<String> {
 /// The first `n` records of a classic pcap.
 fn pcap_prefix(src: &Path, n: usize, out: &Path) {
     let b = std::fs::read(src).expect("read capture");
-    let mut off = 24;
-    for _ in 0..n {
-        let caplen = u32::from_le_bytes(b[off + 8..off + 12].try_into().expect("4 bytes")) as usize;
-        off += 16 + caplen;
-    }
-    std::fs::write(out, &b[..off]).expect("write prefix");
+    let spans = common::pcap_spans(&b).expect("a classic pcap");
+    let end = n.checked_sub(1).map_or(24, |i| spans[i].1);
+    std::fs::write(out, &b[..end]).expect("write prefix");
 }
 
 /// The sessions `mirrorwatch replay` finds in `pcap`, alerts to `alerts`
@@ -87,20 +83,16 @@ fn replay_rows(config: &Path, pcap: &Path, alerts: Option<&Path>) -> BTreeMap<St
 /// `mirrorwatch live --workers W` on `iface`, serving on `addr`, alerts to
 /// `alerts` if given.
 fn spawn_live(w: &str, iface: &str, addr: &str, config: &Path, alerts: Option<&Path>) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"));
-    cmd.args(["live", "--no-state", "--workers", w, "-i", iface])
-        .args(["--listen", addr, "--config"])
-        .arg(config);
+    let mut args: Vec<&std::ffi::OsStr> = ["--no-state", "--workers", w, "-i", iface]
+        .into_iter()
+        .chain(["--listen", addr, "--config"])
+        .map(std::ffi::OsStr::new)
+        .collect();
+    args.push(config.as_os_str());
     if let Some(a) = alerts {
-        cmd.arg("--alerts").arg(a);
+        args.extend([std::ffi::OsStr::new("--alerts"), a.as_os_str()]);
     }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn live");
-    Proc(child)
+    common::spawn_live(args)
 }
 
 #[test]

@@ -74,22 +74,24 @@ pub fn mixed_capture(path: &std::path::Path, packets: u32) {
 /// are any, else the capture itself.
 pub fn sendable(src: &std::path::Path, dir: &std::path::Path) -> PathBuf {
     let b = std::fs::read(src).expect("read capture");
-    if b.get(..4) != Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]) {
+    let Some(spans) = pcap_spans(&b).filter(|_| b.get(..4) == Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]))
+    else {
         return src.to_path_buf();
-    }
+    };
     let mut out = b[..24].to_vec();
-    let (mut off, mut dropped) = (24, 0);
-    while off + 16 <= b.len() {
-        let caplen = u32::from_le_bytes(b[off + 8..off + 12].try_into().expect("4 bytes")) as usize;
-        let end = (off + 16 + caplen).min(b.len());
+    let mut dropped = 0;
+    for (start, end) in spans {
+        let caplen = end - start - 16;
         // A VLAN tag cut short the receiving kernel drops.
-        let vlan = matches!(b.get(off + 28..off + 30), Some([0x81, 0x00] | [0x88, 0xa8]));
+        let vlan = matches!(
+            b.get(start + 28..start + 30),
+            Some([0x81, 0x00] | [0x88, 0xa8])
+        );
         if caplen >= 14 && !(vlan && caplen < 18) {
-            out.extend_from_slice(&b[off..end]);
+            out.extend_from_slice(&b[start..end]);
         } else {
             dropped += 1;
         }
-        off = end;
     }
     if dropped == 0 {
         return src.to_path_buf();
@@ -101,18 +103,6 @@ pub fn sendable(src: &std::path::Path, dir: &std::path::Path) -> PathBuf {
     let p = dir.join(format!("sendable-{name}"));
     std::fs::write(&p, out).expect("write sendable capture");
     p
-}
-
-/// The records of a classic little-endian pcap.
-pub fn frames_in_pcap(path: &std::path::Path) -> usize {
-    let b = std::fs::read(path).expect("read capture");
-    let (mut off, mut n) = (24, 0);
-    while off + 16 <= b.len() {
-        let caplen = u32::from_le_bytes(b[off + 8..off + 12].try_into().expect("4 bytes")) as usize;
-        off += 16 + caplen;
-        n += 1;
-    }
-    n
 }
 
 /// The project's own `pcaps/` directory.
@@ -161,31 +151,38 @@ pub fn mirrorwatch(args: &[&str], limit: Duration) -> Output {
     }
 }
 
-/// Frames in a classic pcap file, counted from its record headers; None
-/// for pcapng or unreadable files.
-pub fn pcap_record_count(path: &std::path::Path) -> Option<u64> {
-    let b = std::fs::read(path).ok()?;
+/// The records of the classic pcap `b` (either byte order) as byte ranges,
+/// record header included, up to the first one the file cuts short; None
+/// when `b` is not a classic pcap.
+pub fn pcap_spans(b: &[u8]) -> Option<Vec<(usize, usize)>> {
     let le = match b.get(..4)? {
         [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
         [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
         _ => return None,
     };
-    let mut off = 24usize;
-    let mut n = 0;
-    while off + 16 <= b.len() {
-        let raw: [u8; 4] = b[off + 8..off + 12].try_into().ok()?;
+    let (mut off, mut spans) = (24usize, Vec::new());
+    while let Some(raw) = b.get(off + 8..off + 12) {
+        let raw: [u8; 4] = raw.try_into().ok()?;
         let caplen = if le {
             u32::from_le_bytes(raw)
         } else {
             u32::from_be_bytes(raw)
         } as usize;
-        if off + 16 + caplen > b.len() {
+        let end = off + 16 + caplen;
+        if end > b.len() {
             break;
         }
-        off += 16 + caplen;
-        n += 1;
+        spans.push((off, end));
+        off = end;
     }
-    Some(n)
+    Some(spans)
+}
+
+/// Frames in a classic pcap file, counted from its record headers; None
+/// for pcapng or unreadable files.
+pub fn pcap_record_count(path: &std::path::Path) -> Option<u64> {
+    let b = std::fs::read(path).ok()?;
+    Some(pcap_spans(&b)?.len() as u64)
 }
 
 /// A plain HTTP/1.1 GET on loopback; returns (status, body).
@@ -310,13 +307,8 @@ pub fn whole_pcap(path: &std::path::Path) -> Option<u64> {
     ) {
         return None;
     }
-    let (mut off, mut n) = (24usize, 0u64);
-    while off < b.len() {
-        let caplen = u32::from_le_bytes(b.get(off + 8..off + 12)?.try_into().ok()?) as usize;
-        off += 16 + caplen;
-        n += 1;
-    }
-    (off == b.len()).then_some(n)
+    let spans = pcap_spans(&b)?;
+    (spans.last().map_or(24, |s| s.1) == b.len()).then_some(spans.len() as u64)
 }
 
 /// Runs a shell command quietly; whether it succeeded.
@@ -329,10 +321,7 @@ pub fn sh(cmd: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Whether the live-capture tests can run (root, iproute2, tcpreplay);
-/// prints the skip otherwise.
 /// Waits up to 15 s for the sensor on `addr` to answer /healthz with 200.
-#[allow(dead_code)]
 pub fn wait_healthy(addr: &str) -> bool {
     wait_for(Duration::from_secs(15), || {
         http_get(addr, "/healthz").ok().filter(|(c, _)| *c == 200)
@@ -340,6 +329,22 @@ pub fn wait_healthy(addr: &str) -> bool {
     .is_some()
 }
 
+/// `mirrorwatch live` with `args`, its output discarded; not yet ready
+/// (see [`wait_healthy`]).
+pub fn spawn_live<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        .arg("live")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mirrorwatch live");
+    Proc(child)
+}
+
+/// Whether the live-capture tests can run (root, iproute2, tcpreplay);
+/// prints the skip otherwise.
 pub fn can_capture_live() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
