@@ -23,6 +23,7 @@ use crate::export::alerts::{AlertWriter, EvidenceWriter};
 use crate::export::http;
 use crate::export::metrics::Metrics;
 use crate::export::state::{InterfaceStats, Shared};
+use crate::pipeline::staged::decode_batches;
 use crate::pipeline::{Control, Outcome, Pipeline, Signals, Sinks};
 use crate::report::FileReport;
 use crate::source::batch::{Batch, BatchSource};
@@ -123,31 +124,6 @@ fn send(tx: &SyncSender<Batch>, b: Batch, dropped: &mut u64) -> Option<bool> {
         Err(TrySendError::Full(_)) => {
             *dropped += frames;
             Some(false)
-        }
-    }
-}
-
-/// A decode worker of `live --workers N` (N >= 2): decodes and
-/// fingerprints the batches of every capture thread, taking them from one
-/// shared queue, and hands them to the pipeline, which puts each
-/// interface's batches back in their order ([`Batch::seq`]). It may wait
-/// for the pipeline: the capture threads, which never wait, drop what the
-/// full queue before it cannot take.
-fn decode_worker(
-    rx: Arc<Mutex<std::sync::mpsc::Receiver<Batch>>>,
-    tx: SyncSender<Batch>,
-    decoder: crate::decode::Decoder,
-    hasher: crate::detect::engine::FrameHasher,
-) {
-    loop {
-        let got = match rx.lock() {
-            Ok(r) => r.recv(),
-            Err(_) => return,
-        };
-        let Ok(mut b) = got else { return };
-        b.decode_each(&decoder, |d| hasher.hashes(d));
-        if tx.send(b).is_err() {
-            return;
         }
     }
 }
@@ -535,10 +511,14 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
                 let (rx, tx) = (decode_rx.clone(), tx.clone());
                 let decoder = crate::decode::Decoder::new(&opts.config.decode);
                 let hasher = crate::detect::engine::FrameHasher::new(&opts.config);
+                // The workers share one queue from every capture thread.
+                // They may wait for the pipeline: the capture threads,
+                // which never wait, drop what that full queue cannot take.
+                let next = move || rx.lock().ok()?.recv().ok();
                 producers.push(
                     std::thread::Builder::new()
                         .name(format!("decode-{i}"))
-                        .spawn(move || decode_worker(rx, tx, decoder, hasher))
+                        .spawn(move || decode_batches(decoder, hasher, next, tx))
                         .map_err(|e| {
                             SensorError::Setup(format!("cannot start a decode worker: {e}"))
                         })?,

@@ -152,11 +152,19 @@ fn read(
     src
 }
 
-/// A decode worker (`--workers N`, N >= 2): decodes the batches the reader
-/// deals it and computes their fingerprints, for the engine thread, which
-/// takes the workers' batches in the order they were dealt.
-fn decode(decoder: Decoder, hasher: FrameHasher, rx: Receiver<Batch>, tx: SyncSender<Batch>) {
-    while let Ok(mut b) = rx.recv() {
+/// A decode worker (`replay --workers N` and `live --workers N`, N >= 2):
+/// decodes each batch `next` gives and computes its fingerprints, and
+/// hands it to the engine thread over `tx`, which takes the batches back
+/// in their order (dealt in turn by the replay reader, numbered by each
+/// live capture thread). Ends when `next` gives none or the engine thread
+/// is gone.
+pub fn decode_batches(
+    decoder: Decoder,
+    hasher: FrameHasher,
+    mut next: impl FnMut() -> Option<Batch>,
+    tx: SyncSender<Batch>,
+) {
+    while let Some(mut b) = next() {
         b.decode_each(&decoder, |d| hasher.hashes(d));
         if tx.send(b).is_err() {
             break;
@@ -194,7 +202,7 @@ impl StagedSource {
                 let (decoder, hasher) = (Decoder::new(&cfg.decode), FrameHasher::new(cfg));
                 let h = std::thread::Builder::new()
                     .name(format!("decode-{i}"))
-                    .spawn(move || decode(decoder, hasher, in_rx, out_tx))?;
+                    .spawn(move || decode_batches(decoder, hasher, || in_rx.recv().ok(), out_tx))?;
                 decode_threads.push(h);
                 ins.push(in_tx);
                 outs.push(out_rx);

@@ -281,11 +281,10 @@ impl BatchSource {
     /// too many held (or `all`, at the end), the lowest-numbered of the
     /// lowest stream (the batches before it are given up on).
     fn due_held(&mut self, all: bool) -> Option<Batch> {
-        let due = &self.due;
-        let ready = self.held.iter().position(|b| {
-            b.seq
-                .is_some_and(|(s, n)| due.get(s as usize).copied().unwrap_or(0) == n)
-        });
+        let ready = self
+            .held
+            .iter()
+            .position(|b| b.seq.is_some_and(|(s, n)| self.due(s) == n));
         let i = match ready {
             Some(i) => i,
             None if all || self.held.len() > MAX_HELD => {
@@ -301,6 +300,11 @@ impl BatchSource {
         let b = self.held.swap_remove(i);
         self.taken(&b);
         Some(b)
+    }
+
+    /// The number of the batch due next in stream `s`.
+    fn due(&self, s: u32) -> u64 {
+        self.due.get(s as usize).copied().unwrap_or(0)
     }
 
     /// Notes that `b` is taken: the next of its stream is due.
@@ -332,7 +336,7 @@ impl BatchSource {
                     let Some((s, n)) = b.seq else {
                         return Ok(b);
                     };
-                    let due = self.due.get(s as usize).copied().unwrap_or(0);
+                    let due = self.due(s);
                     if n < due {
                         // Waited for too long: taken out of order.
                         self.late += 1;
