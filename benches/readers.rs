@@ -28,7 +28,7 @@
 //! quick run on a 20,000-packet capture checks that every reader reads
 //! what ours reads, and the fixture checks on our reader.
 mod support;
-use support::{env_u64, median};
+use support::{bench_data, env_u64, median};
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -38,7 +38,6 @@ use std::time::Instant;
 
 use mirrorwatch::source::{CaptureFile, SourceError, plain_read_loop, reader_loop};
 use mirrorwatch_pcapfile::PcapngWriter;
-use mirrorwatch_synth as synth;
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::{Block as FileBlock, PcapNgReader};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
@@ -452,28 +451,11 @@ fn mixed_capture(full: bool) -> PathBuf {
     if full && let Some(p) = std::env::var_os("MIRRORWATCH_BENCH_FILE") {
         return PathBuf::from(p);
     }
-    let packets = if full {
+    support::mixed_capture(if full {
         env_u64("MIRRORWATCH_BENCH_PACKETS", 1_000_000)
     } else {
         20_000
-    };
-    let dir = bench_data();
-    let p = dir.join(format!("mixed-{packets}.pcap"));
-    if !p.exists() {
-        // Written under another name and renamed, so that an interrupted
-        // run leaves no truncated capture behind.
-        let tmp = p.with_extension(format!("pcap.{}.tmp", std::process::id()));
-        let f = File::create(&tmp).expect("create mixed capture");
-        synth::write_mixed(BufWriter::new(f), packets, 1).expect("write mixed capture");
-        std::fs::rename(&tmp, &p).expect("rename mixed capture");
-    }
-    p
-}
-
-fn bench_data() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-    std::fs::create_dir_all(&dir).expect("create target/bench-data");
-    dir
+    })
 }
 
 /// A pcapng copy of `pcap` (one interface, microseconds, as

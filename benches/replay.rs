@@ -18,7 +18,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use mirrorwatch::source::{plain_read_loop, reader_loop};
-use mirrorwatch_synth as synth;
 
 /// What one `mirrorwatch replay --workers W` run on `path` used: its peak
 /// resident memory (MB), the high-water mark (`VmHWM`) read from `/proc`
@@ -103,21 +102,7 @@ fn main() {
     let runs = env_u64("MIRRORWATCH_BENCH_RUNS", if full { 5 } else { 1 }).max(1) as usize;
     let path = match std::env::var_os("MIRRORWATCH_BENCH_FILE") {
         Some(p) => PathBuf::from(p),
-        None => {
-            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-            std::fs::create_dir_all(&dir).expect("create target/bench-data");
-            let p = dir.join(format!("mixed-{packets}.pcap"));
-            if !p.exists() {
-                // Written under another name and renamed, so that an
-                // interrupted run leaves no truncated capture behind.
-                let tmp = p.with_extension(format!("pcap.{}.tmp", std::process::id()));
-                let f = std::fs::File::create(&tmp).expect("create mixed capture");
-                synth::write_mixed(std::io::BufWriter::new(f), packets, 1)
-                    .expect("write mixed capture");
-                std::fs::rename(&tmp, &p).expect("rename mixed capture");
-            }
-            p
-        }
+        None => support::mixed_capture(packets),
     };
     let path_s = path.to_string_lossy().into_owned();
     // Warm the page cache once.
@@ -210,12 +195,9 @@ fn main() {
     }
     // Peak RSS must not grow with the capture: the same traffic mix, 50
     // times smaller.
-    let small = path.with_file_name("mixed-20000.pcap");
-    if !small.exists() {
-        let f = std::fs::File::create(&small).expect("create small capture");
-        synth::write_mixed(std::io::BufWriter::new(f), 20_000, 1).expect("write small capture");
-    }
-    let small = small.to_string_lossy().into_owned();
+    let small = support::mixed_capture(20_000)
+        .to_string_lossy()
+        .into_owned();
     for w in ["0", "1", "2"] {
         let a = child_run(w, None, &small).peak_mb;
         let b = child_run(w, None, &path_s).peak_mb;
