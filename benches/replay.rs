@@ -148,6 +148,12 @@ fn main() {
             None,
         ));
     }
+    // Start-up and report alone: a capture of one frame, with the default
+    // workers. The libpcap loop and our reader run in-process and pay
+    // none of it.
+    let one = support::mixed_capture(1).to_string_lossy().into_owned();
+    let default_arg = default_workers.to_string();
+    let mut fixed = Vec::new();
     let (mut plain, mut ours) = (Vec::new(), Vec::new());
     let mut measured: Vec<Vec<Run>> = rows.iter().map(|_| Vec::new()).collect();
     for _ in 0..runs {
@@ -161,6 +167,7 @@ fn main() {
         for ((_, w, c), m) in rows.iter().zip(measured.iter_mut()) {
             m.push(child_run(w, *c, &path_s));
         }
+        fixed.push(child_run(&default_arg, None, &one).wall_s);
     }
     let p = median(&mut plain);
     let o = median(&mut ours);
@@ -192,6 +199,22 @@ fn main() {
             })
             .collect();
         println!("  CPU per packet by thread: {}", stages.join(", "));
+    }
+    let fixed_s = median(&mut fixed);
+    if let Some((_, m)) = rows
+        .iter()
+        .zip(measured.iter())
+        .find(|((_, w, c), _)| *w == default_arg && c.is_none())
+    {
+        let mut walls: Vec<f64> = m.iter().map(|r| r.wall_s).collect();
+        let wall = median(&mut walls);
+        let rate = n as f64 / (wall - fixed_s).max(1e-9);
+        println!(
+            "start-up and report alone (a 1-frame capture, --workers {default_arg}): {:.1} ms (median), {:.1} % of its full run; without it {rate:.0} packets/s, {:.2}x plain",
+            fixed_s * 1e3,
+            100.0 * fixed_s / wall,
+            rate / p
+        );
     }
     // Peak RSS must not grow with the capture: the same traffic mix, 50
     // times smaller.
