@@ -1079,6 +1079,8 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
+    // Dropping a buffered writer would lose a failed last write unseen.
+    stdout.flush()?;
     drop(stdout);
     let mut failed = false;
     for s in &summaries {
