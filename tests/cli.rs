@@ -441,3 +441,56 @@ fn listening_beyond_loopback_warns() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("beyond loopback"));
 }
+
+/// A report that cannot be written (standard output on a full disk) is an
+/// error and a non-zero exit, for each command that prints one: the
+/// reports are buffered, and a buffer dropped unflushed would lose its
+/// failed write unseen.
+#[test]
+fn a_report_to_a_full_disk_is_an_error_not_a_silent_loss() {
+    let full = Path::new("/dev/full");
+    if !full.exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let pcap = s(&scenario("erspan2.pcap"));
+    let log = s(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs/cisco-ios.log"));
+    for (what, args) in [
+        (
+            "replay json",
+            vec!["replay", "--format", "json", pcap.as_str()],
+        ),
+        ("replay table", vec!["replay", pcap.as_str()]),
+        (
+            "flows json",
+            vec!["flows", "--format", "json", pcap.as_str()],
+        ),
+        (
+            "logs table",
+            vec!["logs", "--format", "table", log.as_str()],
+        ),
+        ("logs json", vec!["logs", "--format", "json", log.as_str()]),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(full)
+                    .expect("open /dev/full"),
+            )
+            .output()
+            .expect("run mirrorwatch");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{what}: exit {:?} on a full disk",
+            out.status
+        );
+        assert!(
+            err.contains("No space left"),
+            "{what}: stderr does not say why:\n{err}"
+        );
+    }
+}
