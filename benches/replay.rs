@@ -176,9 +176,14 @@ fn main() {
         "mirrorwatch's reader alone (in-process): {o:>10.0} packets/s (median), {:.2}x plain",
         o / p
     );
-    for ((label, _, _), m) in rows.iter().zip(measured.iter()) {
+    // The default's rate (full detection), for the start-up line below.
+    let mut default_rate = None;
+    for ((label, w, c), m) in rows.iter().zip(measured.iter()) {
         let mut rates: Vec<f64> = m.iter().map(|r| n as f64 / r.wall_s).collect();
         let rate = median(&mut rates);
+        if *w == default_arg && c.is_none() {
+            default_rate = Some(rate);
+        }
         println!(
             "{label}: {rate:>12.0} packets/s (median), {:.2}x plain",
             rate / p
@@ -201,13 +206,8 @@ fn main() {
         println!("  CPU per packet by thread: {}", stages.join(", "));
     }
     let fixed_s = median(&mut fixed);
-    if let Some((_, m)) = rows
-        .iter()
-        .zip(measured.iter())
-        .find(|((_, w, c), _)| *w == default_arg && c.is_none())
-    {
-        let mut walls: Vec<f64> = m.iter().map(|r| r.wall_s).collect();
-        let wall = median(&mut walls);
+    if let Some(full_rate) = default_rate {
+        let wall = n as f64 / full_rate;
         let rate = n as f64 / (wall - fixed_s).max(1e-9);
         println!(
             "start-up and report alone (a 1-frame capture, --workers {default_arg}): {:.1} ms (median), {:.1} % of its full run; without it {rate:.0} packets/s, {:.2}x plain",
