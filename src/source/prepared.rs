@@ -58,6 +58,12 @@ impl PackedDecoded {
         }
     }
 
+    /// Where the innermost packet starts in its frame (0 if it has none).
+    #[inline]
+    pub fn inner_start(&self) -> usize {
+        self.inner.map_or(0, |r| r.start as usize)
+    }
+
     /// The decoding again, over `data`, the frame's bytes where they lie
     /// now (a copy, or the read buffer handed over); None: decode the
     /// frame again.
