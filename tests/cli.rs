@@ -494,3 +494,73 @@ fn a_report_to_a_full_disk_is_an_error_not_a_silent_loss() {
         );
     }
 }
+
+/// Runs `cmd` with `input` on its standard input; its standard output.
+fn filter(cmd: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut c = std::process::Command::new(cmd[0])
+        .args(&cmd[1..])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} (installed by .ci/run): {e}", cmd[0]));
+    let mut stdin = c.stdin.take().expect("stdin");
+    let data = input.to_vec();
+    let w = std::thread::spawn(move || stdin.write_all(&data));
+    let out = c.wait_with_output().expect("output");
+    w.join().expect("writer").expect("write");
+    assert!(out.status.success(), "{cmd:?}");
+    out.stdout
+}
+
+/// Captures are handed over compressed by other tools, in every shape the
+/// formats allow: `pzstd` writes a skippable frame and then one frame per
+/// chunk, and two compressed files concatenated (`cat a.zst b.zst`,
+/// `cat a.gz b.gz`) are one valid stream. Each reads as the capture itself,
+/// frame for frame: the same sessions, packets and bytes as the
+/// uncompressed file.
+#[test]
+fn captures_compressed_by_zstd_pzstd_and_gzip_in_several_frames_read_in_full() {
+    let src = scenario("volume-spike.pcap");
+    let raw = std::fs::read(&src).expect("bundled capture");
+    let want = json(&common::mirrorwatch(
+        &["replay", "--format", "json", &s(&src)],
+        LIMIT,
+    ));
+    assert!(want["packets"].as_u64().unwrap_or(0) > 100, "{want}");
+    // Split at a place that is not a record boundary.
+    let (a, b) = raw.split_at(raw.len() / 3 + 7);
+    let mut forms: Vec<(&str, Vec<u8>)> = Vec::new();
+    forms.push(("zst", filter(&["zstd", "-q", "-c"], &raw)));
+    let mut two = filter(&["zstd", "-q", "-c"], a);
+    two.extend(filter(&["zstd", "-q", "-c", "-19"], b));
+    forms.push(("zst", two));
+    // A skippable frame first, then the data frames.
+    forms.push(("zst", filter(&["pzstd", "-q", "-c", "-p", "2", "-1"], &raw)));
+    let mut gz = filter(&["gzip", "-c"], a);
+    gz.extend(filter(&["gzip", "-c", "-9"], b));
+    forms.push(("gz", gz));
+    let d = tmpdir("compressed-frames");
+    for (i, (ext, bytes)) in forms.iter().enumerate() {
+        let p = d.join(format!("form-{i}.pcap.{ext}"));
+        std::fs::write(&p, bytes).expect("write");
+        let out = common::mirrorwatch(&["replay", "--format", "json", &s(&p)], LIMIT);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "form {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = json(&out);
+        assert_eq!(
+            got["files"][0].get("error"),
+            None,
+            "form {i}: {}",
+            got["files"][0]
+        );
+        for field in ["packets", "bytes", "sessions"] {
+            assert_eq!(got[field], want[field], "form {i} ({ext}): {field}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -8,6 +8,7 @@ pub mod live;
 pub mod prepared;
 pub mod reader;
 pub mod syslog;
+pub mod zstd;
 
 use std::io::Read;
 use std::time::Duration;

@@ -19,6 +19,7 @@
 use std::io::{self, Read};
 
 use super::Frame;
+use super::zstd;
 use crate::decode::LinkType;
 
 /// Bytes asked of the input per read, and the size of a buffer handed off
@@ -223,10 +224,10 @@ impl Reader {
         if head >= 2 && magic[..2] == [0x1f, 0x8b] {
             let inner = r.take_input();
             r = Reader::new_raw(Box::new(flate2::read::MultiGzDecoder::new(inner)));
-        } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        } else if head >= 4 && (magic == zstd::FRAME_MAGIC || zstd::is_skippable(magic)) {
             let inner = r.take_input();
-            let dec = ruzstd::decoding::StreamingDecoder::new(inner)
-                .map_err(|e| ReadError::NotACapture(format!("zstd: {e}")))?;
+            let dec =
+                zstd::Frames::new(inner).map_err(|e| ReadError::NotACapture(e.to_string()))?;
             r = Reader::new_raw(Box::new(dec));
         }
         r.header()?;
