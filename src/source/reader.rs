@@ -207,6 +207,23 @@ fn to_time(ts: u64, i: &Iface) -> (i64, u16) {
     }
 }
 
+/// The compressor whose output starts with `head`, among those not read,
+/// and the command that writes its content to standard output (so that
+/// the error says what the file is and how to read it).
+fn compressed_by(head: &[u8]) -> Option<(&'static str, &'static str)> {
+    const KNOWN: [(&[u8], &str, &str); 5] = [
+        (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], "xz", "xz -dc"),
+        (b"BZh", "bzip2", "bzip2 -dc"),
+        (&[0x04, 0x22, 0x4d, 0x18], "lz4", "lz4 -dc"),
+        (b"PK\x03\x04", "zip", "unzip -p"),
+        (&[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c], "7z", "7z x -so"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(magic, ..)| head.starts_with(magic))
+        .map(|&(_, tool, cat)| (tool, cat))
+}
+
 impl Reader {
     /// Starts reading `input`: sniffs compression and the container from
     /// its first bytes.
@@ -428,7 +445,13 @@ impl Reader {
                 Err(e) => Err(e),
             };
         }
-        Err(not("unknown file format"))
+        match compressed_by(&self.buf[self.pos..self.pos + have.min(6)]) {
+            Some((tool, cat)) => Err(not(&format!(
+                "{tool}-compressed; only gzip and zstd are decompressed: \
+                 `{cat} FILE | mirrorwatch replay -` reads it"
+            ))),
+            None => Err(not("unknown file format")),
+        }
     }
 
     /// Reads a section header block at `pos`.
@@ -939,6 +962,22 @@ mod tests {
             Reader::new(Box::new(io::Cursor::new(b"hello world, not a capture".to_vec()))),
             Err(ReadError::NotACapture(m)) if m == "unknown file format"
         ));
+        for (head, tool) in [
+            (&[0xfd, b'7', b'z', b'X', b'Z', 0, 0, 4][..], "xz"),
+            (b"BZh91AY&SY", "bzip2"),
+            (&[0x04, 0x22, 0x4d, 0x18, 0x64, 0x40][..], "lz4"),
+            (b"PK\x03\x04\x14\x00", "zip"),
+        ] {
+            let mut data = head.to_vec();
+            data.resize(64, 0);
+            assert!(
+                matches!(
+                    Reader::new(Box::new(io::Cursor::new(data))),
+                    Err(ReadError::NotACapture(m)) if m.starts_with(&format!("{tool}-compressed;"))
+                ),
+                "{tool}"
+            );
+        }
     }
 
     use mirrorwatch_pcapfile::pcapng_block as block;
