@@ -564,3 +564,52 @@ fn captures_compressed_by_zstd_pzstd_and_gzip_in_several_frames_read_in_full() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The modified pcap format of Alexey Kuznetzov's patched tcpdump (magic
+/// 0xa1b2cd34, 24-byte record headers) is one libpcap reads, so replay
+/// reads it too: libpcap counts the same frames and bytes in it as in the
+/// standard file, and the report is the standard file's.
+#[test]
+fn kuznetzov_modified_pcap_reads_as_libpcap_reads_it() {
+    let src = scenario("erspan2.pcap");
+    let raw = std::fs::read(&src).expect("bundled capture");
+    assert_eq!(
+        raw[..4],
+        [0xd4, 0xc3, 0xb2, 0xa1],
+        "a little-endian microsecond pcap"
+    );
+    let mut modified = 0xa1b2_cd34u32.to_le_bytes().to_vec();
+    modified.extend_from_slice(&raw[4..24]);
+    let mut at = 24;
+    while at + 16 <= raw.len() {
+        let caplen = u32::from_le_bytes(raw[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
+        modified.extend_from_slice(&raw[at..at + 16]);
+        // interface index 2, protocol 0x0800, packet type 0, padding
+        modified.extend_from_slice(&[2, 0, 0, 0, 0x08, 0x00, 0, 0]);
+        modified.extend_from_slice(&raw[at + 16..at + 16 + caplen]);
+        at += 16 + caplen;
+    }
+    assert_eq!(at, raw.len());
+    let d = tmpdir("kuznetzov");
+    let p = d.join("modified.pcap");
+    std::fs::write(&p, &modified).expect("write");
+    let by_libpcap = mirrorwatch::source::plain_read_loop(&s(&p)).expect("libpcap reads it");
+    assert_eq!(
+        by_libpcap,
+        mirrorwatch::source::plain_read_loop(&s(&src)).expect("libpcap reads the original")
+    );
+    let want = json(&common::mirrorwatch(
+        &["replay", "--format", "json", &s(&src)],
+        LIMIT,
+    ));
+    let got = json(&common::mirrorwatch(
+        &["replay", "--format", "json", &s(&p)],
+        LIMIT,
+    ));
+    assert_eq!(got["files"][0].get("error"), None, "{}", got["files"][0]);
+    assert_eq!(got["packets"].as_u64(), Some(by_libpcap.0));
+    for field in ["packets", "bytes", "sessions"] {
+        assert_eq!(got[field], want[field], "{field}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

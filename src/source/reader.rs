@@ -61,8 +61,19 @@ struct Iface {
 }
 
 enum Format {
-    Pcap { be: bool, nanos: bool, iface: Iface },
-    Pcapng { be: bool, ifaces: Vec<Iface> },
+    /// `hdr`: bytes of a record header, 16, or 24 in the modified format
+    /// of Alexey Kuznetzov's patched tcpdump (interface index, protocol
+    /// and packet type after the standard fields), which libpcap reads.
+    Pcap {
+        be: bool,
+        nanos: bool,
+        hdr: usize,
+        iface: Iface,
+    },
+    Pcapng {
+        be: bool,
+        ifaces: Vec<Iface>,
+    },
 }
 
 /// A packet found in the buffer.
@@ -262,6 +273,7 @@ impl Reader {
             format: Format::Pcap {
                 be: false,
                 nanos: false,
+                hdr: 16,
                 iface: iface(1, Resol::Pow10(6), 0),
             },
             container: Container::Pcap,
@@ -405,13 +417,15 @@ impl Reader {
         }
         let m = &self.buf[self.pos..self.pos + 4];
         let pcap = match m {
-            [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false)),
-            [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false)),
-            [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true)),
-            [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true)),
+            [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false, 16)),
+            [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false, 16)),
+            [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true, 16)),
+            [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true, 16)),
+            [0x34, 0xcd, 0xb2, 0xa1] => Some((false, false, 24)),
+            [0xa1, 0xb2, 0xcd, 0x34] => Some((true, false, 24)),
             _ => None,
         };
-        if let Some((be, nanos)) = pcap {
+        if let Some((be, nanos, hdr)) = pcap {
             if have < 24 {
                 return Err(not(&format!(
                     "truncated dump file; tried to read 24 file header bytes, only got {have}"
@@ -424,6 +438,7 @@ impl Reader {
             self.format = Format::Pcap {
                 be,
                 nanos,
+                hdr,
                 iface: iface(dlt, resol, 0),
             };
             self.first_dlt = dlt;
@@ -490,9 +505,14 @@ impl Reader {
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<(Frame<'_>, i32)>, ReadError> {
         match &self.format {
-            Format::Pcap { be, nanos, iface } => {
-                let (be, nanos, iface) = (*be, *nanos, *iface);
-                self.next_pcap(be, nanos, iface)
+            Format::Pcap {
+                be,
+                nanos,
+                hdr,
+                iface,
+            } => {
+                let (be, nanos, hdr, iface) = (*be, *nanos, *hdr, *iface);
+                self.next_pcap(be, nanos, hdr, iface)
             }
             Format::Pcapng { .. } => self.next_pcapng(),
         }
@@ -503,16 +523,17 @@ impl Reader {
         &mut self,
         be: bool,
         nanos: bool,
+        hdr: usize,
         iface: Iface,
     ) -> Result<Option<(Frame<'_>, i32)>, ReadError> {
-        if self.end - self.pos < 16 {
-            let have = self.fill(16).map_err(|e| self.broken(e.to_string()))?;
+        if self.end - self.pos < hdr {
+            let have = self.fill(hdr).map_err(|e| self.broken(e.to_string()))?;
             if have == 0 {
                 return Ok(None);
             }
-            if have < 16 {
+            if have < hdr {
                 return Err(self.broken(format!(
-                    "truncated dump file; tried to read 16 header bytes, only got {have}"
+                    "truncated dump file; tried to read {hdr} header bytes, only got {have}"
                 )));
             }
         }
@@ -524,17 +545,17 @@ impl Reader {
                 "invalid packet capture length {caplen}, bigger than maximum of {MAX_CAPLEN}"
             )));
         }
-        let total = 16 + caplen as usize;
+        let total = hdr + caplen as usize;
         if self.end - self.pos < total {
             let have = self.fill(total).map_err(|e| self.broken(e.to_string()))?;
             if have < total {
                 return Err(self.broken(format!(
                     "truncated dump file; tried to read {caplen} captured bytes, only got {}",
-                    have - 16
+                    have - hdr
                 )));
             }
         }
-        let start = self.pos + 16;
+        let start = self.pos + hdr;
         self.pos += total;
         self.last_start = start;
         // A fraction of a second is below 10^9 (or 10^6) in a sound file;
@@ -1236,6 +1257,46 @@ mod tests {
         let (c, e3, _) = read_all(zst);
         assert!(e3.is_none(), "{e3:?}");
         assert_eq!(a, c);
+    }
+
+    #[test]
+    fn kuznetzov_modified_pcap_reads_as_libpcap_does() {
+        // Alexey Kuznetzov's patched tcpdump: magic 0xa1b2cd34, and 8 more
+        // bytes per record header (interface index, protocol, packet
+        // type, padding) that are not part of the frame.
+        let frames: [(u32, u32, &[u8]); 3] = [
+            (1_700_000_000, 5, &[0xaa; 60]),
+            (1_700_000_001, 999_999, &[0xbb; 1]),
+            (1_700_000_002, 0, &[]),
+        ];
+        for be in [false, true] {
+            let w32 = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+            let standard = pcap(be, false, 1, &frames);
+            let mut modified = w32(0xa1b2_cd34).to_vec();
+            modified.extend_from_slice(&standard[4..24]);
+            let mut at = 24;
+            for (_, _, d) in &frames {
+                modified.extend_from_slice(&standard[at..at + 16]);
+                modified.extend_from_slice(&w32(3));
+                modified.extend_from_slice(&[0x08, 0x00, 4, 0]);
+                modified.extend_from_slice(d);
+                at += 16 + d.len();
+            }
+            let (want, e, _) = read_all(standard);
+            assert_eq!(e, None);
+            let (got, e, _) = read_all(modified.clone());
+            assert_eq!(e, None, "big-endian {be}");
+            assert_eq!(got, want, "big-endian {be}");
+            assert_eq!(got.len(), 3);
+            // Cut inside the longer record header: the error names its size.
+            modified.truncate(24 + 16 + 8 + 60 + 20);
+            let (got, e, _) = read_all(modified);
+            assert_eq!(got.len(), 1);
+            assert!(
+                matches!(&e, Some(ReadError::Broken { reason, .. }) if reason.contains("24 header bytes, only got 20")),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]
