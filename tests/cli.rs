@@ -516,11 +516,12 @@ fn filter(cmd: &[&str], input: &[u8]) -> Vec<u8> {
 /// Captures are handed over compressed by other tools, in every shape the
 /// formats allow: `pzstd` writes a skippable frame and then one frame per
 /// chunk, and two compressed files concatenated (`cat a.zst b.zst`,
-/// `cat a.gz b.gz`) are one valid stream. Each reads as the capture itself,
+/// `cat a.gz b.gz`) are one valid stream, and zero bytes may follow the last
+/// gzip member. Each reads as the capture itself,
 /// frame for frame: the same sessions, packets and bytes as the
 /// uncompressed file.
 #[test]
-fn captures_compressed_by_zstd_pzstd_and_gzip_in_several_frames_read_in_full() {
+fn captures_compressed_by_zstd_pzstd_and_gzip_in_several_frames_or_padded_read_in_full() {
     let src = scenario("volume-spike.pcap");
     let raw = std::fs::read(&src).expect("bundled capture");
     let want = json(&common::mirrorwatch(
@@ -539,6 +540,14 @@ fn captures_compressed_by_zstd_pzstd_and_gzip_in_several_frames_read_in_full() {
     forms.push(("zst", filter(&["pzstd", "-q", "-c", "-p", "2", "-1"], &raw)));
     let mut gz = filter(&["gzip", "-c"], a);
     gz.extend(filter(&["gzip", "-c", "-9"], b));
+    forms.push(("gz", gz.clone()));
+    // Zero bytes after the last member (tape blocking): GNU gzip reads
+    // the file ("trailing zero bytes ignored"), so do we.
+    gz.resize(gz.len() + 10_240, 0);
+    assert!(
+        filter(&["gzip", "-dc"], &gz) == raw,
+        "gzip reads the padded file back to the capture"
+    );
     forms.push(("gz", gz));
     let d = tmpdir("compressed-frames");
     for (i, (ext, bytes)) in forms.iter().enumerate() {

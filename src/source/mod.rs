@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod files;
 pub mod flow;
+pub mod gzip;
 pub mod live;
 pub mod prepared;
 pub mod reader;

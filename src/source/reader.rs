@@ -19,7 +19,7 @@
 use std::io::{self, Read};
 
 use super::Frame;
-use super::zstd;
+use super::{gzip, zstd};
 use crate::decode::LinkType;
 
 /// Bytes asked of the input per read, and the size of a buffer handed off
@@ -249,9 +249,9 @@ impl Reader {
             .filter(|_| head >= 4)
             .and_then(|m| m.try_into().ok())
             .unwrap_or([0; 4]);
-        if head >= 2 && magic[..2] == [0x1f, 0x8b] {
+        if head >= 2 && magic[..2] == gzip::MAGIC {
             let inner = r.take_input();
-            r = Reader::new_raw(Box::new(flate2::read::MultiGzDecoder::new(inner)));
+            r = Reader::new_raw(Box::new(gzip::Members::new(inner)));
         } else if head >= 4 && (magic == zstd::FRAME_MAGIC || zstd::is_skippable(magic)) {
             let inner = r.take_input();
             let dec =
