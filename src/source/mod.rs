@@ -2,6 +2,7 @@
 //! ([`reader`]); live capture (and the benchmarks' baseline) by libpcap:
 //! this is the only module that touches the `pcap` crate.
 pub mod batch;
+pub mod decompress;
 pub mod files;
 pub mod flow;
 pub mod gzip;

@@ -19,7 +19,7 @@
 use std::io::{self, Read};
 
 use super::Frame;
-use super::{gzip, zstd};
+use super::{decompress, gzip, zstd};
 use crate::decode::LinkType;
 
 /// Bytes asked of the input per read, and the size of a buffer handed off
@@ -251,12 +251,16 @@ impl Reader {
             .unwrap_or([0; 4]);
         if head >= 2 && magic[..2] == gzip::MAGIC {
             let inner = r.take_input();
-            r = Reader::new_raw(Box::new(gzip::Members::new(inner)));
+            let dec = Box::new(gzip::Members::new(inner));
+            r = Reader::new_raw(Box::new(decompress::Threaded::spawn(dec, "gunzip")));
         } else if head >= 4 && (magic == zstd::FRAME_MAGIC || zstd::is_skippable(magic)) {
             let inner = r.take_input();
             let dec =
                 zstd::Frames::new(inner).map_err(|e| ReadError::NotACapture(e.to_string()))?;
-            r = Reader::new_raw(Box::new(dec));
+            r = Reader::new_raw(Box::new(decompress::Threaded::spawn(
+                Box::new(dec),
+                "unzstd",
+            )));
         }
         r.header()?;
         Ok(r)
