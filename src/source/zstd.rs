@@ -30,6 +30,9 @@ pub struct Frames<R: Read> {
     in_frame: bool,
     /// Frames begun so far, for error messages.
     frames: u64,
+    /// An error found after bytes not yet handed out: it comes once they
+    /// have been.
+    failed: Option<io::Error>,
 }
 
 impl<R: Read> Frames<R> {
@@ -41,6 +44,7 @@ impl<R: Read> Frames<R> {
             decoder: FrameDecoder::new(),
             in_frame: false,
             frames: 0,
+            failed: None,
         };
         if !f.next_frame()? {
             return Err(invalid("zstd: no frame in the input".to_owned()));
@@ -105,14 +109,27 @@ impl<R: Read> Read for Frames<R> {
         loop {
             if self.in_frame {
                 let d = &mut self.decoder;
-                while d.can_collect() < buf.len() && !d.is_finished() {
+                while self.failed.is_none() && d.can_collect() < buf.len() && !d.is_finished() {
                     let more = buf.len() - d.can_collect();
-                    d.decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBytes(more))
-                        .map_err(|e| invalid(format!("zstd: frame {}: {e}", self.frames)))?;
+                    if let Err(e) =
+                        d.decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBytes(more))
+                    {
+                        let e = invalid(format!("zstd: frame {}: {e}", self.frames));
+                        if d.can_collect() == 0 {
+                            return Err(e);
+                        }
+                        // The blocks decoded before the broken one go
+                        // first; the error comes on the next read.
+                        self.failed = Some(e);
+                        break;
+                    }
                 }
                 let n = d.read(buf)?;
                 if n > 0 {
                     return Ok(n);
+                }
+                if let Some(e) = self.failed.take() {
+                    return Err(e);
                 }
                 // Finished and collected: on to the next frame.
                 self.in_frame = false;
