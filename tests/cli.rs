@@ -589,16 +589,18 @@ fn kuznetzov_modified_pcap_reads_as_libpcap_reads_it() {
     );
     let mut modified = 0xa1b2_cd34u32.to_le_bytes().to_vec();
     modified.extend_from_slice(&raw[4..24]);
-    let mut at = 24;
-    while at + 16 <= raw.len() {
-        let caplen = u32::from_le_bytes(raw[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
-        modified.extend_from_slice(&raw[at..at + 16]);
+    let spans = common::pcap_spans(&raw).expect("a classic pcap");
+    for &(start, end) in &spans {
+        modified.extend_from_slice(&raw[start..start + 16]);
         // interface index 2, protocol 0x0800, packet type 0, padding
         modified.extend_from_slice(&[2, 0, 0, 0, 0x08, 0x00, 0, 0]);
-        modified.extend_from_slice(&raw[at + 16..at + 16 + caplen]);
-        at += 16 + caplen;
+        modified.extend_from_slice(&raw[start + 16..end]);
     }
-    assert_eq!(at, raw.len());
+    assert_eq!(
+        spans.last().map(|s| s.1),
+        Some(raw.len()),
+        "every record taken"
+    );
     let d = tmpdir("kuznetzov");
     let p = d.join("modified.pcap");
     std::fs::write(&p, &modified).expect("write");
