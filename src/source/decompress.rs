@@ -70,19 +70,7 @@ fn run(
     loop {
         let mut buf = spare.try_recv().unwrap_or_default();
         buf.resize(CHUNK, 0);
-        let mut n = 0;
-        let mut failed = None;
-        while n < CHUNK {
-            match dec.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
+        let (n, failed) = fill(&mut dec, &mut buf);
         if n > 0 && tx.send(Ok((buf, n))).is_err() {
             return;
         }
@@ -95,6 +83,21 @@ fn run(
             return;
         }
     }
+}
+
+/// Reads until `buf` is full or the input ends: how many bytes it got,
+/// and the error that stopped it, if one did (the bytes before it count).
+pub fn fill(r: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (got, Some(e)),
+        }
+    }
+    (got, None)
 }
 
 impl Read for Threaded {

@@ -143,16 +143,10 @@ impl<R: Read> Read for Frames<R> {
 
 /// Reads until `buf` is full or the input ends; how many bytes it got.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    match super::decompress::fill(r, buf) {
+        (_, Some(e)) => Err(e),
+        (got, None) => Ok(got),
     }
-    Ok(got)
 }
 
 fn invalid(msg: String) -> io::Error {
