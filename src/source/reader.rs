@@ -249,18 +249,17 @@ impl Reader {
             .filter(|_| head >= 4)
             .and_then(|m| m.try_into().ok())
             .unwrap_or([0; 4]);
-        if head >= 2 && magic[..2] == gzip::MAGIC {
-            let inner = r.take_input();
-            let dec = Box::new(gzip::Members::new(inner));
-            r = Reader::new_raw(Box::new(decompress::Threaded::spawn(dec, "gunzip")));
+        let dec: Option<(Box<dyn Read + Send>, &str)> = if head >= 2 && magic[..2] == gzip::MAGIC {
+            Some((Box::new(gzip::Members::new(r.take_input())), "gunzip"))
         } else if head >= 4 && (magic == zstd::FRAME_MAGIC || zstd::is_skippable(magic)) {
-            let inner = r.take_input();
-            let dec =
-                zstd::Frames::new(inner).map_err(|e| ReadError::NotACapture(e.to_string()))?;
-            r = Reader::new_raw(Box::new(decompress::Threaded::spawn(
-                Box::new(dec),
-                "unzstd",
-            )));
+            let dec = zstd::Frames::new(r.take_input())
+                .map_err(|e| ReadError::NotACapture(e.to_string()))?;
+            Some((Box::new(dec), "unzstd"))
+        } else {
+            None
+        };
+        if let Some((dec, name)) = dec {
+            r = Reader::new_raw(Box::new(decompress::Threaded::spawn(dec, name)));
         }
         r.header()?;
         Ok(r)
