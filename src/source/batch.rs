@@ -423,25 +423,27 @@ impl FrameSource for BatchSource {
         }
         let i = self.pos;
         self.pos += 1;
-        if let Some(b) = self.current.as_ref() {
-            b.prefetch(i + PREFETCH_AHEAD);
-        }
         match self.current.as_ref() {
-            Some(b) => match (b.frame(i), b.senders.get(i), b.decoded.get(i)) {
-                (Some(fr), Some(sender), _) => Step::Datagram(Datagram {
-                    ts_us: fr.ts_us,
-                    exporter: *sender,
-                    payload: fr.data,
-                }),
-                (Some(fr), None, Some(d)) => Step::Prepared(Prepared {
-                    decoded: d.unpack(fr.data),
-                    frame: fr,
-                    dlt: b.dlts.get(i).copied().unwrap_or(b.dlt),
-                    hashes: b.hashes.get(i).copied(),
-                }),
-                (Some(fr), None, None) => Step::Frame(fr, b.dlts.get(i).copied().unwrap_or(b.dlt)),
-                (None, _, _) => Step::Idle,
-            },
+            Some(b) => {
+                b.prefetch(i + PREFETCH_AHEAD);
+                match (b.frame(i), b.senders.get(i), b.decoded.get(i)) {
+                    (Some(fr), Some(sender), _) => Step::Datagram(Datagram {
+                        ts_us: fr.ts_us,
+                        exporter: *sender,
+                        payload: fr.data,
+                    }),
+                    (Some(fr), None, Some(d)) => Step::Prepared(Prepared {
+                        decoded: d.unpack(fr.data),
+                        frame: fr,
+                        dlt: b.dlts.get(i).copied().unwrap_or(b.dlt),
+                        hashes: b.hashes.get(i).copied(),
+                    }),
+                    (Some(fr), None, None) => {
+                        Step::Frame(fr, b.dlts.get(i).copied().unwrap_or(b.dlt))
+                    }
+                    (None, _, _) => Step::Idle,
+                }
+            }
             None => Step::Idle,
         }
     }
