@@ -50,6 +50,7 @@ macro_rules! labelled_enum {
     };
 }
 
+pub mod compress;
 pub mod config;
 pub mod decode;
 pub mod detect;

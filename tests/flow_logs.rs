@@ -141,6 +141,53 @@ fn aws_custom_v5_gzip_uses_packet_addresses() {
     );
 }
 
+/// A gzip flow log of two members followed by zero bytes (tape blocking,
+/// which GNU gzip ignores) reads as the one-member file does: the same
+/// sessions and counts, and no error for the padding.
+#[test]
+fn gzip_flow_logs_of_two_members_padded_with_zeros_read_in_full() {
+    let dir = std::env::temp_dir().join(format!("mirrorwatch-gzpad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plain = {
+        use std::io::Read;
+        let gz = std::fs::read(fixture("aws/custom-v5.log.gz")).expect("fixture");
+        let mut s = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut s)
+            .expect("gunzip");
+        s
+    };
+    // Split after the header line and the first record.
+    let cut = plain
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(1)
+        .map(|(i, _)| i + 1)
+        .expect("two lines");
+    let mut two = Vec::new();
+    for part in [&plain[..cut], &plain[cut..]] {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(part).expect("gzip");
+        two.extend(enc.finish().expect("gzip"));
+    }
+    two.extend(std::iter::repeat_n(0u8, 10 << 10));
+    let path = dir.join("custom-v5.log.gz");
+    std::fs::write(&path, &two).expect("write");
+    let r = run_inputs(&[path.display().to_string()], &Config::default(), None);
+    let want = read(&["aws/custom-v5.log.gz"], None);
+    assert_eq!(counts(&r).0, counts(&want).0);
+    assert_eq!(r.inputs[0].lines, want.inputs[0].lines);
+    assert_eq!(r.sessions.len(), want.sessions.len());
+    assert_eq!(
+        counts(&r).1.len(),
+        counts(&want).1.len(),
+        "{:?}",
+        counts(&r).1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
 #[test]
 fn gcp_logging_lines_and_exported_array() {
     let r = read(&["gcp/vpc_flows.jsonl"], None);

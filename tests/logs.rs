@@ -494,6 +494,25 @@ fn gzip_is_transparent_for_every_format() {
     let out = LogReader::new(YEAR).read_from(&two[..], "twice");
     assert_eq!(out.lines, 22);
     assert_eq!(out.recognised, 8);
+    // Zero bytes after the last member (tape blocking; GNU gzip says
+    // "trailing zero bytes ignored") end the file: no warning.
+    let mut padded = two.clone();
+    padded.extend(std::iter::repeat_n(0u8, 10 << 10));
+    let out = LogReader::new(YEAR).read_from(&padded[..], "padded");
+    assert_eq!((out.lines, out.recognised), (22, 8));
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    // Other bytes there are named for what they are, after every line.
+    let mut junk = two;
+    junk.extend_from_slice(b"junk after the members");
+    let out = LogReader::new(YEAR).read_from(&junk[..], "junk");
+    assert_eq!((out.lines, out.recognised), (22, 8));
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.reason.contains("after gzip member 2 are not gzip")),
+        "{:?}",
+        out.warnings
+    );
 }
 
 #[test]

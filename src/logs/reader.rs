@@ -11,7 +11,7 @@ use super::gcp;
 use super::ingest::{Ingested, SyslogIngest};
 use super::json::{record_spans, records_array};
 use super::{ConfigEvent, LogError};
-use flate2::read::MultiGzDecoder;
+use crate::compress::gzip;
 use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -190,7 +190,7 @@ impl LogReader {
         let mut br = BufReader::with_capacity(64 << 10, src);
         let gzip = loop {
             match br.fill_buf() {
-                Ok(b) => break b.starts_with(&[0x1f, 0x8b]),
+                Ok(b) => break b.starts_with(&gzip::MAGIC),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     f.warn(0, format!("read error: {e}"));
@@ -200,7 +200,7 @@ impl LogReader {
         };
         f.out.gzip = gzip;
         if gzip {
-            let dec = BufReader::with_capacity(64 << 10, MultiGzDecoder::new(br));
+            let dec = BufReader::with_capacity(64 << 10, gzip::Members::new(br));
             self.read_text(dec, &mut f);
         } else {
             self.read_text(br, &mut f);

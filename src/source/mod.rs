@@ -2,15 +2,12 @@
 //! ([`reader`]); live capture (and the benchmarks' baseline) by libpcap:
 //! this is the only module that touches the `pcap` crate.
 pub mod batch;
-pub mod decompress;
 pub mod files;
 pub mod flow;
-pub mod gzip;
 pub mod live;
 pub mod prepared;
 pub mod reader;
 pub mod syslog;
-pub mod zstd;
 
 use std::io::Read;
 use std::time::Duration;

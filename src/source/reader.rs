@@ -19,7 +19,7 @@
 use std::io::{self, Read};
 
 use super::Frame;
-use super::{decompress, gzip, zstd};
+use crate::compress::{decompress, gzip, zstd};
 use crate::decode::LinkType;
 
 /// Bytes asked of the input per read, and the size of a buffer handed off

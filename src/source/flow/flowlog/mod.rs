@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
+use crate::compress::gzip;
 use serde_json::Value;
 
 use super::capture::{FlowInput, MAX_WARNINGS};
@@ -186,10 +186,7 @@ pub fn is_capture(path: &str) -> bool {
             return false;
         };
         let mut inner = [0u8; 4];
-        if flate2::read::MultiGzDecoder::new(f)
-            .read_exact(&mut inner)
-            .is_err()
-        {
+        if gzip::Members::new(f).read_exact(&mut inner).is_err() {
             return false;
         }
         magic = inner;
@@ -253,7 +250,7 @@ pub fn read_log_from<R: Read>(
     };
     if gzip {
         read_text(
-            BufReader::with_capacity(64 << 10, MultiGzDecoder::new(br)),
+            BufReader::with_capacity(64 << 10, gzip::Members::new(br)),
             &mut ctx,
         );
     } else {
