@@ -18,7 +18,8 @@ pub const BATCH_FRAMES: usize = 256;
 /// ([`Batch::prefetch`]). Measured with `--workers 1` on the mixed
 /// capture, medians of 11 to 21 alternated runs: on the Intel host 5 to
 /// 9 % less wall time than without (0.188 against 0.199 s, 0.169 against
-/// 0.186 s), 4 and 16 ahead no better than 8; on the AMD host no
+/// 0.186 s), 4 and 16 ahead no better than 8, and on a later, faster
+/// Intel host 6 % (0.158 against 0.169 s, 15 runs); on the AMD host no
 /// difference either way (docs/performance.md).
 const PREFETCH_AHEAD: usize = 8;
 
