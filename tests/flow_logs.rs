@@ -188,6 +188,7 @@ fn gzip_flow_logs_of_two_members_padded_with_zeros_read_in_full() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
 #[test]
 fn gcp_logging_lines_and_exported_array() {
     let r = read(&["gcp/vpc_flows.jsonl"], None);

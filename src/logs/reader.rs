@@ -188,14 +188,11 @@ impl LogReader {
             azure_ops: BoundedMap::new(MAX_AZURE_OPS),
         };
         let mut br = BufReader::with_capacity(64 << 10, src);
-        let gzip = loop {
-            match br.fill_buf() {
-                Ok(b) => break b.starts_with(&gzip::MAGIC),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    f.warn(0, format!("read error: {e}"));
-                    return f.out;
-                }
+        let gzip = match gzip::sniff(&mut br) {
+            Ok(g) => g,
+            Err(e) => {
+                f.warn(0, format!("read error: {e}"));
+                return f.out;
             }
         };
         f.out.gzip = gzip;

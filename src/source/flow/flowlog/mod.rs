@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::compress::gzip;
+use crate::compress::{gzip, zstd};
 use serde_json::Value;
 
 use super::capture::{FlowInput, MAX_WARNINGS};
@@ -178,10 +178,10 @@ pub fn is_capture(path: &str) -> bool {
         return false;
     }
     // Compressed captures are read by the capture reader: look inside.
-    if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+    if magic == zstd::FRAME_MAGIC {
         return true;
     }
-    if magic[..2] == [0x1f, 0x8b] {
+    if magic[..2] == gzip::MAGIC {
         let Ok(f) = File::open(path) else {
             return false;
         };
@@ -238,14 +238,11 @@ pub fn read_log_from<R: Read>(
         zeek: None,
     };
     let mut br = BufReader::with_capacity(64 << 10, src);
-    let gzip = loop {
-        match br.fill_buf() {
-            Ok(b) => break b.starts_with(&[0x1f, 0x8b]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                ctx.input.error = Some(format!("{name}: read error: {e}"));
-                return;
-            }
+    let gzip = match gzip::sniff(&mut br) {
+        Ok(g) => g,
+        Err(e) => {
+            ctx.input.error = Some(format!("{name}: read error: {e}"));
+            return;
         }
     };
     if gzip {
