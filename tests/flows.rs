@@ -383,10 +383,9 @@ fn pmacct_sflow_headers_give_the_erspan_id_and_vni() {
     assert!(n % 2 == 0 && n > 0 && n <= 48, "scaled by 2: {n}");
 }
 
-#[test]
-fn malformed_datagrams_are_counted_and_named_and_the_rest_kept() {
-    let dir = tmpdir("malformed");
-    // A good v5 datagram of one GRE record, a cut one, and an unknown one.
+/// A NetFlow v5 datagram of one record: GRE from 10.1.0.2 to 203.0.113.9,
+/// 5 packets, 500 bytes.
+fn v5_gre_datagram() -> Vec<u8> {
     let mut good = vec![0, 5, 0, 1];
     good.extend(1000u32.to_be_bytes());
     good.extend(1_700_000_000u32.to_be_bytes());
@@ -398,6 +397,14 @@ fn malformed_datagrams_are_counted_and_named_and_the_rest_kept() {
     good.extend([0; 12]);
     good.extend([0, 0, 47, 0]);
     good.extend([0; 8]);
+    good
+}
+
+#[test]
+fn malformed_datagrams_are_counted_and_named_and_the_rest_kept() {
+    let dir = tmpdir("malformed");
+    // A good v5 datagram of one GRE record, a cut one, and an unknown one.
+    let good = v5_gre_datagram();
     let cut = good[..40].to_vec();
     let cap = dir.join("exports.pcap");
     write_capture(&[cut, vec![0, 7, 0, 0], good], &cap);
@@ -436,6 +443,60 @@ fn malformed_datagrams_are_counted_and_named_and_the_rest_kept() {
     let missing = dir.join("missing.pcap");
     let out = common::mirrorwatch(&["flows", missing.to_str().expect("p")], LIMIT);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// A capture of exports is told from a flow log by the capture reader's
+/// own reading of its first bytes, in every form `replay` reads: the
+/// modified pcap of Kuznetzov's tcpdump (magic 0xa1b2cd34), `pzstd` output
+/// (a skippable frame first) and gzip. Each gives the record of the plain
+/// capture; none is read as a log.
+#[test]
+fn captures_of_exports_in_every_form_the_reader_takes_are_read_as_captures() {
+    let dir = tmpdir("capture-forms");
+    let plain = dir.join("exports.pcap");
+    write_capture(&[v5_gre_datagram()], &plain);
+    let raw = std::fs::read(&plain).expect("capture");
+    let mut modified = 0xa1b2_cd34u32.to_le_bytes().to_vec();
+    modified.extend_from_slice(&raw[4..24]);
+    for (start, end) in common::pcap_spans(&raw).expect("a classic pcap") {
+        modified.extend_from_slice(&raw[start..start + 16]);
+        // interface index, protocol, packet type, padding
+        modified.extend_from_slice(&[1, 0, 0, 0, 0x08, 0x00, 0, 0]);
+        modified.extend_from_slice(&raw[start + 16..end]);
+    }
+    let compress = |cmd: &[&str]| {
+        let out = Command::new(cmd[0])
+            .args(&cmd[1..])
+            .arg(&plain)
+            .output()
+            .expect("compressor runs");
+        assert!(out.status.success(), "{cmd:?}");
+        out.stdout
+    };
+    let forms = [
+        ("plain.pcap", raw.clone()),
+        ("modified.pcap", modified),
+        (
+            "pzstd.pcap.zst",
+            compress(&["pzstd", "-q", "-c", "-p", "2", "-1"]),
+        ),
+        ("gzip.pcap.gz", compress(&["gzip", "-c"])),
+    ];
+    for (name, bytes) in forms {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).expect("write");
+        let r = json(&["flows", "--format", "json", p.to_str().expect("p")]);
+        assert_eq!(r["records"], 1, "{name}: {r}");
+        assert_eq!(r["inputs"][0]["format"], "netflow-v5", "{name}: {r}");
+        assert_eq!(r["inputs"][0]["errors"], 0, "{name}: {r}");
+        let s = &r["sessions"][0];
+        assert_eq!(
+            (&s["encap"], &s["dst"], &s["packets"]),
+            (&"gre".into(), &"203.0.113.9".into(), &5.into()),
+            "{name}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Sessions by exact key with their `seen_by`, `exporters` and alerts.

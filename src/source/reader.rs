@@ -218,6 +218,65 @@ fn to_time(ts: u64, i: &Iface) -> (i64, u16) {
     }
 }
 
+/// A pcap file's magic number as it lies in the file, and what it says.
+struct PcapMagic {
+    magic: [u8; 4],
+    /// Big-endian fields.
+    be: bool,
+    /// Nanosecond timestamps.
+    nanos: bool,
+    /// Record header length.
+    hdr: usize,
+}
+
+/// The pcap magic numbers read: microsecond and nanosecond in both byte
+/// orders, and Alexey Kuznetzov's modified format (0xa1b2cd34, 24-byte
+/// record headers), which libpcap reads too.
+const PCAP_MAGIC: [PcapMagic; 6] = {
+    const fn m(magic: [u8; 4], be: bool, nanos: bool, hdr: usize) -> PcapMagic {
+        PcapMagic {
+            magic,
+            be,
+            nanos,
+            hdr,
+        }
+    }
+    [
+        m([0xd4, 0xc3, 0xb2, 0xa1], false, false, 16),
+        m([0xa1, 0xb2, 0xc3, 0xd4], true, false, 16),
+        m([0x4d, 0x3c, 0xb2, 0xa1], false, true, 16),
+        m([0xa1, 0xb2, 0x3c, 0x4d], true, true, 16),
+        m([0x34, 0xcd, 0xb2, 0xa1], false, false, 24),
+        m([0xa1, 0xb2, 0xcd, 0x34], true, false, 24),
+    ]
+};
+
+/// The byte-order magic of a pcapng section header block's type, the
+/// same in both byte orders.
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// Whether `head` (the first bytes of an uncompressed input) starts a pcap
+/// or pcapng file this reader reads.
+pub fn is_capture_magic(head: &[u8]) -> bool {
+    head.get(..4)
+        .is_some_and(|m| m == PCAPNG_MAGIC || PCAP_MAGIC.iter().any(|p| p.magic == m))
+}
+
+/// Whether the capture reader is the one to read an input that starts
+/// with `head` (at least its first 6 bytes where it has them): a capture,
+/// a zstd stream (frames or a skippable frame first, as `pzstd` writes),
+/// or the output of a compressor [`Reader::new`] names in its error with
+/// the command that reads it. gzip is left to the caller, which reads
+/// gzip-compressed text too: it looks inside for [`is_capture_magic`].
+pub fn is_for_reader(head: &[u8]) -> bool {
+    is_capture_magic(head)
+        || head
+            .get(..4)
+            .and_then(|m| <[u8; 4]>::try_from(m).ok())
+            .is_some_and(|m| m == zstd::FRAME_MAGIC || zstd::is_skippable(m))
+        || compressed_by(head).is_some()
+}
+
 /// The compressor whose output starts with `head`, among those not read,
 /// and the command that writes its content to standard output (so that
 /// the error says what the file is and how to read it).
@@ -419,16 +478,8 @@ impl Reader {
             ));
         }
         let m = &self.buf[self.pos..self.pos + 4];
-        let pcap = match m {
-            [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false, 16)),
-            [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false, 16)),
-            [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true, 16)),
-            [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true, 16)),
-            [0x34, 0xcd, 0xb2, 0xa1] => Some((false, false, 24)),
-            [0xa1, 0xb2, 0xcd, 0x34] => Some((true, false, 24)),
-            _ => None,
-        };
-        if let Some((be, nanos, hdr)) = pcap {
+        let pcap = PCAP_MAGIC.iter().find(|p| p.magic == m);
+        if let Some(&PcapMagic { be, nanos, hdr, .. }) = pcap {
             if have < 24 {
                 return Err(not(&format!(
                     "truncated dump file; tried to read 24 file header bytes, only got {have}"
@@ -449,7 +500,7 @@ impl Reader {
             self.pos += 24;
             return Ok(());
         }
-        if m == [0x0a, 0x0d, 0x0d, 0x0a] {
+        if m == PCAPNG_MAGIC {
             self.container = Container::Pcapng;
             self.format = Format::Pcapng {
                 be: false,

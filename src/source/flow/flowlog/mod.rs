@@ -23,7 +23,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::compress::{gzip, zstd};
+use crate::compress::gzip;
+use crate::source::reader;
 use serde_json::Value;
 
 use super::capture::{FlowInput, MAX_WARNINGS};
@@ -159,9 +160,13 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<(String, Option<String>)>) {
     }
 }
 
-/// Is this file a packet capture (pcap or pcapng, by its magic number)?
-/// Standard input and anything that is not a regular file are taken as
-/// captures, as before log files were read.
+/// Is this file for the capture reader rather than a log? Told by its
+/// first bytes as the capture reader tells them
+/// ([`crate::source::reader::is_for_reader`]: pcap in every form it reads,
+/// pcapng, zstd, compressors it names); for gzip, by the first bytes
+/// inside, since gzip-compressed logs are read here. Standard input and
+/// anything that is not a regular file are taken as captures, as before
+/// log files were read.
 pub fn is_capture(path: &str) -> bool {
     if path == "-" {
         return true;
@@ -170,35 +175,23 @@ pub fn is_capture(path: &str) -> bool {
         Ok(m) if m.is_file() => {}
         _ => return true,
     }
-    let mut magic = [0u8; 4];
-    let Ok(mut f) = File::open(path) else {
+    let Ok(f) = File::open(path) else {
         return true;
     };
-    if f.read_exact(&mut magic).is_err() {
-        return false;
+    let head = first_bytes(f);
+    if head.starts_with(&gzip::MAGIC) {
+        return File::open(path)
+            .is_ok_and(|f| reader::is_capture_magic(&first_bytes(gzip::Members::new(f))));
     }
-    // Compressed captures are read by the capture reader: look inside.
-    if magic == zstd::FRAME_MAGIC {
-        return true;
-    }
-    if magic[..2] == gzip::MAGIC {
-        let Ok(f) = File::open(path) else {
-            return false;
-        };
-        let mut inner = [0u8; 4];
-        if gzip::Members::new(f).read_exact(&mut inner).is_err() {
-            return false;
-        }
-        magic = inner;
-    }
-    matches!(
-        magic,
-        [0xd4, 0xc3, 0xb2, 0xa1]
-            | [0xa1, 0xb2, 0xc3, 0xd4]
-            | [0x4d, 0x3c, 0xb2, 0xa1]
-            | [0xa1, 0xb2, 0x3c, 0x4d]
-            | [0x0a, 0x0d, 0x0d, 0x0a]
-    )
+    reader::is_for_reader(&head)
+}
+
+/// Up to the first 6 bytes of `src` (fewer at its end or on an error).
+fn first_bytes(src: impl Read) -> Vec<u8> {
+    let mut head = Vec::with_capacity(6);
+    // An error leaves what was read before it.
+    let _ = src.take(6).read_to_end(&mut head);
+    head
 }
 
 /// Reads one log file, handing each flow record to `sink`. `force` makes
