@@ -152,7 +152,7 @@ Sampled counts are scaled by the sampling rate and marked estimated. A
 datagram that cannot be read is counted and skipped with a warning naming
 file and frame.
 
-Log files (plain or gzip, directories walked): AWS VPC Flow Logs (default
+Log files (plain, gzip or zstd, directories walked): AWS VPC Flow Logs (default
 format, or custom formats with their header line), GCP VPC Flow Logs
 (Cloud Logging JSON), Azure VNet flow logs and NSG flow logs v2, Zeek
 conn.log and tunnel.log (TSV or JSON), Suricata EVE flow and netflow
@@ -213,7 +213,7 @@ struct ReplayArgs {
     #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
     fail_on: Option<String>,
     /// Configuration-change log (device syslog, CloudTrail, GCP or Azure
-    /// audit log; .gz too) to link to the sessions (repeatable).
+    /// audit log; .gz or .zst too) to link to the sessions (repeatable).
     #[arg(long = "logs", value_name = "FILE")]
     logs: Vec<String>,
     /// Year of RFC 3164 syslog times in --logs (they carry none); default
@@ -275,7 +275,7 @@ struct ReportArgs {
     #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
     fail_on: Option<String>,
     /// Configuration-change log (device syslog, CloudTrail, GCP or Azure
-    /// audit log; .gz too) to link to the sessions (repeatable).
+    /// audit log; .gz or .zst too) to link to the sessions (repeatable).
     #[arg(long = "logs", value_name = "FILE")]
     logs: Vec<String>,
     /// Year of RFC 3164 syslog times in --logs; default this year.
@@ -384,7 +384,7 @@ struct LogsArgs {
     #[arg(long)]
     year: Option<i32>,
     /// Log files: device syslog, CloudTrail ({"Records":[...]} or JSON
-    /// lines), GCP or Azure audit logs as exported; .gz too.
+    /// lines), GCP or Azure audit logs as exported; .gz or .zst too.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
 }
@@ -414,14 +414,14 @@ struct FlowsArgs {
     #[arg(long, value_name = "KIND", value_parser = mirrorwatch::flows::InputFormat::NAMES)]
     input_format: Option<String>,
     /// Configuration-change log (device syslog, CloudTrail, GCP or Azure
-    /// audit log; .gz too) to link to the flow sessions (repeatable).
+    /// audit log; .gz or .zst too) to link to the flow sessions (repeatable).
     #[arg(long = "logs", value_name = "FILE")]
     logs: Vec<String>,
     /// Year of RFC 3164 syslog times in --logs; default this year.
     #[arg(long)]
     year: Option<i32>,
-    /// Captures (pcap or pcapng) of export traffic, flow log files (plain
-    /// or .gz) or directories of them.
+    /// Captures (pcap or pcapng) of export traffic, flow log files (plain,
+    /// .gz or .zst) or directories of them.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<String>,
 }

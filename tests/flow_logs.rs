@@ -189,6 +189,40 @@ fn gzip_flow_logs_of_two_members_padded_with_zeros_read_in_full() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A zstd flow log (`compresscmd zstd`, or pzstd's skippable frame and
+/// one frame per chunk) reads as the gzip one does, and is not mistaken
+/// for a zstd capture.
+#[test]
+fn zstd_flow_logs_of_several_frames_read_as_the_gzip_one() {
+    use std::io::Read;
+    let dir = std::env::temp_dir().join(format!("mirrorwatch-zstlog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let gz = std::fs::read(fixture("aws/custom-v5.log.gz")).expect("fixture");
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut plain)
+        .expect("gunzip");
+    let half = plain.len() / 2;
+    let mut zst = vec![0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0];
+    for part in [&plain[..half], &plain[half..]] {
+        zst.extend(ruzstd::encoding::compress_to_vec(
+            part,
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ));
+    }
+    let path = dir.join("custom-v5.log.zst");
+    std::fs::write(&path, &zst).expect("write");
+    let r = run_inputs(&[path.display().to_string()], &Config::default(), None);
+    let want = read(&["aws/custom-v5.log.gz"], None);
+    assert!(r.inputs[0].error.is_none(), "{:?}", r.inputs[0].error);
+    assert_eq!(r.inputs[0].format, want.inputs[0].format);
+    assert_eq!(counts(&r).0, counts(&want).0);
+    assert_eq!(r.inputs[0].lines, want.inputs[0].lines);
+    assert!(!want.sessions.is_empty());
+    assert_eq!(r.sessions.len(), want.sessions.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn gcp_logging_lines_and_exported_array() {
     let r = read(&["gcp/vpc_flows.jsonl"], None);

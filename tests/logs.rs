@@ -5,6 +5,7 @@
 //! `cloudtrail.jsonl.gz` is committed as is (gzip, mtime 0); its records are
 //! listed in `cloudtrail_jsonl_gz` below.
 
+use mirrorwatch::compress::Compression;
 use mirrorwatch::logs::{
     Action, ConfigEvent, LogFormat, LogReadOutcome, LogReader, Platform, SyslogIngest,
     bench_ingest, read_log_file,
@@ -114,7 +115,7 @@ fn mar1(h: i64, m: i64, s: i64) -> Option<i64> {
 fn cisco_ios_syslog() {
     let out = read("cisco-ios.log");
     assert_eq!(out.format, LogFormat::Syslog);
-    assert!(!out.gzip);
+    assert_eq!(out.compression, None);
     assert_eq!((out.lines, out.records), (25, 25));
     assert_eq!(
         (out.recognised, out.unmatched, out.folded, out.malformed),
@@ -276,7 +277,7 @@ fn cloudtrail_records_document() {
 #[test]
 fn cloudtrail_json_lines_gzip() {
     let out = read("cloudtrail.jsonl.gz");
-    assert!(out.gzip);
+    assert_eq!(out.compression, Some(Compression::Gzip));
     assert_eq!(out.format, LogFormat::JsonLines);
     assert_eq!((out.lines, out.records), (6, 7));
     assert_eq!(
@@ -484,8 +485,19 @@ fn gzip_is_transparent_for_every_format() {
         let plain = std::fs::read(fixture(name)).unwrap();
         let a = LogReader::new(YEAR).read_from(&plain[..], name);
         let b = LogReader::new(YEAR).read_from(&gzip(&plain)[..], name);
-        assert!(b.gzip && !a.gzip, "{name}");
-        assert_eq!(LogReadOutcome { gzip: false, ..b }, a, "{name}");
+        assert_eq!(
+            (b.compression, a.compression),
+            (Some(Compression::Gzip), None),
+            "{name}"
+        );
+        assert_eq!(
+            LogReadOutcome {
+                compression: None,
+                ..b
+            },
+            a,
+            "{name}"
+        );
     }
     // Two concatenated gzip members read as one stream.
     let one = std::fs::read(fixture("arista.log")).unwrap();
@@ -530,6 +542,73 @@ fn truncated_and_corrupt_gzip_warn() {
     let out = LogReader::new(YEAR).read_from(&bad[..], "bad.gz");
     check_invariants("bad.gz", &out);
     assert!(out.warnings.iter().any(|w| w.reason.contains("read error")));
+}
+
+fn zstd(data: &[u8]) -> Vec<u8> {
+    ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+}
+
+/// Logs rotated with `compresscmd zstd` (or handed over as `.zst`) read as
+/// the plain file does, in every format; every frame of a stream read
+/// (two files concatenated, or a skippable frame first as `pzstd` writes);
+/// a stream cut short keeps the lines before the cut and says so.
+#[test]
+fn zstd_is_transparent_for_every_format() {
+    for name in [
+        "cisco-ios.log",
+        "junos.log",
+        "aws-mirror.jsonl",
+        "cloudtrail.json",
+        "gcp-audit.jsonl",
+        "azure-activity.jsonl",
+        "malformed.log",
+    ] {
+        let plain = std::fs::read(fixture(name)).unwrap();
+        let a = LogReader::new(YEAR).read_from(&plain[..], name);
+        let b = LogReader::new(YEAR).read_from(&zstd(&plain)[..], name);
+        assert_eq!(
+            (b.compression, a.compression),
+            (Some(Compression::Zstd), None),
+            "{name}"
+        );
+        assert_eq!(
+            LogReadOutcome {
+                compression: None,
+                ..b
+            },
+            a,
+            "{name}"
+        );
+        assert!(a.records > 0, "{name}");
+    }
+    let one = std::fs::read(fixture("arista.log")).unwrap();
+    // A skippable frame (magic 0x184D2A50, 4 bytes of content), then two
+    // frames.
+    let mut two = vec![0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
+    two.extend(zstd(&one));
+    two.extend(zstd(&one));
+    let out = LogReader::new(YEAR).read_from(&two[..], "twice.zst");
+    assert_eq!((out.lines, out.recognised), (22, 8));
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    // Cut inside the second frame: the first frame's 11 lines and their
+    // 4 events are kept, and the cut is a warning.
+    let cut = &two[..two.len() - 10];
+    let out = LogReader::new(YEAR).read_from(cut, "cut.zst");
+    check_invariants("cut.zst", &out);
+    assert!(out.lines >= 11 && out.recognised >= 4, "{out:?}");
+    assert!(
+        out.warnings.iter().any(|w| w.reason.contains("read error")),
+        "{:?}",
+        out.warnings
+    );
+    // The zstd magic and nothing a frame header can be.
+    let out = LogReader::new(YEAR).read_from(&[0x28, 0xb5, 0x2f, 0xfd, 0xff][..], "bogus.zst");
+    assert_eq!(out.records, 0);
+    assert!(
+        out.warnings.iter().any(|w| w.reason.contains("zstd")),
+        "{:?}",
+        out.warnings
+    );
 }
 
 #[test]

@@ -65,18 +65,6 @@ impl<R: Read> Read for Members<R> {
     }
 }
 
-/// Whether `input` is gzip, told by its first bytes (read into its buffer,
-/// not consumed).
-pub fn sniff(input: &mut impl BufRead) -> io::Result<bool> {
-    loop {
-        match input.fill_buf() {
-            Ok(b) => return Ok(b.starts_with(&MAGIC)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// The end of the input after `members` members: Ok(0) if only zero
 /// bytes follow, an error naming what follows otherwise.
 fn trailing(mut rest: impl BufRead, members: u64) -> io::Result<usize> {

@@ -19,7 +19,7 @@
 //!   known so far. It serves files and live listeners alike.
 //! * [`recognise_cloudtrail`], [`recognise_gcp_audit`] and
 //!   [`recognise_azure_activity`] recognise single cloud audit records.
-//! * [`read_log_file`] / [`LogReader`] read whole files (gzip, JSON
+//! * [`read_log_file`] / [`LogReader`] read whole files (gzip, zstd, JSON
 //!   documents, JSON lines or syslog, detected per file and per line) with
 //!   counters and `file:line` warnings.
 //!

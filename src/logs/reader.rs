@@ -1,4 +1,4 @@
-//! Reading log files: format detection, gzip, line limits, counters and
+//! Reading log files: format detection, gzip and zstd, line limits, counters and
 //! warnings. Memory stays bounded whatever the input: lines are streamed
 //! (only a pretty-printed JSON document, up to a limit, is held whole),
 //! over-long lines are skipped without being stored, unmatched records
@@ -11,7 +11,7 @@ use super::gcp;
 use super::ingest::{Ingested, SyslogIngest};
 use super::json::{record_spans, records_array};
 use super::{ConfigEvent, LogError};
-use crate::compress::gzip;
+use crate::compress::{self, Compression};
 use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -64,8 +64,8 @@ impl std::fmt::Display for LogWarning {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LogReadOutcome {
     pub format: LogFormat,
-    /// The file was gzip-compressed.
-    pub gzip: bool,
+    /// How the file was compressed, if it was.
+    pub compression: Option<Compression>,
     /// Lines read (after decompression).
     pub lines: u64,
     pub records: u64,
@@ -188,19 +188,20 @@ impl LogReader {
             azure_ops: BoundedMap::new(MAX_AZURE_OPS),
         };
         let mut br = BufReader::with_capacity(64 << 10, src);
-        let gzip = match gzip::sniff(&mut br) {
-            Ok(g) => g,
+        let compression = match compress::sniff(&mut br) {
+            Ok(c) => c,
             Err(e) => {
                 f.warn(0, format!("read error: {e}"));
                 return f.out;
             }
         };
-        f.out.gzip = gzip;
-        if gzip {
-            let dec = BufReader::with_capacity(64 << 10, gzip::Members::new(br));
-            self.read_text(dec, &mut f);
-        } else {
-            self.read_text(br, &mut f);
+        f.out.compression = compression;
+        match compression {
+            Some(c) => match c.decoder(br) {
+                Ok(dec) => self.read_text(BufReader::with_capacity(64 << 10, dec), &mut f),
+                Err(e) => f.warn(0, format!("read error: {e}")),
+            },
+            None => self.read_text(br, &mut f),
         }
         f.out
     }

@@ -19,7 +19,7 @@
 use std::io::{self, Read};
 
 use super::Frame;
-use crate::compress::{decompress, gzip, zstd};
+use crate::compress::{Compression, decompress};
 use crate::decode::LinkType;
 
 /// Bytes asked of the input per read, and the size of a buffer handed off
@@ -262,19 +262,14 @@ pub fn is_capture_magic(head: &[u8]) -> bool {
         .is_some_and(|m| m == PCAPNG_MAGIC || PCAP_MAGIC.iter().any(|p| p.magic == m))
 }
 
-/// Whether the capture reader is the one to read an input that starts
-/// with `head` (at least its first 6 bytes where it has them): a capture,
-/// a zstd stream (frames or a skippable frame first, as `pzstd` writes),
-/// or the output of a compressor [`Reader::new`] names in its error with
-/// the command that reads it. gzip is left to the caller, which reads
-/// gzip-compressed text too: it looks inside for [`is_capture_magic`].
+/// Whether the capture reader is the one to read an uncompressed input
+/// that starts with `head` (at least its first 6 bytes where it has
+/// them): a capture, or the output of a compressor [`Reader::new`] names
+/// in its error with the command that reads it. gzip and zstd are left to
+/// the caller, which reads compressed text too: it looks inside for
+/// [`is_capture_magic`].
 pub fn is_for_reader(head: &[u8]) -> bool {
-    is_capture_magic(head)
-        || head
-            .get(..4)
-            .and_then(|m| <[u8; 4]>::try_from(m).ok())
-            .is_some_and(|m| m == zstd::FRAME_MAGIC || zstd::is_skippable(m))
-        || compressed_by(head).is_some()
+    is_capture_magic(head) || compressed_by(head).is_some()
 }
 
 /// The compressor whose output starts with `head`, among those not read,
@@ -299,26 +294,14 @@ impl Reader {
     /// its first bytes.
     pub fn new(input: Box<dyn Read + Send>) -> Result<Reader, ReadError> {
         let mut r = Reader::new_raw(input);
-        let head = r
-            .fill(4)
+        r.fill(4)
             .map_err(|e| ReadError::NotACapture(e.to_string()))?;
-        let magic: [u8; 4] = r
-            .buf
-            .get(..4)
-            .filter(|_| head >= 4)
-            .and_then(|m| m.try_into().ok())
-            .unwrap_or([0; 4]);
-        let dec: Option<(Box<dyn Read + Send>, &str)> = if head >= 2 && magic[..2] == gzip::MAGIC {
-            Some((Box::new(gzip::Members::new(r.take_input())), "gunzip"))
-        } else if head >= 4 && (magic == zstd::FRAME_MAGIC || zstd::is_skippable(magic)) {
-            let dec = zstd::Frames::new(r.take_input())
+        if let Some(c) = Compression::of(&r.buf[r.pos..r.end]) {
+            let dec = c
+                .decoder(r.take_input())
                 .map_err(|e| ReadError::NotACapture(e.to_string()))?;
-            Some((Box::new(dec), "unzstd"))
-        } else {
-            None
-        };
-        if let Some((dec, name)) = dec {
-            r = Reader::new_raw(Box::new(decompress::Threaded::spawn(dec, name)));
+            let dec = Box::new(dec);
+            r = Reader::new_raw(Box::new(decompress::Threaded::spawn(dec, c.command())));
         }
         r.header()?;
         Ok(r)

@@ -3,8 +3,8 @@
 //! `conn.log` / `tunnel.log` ([`zeek`]) and Suricata EVE `flow` / `netflow`
 //! events ([`suricata`]), each turned into the one [`FlowRecord`] type.
 //!
-//! Files are plain or gzip (told by the magic bytes, concatenated members
-//! read), one or many; directories are walked. The kind is told per line
+//! Files are plain, gzip or zstd (told by the magic bytes, every member or
+//! frame read), one or many; directories are walked. The kind is told per line
 //! or JSON record by content unless forced. Lines are streamed: memory
 //! holds one line (at most [`MAX_LINE`] bytes) or, for a pretty-printed
 //! JSON document (Azure blobs, `gcloud logging read --format=json`), that
@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::compress::gzip;
+use crate::compress::{self, Compression};
 use crate::source::reader;
 use serde_json::Value;
 
@@ -163,8 +163,8 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<(String, Option<String>)>) {
 /// Is this file for the capture reader rather than a log? Told by its
 /// first bytes as the capture reader tells them
 /// ([`crate::source::reader::is_for_reader`]: pcap in every form it reads,
-/// pcapng, zstd, compressors it names); for gzip, by the first bytes
-/// inside, since gzip-compressed logs are read here. Standard input and
+/// pcapng, compressors it names); for gzip and zstd, by the first bytes
+/// inside, since compressed logs are read here. Standard input and
 /// anything that is not a regular file are taken as captures, as before
 /// log files were read.
 pub fn is_capture(path: &str) -> bool {
@@ -179,11 +179,12 @@ pub fn is_capture(path: &str) -> bool {
         return true;
     };
     let head = first_bytes(f);
-    if head.starts_with(&gzip::MAGIC) {
-        return File::open(path)
-            .is_ok_and(|f| reader::is_capture_magic(&first_bytes(gzip::Members::new(f))));
+    match Compression::of(&head) {
+        Some(c) => File::open(path)
+            .and_then(|f| c.decoder(f))
+            .is_ok_and(|dec| reader::is_capture_magic(&first_bytes(dec))),
+        None => reader::is_for_reader(&head),
     }
-    reader::is_for_reader(&head)
 }
 
 /// Up to the first 6 bytes of `src` (fewer at its end or on an error).
@@ -231,20 +232,17 @@ pub fn read_log_from<R: Read>(
         zeek: None,
     };
     let mut br = BufReader::with_capacity(64 << 10, src);
-    let gzip = match gzip::sniff(&mut br) {
-        Ok(g) => g,
+    let opened = compress::sniff(&mut br).and_then(|c| match c {
+        Some(c) => c.decoder(br).map(Ok),
+        None => Ok(Err(br)),
+    });
+    match opened {
+        Ok(Ok(dec)) => read_text(BufReader::with_capacity(64 << 10, dec), &mut ctx),
+        Ok(Err(plain)) => read_text(plain, &mut ctx),
         Err(e) => {
             ctx.input.error = Some(format!("{name}: read error: {e}"));
             return;
         }
-    };
-    if gzip {
-        read_text(
-            BufReader::with_capacity(64 << 10, gzip::Members::new(br)),
-            &mut ctx,
-        );
-    } else {
-        read_text(br, &mut ctx);
     }
     let names: Vec<&str> = FlowFormat::ALL
         .into_iter()
@@ -313,11 +311,10 @@ fn read_text<R: BufRead>(mut r: R, ctx: &mut Ctx<'_>) {
     };
     let probe = head.get(..head.len().min(4096)).unwrap_or(head);
     if probe.contains(&0) {
-        let what = if matches!(
-            probe.get(..4),
-            Some([0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0xc3, 0xd4] | [0x0a, 0x0d, 0x0d, 0x0a])
-        ) {
-            "a compressed capture (decompress it first)"
+        // Read here only when a log format was forced (or from the fuzz
+        // target): `is_capture` sends captures to the capture reader.
+        let what = if reader::is_capture_magic(probe) {
+            "a capture (pcap or pcapng), not a flow log: `--input-format pcap` reads it"
         } else {
             "binary data, neither a capture (pcap, pcapng) nor a flow log"
         };
