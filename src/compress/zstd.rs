@@ -8,7 +8,8 @@
 //! that way lost every frame but the first (its record cut in two was
 //! reported as a truncated capture). [`Frames`] decodes each frame in
 //! turn, skips skippable frames (their content is metadata, never capture
-//! bytes) and reports bytes after a frame that begin no frame as an error.
+//! bytes), checks each frame's content checksum where it has one, and
+//! reports bytes after a frame that begin no frame as an error.
 use std::io::{self, Read};
 
 use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
@@ -131,8 +132,22 @@ impl<R: Read> Read for Frames<R> {
                 if let Some(e) = self.failed.take() {
                     return Err(e);
                 }
-                // Finished and collected: on to the next frame.
+                // Finished and collected: the content checksum, where the
+                // frame has one, is checked (as `zstd -d` does: a flipped
+                // bit in a block is often still a valid block), then on to
+                // the next frame.
                 self.in_frame = false;
+                if let (Some(want), Some(got)) =
+                    (d.get_checksum_from_data(), d.get_calculated_checksum())
+                {
+                    if want != got {
+                        return Err(invalid(format!(
+                            "zstd: frame {}: content checksum {got:08x} where the frame says \
+                             {want:08x} (its data is corrupt)",
+                            self.frames
+                        )));
+                    }
+                }
             }
             if !self.next_frame()? {
                 return Ok(0);
@@ -229,6 +244,25 @@ mod tests {
         s.extend(&skippable(0, &[1; 100])[..50]);
         assert!(decode_all(&s).is_err());
         assert!(decode_all(b"").is_err(), "no frame at all");
+    }
+
+    #[test]
+    fn a_frame_whose_content_checksum_disagrees_is_an_error_after_its_data() {
+        let a: Vec<u8> = (0..20_000u32).map(|i| (i * 31 % 256) as u8).collect();
+        let good = z(&a);
+        assert_eq!(decode_all(&good).expect("decodes"), a);
+        // The checksum is the frame's last 4 bytes (RFC 8878, 3.1.1):
+        // changed, every block still decodes, so only it can tell.
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 0x40;
+        let mut f = Frames::new(&bad[..]).expect("first frame");
+        let mut out = vec![0u8; a.len()];
+        f.read_exact(&mut out).expect("the data comes first");
+        assert_eq!(out, a);
+        let e = f.read(&mut [0u8; 16]).expect_err("then the mismatch");
+        assert!(e.to_string().contains("content checksum"), "{e}");
+        assert!(decode_all(&bad).is_err());
     }
 
     #[test]
