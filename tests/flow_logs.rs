@@ -223,6 +223,43 @@ fn zstd_flow_logs_of_several_frames_read_as_the_gzip_one() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Flow logs saved by Windows tools start with a UTF-8 byte-order mark:
+/// each reads as the file without it (the same format, records, errors and
+/// sessions), where the mark used to make the first record, or the whole
+/// Azure document, unreadable.
+#[test]
+fn flow_logs_with_a_byte_order_mark_read_as_without_it() {
+    let dir = std::env::temp_dir().join(format!("mirrorwatch-bom-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for name in [
+        "azure/vnet-PT1H.json",
+        "azure/nsg-PT1H.json",
+        "gcp/vpc_flows.jsonl",
+        "aws/custom-v5.log.gz",
+    ] {
+        let mut text = std::fs::read(fixture(name)).expect("fixture");
+        if name.ends_with(".gz") {
+            use std::io::Read;
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(&text[..])
+                .read_to_end(&mut plain)
+                .expect("gunzip");
+            text = plain;
+        }
+        let mut bom = vec![0xef, 0xbb, 0xbf];
+        bom.extend(&text);
+        let path = dir.join(name.replace('/', "-").trim_end_matches(".gz"));
+        std::fs::write(&path, &bom).expect("write");
+        let r = run_inputs(&[path.display().to_string()], &Config::default(), None);
+        let want = read(&[name], None);
+        assert_eq!(r.inputs[0].format, want.inputs[0].format, "{name}");
+        assert_eq!(counts(&r).0, counts(&want).0, "{name}");
+        assert!(!want.sessions.is_empty(), "{name}");
+        assert_eq!(r.sessions.len(), want.sessions.len(), "{name}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn gcp_logging_lines_and_exported_array() {
     let r = read(&["gcp/vpc_flows.jsonl"], None);

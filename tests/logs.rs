@@ -544,6 +544,38 @@ fn truncated_and_corrupt_gzip_warn() {
     assert!(out.warnings.iter().any(|w| w.reason.contains("read error")));
 }
 
+/// A UTF-8 byte-order mark (PowerShell's `Out-File`, Notepad) before any
+/// log reads as the log without it: the same events, counts and warnings,
+/// where it used to make a CloudTrail document 321 malformed syslog lines.
+#[test]
+fn a_byte_order_mark_is_transparent_for_every_format() {
+    for name in [
+        "cisco-ios.log",
+        "junos.log",
+        "aws-mirror.jsonl",
+        "cloudtrail.json",
+        "gcp-audit.jsonl",
+        "azure-activity.jsonl",
+    ] {
+        let plain = std::fs::read(fixture(name)).unwrap();
+        let mut bom = vec![0xef, 0xbb, 0xbf];
+        bom.extend(&plain);
+        let a = LogReader::new(YEAR).read_from(&plain[..], name);
+        let b = LogReader::new(YEAR).read_from(&bom[..], name);
+        assert!(a.recognised > 0, "{name}");
+        assert_eq!(b, a, "{name}");
+        let c = LogReader::new(YEAR).read_from(&gzip(&bom)[..], name);
+        assert_eq!(
+            LogReadOutcome {
+                compression: None,
+                ..c
+            },
+            a,
+            "{name}"
+        );
+    }
+}
+
 fn zstd(data: &[u8]) -> Vec<u8> {
     ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
 }

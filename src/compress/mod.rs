@@ -84,6 +84,31 @@ pub fn sniff(input: &mut impl BufRead) -> io::Result<Option<Compression>> {
     }
 }
 
+/// The UTF-8 byte-order mark that Windows tools (PowerShell's
+/// `Out-File`, Notepad, some Azure exports) put before text.
+pub const UTF8_BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
+
+/// Skips a UTF-8 byte-order mark at the start of `text` (decompressed
+/// already): whether there was one. A log reader that kept it would take
+/// the first line for something else (a JSON document for syslog, a
+/// header for no header) and lose the whole file. A read error is
+/// returned: a decompressor may not give it again.
+pub fn skip_utf8_bom(text: &mut impl BufRead) -> io::Result<bool> {
+    loop {
+        match text.fill_buf() {
+            Ok(b) => {
+                let bom = b.starts_with(&UTF8_BOM);
+                if bom {
+                    text.consume(UTF8_BOM.len());
+                }
+                return Ok(bom);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +133,19 @@ mod tests {
         assert_eq!(Compression::of(&[0x28, 0xb5, 0x2f]), None);
         assert_eq!(Compression::of(b"{\"Records\""), None);
         assert_eq!(Compression::of(&[]), None);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_once_and_only_at_the_start() {
+        let mut r = io::Cursor::new(b"\xef\xbb\xbf{\"a\":1}\n".to_vec());
+        assert!(skip_utf8_bom(&mut r).expect("read"));
+        let mut rest = String::new();
+        r.read_to_string(&mut rest).expect("utf-8");
+        assert_eq!(rest, "{\"a\":1}\n");
+        let mut plain = io::Cursor::new(b"<189>Mar  1 ...".to_vec());
+        assert!(!skip_utf8_bom(&mut plain).expect("read"));
+        assert_eq!(plain.position(), 0);
+        assert!(!skip_utf8_bom(&mut io::Cursor::new(b"\xef\xbb".to_vec())).expect("read"));
     }
 
     #[test]

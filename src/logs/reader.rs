@@ -207,6 +207,10 @@ impl LogReader {
     }
 
     fn read_text<R: BufRead>(&mut self, mut r: R, f: &mut FileCtx<'_>) {
+        if let Err(e) = compress::skip_utf8_bom(&mut r) {
+            f.warn(1, format!("read error: {e}; rest of input skipped"));
+            return;
+        }
         let mut head = Vec::new();
         if let Err(e) = (&mut r).take(PEEK as u64).read_to_end(&mut head) {
             self.read_lines(Cursor::new(head), f);

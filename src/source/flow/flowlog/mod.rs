@@ -298,6 +298,10 @@ fn read_line_capped<R: BufRead>(
 }
 
 fn read_text<R: BufRead>(mut r: R, ctx: &mut Ctx<'_>) {
+    if let Err(e) = compress::skip_utf8_bom(&mut r) {
+        ctx.input.error = Some(format!("{}: read error: {e}", ctx.name));
+        return;
+    }
     // Binary content is no log: say so once rather than warn per line.
     let head = loop {
         match r.fill_buf() {
