@@ -70,7 +70,9 @@ evidence are flushed, and the report is printed with \"interrupted\": true.
 SIGHUP re-reads --config.
 Exit status: 0 on success (a capture cut off mid-record or with an
 unsupported link type is reported as a warning and its frames are kept),
-1 when an input could not be opened or an output could not be written,
+1 when an input (a capture, or a --logs or --flows input of which nothing
+could be read) could not be opened or an output (standard output, alerts,
+evidence) could not be written,
 2 on a usage or configuration error, 3 when --fail-on is given and an
 alert at or above that severity was raised, 130 or 143 when stopped by
 SIGINT or SIGTERM.")]
@@ -128,7 +130,9 @@ session` / `monitor capture` commands), Arista EOS, Juniper (port-mirroring,
 analyzer), AWS CloudTrail Traffic Mirroring calls, GCP packetMirrorings and
 mirroring resources, Azure virtual network TAPs. Lines that match nothing
 are counted, not alerted; malformed records are warnings naming file and
-line.")]
+line. Exit status: 0 on success, 1 when a file could not be read or an
+output (standard output, --alerts) could not be written (the events are
+still printed), 2 on a usage or configuration error.")]
     Logs(LogsArgs),
     /// Read captures of flow exports (NetFlow v5/v9, IPFIX, sFlow v5),
     /// cloud flow logs (AWS VPC, GCP VPC, Azure VNet/NSG) and IDS logs
@@ -509,8 +513,26 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("mirrorwatch: error: {e:#}");
-            ExitCode::from(2)
+            // An output that could not be written is 1, as documented;
+            // anything else that ends the run early is a usage or
+            // configuration error.
+            if e.downcast_ref::<Stdout>().is_some() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
         }
+    }
+}
+
+/// The context of a failed write to standard output (a full disk under
+/// `> file`): exit status 1, and the message says which output it was.
+#[derive(Debug)]
+struct Stdout;
+
+impl std::fmt::Display for Stdout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output could not be written")
     }
 }
 
@@ -535,7 +557,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Logs(a) => run_logs(a),
         Command::Flows(a) => run_flows(a),
         Command::Config(ConfigCommand::Default) => {
-            print!("{}", mirrorwatch::config::DEFAULT_TOML);
+            let mut out = std::io::stdout().lock();
+            out.write_all(mirrorwatch::config::DEFAULT_TOML.as_bytes())
+                .and_then(|()| out.flush())
+                .context(Stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => {
@@ -569,15 +594,13 @@ fn report_out() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
 
 fn print_report(report: &Report, format: Format) -> anyhow::Result<()> {
     let mut stdout = report_out();
-    match format {
-        Format::Table => stdout.write_all(table::render(report).as_bytes())?,
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut stdout, report)?;
-            stdout.write_all(b"\n")?;
-        }
-    }
-    stdout.flush()?;
-    Ok(())
+    let written = match format {
+        Format::Table => stdout.write_all(table::render(report).as_bytes()),
+        Format::Json => serde_json::to_writer_pretty(&mut stdout, report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| stdout.write_all(b"\n")),
+    };
+    written.and_then(|()| stdout.flush()).context(Stdout)
 }
 
 fn exit_code(report: &Report, input_or_output_failed: bool, fail_on: Option<&str>) -> ExitCode {
@@ -658,8 +681,21 @@ fn replay_status(
         eprintln!("mirrorwatch: stopped by signal {sig}: the report covers what was read");
         return ExitCode::from(exit_status(sig));
     }
-    let failed = !files.unreadable.is_empty() || !outcome.output_errors.is_empty();
-    exit_code(&outcome.report, failed, fail_on)
+    // A configuration log or flow input that could not be read at all is
+    // an input that could not be opened: without it, sessions it would
+    // explain are alerted as unexplained.
+    let r = &outcome.report;
+    let logs_unread = r.logs.iter().any(|l| l.error.is_some());
+    let flows_unread = r.flows.as_ref().is_some_and(|f| {
+        f.inputs
+            .iter()
+            .any(|i| i.error.is_some() && i.frames == 0 && i.lines == 0)
+    });
+    let failed = !files.unreadable.is_empty()
+        || !outcome.output_errors.is_empty()
+        || logs_unread
+        || flows_unread;
+    exit_code(r, failed, fail_on)
 }
 
 fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -791,13 +827,15 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(p, _)| incident::hash_file("flows", p)),
     );
-    let alerts = match &a.out.alerts {
-        Some(p) => match AlertWriter::open(p) {
-            Ok(w) => Some(w),
-            Err(e) => return Ok(output_failed(&format!("{p}: cannot open alerts file: {e}"))),
-        },
-        None => None,
+    let alerts = match AlertWriter::open_outputs(
+        a.out.alerts.as_deref(),
+        a.out.alerts_format,
+        a.out.alerts_syslog.as_deref(),
+    ) {
+        Ok(w) => w,
+        Err(e) => return Ok(output_failed(&e)),
     };
+    let syslog_stats = alerts.as_ref().and_then(AlertWriter::syslog_stats);
     let evidence = match open_evidence(a.out.evidence.as_deref(), &cfg) {
         Ok(w) => w,
         Err(code) => return Ok(code),
@@ -860,6 +898,7 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
             )));
         }
     }
+    syslog_warning(syslog_stats.as_deref());
     print_file_problems(&r.files);
     Ok(replay_status(&r.outcome, &r.files, a.fail_on.as_deref()))
 }
@@ -926,8 +965,13 @@ fn print_flow_warnings(f: Option<&mirrorwatch::source::flow::intake::FlowSummary
         for w in &i.warnings {
             eprintln!("mirrorwatch: warning: {w}");
         }
-        if let Some(e) = &i.error {
-            eprintln!("mirrorwatch: warning: {e}");
+        match &i.error {
+            // Nothing read: exit status 1 (`replay_status`).
+            Some(e) if i.frames == 0 && i.lines == 0 => eprintln!("mirrorwatch: error: {e}"),
+            Some(e) => {
+                eprintln!("mirrorwatch: warning: {e}; the records before it are in the report")
+            }
+            None => {}
         }
     }
 }
@@ -962,15 +1006,15 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
         eprintln!("mirrorwatch: error: {e}");
     }
     let mut stdout = report_out();
-    match a.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &report)?;
-            writeln!(stdout)?;
-        }
-        Format::Table => stdout.write_all(mirrorwatch::flows::render_table(&report).as_bytes())?,
-    }
-    stdout.flush()?;
-    let mut failed = false;
+    let written = match a.format {
+        Format::Json => serde_json::to_writer_pretty(&mut stdout, &report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(stdout)),
+        Format::Table => stdout.write_all(mirrorwatch::flows::render_table(&report).as_bytes()),
+    };
+    written.and_then(|()| stdout.flush()).context(Stdout)?;
+    // An alert that could not be written is an output that failed.
+    let mut failed = !report.output_errors.is_empty();
     for i in &report.inputs {
         for w in &i.warnings {
             eprintln!("mirrorwatch: warning: {w}");
@@ -1007,10 +1051,12 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
 fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     use mirrorwatch::detect::Engine;
     let cfg = load_config(a.config.as_ref())?;
+    // An output that cannot be opened is exit status 1, as documented.
     let mut alert_writer = match &a.alerts {
-        Some(p) => {
-            Some(AlertWriter::open(p).with_context(|| format!("{p}: cannot open alerts file"))?)
-        }
+        Some(p) => match AlertWriter::open(p) {
+            Ok(w) => Some(w),
+            Err(e) => return Ok(output_failed(&format!("{p}: cannot open alerts file: {e}"))),
+        },
         None => None,
     };
     let mut engine = Engine::new(&cfg);
@@ -1022,14 +1068,29 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     for al in engine.drain_alerts() {
         *alert_counts.entry(al.kind.as_str()).or_insert(0u64) += 1;
         if let Some(w) = alert_writer.as_mut() {
-            w.write(&al)?;
+            // A failed write keeps the line queued (retried by the next
+            // write and the flush); what is still queued is reported below,
+            // after the events are printed.
+            let _ = w.write(&al);
         }
     }
-    if let Some(w) = alert_writer.as_mut() {
-        w.flush()?;
+    let mut output_errors = Vec::new();
+    if let (Some(w), Some(p)) = (alert_writer.as_mut(), a.alerts.as_deref()) {
+        let _ = w.flush();
+        if let Some((n, e)) = w.failing() {
+            output_errors.push(format!("{p}: {n} alerts could not be written: {e}"));
+        }
+        if w.dropped > 0 {
+            output_errors.push(format!(
+                "{p}: {} alerts dropped while the output failed (queue full)",
+                w.dropped
+            ));
+        }
     }
     let events = engine.config_events();
-    let mut stdout = report_out();
+    // Rendered whole, then written: a failed write to standard output is
+    // one error, exit status 1.
+    let mut stdout: Vec<u8> = Vec::new();
     match a.format {
         Format::Json => {
             serde_json::to_writer_pretty(
@@ -1079,10 +1140,16 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
-    // Dropping a buffered writer would lose a failed last write unseen.
-    stdout.flush()?;
-    drop(stdout);
-    let mut failed = false;
+    {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&stdout)
+            .and_then(|()| out.flush())
+            .context(Stdout)?;
+    }
+    for e in &output_errors {
+        eprintln!("mirrorwatch: error: {e}");
+    }
+    let mut failed = !output_errors.is_empty();
     for s in &summaries {
         for w in &s.warnings {
             eprintln!("mirrorwatch: warning: {w}");

@@ -470,6 +470,7 @@ fn a_report_to_a_full_disk_is_an_error_not_a_silent_loss() {
             vec!["logs", "--format", "table", log.as_str()],
         ),
         ("logs json", vec!["logs", "--format", "json", log.as_str()]),
+        ("config default", vec!["config", "default"]),
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
             .args(&args)
@@ -483,16 +484,99 @@ fn a_report_to_a_full_disk_is_an_error_not_a_silent_loss() {
             .output()
             .expect("run mirrorwatch");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success(),
+        // 1, as --help says of an output that could not be written (not
+        // 2, a usage error, nor a panic's 101).
+        assert_eq!(
+            out.status.code(),
+            Some(1),
             "{what}: exit {:?} on a full disk",
             out.status
         );
         assert!(
-            err.contains("No space left"),
-            "{what}: stderr does not say why:\n{err}"
+            err.contains("standard output") && err.contains("No space left"),
+            "{what}: stderr does not say which output and why:\n{err}"
         );
     }
+}
+
+/// Alerts that cannot be written are exit status 1 for every command that
+/// writes them, with the count and the file named, and what was read is
+/// still printed; a configuration log or flow input given to `replay` and
+/// not readable at all is an input that could not be opened (1), since
+/// without it the sessions it would explain are alerted as unexplained;
+/// `report` writes alerts in the `--alerts-format` it is given.
+#[test]
+fn alerts_not_written_and_inputs_not_read_are_exit_status_1() {
+    let full = Path::new("/dev/full");
+    if !full.exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let log = s(&fixtures.join("logs/cloudtrail.json"));
+    let flows = s(&fixtures.join("flows/aws"));
+    let pcap = s(&scenario("erspan2.pcap"));
+    for (what, args, printed) in [
+        (
+            "logs",
+            vec!["logs", "--alerts", "/dev/full", log.as_str()],
+            "mirror configuration events",
+        ),
+        (
+            "flows",
+            vec!["flows", "--alerts", "/dev/full", flows.as_str()],
+            "session(s)",
+        ),
+        (
+            "replay",
+            vec!["replay", "--alerts", "/dev/full", pcap.as_str()],
+            "session(s)",
+        ),
+    ] {
+        let out = common::mirrorwatch(&args, LIMIT);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(
+            err.contains("/dev/full: ") && err.contains("alerts could not be written"),
+            "{what}: {err}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(printed),
+            "{what}: the results are not printed"
+        );
+    }
+    let missing = "/nonexistent/mirrorwatch-input";
+    for opt in ["--logs", "--flows"] {
+        let out = common::mirrorwatch(&["replay", opt, missing, &pcap], LIMIT);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{opt}: {err}");
+        assert!(err.contains(missing), "{opt}: {err}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("session(s)"));
+    }
+    let d = tmpdir("report-eve");
+    let alerts = d.join("alerts.eve.json");
+    let out = common::mirrorwatch(
+        &[
+            "report",
+            "--alerts",
+            &s(&alerts),
+            "--alerts-format",
+            "eve",
+            "--markdown",
+            &s(&d.join("r.md")),
+            &pcap,
+        ],
+        LIMIT,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&alerts).expect("alerts written");
+    let first: serde_json::Value =
+        serde_json::from_str(text.lines().next().expect("an alert")).expect("json");
+    assert_eq!(first["event_type"], "alert", "{first}");
 }
 
 /// Runs `cmd` with `input` on its standard input; its standard output.

@@ -647,6 +647,10 @@ fn zstd_is_transparent_for_every_format() {
 fn open_errors_are_errors() {
     let err = read_log_file(&fixture("does-not-exist.log"), YEAR).unwrap_err();
     assert!(err.to_string().contains("does-not-exist.log"));
+    // A directory opens but is no log: an error, not a read warning.
+    let dir = fixture("");
+    let err = read_log_file(&dir, YEAR).unwrap_err();
+    assert!(err.to_string().contains("a directory"), "{err}");
 }
 
 /// Deterministic xorshift for the mutation test.

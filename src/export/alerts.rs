@@ -197,6 +197,11 @@ impl AlertWriter {
         }
     }
 
+    /// The file written to (None for standard output or a stream).
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
     /// Lines waiting for the output, and why, while it fails.
     pub fn failing(&self) -> Option<(usize, &str)> {
         self.last_error

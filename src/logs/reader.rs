@@ -171,10 +171,18 @@ impl LogReader {
     }
 
     pub fn read_file(&mut self, path: &Path) -> Result<LogReadOutcome, LogError> {
-        let file = File::open(path).map_err(|source| LogError::Open {
+        let open = |source| LogError::Open {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let file = File::open(path).map_err(open)?;
+        // A directory opens, and fails at the first read: say so now.
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(open(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "a directory, not a log file (give the files in it)",
+            )));
+        }
         Ok(self.read_from(file, &path.display().to_string()))
     }
 

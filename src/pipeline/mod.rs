@@ -673,13 +673,14 @@ impl Pipeline {
     /// The report of what was read, and the output errors.
     pub fn outcome(mut self, files: Vec<FileReport>, signal: Option<i32>) -> Outcome {
         if let Some(w) = &self.sinks.alerts {
+            let name = w.path().unwrap_or("alerts");
             if let Some((n, e)) = w.failing() {
                 self.output_errors
-                    .push(format!("alerts: {n} alerts could not be written: {e}"));
+                    .push(format!("{name}: {n} alerts could not be written: {e}"));
             }
             if w.dropped > 0 {
                 self.output_errors.push(format!(
-                    "alerts: {} alerts dropped while the output failed (queue full)",
+                    "{name}: {} alerts dropped while the output failed (queue full)",
                     w.dropped
                 ));
             }
