@@ -65,8 +65,8 @@ Files are read in order into one session table; `-` reads standard input.
 --flows inputs are read after the captures: a session seen in packets and
 in flow records is one session, seen_by both, alerted once. Export
 datagrams inside the captures (UDP to flows.collector_ports) count too.
-SIGINT or SIGTERM stops reading: what was read is judged, alerts and
-evidence are flushed, and the report is printed with \"interrupted\": true.
+SIGINT or SIGTERM stops reading, also from a pipe or FIFO that sends
+nothing more: what was read is judged, alerts and evidence are flushed, and the report is printed with \"interrupted\": true.
 SIGHUP re-reads --config.
 Exit status: 0 on success (a capture cut off mid-record or with an
 unsupported link type is reported as a warning and its frames are kept),

@@ -328,6 +328,97 @@ fn signal_mid_replay_leaves_whole_outputs_and_a_partial_report() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// `tcpdump -w - | mirrorwatch replay -` on a quiet link: frames came,
+/// then the writer keeps the pipe open and sends nothing. SIGTERM still
+/// stops the replay at once (with one worker and with none): the frames
+/// read are judged and reported, their alerts written, and the record the
+/// pipe cut short is named; a FIFO no writer opens stops as well.
+#[test]
+fn a_signal_stops_a_replay_whose_pipe_or_fifo_sends_nothing() {
+    use std::io::Write;
+    let d = tmpdir("quiet-pipe");
+    let capture = std::fs::read(scenario("erspan3.pcap")).expect("capture");
+    for workers in ["0", "1"] {
+        let alerts = d.join(format!("alerts-{workers}.jsonl"));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+            .args([
+                "replay",
+                "--workers",
+                workers,
+                "--format",
+                "json",
+                "--alerts",
+            ])
+            .arg(&alerts)
+            .arg("-")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Part of the capture, cut inside a record; the pipe stays open.
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(&capture[..4000]).expect("write");
+        stdin.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(700));
+        // SAFETY: kill with a valid pid and signal.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let start = std::time::Instant::now();
+        let out = stopped_within(child, Duration::from_secs(3));
+        drop(stdin);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "--workers {workers}: stopped after {:?}",
+            start.elapsed()
+        );
+        assert_eq!(out.status.code(), Some(143), "--workers {workers}");
+        let r = json(&out);
+        assert_eq!(r["interrupted"], true);
+        assert_eq!(r["packets"], 10, "--workers {workers}: {r}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("-: capture cut off after packet 10"), "{err}");
+        let text = std::fs::read_to_string(&alerts).expect("alerts");
+        assert_eq!(text.lines().count(), 2, "--workers {workers}: {text}");
+    }
+    let fifo = d.join("nobody-writes");
+    assert!(common::sh(&format!("mkfifo {}", fifo.display())));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        .arg("replay")
+        .arg(&fifo)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill with a valid pid and signal.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = std::time::Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(143));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stopped before its file header came"), "{err}");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// The output of `child` once it has exited; killed (and so failing the
+/// caller's checks on time and status) if it has not within `limit`.
+fn stopped_within(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() && start.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if child.try_wait().expect("wait").is_none() {
+        let _ = child.kill();
+    }
+    child.wait_with_output().expect("output")
+}
+
 /// An alerts file or evidence directory that cannot be opened is exit
 /// status 1 with one line naming it, as `replay --help` says, with or
 /// without --listen.

@@ -256,6 +256,10 @@ impl Pipeline {
             }
         }
         let mut files = FileSource::new(paths, pace);
+        // This thread reads: a signal must end a pipe that gives nothing.
+        if let Some(s) = &ctl.signals {
+            files.stop_on(s.stop_flag());
+        }
         let signal = self.drive(&mut files, ctl);
         files.close_current();
         (signal, files)

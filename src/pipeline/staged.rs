@@ -181,7 +181,9 @@ impl StagedSource {
         let (back, pool) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT * (decoders + 1));
         let stop = Arc::new(AtomicBool::new(false));
         let file = Arc::new(AtomicUsize::new(0));
-        let src = FileSource::new(paths.clone(), None);
+        let mut src = FileSource::new(paths.clone(), None);
+        // A stop (a signal) ends a pipe or FIFO that gives nothing more.
+        src.stop_on(stop.clone());
         let (st, f) = (stop.clone(), file.clone());
         let mut decode_threads = Vec::new();
         let (reader, batches) = if decoders == 0 {

@@ -1,5 +1,7 @@
 //! Capture files read in order as one stream of frames, optionally paced
 //! at the capture's own rate.
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -74,6 +76,8 @@ pub struct FileSource {
     spares: Vec<Vec<u8>>,
     pub reports: Vec<FileReport>,
     pub problems: FileProblems,
+    /// Ends inputs that can block for ever ([`FileSource::stop_on`]).
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl FileSource {
@@ -92,7 +96,14 @@ impl FileSource {
             spares: Vec::new(),
             reports: Vec::new(),
             problems: FileProblems::default(),
+            stop: None,
         }
+    }
+
+    /// Standard input, FIFOs and devices are read so that setting `stop`
+    /// ends them, even while no byte comes ([`super::stream`]).
+    pub fn stop_on(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = Some(stop);
     }
 
     /// Frames and wire bytes read so far, over all files (closed ones and
@@ -205,7 +216,7 @@ impl FileSource {
                         return false;
                     };
                     self.next += 1;
-                    match CaptureFile::open(&path) {
+                    match CaptureFile::open_stoppable(&path, self.stop.as_ref()) {
                         Ok(mut f) => {
                             if let LinkType::Unsupported(dlt) = f.linktype() {
                                 self.problems.unsupported.push((path, dlt));

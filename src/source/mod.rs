@@ -7,6 +7,7 @@ pub mod flow;
 pub mod live;
 pub mod prepared;
 pub mod reader;
+pub mod stream;
 pub mod syslog;
 
 use std::io::Read;
@@ -137,21 +138,58 @@ impl CaptureFile {
     /// once and its format sniffed from the bytes read, so FIFOs and
     /// `<(cmd)` read like files.
     pub fn open(path: &str) -> Result<Self, SourceError> {
+        Self::open_stoppable(path, None)
+    }
+
+    /// [`CaptureFile::open`], and with `stop`, an input that can block for
+    /// ever (standard input that is not a file, a FIFO, a device) is read
+    /// on a thread of its own and ends when `stop` is set
+    /// ([`stream::Stoppable`]).
+    pub fn open_stoppable(
+        path: &str,
+        stop: Option<&std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<Self, SourceError> {
         let open_err = |reason: String| SourceError::Open {
             path: path.to_owned(),
             reason,
         };
         let input: Box<dyn Read + Send> = if path == "-" {
-            Box::new(std::io::stdin())
+            match stop {
+                Some(stop) if !stdin_is_a_file() => Box::new(
+                    stream::Stoppable::spawn(
+                        "-",
+                        || Ok(Box::new(std::io::stdin()) as Box<dyn Read + Send>),
+                        stop.clone(),
+                    )
+                    .map_err(|e| open_err(e.to_string()))?,
+                ),
+                _ => Box::new(std::io::stdin()),
+            }
         } else {
-            match std::fs::metadata(path) {
+            let meta = match std::fs::metadata(path) {
                 Err(e) => return Err(open_err(e.to_string())),
                 Ok(m) if m.is_dir() => return Err(open_err("is a directory".to_owned())),
-                Ok(_) => {}
+                Ok(m) => m,
+            };
+            match stop {
+                // A FIFO's open waits for a writer: on the thread too.
+                Some(stop) if !meta.is_file() => {
+                    let p = path.to_owned();
+                    Box::new(
+                        stream::Stoppable::spawn(
+                            path,
+                            move || Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read + Send>),
+                            stop.clone(),
+                        )
+                        .map_err(|e| open_err(e.to_string()))?,
+                    )
+                }
+                _ => Box::new(std::fs::File::open(path).map_err(|e| open_err(e.to_string()))?),
             }
-            Box::new(std::fs::File::open(path).map_err(|e| open_err(e.to_string()))?)
         };
+        let stopped = || stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
         let reader = reader::Reader::new(input).map_err(|e| match e {
+            _ if stopped() => open_err("stopped before its file header came".to_owned()),
             reader::ReadError::NotACapture(m) => {
                 open_err(format!("not a pcap or pcapng capture ({m})"))
             }
@@ -254,6 +292,18 @@ impl CaptureFile {
     pub fn take_error(&mut self) -> Option<SourceError> {
         self.error.take()
     }
+}
+
+/// Whether standard input is a regular file (`< capture.pcap`), whose
+/// reads never wait for a writer.
+fn stdin_is_a_file() -> bool {
+    use std::os::fd::AsFd;
+    std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.is_file())
 }
 
 /// Reads every frame of `path` with our reader and nothing else done.
