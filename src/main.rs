@@ -668,12 +668,24 @@ fn print_file_problems(files: &mirrorwatch::source::files::FileProblems) {
     }
 }
 
+/// A warning per capture whose malformed pcapng blocks were skipped: the
+/// packets in them are not in the report.
+fn print_malformed_blocks(report: &Report) {
+    for f in report.files.iter().filter(|f| f.malformed_blocks > 0) {
+        eprintln!(
+            "mirrorwatch: warning: {}: {} malformed pcapng block(s) skipped; the frames in them are not in the report",
+            f.path, f.malformed_blocks
+        );
+    }
+}
+
 /// The exit status of a finished replay.
 fn replay_status(
     outcome: &pipeline::Outcome,
     files: &mirrorwatch::source::files::FileProblems,
     fail_on: Option<&str>,
 ) -> ExitCode {
+    print_malformed_blocks(&outcome.report);
     for e in &outcome.output_errors {
         eprintln!("mirrorwatch: error: {e}");
     }

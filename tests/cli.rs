@@ -799,3 +799,49 @@ fn kuznetzov_modified_pcap_reads_as_libpcap_reads_it() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A pcapng block the reader skips as malformed (here a packet of an
+/// interface no block described) loses the packet in it: the table says
+/// so beside the decode errors, and stderr warns, where only the JSON's
+/// `files[].malformed_blocks` told it.
+#[test]
+fn malformed_pcapng_blocks_are_shown_in_the_table_and_warned_about() {
+    use mirrorwatch_pcapfile::pcapng_block as block;
+    let src = std::fs::read(scenario("erspan3.pcap")).expect("capture");
+    let spans = common::pcap_spans(&src).expect("a whole pcap");
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&u64::MAX.to_le_bytes());
+    let mut b = block(0x0a0d_0d0a, &shb);
+    let mut idb = 1u16.to_le_bytes().to_vec();
+    idb.extend_from_slice(&[0, 0]);
+    idb.extend_from_slice(&262_144u32.to_le_bytes());
+    b.extend(block(1, &idb));
+    for (i, &(start, end)) in spans.iter().take(5).enumerate() {
+        let data = &src[start + 16..end];
+        // The third packet names interface 7: there is only interface 0.
+        let mut epb = (if i == 2 { 7u32 } else { 0 }).to_le_bytes().to_vec();
+        epb.extend_from_slice(&[0; 8]);
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(data);
+        b.extend(block(6, &epb));
+    }
+    let d = tmpdir("malformed-block");
+    let p = d.join("bad-interface.pcapng");
+    std::fs::write(&p, &b).expect("write");
+    let out = common::mirrorwatch(&["replay", &s(&p)], LIMIT);
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("4 packets"), "{table}");
+    assert!(
+        table.contains(&format!(
+            "blocks skipped: {}: 1 malformed, 0 of unknown type",
+            s(&p)
+        )),
+        "{table}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 malformed pcapng block(s) skipped"), "{err}");
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -201,6 +201,18 @@ pub fn render(r: &Report) -> String {
             .collect();
         let _ = writeln!(out, "decode errors: {total} ({})", list.join(", "));
     }
+    // pcapng blocks the reader skipped: malformed ones lost what they held.
+    for f in r
+        .files
+        .iter()
+        .filter(|f| f.malformed_blocks > 0 || f.skipped_blocks > 0)
+    {
+        let _ = writeln!(
+            out,
+            "blocks skipped: {}: {} malformed, {} of unknown type",
+            f.path, f.malformed_blocks, f.skipped_blocks
+        );
+    }
     out
 }
 
