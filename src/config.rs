@@ -538,6 +538,14 @@ impl Config {
                 ));
             }
         }
+        // Ten years: times in microseconds are i64, and a window near
+        // i64::MAX seconds overflowed the correlation's arithmetic.
+        if self.correlation.window_s > MAX_CORRELATION_WINDOW_S {
+            return Err(format!(
+                "correlation.window_s = {}: must be at most {MAX_CORRELATION_WINDOW_S} (ten years)",
+                self.correlation.window_s
+            ));
+        }
         if self.alerts.spike_factor.is_nan() || self.alerts.spike_factor <= 1.0 {
             return Err(format!(
                 "alerts.spike_factor = {}: must be greater than 1",
@@ -589,6 +597,9 @@ impl Config {
 /// Largest accepted duplicate or payload table cap (entries).
 pub const MAX_TABLE_ENTRIES: usize = 1 << 28;
 
+/// Longest `correlation.window_s`: ten years.
+pub const MAX_CORRELATION_WINDOW_S: u64 = 10 * 366 * 86_400;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,6 +632,19 @@ mod tests {
             "{e}"
         );
         let max = format!("[duplicates]\npayload_table_entries = {MAX_TABLE_ENTRIES}\n");
+        assert!(Config::parse(&max, "t").is_ok());
+    }
+
+    #[test]
+    fn a_correlation_window_past_ten_years_is_rejected() {
+        let e = Config::parse("[correlation]\nwindow_s = 9223372036854775807\n", "t")
+            .expect_err("too long")
+            .to_string();
+        assert!(
+            e.contains("correlation.window_s") && e.contains("at most"),
+            "{e}"
+        );
+        let max = format!("[correlation]\nwindow_s = {MAX_CORRELATION_WINDOW_S}\n");
         assert!(Config::parse(&max, "t").is_ok());
     }
 
@@ -728,7 +752,7 @@ max_open_files = 64
 # With --logs / --syslog-listen: a configuration event (device syslog,
 # CloudTrail, GCP, Azure) explains a session with the same destination and
 # the same ERSPAN id / VNI (where both are known) seen within this many
-# seconds of it.
+# seconds of it (at most ten years, 316224000).
 window_s = 86400
 
 [http]
