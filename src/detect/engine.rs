@@ -1190,9 +1190,6 @@ pub fn evidence_file_name(k: &SessionKey) -> String {
     format!("{}_{}_{}_{}.pcap", k.encap, k.src, k.dst, id).replace(':', "-")
 }
 
-/// The fingerprint key: fixed so that replays are reproducible; change it
-/// with `MIRRORWATCH_FINGERPRINT_KEY` (four numbers) to resist crafted
-/// collisions.
 /// Feeds an Ethernet frame to an engine through a default decoder (unit
 /// tests of the modules that read an engine's state).
 #[cfg(test)]
@@ -1222,6 +1219,9 @@ pub(crate) fn fingerprint_key_for_tests() -> [u64; 4] {
     fingerprint_key()
 }
 
+/// The fingerprint key: fixed so that replays are reproducible; change it
+/// with `MIRRORWATCH_FINGERPRINT_KEY` (four numbers) to resist crafted
+/// collisions.
 fn fingerprint_key() -> [u64; 4] {
     let fixed = [
         0x6d69_7272_6f72_7761,
