@@ -433,6 +433,7 @@ fn malformed_input_warns_and_continues() {
             (8, "not a syslog record"),
             (9, "record is not a JSON object"),
             (11, "invalid UTF-8 or control characters; decoded lossily"),
+            (12, "mirror configuration event with no valid time"),
             (13, "invalid JSON"),
         ]
     );

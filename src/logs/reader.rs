@@ -137,6 +137,16 @@ impl FileCtx<'_> {
         match res {
             Ingested::Event(e) => {
                 self.out.recognised += 1;
+                // Kept (it still says who changed what), but an event with
+                // no time explains no session: said, not silently.
+                if e.time_us.is_none() {
+                    self.warn(
+                        line,
+                        "mirror configuration event with no valid time: it is listed but \
+                         explains no session"
+                            .to_owned(),
+                    );
+                }
                 self.out.events.push(*e);
             }
             Ingested::Unmatched => self.out.unmatched += 1,
@@ -631,7 +641,17 @@ mod tests {
         assert_eq!(out.unmatched, 2);
         assert_eq!(out.malformed, 4, "{:?}", out.warnings);
         let origins: Vec<&str> = out.warnings.iter().map(|w| w.origin.as_str()).collect();
-        assert_eq!(origins, vec!["mem:3", "mem:5", "mem:6", "mem:7"]);
+        // The event itself has no eventTime: said on its line too.
+        assert_eq!(origins, vec!["mem:3", "mem:5", "mem:6", "mem:7", "mem:7"]);
+        assert_eq!(
+            out.warnings
+                .iter()
+                .filter(|w| w.reason.contains("no valid time"))
+                .count(),
+            1,
+            "{:?}",
+            out.warnings
+        );
     }
 
     #[test]
