@@ -1221,26 +1221,65 @@ pub(crate) fn fingerprint_key_for_tests() -> [u64; 4] {
 
 /// The fingerprint key: fixed so that replays are reproducible; change it
 /// with `MIRRORWATCH_FINGERPRINT_KEY` (four numbers) to resist crafted
-/// collisions.
+/// collisions. Read once per process; a value that is not four numbers is
+/// warned about (once) and the fixed key is used.
 fn fingerprint_key() -> [u64; 4] {
-    let fixed = [
+    static KEY: std::sync::OnceLock<[u64; 4]> = std::sync::OnceLock::new();
+    *KEY.get_or_init(|| {
+        let value = std::env::var("MIRRORWATCH_FINGERPRINT_KEY").ok();
+        let (key, bad) = parse_fingerprint_key(value.as_deref());
+        if bad {
+            tracing::warn!(
+                "MIRRORWATCH_FINGERPRINT_KEY is not four comma-separated 64-bit numbers; \
+                 the fixed fingerprint key is used"
+            );
+        }
+        key
+    })
+}
+
+/// The key a `MIRRORWATCH_FINGERPRINT_KEY` value gives, and whether the
+/// value was set but unusable (then the fixed key).
+fn parse_fingerprint_key(value: Option<&str>) -> ([u64; 4], bool) {
+    const FIXED: [u64; 4] = [
         0x6d69_7272_6f72_7761,
         0x7463_6820_7631_2e30,
         0x5431_3032_302e_3030,
         0x3120_6475_706c_6963,
     ];
-    std::env::var("MIRRORWATCH_FINGERPRINT_KEY")
-        .ok()
-        .and_then(|v| {
-            let n: Vec<u64> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-            <[u64; 4]>::try_from(n).ok()
-        })
-        .unwrap_or(fixed)
+    let Some(v) = value else {
+        return (FIXED, false);
+    };
+    let n: Result<Vec<u64>, _> = v.split(',').map(|x| x.trim().parse::<u64>()).collect();
+    match n.ok().and_then(|n| <[u64; 4]>::try_from(n).ok()) {
+        Some(k) => (k, false),
+        None => (FIXED, true),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fingerprint_key_that_is_not_four_numbers_is_said_to_be_unusable() {
+        let (fixed, bad) = parse_fingerprint_key(None);
+        assert!(!bad);
+        assert_eq!(
+            parse_fingerprint_key(Some("1, 2,3,4")),
+            ([1, 2, 3, 4], false)
+        );
+        for v in [
+            "",
+            "1,2,3",
+            "1,2,3,4,5",
+            "1,2,x,4",
+            "1,2,3,-4",
+            "1,2,3,18446744073709551616",
+        ] {
+            assert_eq!(parse_fingerprint_key(Some(v)), (fixed, true), "{v:?}");
+        }
+    }
 
     #[test]
     fn pipeline_is_first_in_first_out_and_holds_pipeline_entries() {
