@@ -618,6 +618,17 @@ fn output_failed(msg: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// The alert outputs of `--alerts` / `--alerts-syslog`, if given; one that
+/// cannot be opened is exit status 1.
+fn open_alerts(out: &Outputs) -> Result<Option<AlertWriter>, ExitCode> {
+    AlertWriter::open_outputs(
+        out.alerts.as_deref(),
+        out.alerts_format,
+        out.alerts_syslog.as_deref(),
+    )
+    .map_err(|e| output_failed(&e))
+}
+
 /// The evidence writer of `--evidence DIR`, if given; a directory that
 /// cannot be created is exit status 1.
 fn open_evidence(
@@ -754,13 +765,9 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     // An output that cannot be opened is exit status 1, as documented.
-    let alerts = match AlertWriter::open_outputs(
-        a.out.alerts.as_deref(),
-        a.out.alerts_format,
-        a.out.alerts_syslog.as_deref(),
-    ) {
+    let alerts = match open_alerts(&a.out) {
         Ok(w) => w,
-        Err(e) => return Ok(output_failed(&e)),
+        Err(code) => return Ok(code),
     };
     let evidence = match open_evidence(a.out.evidence.as_deref(), &cfg) {
         Ok(w) => w,
@@ -839,13 +846,9 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(p, _)| incident::hash_file("flows", p)),
     );
-    let alerts = match AlertWriter::open_outputs(
-        a.out.alerts.as_deref(),
-        a.out.alerts_format,
-        a.out.alerts_syslog.as_deref(),
-    ) {
+    let alerts = match open_alerts(&a.out) {
         Ok(w) => w,
-        Err(e) => return Ok(output_failed(&e)),
+        Err(code) => return Ok(code),
     };
     let syslog_stats = alerts.as_ref().and_then(AlertWriter::syslog_stats);
     let evidence = match open_evidence(a.out.evidence.as_deref(), &cfg) {

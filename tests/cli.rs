@@ -809,14 +809,7 @@ fn malformed_pcapng_blocks_are_shown_in_the_table_and_warned_about() {
     use mirrorwatch_pcapfile::pcapng_block as block;
     let src = std::fs::read(scenario("erspan3.pcap")).expect("capture");
     let spans = common::pcap_spans(&src).expect("a whole pcap");
-    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
-    shb.extend_from_slice(&[1, 0, 0, 0]);
-    shb.extend_from_slice(&u64::MAX.to_le_bytes());
-    let mut b = block(0x0a0d_0d0a, &shb);
-    let mut idb = 1u16.to_le_bytes().to_vec();
-    idb.extend_from_slice(&[0, 0]);
-    idb.extend_from_slice(&262_144u32.to_le_bytes());
-    b.extend(block(1, &idb));
+    let mut b = common::pcapng_ethernet_start(&[]);
     for (i, &(start, end)) in spans.iter().take(5).enumerate() {
         let data = &src[start + 16..end];
         // The third packet names interface 7: there is only interface 0.

@@ -67,18 +67,8 @@ use mirrorwatch_pcapfile::pcapng_block as block;
 /// `records` as a pcapng whose one (Ethernet) interface has `if_tsresol`
 /// 9: timestamps in nanoseconds.
 fn write_nanosecond_pcapng(records: &[Record], path: &Path) {
-    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
-    shb.extend_from_slice(&[1, 0, 0, 0]);
-    shb.extend_from_slice(&u64::MAX.to_le_bytes());
-    let mut b = block(0x0a0d_0d0a, &shb);
-    let mut idb = 1u16.to_le_bytes().to_vec();
-    idb.extend_from_slice(&[0, 0]);
-    idb.extend_from_slice(&262_144u32.to_le_bytes());
-    idb.extend_from_slice(&9u16.to_le_bytes());
-    idb.extend_from_slice(&1u16.to_le_bytes());
-    idb.extend_from_slice(&[9, 0, 0, 0]);
-    idb.extend_from_slice(&[0; 4]);
-    b.extend(block(1, &idb));
+    // if_tsresol (code 9, length 1) = 9, then end of options.
+    let mut b = common::pcapng_ethernet_start(&[9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
     for (s, ns, orig, d) in records {
         let ts = u64::from(*s) * 1_000_000_000 + u64::from(*ns);
         let mut epb = 0u32.to_le_bytes().to_vec();

@@ -151,6 +151,24 @@ pub fn mirrorwatch(args: &[&str], limit: Duration) -> Output {
     }
 }
 
+/// The start of a little-endian pcapng: a section header block (version
+/// 1.0, section length unknown) and one Ethernet interface (snap length
+/// 262,144) with the option bytes `idb_options` (end-of-options included
+/// by the caller when there are options).
+pub fn pcapng_ethernet_start(idb_options: &[u8]) -> Vec<u8> {
+    use mirrorwatch_pcapfile::pcapng_block as block;
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&u64::MAX.to_le_bytes());
+    let mut b = block(0x0a0d_0d0a, &shb);
+    let mut idb = 1u16.to_le_bytes().to_vec();
+    idb.extend_from_slice(&[0, 0]);
+    idb.extend_from_slice(&262_144u32.to_le_bytes());
+    idb.extend_from_slice(idb_options);
+    b.extend(block(1, &idb));
+    b
+}
+
 /// The records of the classic pcap `b` (either byte order) as byte ranges,
 /// record header included, up to the first one the file cuts short; None
 /// when `b` is not a classic pcap.
