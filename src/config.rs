@@ -215,18 +215,42 @@ mod date_opt {
             Raw::Toml(dt) => dt.to_string(),
             Raw::Text(s) => s,
         };
-        let bad = || serde::de::Error::custom(format!("`{text}` is not a date like 2027-01-31"));
-        let mut it = text.splitn(3, '-');
+        let bad = || {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a date like 2027-01-31 (years 1970 to 9999)"
+            ))
+        };
+        // YYYY-MM-DD, or a date-time whose day is taken.
+        let (date, time) = text
+            .split_once(['T', 't', ' '])
+            .map_or((text.as_str(), None), |(d, t)| (d, Some(t)));
+        if time.is_some_and(|t| !is_time(t)) {
+            return Err(bad());
+        }
+        let mut it = date.splitn(3, '-');
         let (Some(y), Some(m), Some(dd)) = (it.next(), it.next(), it.next()) else {
             return Err(bad());
         };
+        let digits = |x: &str, n: usize| x.len() == n && x.bytes().all(|b| b.is_ascii_digit());
+        if !digits(y, 4) || !digits(m, 2) || !digits(dd, 2) {
+            return Err(bad());
+        }
         let year: i32 = y.parse().map_err(|_| bad())?;
         let month: u8 = m.parse().map_err(|_| bad())?;
-        let day: u8 = dd.get(..2).unwrap_or(dd).parse().map_err(|_| bad())?;
-        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        let day: u8 = dd.parse().map_err(|_| bad())?;
+        let last = crate::time::days_in_month(i64::from(year), u32::from(month));
+        if year < 1970 || day == 0 || u32::from(day) > last {
             return Err(bad());
         }
         Ok(Some(Date { year, month, day }))
+    }
+
+    /// A TOML local time or time with offset (`00:00:00`, `23:59:59Z`,
+    /// `12:00:00.5+02:00`), as a date-time's time part.
+    fn is_time(t: &str) -> bool {
+        format!("1970-01-01T{t}")
+            .parse::<toml::value::Datetime>()
+            .is_ok_and(|d| d.date.is_some() && d.time.is_some())
     }
 }
 
@@ -801,6 +825,42 @@ mod default_toml_tests {
     fn printed_defaults_are_the_defaults() {
         let parsed = Config::parse(DEFAULT_TOML, "default").expect("default TOML parses");
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn expiry_dates_are_calendar_days() {
+        let parse = |v: &str| {
+            Config::parse(
+                &format!("[[authorized]]\ndestination = \"10.9.0.0/24\"\nexpires = {v}\n"),
+                "t",
+            )
+            .map(|c| c.authorized[0].expires.map(|d| d.to_string()))
+            .map_err(|e| e.to_string())
+        };
+        for (v, want) in [
+            ("2028-02-29", "2028-02-29"),
+            ("\"2027-12-31\"", "2027-12-31"),
+            ("2027-03-01T10:00:00Z", "2027-03-01"),
+            ("\"2027-03-01 10:00:00\"", "2027-03-01"),
+        ] {
+            assert_eq!(parse(v), Ok(Some(want.to_owned())), "{v}");
+        }
+        for v in [
+            "\"2027-02-31\"",
+            "\"2027-02-29\"",
+            "\"2027-01-31garbage\"",
+            "\"2027-01-31Tnoon\"",
+            "\"300000-01-01\"",
+            "\"1969-12-31\"",
+            "\"2027-1-5\"",
+            "\"2027-00-10\"",
+        ] {
+            let e = parse(v).expect_err(v);
+            assert!(
+                e.contains("is not a date like 2027-01-31") && e.contains("line 3"),
+                "{v}: {e}"
+            );
+        }
     }
 
     #[test]

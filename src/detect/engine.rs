@@ -226,7 +226,13 @@ impl Engine {
     pub fn config_event(&mut self, e: ConfigEvent) {
         self.watch_logs();
         self.config_event_counts[e.platform as usize][e.action as usize] += 1;
-        let at = e.time_us.unwrap_or(self.last_ts_us);
+        // An event with no valid time is stamped with the capture's time
+        // when packets came first, else with the time it was read (never
+        // 1970); it passes no `[[authorized]]` entry that expires.
+        let at = e
+            .time_us
+            .or((self.last_ts_us > 0).then_some(self.last_ts_us))
+            .unwrap_or_else(crate::time::now_us);
         let Some(c) = self.correlator.as_mut() else {
             return;
         };

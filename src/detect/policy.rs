@@ -9,11 +9,14 @@ use crate::config::Authorized;
 use crate::logs::{Action, ConfigEvent, ResourceKind};
 
 /// Is an event's destination or session covered by an `[[authorized]]`
-/// entry that has not expired at `at_us`?
-pub fn event_authorized(authorized: &[Authorized], e: &ConfigEvent, at_us: i64) -> bool {
+/// entry that had not expired at the event's time?
+pub fn event_authorized(authorized: &[Authorized], e: &ConfigEvent) -> bool {
     let id = e.vni.or(e.erspan_id).or(e.session);
     authorized.iter().any(|a| {
-        if a.expires.is_some_and(|d| at_us >= d.end_us()) {
+        // An event of no known time is not known to fall before an expiry.
+        if a.expires
+            .is_some_and(|d| e.time_us.is_none_or(|t| t >= d.end_us()))
+        {
             return false;
         }
         let id_ok = a.id.map(|want| Some(want) == id);
@@ -43,7 +46,7 @@ pub fn config_event_alerts(
     let external = e
         .destination_ip
         .is_some_and(|ip| !internal.iter().any(|c| c.contains(ip)));
-    let approved = event_authorized(authorized, e, at);
+    let approved = event_authorized(authorized, e);
     let target = r
         .destination
         .clone()
@@ -82,6 +85,9 @@ pub fn config_event_alerts(
     } else {
         Severity::High
     };
+    if e.time_us.is_none() {
+        reasons.push("the event has no valid time: stamped when it was read".to_owned());
+    }
     let facts = Facts {
         dst_class: if approved {
             DstClass::Authorized
@@ -138,4 +144,66 @@ pub fn config_event_alerts(
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Date;
+    use crate::logs::Platform;
+
+    fn authorized(expires: Option<Date>) -> Vec<Authorized> {
+        vec![Authorized {
+            destination: "10.9.0.0/24".parse().expect("cidr"),
+            source: None,
+            encap: None,
+            id: None,
+            reference: "CHG-1".to_owned(),
+            expires,
+        }]
+    }
+
+    fn event(time_us: Option<i64>) -> ConfigEvent {
+        let mut e = ConfigEvent::new(Platform::CiscoIos, Action::Create, "line", "t:1");
+        e.destination_ip = Some("10.9.0.10".parse().expect("ip"));
+        e.time_us = time_us;
+        e
+    }
+
+    #[test]
+    fn an_event_of_no_known_time_passes_no_entry_that_expires() {
+        let expires = Some(Date {
+            year: 2020,
+            month: 1,
+            day: 31,
+        });
+        let before = Some(1_577_836_800_000_000); // 2020-01-01
+        let after = Some(1_767_225_600_000_000); // 2026-01-01
+        assert!(event_authorized(&authorized(expires), &event(before)));
+        assert!(!event_authorized(&authorized(expires), &event(after)));
+        assert!(!event_authorized(&authorized(expires), &event(None)));
+        // An entry that never expires covers it whenever it happened.
+        assert!(event_authorized(&authorized(None), &event(None)));
+    }
+
+    #[test]
+    fn an_event_of_no_known_time_is_stamped_as_given_and_says_so() {
+        let e = event(None);
+        let r = ConfigEventRef::new(1, &e);
+        let at = 1_767_225_600_000_000;
+        let internal: Vec<Cidr> = vec!["10.0.0.0/8".parse().expect("cidr")];
+        let alerts = config_event_alerts(&e, &r, at, &internal, &authorized(None), "s");
+        let change = alerts
+            .iter()
+            .find(|a| a.kind == AlertKind::MirrorConfigChange)
+            .expect("a mirror_config_change");
+        assert_eq!(change.ts_us, at);
+        // Approved and internal: medium, the missing time noted.
+        assert_eq!(change.severity, Severity::Medium);
+        assert!(
+            change.evidence.iter().any(|x| x.contains("no valid time")),
+            "{:?}",
+            change.evidence
+        );
+    }
 }

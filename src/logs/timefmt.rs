@@ -2,21 +2,7 @@
 //!
 //! Everything is converted to microseconds since the Unix epoch (UTC).
 
-pub(crate) use crate::time::days_from_civil;
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
+pub(crate) use crate::time::{days_from_civil, days_in_month};
 
 /// A broken-down civil time; `to_unix_us` validates every field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -710,12 +710,7 @@ fn note_error(errors: &mut Vec<String>, output: &str, e: &dyn std::fmt::Display)
     }
 }
 
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
+use crate::time::now_us;
 
 /// Reads configuration logs into the engine.
 pub fn read_logs(engine: &mut Engine, paths: &[String], year: i32) -> Vec<LogSummary> {

@@ -42,12 +42,7 @@ fn grow_receive_buffer(sock: &UdpSocket) {
     }
 }
 
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
+use crate::time::now_us;
 
 /// Binds `addr` and starts its receiving thread. The error names the
 /// address.
