@@ -346,15 +346,28 @@ pub fn data_set(
     }
 }
 
+/// Fields a template may have. Exporters send a few dozen (nProbe's
+/// largest, a few hundred); the bound keeps a cache of `max_templates`
+/// templates within a few tens of MB whatever the exporters send.
+pub const MAX_TEMPLATE_FIELDS: u16 = 1024;
+
 /// Reads `count` field specifiers at `at`: (type, length) pairs, with an
 /// enterprise number after the type when its top bit is set (IPFIX only).
-/// Returns the fields and the offset after them.
+/// Returns the fields and the offset after them; None for a template of
+/// more than [`MAX_TEMPLATE_FIELDS`] fields or one that runs past `b`.
+/// Fields of length 0 carry no value and are left out, so that every
+/// field of a record takes at least a byte: decoding a data set costs at
+/// most its length in field steps (a template of thousands of empty fields
+/// and one byte made a 64 KB datagram cost 10^9 steps).
 pub fn parse_fields(
     b: &[u8],
     mut at: usize,
     count: u16,
     ipfix: bool,
 ) -> Option<(Vec<Field>, usize)> {
+    if count > MAX_TEMPLATE_FIELDS {
+        return None;
+    }
     let mut fields = Vec::with_capacity(usize::from(count).min(64));
     for _ in 0..count {
         let id = be::u16(b, at)?;
@@ -367,6 +380,9 @@ pub fn parse_fields(
         }
         if !ipfix && len == VARLEN {
             return None;
+        }
+        if len == 0 {
+            continue;
         }
         fields.push(Field {
             id: id & 0x7fff,
@@ -607,6 +623,45 @@ mod tests {
             }],
             false,
         )
+    }
+
+    /// `count` (type, length) specifiers, NetFlow v9 style.
+    fn specifiers(fields: &[(u16, u16)]) -> Vec<u8> {
+        fields
+            .iter()
+            .flat_map(|&(id, len)| [id.to_be_bytes(), len.to_be_bytes()].concat())
+            .collect()
+    }
+
+    #[test]
+    fn empty_fields_are_left_out_and_field_lists_are_bounded() {
+        // A thousand empty fields and one byte: one field, so a record of
+        // one byte costs one step, not a thousand.
+        let mut spec = vec![(8, 0); 1000];
+        spec.push((4, 1));
+        let b = specifiers(&spec);
+        let (fields, next) = parse_fields(&b, 0, 1001, false).expect("template");
+        assert_eq!(next, b.len());
+        assert_eq!(
+            fields,
+            vec![Field {
+                id: 4,
+                len: 1,
+                skip: false
+            }]
+        );
+        assert_eq!(Template::new(fields, false).min_len, 1);
+        // Only empty fields: a template of no fields, whose records are
+        // skipped (min_len 0).
+        let b = specifiers(&[(8, 0), (12, 0)]);
+        let (fields, _) = parse_fields(&b, 0, 2, true).expect("template");
+        assert!(fields.is_empty());
+        // More fields than any exporter sends: refused.
+        let n = MAX_TEMPLATE_FIELDS + 1;
+        let b = specifiers(&vec![(8, 4); usize::from(n)]);
+        assert_eq!(parse_fields(&b, 0, n, false), None);
+        let b = specifiers(&vec![(8, 4); usize::from(MAX_TEMPLATE_FIELDS)]);
+        assert!(parse_fields(&b, 0, MAX_TEMPLATE_FIELDS, false).is_some());
     }
 
     #[test]
