@@ -461,6 +461,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     ));
     let live = matches!(input, Input::Live { .. });
     let flow_stats = Arc::new(crate::source::flow::listen::ListenStats::default());
+    let syslog_stats = Arc::new(crate::source::syslog::SyslogStats::default());
     let mut pipeline = Pipeline::new(
         opts.config.clone(),
         Sinks {
@@ -470,6 +471,7 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
             interfaces: Some(ifstats.clone()),
             log_alerts: true,
             flow_listen: (!opts.flow_listen.is_empty()).then(|| flow_stats.clone()),
+            syslog_listen: opts.syslog_listen.as_ref().map(|_| syslog_stats.clone()),
         },
     );
     pipeline.read_logs(
@@ -481,7 +483,6 @@ pub fn run(input: Input, opts: SensorOptions) -> Result<SensorOutcome, SensorErr
     }
     pipeline.flow_inputs(&opts.flows, None);
     let (cfg_tx, cfg_rx) = std::sync::mpsc::sync_channel::<crate::logs::ConfigEvent>(1024);
-    let syslog_stats = Arc::new(crate::source::syslog::SyslogStats::default());
     let mut syslog_threads = Vec::new();
     if let Some(addr) = &opts.syslog_listen {
         pipeline.watch_logs();

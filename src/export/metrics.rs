@@ -193,6 +193,7 @@ pub struct Metrics {
     http_requests: IntCounterVec,
     http_evictions: IntCounterVec,
     flow: FlowMetrics,
+    syslog: SyslogMetrics,
     state: Mutex<State>,
 }
 
@@ -313,6 +314,57 @@ impl FlowMetrics {
         for (class, n) in DstClass::ALL.into_iter().zip(c.flow_mirror_sessions) {
             set_gauge_vec(&self.mirrors, &[class.as_str()], to_i64(n));
         }
+    }
+}
+
+/// What the syslog receiver (`--syslog-listen`) counted. Series appear
+/// once it listens.
+struct SyslogMetrics {
+    messages: IntCounterVec,
+    dropped: IntCounterVec,
+    cut: IntCounterVec,
+    evictions: IntCounterVec,
+}
+
+impl SyslogMetrics {
+    fn new(r: &Registry) -> Self {
+        SyslogMetrics {
+            messages: counter_vec(
+                r,
+                "mirrorwatch_config_syslog_received_records_total",
+                "Syslog messages the --syslog-listen receiver read (UDP and TCP).",
+                &["listener"],
+            ),
+            dropped: counter_vec(
+                r,
+                "mirrorwatch_config_syslog_dropped_events_total",
+                "Configuration events from syslog over UDP dropped because the pipeline's queue was full (TCP senders wait instead).",
+                &["listener"],
+            ),
+            cut: counter_vec(
+                r,
+                "mirrorwatch_config_syslog_cut_records_total",
+                "Syslog messages longer than 16 KiB, cut there.",
+                &["listener"],
+            ),
+            evictions: counter_vec(
+                r,
+                "mirrorwatch_config_syslog_connection_evictions_total",
+                "Quiet syslog TCP connections closed to admit a new sender beyond 64.",
+                &["listener"],
+            ),
+        }
+    }
+
+    fn update(&self, c: &Counters) {
+        let Some(s) = &c.syslog else {
+            return;
+        };
+        let l = ["main"];
+        sync_counter_vec(&self.messages, &l, s.messages);
+        sync_counter_vec(&self.dropped, &l, s.dropped_events);
+        sync_counter_vec(&self.cut, &l, s.cut_messages);
+        sync_counter_vec(&self.evictions, &l, s.evicted_connections);
     }
 }
 
@@ -571,6 +623,7 @@ impl Metrics {
             sync_counter_vec(&http_evictions, &[reason], 0);
         }
         let flow = FlowMetrics::new(&r);
+        let syslog = SyslogMetrics::new(&r);
         Metrics {
             registry: r,
             max_session_series,
@@ -601,6 +654,7 @@ impl Metrics {
             http_requests,
             http_evictions,
             flow,
+            syslog,
             state: Mutex::new(State::default()),
         }
     }
@@ -754,6 +808,7 @@ impl Metrics {
         }
 
         self.flow.update(c);
+        self.syslog.update(c);
         for (t, n) in ENTRY_TABLES.into_iter().zip([
             c.sessions,
             c.flow_pairs,
@@ -1023,6 +1078,42 @@ mod tests {
         assert!(names.contains(&"mirrorwatch_config_events_total"));
         let bad: Vec<&&str> = names.iter().filter(|n| !check_name(n)).collect();
         assert!(bad.is_empty(), "not after the rule: {bad:?}");
+    }
+
+    #[test]
+    fn syslog_receiver_counts_are_exported_while_it_listens() {
+        let (e, _) = engine(&["vxlan"]);
+        let shared = Shared::new("t");
+        let m = Metrics::new(DEFAULT_MAX_SESSION_SERIES);
+        shared.publish(&e, &[], 1, None);
+        m.update(&shared);
+        assert!(!m.encode().contains("mirrorwatch_config_syslog"));
+        shared.set_syslog(crate::source::syslog::SyslogCounts {
+            messages: 20_000,
+            events: 20_000,
+            dropped_events: 3,
+            cut_messages: 2,
+            evicted_connections: 5,
+        });
+        shared.publish(&e, &[], 1, None);
+        m.update(&shared);
+        let (samples, types) = parse(&m.encode());
+        for (name, n) in [
+            ("mirrorwatch_config_syslog_received_records_total", 20_000.0),
+            ("mirrorwatch_config_syslog_dropped_events_total", 3.0),
+            ("mirrorwatch_config_syslog_cut_records_total", 2.0),
+            ("mirrorwatch_config_syslog_connection_evictions_total", 5.0),
+        ] {
+            assert_eq!(
+                samples
+                    .get(&format!("{name}{{listener=\"main\"}}"))
+                    .copied(),
+                Some(n),
+                "{name}"
+            );
+            assert_eq!(types.get(name).map(String::as_str), Some("counter"));
+            assert!(check_name(name), "{name}");
+        }
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct Counters {
     pub flow_mirror_sessions: [usize; 3],
     /// What flow sources sent (published once any record was read).
     pub flows: Option<crate::source::flow::intake::FlowSummary>,
+    /// What the syslog receiver counted, when one listens.
+    pub syslog: Option<crate::source::syslog::SyslogCounts>,
     /// Wall clock minus the capture time of the last processed frame.
     pub lag_seconds: f64,
 }
@@ -154,6 +156,9 @@ pub struct Shared {
     pub ready: AtomicBool,
     /// Published by the pipeline about every 100 ms.
     pub outputs: Mutex<OutputHealth>,
+    /// The syslog receiver's counts (`--syslog-listen`), published with
+    /// the counters.
+    syslog: Mutex<Option<crate::source::syslog::SyslogCounts>>,
 }
 
 /// Alerts kept for `/api/v1/alerts`.
@@ -170,6 +175,14 @@ impl Shared {
             alerts: Mutex::new(AlertRing::new(ALERT_RING)),
             ready: AtomicBool::new(false),
             outputs: Mutex::new(OutputHealth::default()),
+            syslog: Mutex::new(None),
+        }
+    }
+
+    /// What the syslog receiver counted, for the next publication.
+    pub fn set_syslog(&self, c: crate::source::syslog::SyslogCounts) {
+        if let Ok(mut s) = self.syslog.lock() {
+            *s = Some(c);
         }
     }
 
@@ -254,6 +267,7 @@ impl Shared {
             flow_volume_evictions: engine.volume.evicted,
             flow_mirror_sessions,
             flows,
+            syslog: self.syslog.lock().ok().and_then(|s| *s),
             lag_seconds: if engine.packets == 0 {
                 0.0
             } else {

@@ -146,6 +146,8 @@ pub struct Sinks {
     pub log_alerts: bool,
     /// `--flow-listen` sockets' counts.
     pub flow_listen: Option<Arc<crate::source::flow::listen::ListenStats>>,
+    /// `--syslog-listen`'s counts.
+    pub syslog_listen: Option<Arc<crate::source::syslog::SyslogStats>>,
 }
 
 /// Progress of a long replay, for a progress line.
@@ -480,6 +482,9 @@ impl Pipeline {
             } else {
                 engine.last_ts_us()
             };
+            if let Some(s) = &self.sinks.syslog_listen {
+                shared.set_syslog(s.counts());
+            }
             shared.publish(engine, &st, now, self.flow_summary());
         }
     }

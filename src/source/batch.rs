@@ -190,6 +190,11 @@ impl Batch {
         self.meta.is_empty()
     }
 
+    /// Bytes of frame or datagram data held.
+    pub fn bytes(&self) -> usize {
+        self.arena.len()
+    }
+
     pub fn len(&self) -> usize {
         self.meta.len()
     }

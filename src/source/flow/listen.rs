@@ -16,6 +16,10 @@ use crate::source::batch::{BATCH_FRAMES, Batch};
 const RECV_BUFFER: libc::c_int = 32 << 20;
 /// A partly filled batch is sent after this long.
 const BATCH_AGE: Duration = Duration::from_millis(20);
+/// A batch is sent once it holds this many bytes, so that the pipeline's
+/// queue of 64 batches holds at most about 16 MiB of datagrams (256 full
+/// 64 KB datagrams a batch let a stalled pipeline's queue reach 1 GB).
+const BATCH_BYTES: usize = 256 << 10;
 
 /// What the listeners did, shared with the pipeline for the metrics.
 #[derive(Debug, Default)]
@@ -95,7 +99,9 @@ fn receive(sock: UdpSocket, tx: SyncSender<Batch>, stats: Arc<ListenStats>, stop
                 if let Some(p) = buf.get(..n) {
                     batch.push_datagram(now_us(), from.ip(), p);
                 }
-                if (batch.len() >= BATCH_FRAMES || since.elapsed() >= BATCH_AGE)
+                if (batch.len() >= BATCH_FRAMES
+                    || batch.bytes() >= BATCH_BYTES
+                    || since.elapsed() >= BATCH_AGE)
                     && !flush(&mut batch, &mut since)
                 {
                     return;
