@@ -303,6 +303,35 @@ fn syslog_listener_ingests_config_changes_and_survives_a_flood() {
         after < before + 20 * 1024,
         "RSS grew from {before} to {after} KiB during a flood of unmatched lines"
     );
+
+    // A burst of 3,000 changes (a relay flushing its backlog), framed by
+    // RFC 6587 octet counts with no newlines: every one arrives, although
+    // the pipeline's queue holds 1,024 (the sender waits for room).
+    let burst = 3000u64;
+    let mut framed = Vec::new();
+    for i in 0..burst {
+        let msg = format!(
+            "<189>1 2026-03-01T18:51:00Z sw9 - - - - %PARSER-5-CFGLOG_LOGGEDCMD: User:eve  logged command:monitor session {} destination ip address 10.9.{}.{}",
+            i % 60 + 1,
+            i / 250,
+            i % 250
+        );
+        framed.extend(format!("{} {msg}", msg.len()).into_bytes());
+    }
+    let mut tcp = std::net::TcpStream::connect(&syslog).expect("tcp");
+    tcp.write_all(&framed).expect("write");
+    drop(tcp);
+    let want = 16 + burst;
+    let got = common::wait_for(Duration::from_secs(60), || {
+        let n = config_events_total(&addr);
+        (n >= want).then_some(n)
+    });
+    let (_, m) = common::http_get(&addr, "/metrics").expect("metrics");
+    assert_eq!(got, Some(want), "octet-counted burst over TCP\n{m}");
+    assert!(
+        m.contains("mirrorwatch_config_syslog_dropped_events_total{listener=\"main\"} 0"),
+        "{m}"
+    );
 }
 
 /// The README's `live ... --evidence DIR --user nobody`: the evidence
