@@ -432,11 +432,10 @@ impl Default for Config {
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    /// Not `#[source]`: the message says the cause once (a chain printed
+    /// it twice).
+    #[error("{path}: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }
@@ -501,9 +500,31 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        use std::io::Read;
+        let read_error = |error| ConfigError::Read {
             path: path.display().to_string(),
-            source,
+            error,
+        };
+        // Bounded: `/dev/zero` or an endless pipe given by mistake must not
+        // fill the memory.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(read_error)?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::Invalid {
+                path: path.display().to_string(),
+                message: format!(
+                    "larger than {} MiB: not a configuration file",
+                    MAX_CONFIG_BYTES >> 20
+                ),
+            });
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+            ))
         })?;
         Self::parse(&text, &path.display().to_string())
     }
@@ -570,6 +591,28 @@ impl Config {
                 self.correlation.window_s
             ));
         }
+        // Durations, like the correlation window, at most ten years: a
+        // larger one overflowed the clock arithmetic it is added to (an
+        // HTTP timeout near u64::MAX seconds made every connection panic).
+        for (name, v) in [
+            (
+                "http.header_read_timeout_s",
+                self.http.header_read_timeout_s,
+            ),
+            ("http.idle_timeout_s", self.http.idle_timeout_s),
+            ("flows.pending_hold_s", self.flows.pending_hold_s),
+            ("alerts.flood_interval_s", self.alerts.flood_interval_s),
+            (
+                "alerts.spike_warmup_seconds",
+                self.alerts.spike_warmup_seconds,
+            ),
+        ] {
+            if v > MAX_CORRELATION_WINDOW_S {
+                return Err(format!(
+                    "{name} = {v}: must be at most {MAX_CORRELATION_WINDOW_S} (ten years)"
+                ));
+            }
+        }
         if self.alerts.spike_factor.is_nan() || self.alerts.spike_factor <= 1.0 {
             return Err(format!(
                 "alerts.spike_factor = {}: must be greater than 1",
@@ -621,8 +664,11 @@ impl Config {
 /// Largest accepted duplicate or payload table cap (entries).
 pub const MAX_TABLE_ENTRIES: usize = 1 << 28;
 
-/// Longest `correlation.window_s`: ten years.
+/// Longest `correlation.window_s` and other durations: ten years.
 pub const MAX_CORRELATION_WINDOW_S: u64 = 10 * 366 * 86_400;
+
+/// Largest configuration file read.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -670,6 +716,42 @@ mod tests {
         );
         let max = format!("[correlation]\nwindow_s = {MAX_CORRELATION_WINDOW_S}\n");
         assert!(Config::parse(&max, "t").is_ok());
+    }
+
+    #[test]
+    fn durations_past_ten_years_are_rejected() {
+        for (section, key) in [
+            ("http", "header_read_timeout_s"),
+            ("http", "idle_timeout_s"),
+            ("flows", "pending_hold_s"),
+            ("alerts", "flood_interval_s"),
+            ("alerts", "spike_warmup_seconds"),
+        ] {
+            let e = Config::parse(&format!("[{section}]\n{key} = 9223372036854775807\n"), "t")
+                .expect_err(key)
+                .to_string();
+            assert!(
+                e.contains(&format!("{section}.{key}")) && e.contains("at most"),
+                "{e}"
+            );
+            let max = format!("[{section}]\n{key} = {MAX_CORRELATION_WINDOW_S}\n");
+            assert!(Config::parse(&max, "t").is_ok(), "{key}");
+        }
+    }
+
+    #[test]
+    fn an_endless_file_is_not_read_to_the_end() {
+        let e = Config::load(Path::new("/dev/zero"))
+            .expect_err("endless")
+            .to_string();
+        assert!(
+            e.contains("/dev/zero") && e.contains("larger than 16 MiB"),
+            "{e}"
+        );
+        let e = Config::load(Path::new("/nonexistent/mw.toml"))
+            .expect_err("absent")
+            .to_string();
+        assert_eq!(e.matches("os error 2").count(), 1, "{e}");
     }
 
     #[test]
