@@ -618,6 +618,82 @@ fn output_failed(msg: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// Refuses (exit status 1) an output file that is one of the inputs (the
+/// same file, by device and inode, whatever the path) or an existing
+/// capture: `report --html a.pcap b.pcap` would replace evidence with the
+/// report, `--alerts c.pcap c.pcap` append JSON to it.
+fn refuse_overwriting_inputs<'a>(
+    outputs: &[(&str, Option<&'a std::path::Path>)],
+    inputs: impl IntoIterator<Item = &'a str>,
+) -> Result<(), ExitCode> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| (m.dev(), m.ino()))
+    };
+    let outs: Vec<(&str, &std::path::Path, (u64, u64))> = outputs
+        .iter()
+        .filter_map(|&(flag, p)| {
+            let p = p.filter(|p| p.as_os_str() != "-")?;
+            Some((flag, p, id(p)?))
+        })
+        .collect();
+    if outs.is_empty() {
+        return Ok(());
+    }
+    // An existing capture (or compressed file) is never an output's
+    // place: `report --html a.pcap b.pcap`, a forgotten file name.
+    for (flag, p, _) in &outs {
+        let mut head = [0u8; 8];
+        let n = std::fs::File::open(p)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .unwrap_or(0);
+        let head = &head[..n];
+        if mirrorwatch::source::reader::is_capture_magic(head)
+            || head.starts_with(&[0x1f, 0x8b])
+            || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        {
+            return Err(output_failed(&format!(
+                "{} ({flag}) is a capture or a compressed file: refusing to overwrite it",
+                p.display()
+            )));
+        }
+    }
+    for input in inputs {
+        let Some(i) = id(std::path::Path::new(input)) else {
+            continue;
+        };
+        if let Some((flag, p, _)) = outs.iter().find(|o| o.2 == i) {
+            return Err(output_failed(&format!(
+                "{} ({flag}) is also an input ({input}): refusing to overwrite it",
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A report output that cannot be written: a directory, or in a directory
+/// that does not exist. Said before the replay, not after it.
+fn unwritable_report_output(p: &std::path::Path) -> Option<String> {
+    if p.is_dir() {
+        return Some(format!("{}: is a directory", p.display()));
+    }
+    let parent = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    (!parent.is_dir()).then(|| {
+        format!(
+            "{}: cannot write the report: {} is not a directory",
+            p.display(),
+            parent.display()
+        )
+    })
+}
+
 /// The alert outputs of `--alerts` / `--alerts-syslog`, if given; one that
 /// cannot be opened is exit status 1.
 fn open_alerts(out: &Outputs) -> Result<Option<AlertWriter>, ExitCode> {
@@ -724,6 +800,19 @@ fn replay_status(
 fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.out.config.as_ref())?;
     let signals = install_signals()?;
+    if let Err(code) = refuse_overwriting_inputs(
+        &[(
+            "--alerts",
+            a.out.alerts.as_deref().map(std::path::Path::new),
+        )],
+        a.pcaps
+            .iter()
+            .chain(&a.logs)
+            .chain(&a.flows)
+            .map(String::as_str),
+    ) {
+        return Ok(code);
+    }
     if let Some(listen) = &a.listen {
         let run = match run_sensor(
             Input::Replay {
@@ -833,6 +922,30 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
     use mirrorwatch::export::incident;
     let cfg = load_config(a.out.config.as_ref())?;
     let signals = install_signals()?;
+    if let Err(code) = refuse_overwriting_inputs(
+        &[
+            (
+                "--alerts",
+                a.out.alerts.as_deref().map(std::path::Path::new),
+            ),
+            ("--html", a.html.as_deref()),
+            ("--markdown", a.markdown.as_deref()),
+        ],
+        a.pcaps
+            .iter()
+            .chain(&a.logs)
+            .chain(&a.flows)
+            .map(String::as_str),
+    ) {
+        return Ok(code);
+    }
+    if let Some(e) = [a.html.as_deref(), a.markdown.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(unwritable_report_output)
+    {
+        return Ok(output_failed(&e));
+    }
     // Inputs are hashed before they are read.
     let mut inputs: Vec<incident::Hashed> = Vec::new();
     if let Some(c) = &a.out.config {
@@ -904,18 +1017,23 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
         ),
         (a.markdown.as_ref(), incident::markdown),
     ];
+    // Each output is written even when another fails.
+    let mut failed = false;
     for (path, render) in outputs {
         let Some(p) = path else { continue };
         if let Err(e) = std::fs::write(p, render(&inc)) {
-            return Ok(output_failed(&format!(
-                "{}: cannot write the report: {e}",
-                p.display()
-            )));
+            output_failed(&format!("{}: cannot write the report: {e}", p.display()));
+            failed = true;
         }
     }
     syslog_warning(syslog_stats.as_deref());
     print_file_problems(&r.files);
-    Ok(replay_status(&r.outcome, &r.files, a.fail_on.as_deref()))
+    let status = replay_status(&r.outcome, &r.files, a.fail_on.as_deref());
+    Ok(if failed && status == ExitCode::SUCCESS {
+        ExitCode::from(1)
+    } else {
+        status
+    })
 }
 
 fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
@@ -993,6 +1111,12 @@ fn print_flow_warnings(f: Option<&mirrorwatch::source::flow::intake::FlowSummary
 
 fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.config.as_ref())?;
+    if let Err(code) = refuse_overwriting_inputs(
+        &[("--alerts", a.alerts.as_deref().map(std::path::Path::new))],
+        a.inputs.iter().chain(&a.logs).map(String::as_str),
+    ) {
+        return Ok(code);
+    }
     let alert_writer = match AlertWriter::open_outputs(
         a.alerts.as_deref(),
         a.alerts_format,
@@ -1066,6 +1190,12 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
 fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     use mirrorwatch::detect::Engine;
     let cfg = load_config(a.config.as_ref())?;
+    if let Err(code) = refuse_overwriting_inputs(
+        &[("--alerts", a.alerts.as_deref().map(std::path::Path::new))],
+        a.files.iter().map(String::as_str),
+    ) {
+        return Ok(code);
+    }
     // An output that cannot be opened is exit status 1, as documented.
     let mut alert_writer = match &a.alerts {
         Some(p) => match AlertWriter::open(p) {

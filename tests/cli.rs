@@ -838,3 +838,68 @@ fn malformed_pcapng_blocks_are_shown_in_the_table_and_warned_about() {
     assert!(err.contains("1 malformed pcapng block(s) skipped"), "{err}");
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// An output that is one of the inputs is refused before anything is
+/// written: `report --html a.pcap b.pcap` (a forgotten file name) used to
+/// replace the capture under analysis with the report.
+#[test]
+fn an_output_that_is_an_input_is_refused() {
+    let d = tmpdir("clobber");
+    let a = d.join("a.pcap");
+    let b = d.join("b.pcap");
+    std::fs::copy(scenario("erspan3.pcap"), &a).expect("copy");
+    std::fs::copy(scenario("vxlan.pcap"), &b).expect("copy");
+    let before = std::fs::read(&a).expect("read");
+    // The same file under another name counts too.
+    let alias = d.join("alias.pcap");
+    std::fs::hard_link(&a, &alias).expect("link");
+    // A JSON-lines file that is also an input (a flow log) is refused as
+    // the same file, not as a capture.
+    let log = d.join("eve.json");
+    std::fs::write(&log, "{}\n").expect("write");
+    let out = common::mirrorwatch(&["flows", "--alerts", &s(&log), &s(&log)], LIMIT);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is also an input"), "{err}");
+    for args in [
+        vec!["report", "--html", &s(&a), &s(&b)],
+        vec!["report", "--markdown", &s(&alias), &s(&a)],
+        vec!["replay", "--alerts", &s(&a), &s(&a)],
+        vec!["flows", "--alerts", &s(&a), &s(&a)],
+    ] {
+        let out = common::mirrorwatch(&args, LIMIT);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("refusing to overwrite"), "{args:?}: {err}");
+        assert_eq!(std::fs::read(&a).expect("read"), before, "{args:?}");
+    }
+}
+
+/// A report output that cannot be written does not lose the other one,
+/// and a directory or a missing parent is said before the replay.
+#[test]
+fn one_report_output_failing_keeps_the_other() {
+    let d = tmpdir("report-outputs");
+    let md = d.join("ok.md");
+    let cap = s(&scenario("erspan3.pcap"));
+    let out = common::mirrorwatch(
+        &["report", "--html", "/dev/full", "--markdown", &s(&md), &cap],
+        LIMIT,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("/dev/full: cannot write the report"), "{err}");
+    let text = std::fs::read_to_string(&md).expect("the Markdown report was written");
+    assert!(text.contains("erspan"), "{text}");
+    for (html, says) in [
+        (s(&d), "is a directory"),
+        (s(&d.join("no/such/dir/r.html")), "is not a directory"),
+    ] {
+        let t = std::time::Instant::now();
+        let out = common::mirrorwatch(&["report", "--html", &html, &cap], LIMIT);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(t.elapsed() < LIMIT);
+    }
+}
