@@ -618,6 +618,20 @@ fn output_failed(msg: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// `text` with its control characters but newlines escaped (`\u{1b}`), for
+/// a terminal.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Refuses (exit status 1) an output file that is one of the inputs (the
 /// same file, by device and inode, whatever the path) or an existing
 /// capture: `report --html a.pcap b.pcap` would replace evidence with the
@@ -1285,6 +1299,11 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
+    // Log text reaches a terminal: its control characters (a record's
+    // ESC [2J or OSC title sequence) are shown escaped, not obeyed.
+    if matches!(a.format, Format::Table) {
+        stdout = printable(&String::from_utf8_lossy(&stdout)).into_bytes();
+    }
     {
         let mut out = std::io::stdout().lock();
         out.write_all(&stdout)
@@ -1297,7 +1316,7 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     let mut failed = !output_errors.is_empty();
     for s in &summaries {
         for w in &s.warnings {
-            eprintln!("mirrorwatch: warning: {w}");
+            eprintln!("mirrorwatch: warning: {}", printable(&w.to_string()));
         }
         if let Some(e) = &s.error {
             eprintln!("mirrorwatch: error: {e}");

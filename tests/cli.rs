@@ -903,3 +903,27 @@ fn one_report_output_failing_keeps_the_other() {
         assert!(t.elapsed() < LIMIT);
     }
 }
+
+/// Control characters from a log record (a terminal's clear-screen, an
+/// OSC title change) are shown escaped in the `logs` table, not sent to
+/// the terminal.
+#[test]
+fn log_text_cannot_drive_the_terminal() {
+    let d = tmpdir("escapes");
+    let p = d.join("esc.log");
+    std::fs::write(
+        &p,
+        "Mar  1 18:47:00 10.0.0.1 105: rtr-edge1: *Mar  1 18:47:00.000 UTC: %PARSER-5-CFGLOG_LOGGEDCMD: User:al\u{1b}[2J\u{1b}]0;pwned\u{7}ice logged command:monitor session 8 source interface Gi0/0/8\n",
+    )
+    .expect("write");
+    let out = common::mirrorwatch(&["logs", &s(&p)], LIMIT);
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !table.contains('\u{1b}') && !table.contains('\u{7}'),
+        "{table:?}"
+    );
+    assert!(table.contains("al\\u{1b}[2J"), "{table}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}
