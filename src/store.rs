@@ -4,9 +4,10 @@
 //! configuration events inside the correlation window. Checkpointed by the
 //! pipeline periodically and at shutdown, restored at start.
 //!
-//! A database that is corrupt, locked by another process or of a newer
-//! schema is an error naming the file; starting afresh takes an explicit
-//! `--fresh-state`, never silently.
+//! A database that is corrupt, locked by another process, of a newer
+//! schema or not mirrorwatch's (another program's tables, or a table of
+//! ours of another shape) is an error naming the file, and is left as it
+//! was; starting afresh takes an explicit `--fresh-state`, never silently.
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, params};
@@ -66,6 +67,92 @@ fn classify(path: &Path, e: &rusqlite::Error) -> StoreError {
     }
 }
 
+/// The columns of each table this build writes (schemas 1 and 2 alike;
+/// 2 added `flow_sessions`).
+const TABLES: [(&str, &[&str]); 3] = [
+    (
+        "sessions",
+        &[
+            "encap",
+            "src",
+            "dst",
+            "id",
+            "packets",
+            "bytes",
+            "inner_bytes",
+            "first_seen_us",
+            "last_seen_us",
+            "dst_class",
+            "verdict",
+            "alerted",
+            "alerted_ever",
+            "dup_packets",
+            "baseline",
+            "seconds",
+        ],
+    ),
+    ("config_events", &["event"]),
+    (
+        "flow_sessions",
+        &[
+            "encap",
+            "src",
+            "dst",
+            "id",
+            "packets",
+            "bytes",
+            "first_seen_us",
+            "last_seen_us",
+            "seen_by",
+            "exporters",
+            "sampling_rate",
+            "estimated",
+            "dst_class",
+            "verdict",
+            "alerted",
+            "alerted_ever",
+        ],
+    ),
+];
+
+/// Why an existing database is not mirrorwatch's state, if it is not: a
+/// database with tables and no schema version (another program's), or a
+/// table of ours without the columns this build reads.
+fn check_schema(conn: &Connection, version: i64) -> Result<(), String> {
+    let q = |e: rusqlite::Error| e.to_string();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .and_then(|mut st| {
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(q)?;
+    if version == 0 && !tables.is_empty() {
+        return Err(format!(
+            "it holds tables ({}) but no mirrorwatch schema version: another program's database",
+            tables.join(", ")
+        ));
+    }
+    for (table, want) in TABLES {
+        if !tables.iter().any(|t| t == table) {
+            continue;
+        }
+        let have: Vec<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .and_then(|mut st| {
+                st.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(q)?;
+        if let Some(missing) = want.iter().find(|c| !have.iter().any(|h| h == *c)) {
+            return Err(format!(
+                "table {table} has no column {missing}: not the schema of mirrorwatch's state"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (or creates) the database and checks it; with `fresh`, what it
     /// held is dropped first.
@@ -105,6 +192,13 @@ impl Store {
                 path: s(path),
                 found: version,
             });
+        }
+        if !fresh {
+            // Nothing is changed in a database that is not ours.
+            check_schema(&conn, version).map_err(|reason| StoreError::Corrupt {
+                path: s(path),
+                reason,
+            })?;
         }
         if fresh {
             conn.execute_batch(
@@ -443,6 +537,52 @@ mod tests {
         .expect("write");
         let err = Store::open(&p, false).err().expect("corrupt");
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        std::fs::remove_dir_all(p.parent().expect("dir")).ok();
+    }
+
+    /// Another program's database, or a table of ours of another shape, is
+    /// refused with the --fresh-state hint, and left as it was.
+    #[test]
+    fn a_database_that_is_not_ours_is_refused_unchanged() {
+        let p = tmp("foreign");
+        std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+        let shape = |p: &Path| {
+            let c = Connection::open(p).expect("raw");
+            let tables: Vec<String> = c
+                .prepare("SELECT name FROM sqlite_master ORDER BY name")
+                .and_then(|mut st| {
+                    st.query_map([], |r| r.get::<_, String>(0))?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .expect("tables");
+            let v: i64 = c
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .expect("version");
+            (tables, v)
+        };
+        for (setup, says) in [
+            (
+                "CREATE TABLE cookies (host TEXT, value TEXT);",
+                "another program",
+            ),
+            (
+                "CREATE TABLE sessions (a, b); PRAGMA user_version = 1;",
+                "table sessions has no column encap",
+            ),
+        ] {
+            std::fs::remove_file(&p).ok();
+            Connection::open(&p)
+                .expect("raw")
+                .execute_batch(setup)
+                .expect("setup");
+            let before = shape(&p);
+            let err = Store::open(&p, false).err().expect("refused").to_string();
+            assert!(err.contains(says) && err.contains("--fresh-state"), "{err}");
+            assert_eq!(shape(&p), before, "{setup}");
+            // --fresh-state takes it over, as it says.
+            let fresh = Store::open(&p, true).expect("fresh");
+            assert!(fresh.load().expect("load").sessions.is_empty());
+        }
         std::fs::remove_dir_all(p.parent().expect("dir")).ok();
     }
 }
