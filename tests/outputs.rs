@@ -129,3 +129,55 @@ fn full_disk_alerts_are_held_reported_and_written_when_space_returns() {
         .collect();
     assert_eq!(lines.len() as u64, want, "every alert on disk");
 }
+
+/// Evidence on a full disk: every file that failed is named (or counted)
+/// at the end with the frames not written, not only the first error.
+#[test]
+fn full_disk_evidence_names_every_failed_file() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: the full-disk evidence test needs root (tmpfs mount)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("mw-tmpfs-ev-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mount point");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=60k", "tmpfs"])
+        .arg(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(mounted, "mount a 60 KiB tmpfs");
+    let _guard = Cleanup {
+        dir: dir.clone(),
+        child: None,
+    };
+    let ev = dir.join("ev");
+    let mut args = vec![
+        "replay".to_owned(),
+        "--evidence".to_owned(),
+        ev.to_string_lossy().into_owned(),
+    ];
+    args.extend(
+        common::captures_in(&common::project_pcaps())
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = common::mirrorwatch(&args, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let summary = err
+        .lines()
+        .find(|l| l.contains("files failed and may be empty or cut short"))
+        .unwrap_or_else(|| panic!("no summary of the failed files: {err}"));
+    let n: usize = summary
+        .split("evidence: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    assert!(n > 1, "{summary}");
+    assert!(summary.contains("frames not written"), "{summary}");
+    // The inventory is still printed.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mirror"));
+}

@@ -425,6 +425,20 @@ impl EvidenceWriter {
         }
     }
 
+    /// The evidence files whose writing failed (each takes nothing more
+    /// and may be empty or cut short), and how many there are in all.
+    pub fn failed_files(&self) -> (Vec<&Path>, usize) {
+        let mut v: Vec<&Path> = self
+            .files
+            .values()
+            .filter(|f| f.failed)
+            .map(|f| f.path.as_path())
+            .collect();
+        v.sort();
+        let n = self.files.len();
+        (v, n)
+    }
+
     /// Flushes every open file; a file that fails stops, the others go on.
     /// The first failure of this call is returned.
     pub fn flush(&mut self) -> std::io::Result<()> {
