@@ -123,7 +123,7 @@ v5/v9, IPFIX and sFlow (told by content) into the same inventory; with no
 Examples:
   mirrorwatch logs /var/log/network/switches.log
   mirrorwatch logs --config /etc/mirrorwatch.toml cloudtrail/*.json.gz gcp-audit.jsonl
-  mirrorwatch logs --format json --alerts - azure-activity.jsonl
+  mirrorwatch logs --format json --alerts alerts.jsonl azure-activity.jsonl
 
 Recognised: Cisco IOS/IOS-XE/NX-OS (MIRROR/SPAN messages, logged `monitor
 session` / `monitor capture` commands), Arista EOS, Juniper (port-mirroring,
@@ -266,14 +266,15 @@ struct ReplayArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("report_out").required(true).multiple(true)))]
 struct ReportArgs {
     #[command(flatten)]
     out: Outputs,
     /// Write the HTML report to FILE.
-    #[arg(long, value_name = "FILE", required_unless_present = "markdown")]
+    #[arg(long, value_name = "FILE", group = "report_out")]
     html: Option<PathBuf>,
     /// Write the Markdown report to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", group = "report_out")]
     markdown: Option<PathBuf>,
     /// Exit with status 3 when an alert at or above SEVERITY was raised.
     #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high"])]
@@ -618,6 +619,18 @@ fn output_failed(msg: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// `--alerts -` beside `--format json`: alert lines would land inside the
+/// JSON document on standard output. A usage error (exit status 2).
+fn alerts_into_json(alerts: Option<&str>, format: Format) -> Option<ExitCode> {
+    (alerts == Some("-") && matches!(format, Format::Json)).then(|| {
+        eprintln!(
+            "mirrorwatch: error: --alerts - with --format json would mix alert lines into the JSON \
+             on standard output; write the alerts to a file (--alerts FILE)"
+        );
+        ExitCode::from(2)
+    })
+}
+
 /// `text` with its control characters but newlines escaped (`\u{1b}`), for
 /// a terminal.
 fn printable(text: &str) -> String {
@@ -812,6 +825,9 @@ fn replay_status(
 }
 
 fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    if let Some(code) = alerts_into_json(a.out.alerts.as_deref(), a.format) {
+        return Ok(code);
+    }
     let cfg = load_config(a.out.config.as_ref())?;
     let signals = install_signals()?;
     if let Err(code) = refuse_overwriting_inputs(
@@ -1124,6 +1140,9 @@ fn print_flow_warnings(f: Option<&mirrorwatch::source::flow::intake::FlowSummary
 }
 
 fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(code) = alerts_into_json(a.alerts.as_deref(), a.format) {
+        return Ok(code);
+    }
     let cfg = load_config(a.config.as_ref())?;
     if let Err(code) = refuse_overwriting_inputs(
         &[("--alerts", a.alerts.as_deref().map(std::path::Path::new))],
@@ -1203,6 +1222,9 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
 
 fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     use mirrorwatch::detect::Engine;
+    if let Some(code) = alerts_into_json(a.alerts.as_deref(), a.format) {
+        return Ok(code);
+    }
     let cfg = load_config(a.config.as_ref())?;
     if let Err(code) = refuse_overwriting_inputs(
         &[("--alerts", a.alerts.as_deref().map(std::path::Path::new))],

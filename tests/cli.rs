@@ -927,3 +927,36 @@ fn log_text_cannot_drive_the_terminal() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains('\u{1b}'), "{err:?}");
 }
+
+/// `--alerts -` with `--format json` would interleave alert lines with the
+/// JSON document on standard output: refused as a usage error in every
+/// subcommand that has both; `report` needs --html or --markdown, and says
+/// so naming both.
+#[test]
+fn alerts_on_stdout_beside_a_json_report_is_a_usage_error() {
+    let cap = s(&scenario("erspan1.pcap"));
+    let log = s(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs/cisco-ios.log"));
+    for args in [
+        vec!["replay", "--format", "json", "--alerts", "-", &cap],
+        vec!["flows", "--format", "json", "--alerts", "-", &cap],
+        vec!["logs", "--format", "json", "--alerts", "-", &log],
+    ] {
+        let out = common::mirrorwatch(&args, LIMIT);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--alerts FILE"),
+            "{args:?}"
+        );
+    }
+    // The table and alert lines together stay allowed.
+    let out = common::mirrorwatch(&["replay", "--alerts", "-", &cap], LIMIT);
+    assert_eq!(out.status.code(), Some(0));
+    let out = common::mirrorwatch(&["report", &cap], LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--html") && err.contains("--markdown"),
+        "{err}"
+    );
+}
