@@ -649,6 +649,7 @@ impl Config {
             ("decode.geneve_ports", &d.geneve_ports),
             ("decode.tzsp_ports", &d.tzsp_ports),
             ("decode.gre_udp_ports", &d.gre_udp_ports),
+            ("flows.collector_ports", &self.flows.collector_ports),
         ];
         for (i, (name_a, a)) in lists.iter().enumerate() {
             for (name_b, b) in &lists[i + 1..] {
@@ -760,6 +761,15 @@ mod tests {
             .expect_err("overlap")
             .to_string();
         assert!(e.contains("4789"), "{e}");
+        // A port that is both a tunnel's and flow exports' is one or the
+        // other.
+        let e = Config::parse("[flows]\ncollector_ports = [4789]\n", "t")
+            .expect_err("overlap")
+            .to_string();
+        assert!(
+            e.contains("4789") && e.contains("flows.collector_ports"),
+            "{e}"
+        );
     }
 }
 
@@ -878,6 +888,7 @@ idle_timeout_s = 30
 # frames read (flows inputs, replayed and live captures): such a datagram's
 # records join the inventory. The format is told by content; [] ignores
 # export traffic in captures (`--flow-listen` takes any port it binds).
+# A port may not also be a tunnel port of [decode].
 collector_ports = [2055, 4739, 9995, 9996, 6343]
 # Templates kept over all exporters and observation domains (least recently
 # used evicted, counted).
