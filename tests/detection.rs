@@ -226,6 +226,8 @@ fn fail_on_and_evidence_from_the_command_line() {
     let dir = std::env::temp_dir().join(format!("mw-evidence-{}", std::process::id()));
     let pc = common::project_pcaps().join("erspan3.pcap");
     let golden = common::project_pcaps().join("golden.toml");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let alerts = dir.join("alerts.jsonl");
     let out = common::mirrorwatch(
         &[
             "replay",
@@ -234,7 +236,7 @@ fn fail_on_and_evidence_from_the_command_line() {
             "--fail-on",
             "high",
             "--alerts",
-            "-",
+            &alerts.to_string_lossy(),
             "--evidence",
             &dir.to_string_lossy(),
             "--format",
@@ -244,8 +246,12 @@ fn fail_on_and_evidence_from_the_command_line() {
         Duration::from_secs(60),
     );
     assert_eq!(out.status.code(), Some(3));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let file = stdout
+    // Standard output is the JSON report alone.
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert!(report["sessions"].is_array());
+    let lines = std::fs::read_to_string(&alerts).expect("alerts");
+    let file = lines
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find_map(|a| a["evidence_file"].as_str().map(str::to_owned))
