@@ -456,6 +456,59 @@ mod tests {
         assert_eq!(got, vec![(MAX_LINE, true), (MAX_LINE, true), (4, false)]);
     }
 
+    /// 64 idle connections do not lock a sender out: the 65th closes the
+    /// quietest and its change arrives; a burst past the queue's size over
+    /// TCP waits instead of being dropped.
+    #[test]
+    fn idle_connections_cannot_lock_senders_out() {
+        use std::io::Write;
+        // A port free for both UDP and TCP.
+        let addr = (0..50)
+            .find_map(|_| {
+                let t = TcpListener::bind("127.0.0.1:0").ok()?;
+                let a = t.local_addr().ok()?;
+                drop(t);
+                UdpSocket::bind(a).ok().map(|_| a.to_string())
+            })
+            .expect("a free port");
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        let stats = Arc::new(SyslogStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles = listen(&addr, 2026, tx, stats.clone(), stop.clone()).expect("listen");
+        let idle: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+            .map(|_| TcpStream::connect(&addr).expect("connect"))
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let mut late = TcpStream::connect(&addr).expect("connect");
+        let line = |i: usize| {
+            format!(
+                "<189>Mar  1 18:46:11 10.0.0.1 103: rtr-edge1: *Mar  1 18:46:11.123 UTC: %PARSER-5-CFGLOG_LOGGEDCMD: User:alice  logged command:monitor session {} destination interface Gi0/0/9\n",
+                i % 60 + 1
+            )
+        };
+        // More than the queue holds: the sender waits while we drain.
+        let burst = 40;
+        let all: String = (0..burst).map(line).collect();
+        late.write_all(all.as_bytes()).expect("write");
+        drop(late);
+        let mut got = 0;
+        while got < burst {
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(_) => got += 1,
+                Err(_) => break,
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for h in handles {
+            h.join().expect("join");
+        }
+        drop(idle);
+        assert_eq!(got, burst);
+        let c = stats.counts();
+        assert!(c.evicted_connections >= 1, "{c:?}");
+        assert_eq!(c.dropped_events, 0, "{c:?}");
+    }
+
     #[test]
     fn a_count_that_is_too_long_is_a_line() {
         let got = frames(&[b"1234567890123 <1>x\n"]);
