@@ -637,7 +637,7 @@ fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() && c != '\n' {
-            out.push_str(&c.escape_unicode().to_string());
+            out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
@@ -649,9 +649,9 @@ fn printable(text: &str) -> String {
 /// same file, by device and inode, whatever the path) or an existing
 /// capture: `report --html a.pcap b.pcap` would replace evidence with the
 /// report, `--alerts c.pcap c.pcap` append JSON to it.
-fn refuse_overwriting_inputs<'a>(
-    outputs: &[(&str, Option<&'a std::path::Path>)],
-    inputs: impl IntoIterator<Item = &'a str>,
+fn refuse_overwriting_inputs(
+    outputs: &[(&str, Option<&std::path::Path>)],
+    inputs: &[&[String]],
 ) -> Result<(), ExitCode> {
     use std::os::unix::fs::MetadataExt;
     let id = |p: &std::path::Path| {
@@ -679,8 +679,7 @@ fn refuse_overwriting_inputs<'a>(
             .unwrap_or(0);
         let head = &head[..n];
         if mirrorwatch::source::reader::is_capture_magic(head)
-            || head.starts_with(&[0x1f, 0x8b])
-            || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            || mirrorwatch::compress::Compression::of(head).is_some()
         {
             return Err(output_failed(&format!(
                 "{} ({flag}) is a capture or a compressed file: refusing to overwrite it",
@@ -688,7 +687,7 @@ fn refuse_overwriting_inputs<'a>(
             )));
         }
     }
-    for input in inputs {
+    for input in inputs.iter().copied().flatten() {
         let Some(i) = id(std::path::Path::new(input)) else {
             continue;
         };
@@ -835,11 +834,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             "--alerts",
             a.out.alerts.as_deref().map(std::path::Path::new),
         )],
-        a.pcaps
-            .iter()
-            .chain(&a.logs)
-            .chain(&a.flows)
-            .map(String::as_str),
+        &[&a.pcaps, &a.logs, &a.flows],
     ) {
         return Ok(code);
     }
@@ -961,11 +956,7 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
             ("--html", a.html.as_deref()),
             ("--markdown", a.markdown.as_deref()),
         ],
-        a.pcaps
-            .iter()
-            .chain(&a.logs)
-            .chain(&a.flows)
-            .map(String::as_str),
+        &[&a.pcaps, &a.logs, &a.flows],
     ) {
         return Ok(code);
     }
@@ -1146,7 +1137,7 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.config.as_ref())?;
     if let Err(code) = refuse_overwriting_inputs(
         &[("--alerts", a.alerts.as_deref().map(std::path::Path::new))],
-        a.inputs.iter().chain(&a.logs).map(String::as_str),
+        &[&a.inputs, &a.logs],
     ) {
         return Ok(code);
     }
@@ -1228,7 +1219,7 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.config.as_ref())?;
     if let Err(code) = refuse_overwriting_inputs(
         &[("--alerts", a.alerts.as_deref().map(std::path::Path::new))],
-        a.files.iter().map(String::as_str),
+        &[&a.files],
     ) {
         return Ok(code);
     }
