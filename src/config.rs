@@ -583,18 +583,12 @@ impl Config {
                 ));
             }
         }
-        // Ten years: times in microseconds are i64, and a window near
-        // i64::MAX seconds overflowed the correlation's arithmetic.
-        if self.correlation.window_s > MAX_CORRELATION_WINDOW_S {
-            return Err(format!(
-                "correlation.window_s = {}: must be at most {MAX_CORRELATION_WINDOW_S} (ten years)",
-                self.correlation.window_s
-            ));
-        }
-        // Durations, like the correlation window, at most ten years: a
-        // larger one overflowed the clock arithmetic it is added to (an
+        // Durations at most ten years: times in microseconds are i64, and
+        // a larger one overflowed the clock arithmetic it is added to (a
+        // correlation window near i64::MAX seconds raised false alerts, an
         // HTTP timeout near u64::MAX seconds made every connection panic).
         for (name, v) in [
+            ("correlation.window_s", self.correlation.window_s),
             (
                 "http.header_read_timeout_s",
                 self.http.header_read_timeout_s,
