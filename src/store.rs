@@ -67,84 +67,67 @@ fn classify(path: &Path, e: &rusqlite::Error) -> StoreError {
     }
 }
 
-/// The columns of each table this build writes (schemas 1 and 2 alike;
-/// 2 added `flow_sessions`).
-const TABLES: [(&str, &[&str]); 3] = [
-    (
-        "sessions",
-        &[
-            "encap",
-            "src",
-            "dst",
-            "id",
-            "packets",
-            "bytes",
-            "inner_bytes",
-            "first_seen_us",
-            "last_seen_us",
-            "dst_class",
-            "verdict",
-            "alerted",
-            "alerted_ever",
-            "dup_packets",
-            "baseline",
-            "seconds",
-        ],
-    ),
-    ("config_events", &["event"]),
-    (
-        "flow_sessions",
-        &[
-            "encap",
-            "src",
-            "dst",
-            "id",
-            "packets",
-            "bytes",
-            "first_seen_us",
-            "last_seen_us",
-            "seen_by",
-            "exporters",
-            "sampling_rate",
-            "estimated",
-            "dst_class",
-            "verdict",
-            "alerted",
-            "alerted_ever",
-        ],
-    ),
-];
+/// The tables this build writes (schemas 1 and 2 alike; 2 added
+/// `flow_sessions`): created by [`Store::open`], and what an existing
+/// database's tables are checked against.
+const TABLES_SQL: &str = "
+    CREATE TABLE IF NOT EXISTS sessions (
+        encap TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, id INTEGER,
+        packets INTEGER NOT NULL, bytes INTEGER NOT NULL, inner_bytes INTEGER NOT NULL,
+        first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL,
+        dst_class TEXT NOT NULL, verdict TEXT NOT NULL,
+        alerted INTEGER NOT NULL, alerted_ever INTEGER NOT NULL,
+        dup_packets INTEGER NOT NULL, baseline REAL NOT NULL, seconds INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS config_events (event TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS flow_sessions (
+        encap TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, id INTEGER,
+        packets INTEGER NOT NULL, bytes INTEGER NOT NULL,
+        first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL,
+        seen_by INTEGER NOT NULL, exporters TEXT NOT NULL,
+        sampling_rate INTEGER NOT NULL, estimated INTEGER NOT NULL,
+        dst_class TEXT NOT NULL, verdict TEXT NOT NULL,
+        alerted INTEGER NOT NULL, alerted_ever INTEGER NOT NULL);";
+
+/// The tables of `conn` and their columns.
+fn tables_of(conn: &Connection) -> rusqlite::Result<Vec<(String, Vec<String>)>> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    names
+        .into_iter()
+        .map(|t| {
+            let cols = conn
+                .prepare("SELECT name FROM pragma_table_info(?1)")?
+                .query_map([&t], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?;
+            Ok((t, cols))
+        })
+        .collect()
+}
 
 /// Why an existing database is not mirrorwatch's state, if it is not: a
 /// database with tables and no schema version (another program's), or a
 /// table of ours without the columns this build reads.
 fn check_schema(conn: &Connection, version: i64) -> Result<(), String> {
     let q = |e: rusqlite::Error| e.to_string();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .and_then(|mut st| {
-            st.query_map([], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .map_err(q)?;
-    if version == 0 && !tables.is_empty() {
+    let have = tables_of(conn).map_err(q)?;
+    if version == 0 && !have.is_empty() {
+        let names: Vec<&str> = have.iter().map(|(t, _)| t.as_str()).collect();
         return Err(format!(
             "it holds tables ({}) but no mirrorwatch schema version: another program's database",
-            tables.join(", ")
+            names.join(", ")
         ));
     }
-    for (table, want) in TABLES {
-        if !tables.iter().any(|t| t == table) {
+    let ours = Connection::open_in_memory()
+        .and_then(|m| m.execute_batch(TABLES_SQL).map(|()| m))
+        .and_then(|m| tables_of(&m))
+        .map_err(q)?;
+    for (table, want) in &ours {
+        let Some((_, cols)) = have.iter().find(|(t, _)| t == table) else {
             continue;
-        }
-        let have: Vec<String> = conn
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
-            .and_then(|mut st| {
-                st.query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(q)?;
-        if let Some(missing) = want.iter().find(|c| !have.iter().any(|h| h == *c)) {
+        };
+        if let Some(missing) = want.iter().find(|c| !cols.contains(c)) {
             return Err(format!(
                 "table {table} has no column {missing}: not the schema of mirrorwatch's state"
             ));
@@ -209,22 +192,7 @@ impl Store {
         }
         conn.execute_batch(&format!(
             "BEGIN EXCLUSIVE;
-             CREATE TABLE IF NOT EXISTS sessions (
-                 encap TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, id INTEGER,
-                 packets INTEGER NOT NULL, bytes INTEGER NOT NULL, inner_bytes INTEGER NOT NULL,
-                 first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL,
-                 dst_class TEXT NOT NULL, verdict TEXT NOT NULL,
-                 alerted INTEGER NOT NULL, alerted_ever INTEGER NOT NULL,
-                 dup_packets INTEGER NOT NULL, baseline REAL NOT NULL, seconds INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS config_events (event TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS flow_sessions (
-                 encap TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, id INTEGER,
-                 packets INTEGER NOT NULL, bytes INTEGER NOT NULL,
-                 first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL,
-                 seen_by INTEGER NOT NULL, exporters TEXT NOT NULL,
-                 sampling_rate INTEGER NOT NULL, estimated INTEGER NOT NULL,
-                 dst_class TEXT NOT NULL, verdict TEXT NOT NULL,
-                 alerted INTEGER NOT NULL, alerted_ever INTEGER NOT NULL);
+             {TABLES_SQL}
              PRAGMA user_version = {SCHEMA_VERSION};
              COMMIT;"
         ))
