@@ -425,18 +425,36 @@ impl EvidenceWriter {
         }
     }
 
-    /// The evidence files whose writing failed (each takes nothing more
-    /// and may be empty or cut short), and how many there are in all.
-    pub fn failed_files(&self) -> (Vec<&Path>, usize) {
-        let mut v: Vec<&Path> = self
+    /// What failed, for the end of a run: how many evidence files failed
+    /// (each takes nothing more and may be empty or cut short), the first
+    /// ten by name, and the frames not written; None if none failed.
+    pub fn failure_summary(&self) -> Option<String> {
+        let mut failed: Vec<&Path> = self
             .files
             .values()
             .filter(|f| f.failed)
             .map(|f| f.path.as_path())
             .collect();
-        v.sort();
-        let n = self.files.len();
-        (v, n)
+        if failed.is_empty() {
+            return None;
+        }
+        failed.sort();
+        let shown: Vec<String> = failed
+            .iter()
+            .take(10)
+            .map(|p| p.display().to_string())
+            .collect();
+        let more = match failed.len() - shown.len() {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        Some(format!(
+            "{} of {} files failed and may be empty or cut short ({}{more}); {} frames not written",
+            failed.len(),
+            self.files.len(),
+            shown.join(", "),
+            self.failed_frames
+        ))
     }
 
     /// Flushes every open file; a file that fails stops, the others go on.

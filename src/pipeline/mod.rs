@@ -694,29 +694,14 @@ impl Pipeline {
                 ));
             }
         }
-        if let Some(ev) = &self.sinks.evidence {
-            let (failed, all) = ev.failed_files();
-            if !failed.is_empty() {
-                // Every failed file, not only the first error: each may be
-                // empty or cut short.
-                let shown: Vec<String> = failed
-                    .iter()
-                    .take(10)
-                    .map(|p| p.display().to_string())
-                    .collect();
-                let more = failed.len().saturating_sub(shown.len());
-                self.output_errors.push(format!(
-                    "evidence: {} of {all} files failed and may be empty or cut short ({}{}); {} frames not written",
-                    failed.len(),
-                    shown.join(", "),
-                    if more > 0 {
-                        format!(" and {more} more")
-                    } else {
-                        String::new()
-                    },
-                    ev.failed_frames
-                ));
-            }
+        // Every failed evidence file, not only the first error.
+        if let Some(e) = self
+            .sinks
+            .evidence
+            .as_ref()
+            .and_then(EvidenceWriter::failure_summary)
+        {
+            self.output_errors.push(format!("evidence: {e}"));
         }
         let mut report = report_of(&self.analyzer.engine, files, &self.cfg);
         report.flows = self.flow_summary();
