@@ -252,6 +252,31 @@ struct Open {
     conns: Vec<(u64, TcpStream, Arc<AtomicU64>)>,
 }
 
+impl Open {
+    /// Registers a connection (`handle` closes it, `active` is when it
+    /// last sent); when [`MAX_CONNECTIONS`] are open the quietest is closed
+    /// first, and counted in `evicted`. Returns its id.
+    fn admit(&mut self, handle: TcpStream, active: Arc<AtomicU64>, evicted: &AtomicU64) -> u64 {
+        if self.conns.len() >= MAX_CONNECTIONS
+            && let Some(q) =
+                (0..self.conns.len()).min_by_key(|&i| self.conns[i].2.load(Ordering::Relaxed))
+        {
+            let (_, s, _) = self.conns.swap_remove(q);
+            let _ = s.shutdown(Shutdown::Both);
+            evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        self.next_id += 1;
+        self.conns.push((self.next_id, handle, active));
+        self.next_id
+    }
+
+    fn leave(open: &Mutex<Open>, id: u64) {
+        if let Ok(mut o) = open.lock() {
+            o.conns.retain(|c| c.0 != id);
+        }
+    }
+}
+
 /// Listens on `addr` (UDP and TCP) until `stop`. Errors binding are
 /// returned at once and name the address.
 pub fn listen(
@@ -311,24 +336,11 @@ pub fn listen(
                     };
                     let now = move || started.elapsed().as_millis() as u64;
                     let active = Arc::new(AtomicU64::new(now()));
-                    let id = {
-                        let Ok(mut o) = open.lock() else {
-                            continue;
-                        };
-                        if o.conns.len() >= MAX_CONNECTIONS {
-                            // Room for the new sender: the quietest goes.
-                            if let Some(q) = (0..o.conns.len())
-                                .min_by_key(|&i| o.conns[i].2.load(Ordering::Relaxed))
-                            {
-                                let (_, s, _) = o.conns.swap_remove(q);
-                                let _ = s.shutdown(Shutdown::Both);
-                                shared.stats.evicted.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        o.next_id += 1;
-                        let id = o.next_id;
-                        o.conns.push((id, handle, active.clone()));
-                        id
+                    let Ok(id) = open
+                        .lock()
+                        .map(|mut o| o.admit(handle, active.clone(), &shared.stats.evicted))
+                    else {
+                        continue;
                     };
                     let (shared, stop, held) = (shared.clone(), stop.clone(), open.clone());
                     let spawned = std::thread::Builder::new()
@@ -337,14 +349,10 @@ pub fn listen(
                             serve(sock, &format!("tcp:{peer}"), &shared, &stop, &|| {
                                 active.store(now(), Ordering::Relaxed);
                             });
-                            if let Ok(mut o) = held.lock() {
-                                o.conns.retain(|c| c.0 != id);
-                            }
+                            Open::leave(&held, id);
                         });
-                    if spawned.is_err()
-                        && let Ok(mut o) = open.lock()
-                    {
-                        o.conns.retain(|c| c.0 != id);
+                    if spawned.is_err() {
+                        Open::leave(&open, id);
                     }
                 }
             })
