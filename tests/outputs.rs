@@ -29,25 +29,32 @@ fn health(addr: &str) -> Option<(u16, serde_json::Value)> {
     Some((code, serde_json::from_str(&body).ok()?))
 }
 
-#[test]
-fn full_disk_alerts_are_held_reported_and_written_when_space_returns() {
+/// A tmpfs of `size` (mount's `-o size=`) at a fresh directory, unmounted
+/// and removed when the guard drops; None (with a SKIPPED line) when not
+/// root.
+fn tmpfs(name: &str, size: &str) -> Option<Cleanup> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: the full-disk test needs root (tmpfs mount)");
-        return;
+        eprintln!("SKIPPED: the {name} test needs root (tmpfs mount)");
+        return None;
     }
-    let dir = std::env::temp_dir().join(format!("mw-tmpfs-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("mw-tmpfs-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("mount point");
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
         .arg(&dir)
         .status()
         .is_ok_and(|s| s.success());
-    assert!(mounted, "mount a 64 KiB tmpfs");
-    let mut guard = Cleanup {
-        dir: dir.clone(),
-        child: None,
+    assert!(mounted, "mount a {size} tmpfs");
+    Some(Cleanup { dir, child: None })
+}
+
+#[test]
+fn full_disk_alerts_are_held_reported_and_written_when_space_returns() {
+    let Some(mut guard) = tmpfs("full-disk", "64k") else {
+        return;
     };
+    let dir = guard.dir.clone();
     // Fill it.
     let filler = dir.join("filler");
     {
@@ -134,23 +141,10 @@ fn full_disk_alerts_are_held_reported_and_written_when_space_returns() {
 /// at the end with the frames not written, not only the first error.
 #[test]
 fn full_disk_evidence_names_every_failed_file() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: the full-disk evidence test needs root (tmpfs mount)");
+    let Some(guard) = tmpfs("full-disk-evidence", "60k") else {
         return;
-    }
-    let dir = std::env::temp_dir().join(format!("mw-tmpfs-ev-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mount point");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=60k", "tmpfs"])
-        .arg(&dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(mounted, "mount a 60 KiB tmpfs");
-    let _guard = Cleanup {
-        dir: dir.clone(),
-        child: None,
     };
+    let dir = guard.dir.clone();
     let ev = dir.join("ev");
     let mut args = vec![
         "replay".to_owned(),
