@@ -39,6 +39,7 @@ const METRICS: &[&str] = &[
     "mirrorwatch_config_correlated_sessions",
     "mirrorwatch_config_syslog_received_records_total",
     "mirrorwatch_config_syslog_dropped_events_total",
+    "mirrorwatch_config_syslog_kernel_dropped_records_total",
     "mirrorwatch_config_syslog_cut_records_total",
     "mirrorwatch_config_syslog_connection_evictions_total",
     "mirrorwatch_flow_received_datagrams_total",
@@ -50,6 +51,7 @@ const METRICS: &[&str] = &[
     "mirrorwatch_flow_dropped_sets_total",
     "mirrorwatch_flow_decode_errors_total",
     "mirrorwatch_flow_queue_dropped_datagrams_total",
+    "mirrorwatch_flow_kernel_dropped_datagrams_total",
     "mirrorwatch_flow_mirror_sessions",
     "mirrorwatch_table_entries",
     "mirrorwatch_table_evictions_total",
@@ -886,6 +888,7 @@ fn flow_row_shows_exporters_templates_errors_and_flow_alerts() {
         ("mirrorwatch_flow_dropped_sets_total", &[]),
         ("mirrorwatch_flow_decode_errors_total", &["kind"]),
         ("mirrorwatch_flow_queue_dropped_datagrams_total", &[]),
+        ("mirrorwatch_flow_kernel_dropped_datagrams_total", &[]),
         ("mirrorwatch_flow_mirror_sessions", &["dst_class"]),
     ] {
         let found = reading(metric);

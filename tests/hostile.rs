@@ -1,6 +1,7 @@
 //! Hostile load, as an adversary who can also send decoys would apply it:
-//! a slowloris and clients that never read against the HTTP server, and a
-//! decoy flood of a million sessions against live capture.
+//! a slowloris and clients that never read against the HTTP server, a
+//! decoy flood of a million sessions against live capture, and a burst of
+//! export datagrams that a stalled flow listener cannot hold.
 mod common;
 
 use std::io::{Read, Write};
@@ -370,4 +371,76 @@ fn a_decoy_flood_neither_blinds_capture_nor_hides_real_mirrors() {
     }
     drop(veth);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Sums the samples of `name` in a Prometheus text exposition.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A sensor too slow to read its `--flow-listen` socket (stopped here, as
+/// a flood would stall it) loses datagrams in the kernel. They are counted
+/// with the next datagram, and with those it read they make up all that
+/// was sent: none is lost silently.
+#[test]
+fn flow_datagrams_the_kernel_drops_are_counted() {
+    let _one = alone();
+    let (flow, http) = (common::free_port(), common::free_port());
+    let addr = format!("127.0.0.1:{http}");
+    let sensor = common::spawn_live([
+        "--no-state".to_owned(),
+        "--flow-listen".to_owned(),
+        format!("127.0.0.1:{flow}"),
+        "--listen".to_owned(),
+        addr.clone(),
+    ]);
+    assert!(common::wait_healthy(&addr), "the sensor serves /healthz");
+    let pid = libc::pid_t::try_from(sensor.0.id()).expect("pid");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    // An IPFIX header cut short: read, counted as `truncated`.
+    let mut datagram = vec![0x00, 0x0a];
+    datagram.resize(1400, 0);
+    // 60,000 of 1,400 bytes are 84 MB: beyond the 32 MiB receive buffer
+    // (64 MiB as the kernel counts it).
+    let sent = 60_000u32;
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    for _ in 0..sent {
+        sock.send_to(&datagram, ("127.0.0.1", flow)).expect("send");
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    // Once the buffer is read, one more carries the kernel's count.
+    let read = |m: &str| metric_sum(m, "mirrorwatch_flow_received_datagrams_total");
+    let drained = common::wait_for(Duration::from_secs(30), || {
+        let (_, m) = common::http_get(&addr, "/metrics").ok()?;
+        let n = read(&m);
+        std::thread::sleep(Duration::from_millis(300));
+        let (_, again) = common::http_get(&addr, "/metrics").ok()?;
+        (n > 0.0 && read(&again) == n).then_some(n)
+    })
+    .expect("the sensor reads what its buffer held");
+    sock.send_to(&datagram, ("127.0.0.1", flow)).expect("send");
+    let want = f64::from(sent + 1);
+    let (got, kernel) = common::wait_for(Duration::from_secs(20), || {
+        let (_, m) = common::http_get(&addr, "/metrics").ok()?;
+        let kernel = metric_sum(&m, "mirrorwatch_flow_kernel_dropped_datagrams_total");
+        let queue = metric_sum(&m, "mirrorwatch_flow_queue_dropped_datagrams_total");
+        let got = read(&m) + queue;
+        (got + kernel >= want).then_some((got, kernel))
+    })
+    .expect("received and dropped add up to what was sent");
+    assert!(kernel > 0.0, "the kernel dropped some");
+    assert!(got >= drained, "{got} {drained}");
+    assert_eq!(
+        got + kernel,
+        want,
+        "received {got}, kernel dropped {kernel}"
+    );
 }

@@ -134,7 +134,7 @@ const PANEL_SCENARIOS: &[(&str, &str)] = &[
     ("Templates held by exporter", "flows"),
     ("Template-missed, pending and dropped sets", "flows"),
     ("Flow decode errors/s by kind", "flows"),
-    ("Flow datagrams dropped by the sensor's queue/s", "flows"),
+    ("Flow datagrams dropped/s (sensor's queue, kernel)", "flows"),
 ];
 
 /// A value a panel must show: (panel title, scenario, labels of a series,

@@ -209,6 +209,7 @@ struct FlowMetrics {
     dropped_sets: IntCounterVec,
     errors: IntCounterVec,
     queue_dropped: IntCounterVec,
+    kernel_dropped: IntCounterVec,
     mirrors: IntGaugeVec,
 }
 
@@ -269,6 +270,12 @@ impl FlowMetrics {
                 "Datagrams a --flow-listen socket received and dropped because the pipeline's queue was full.",
                 &["collector"],
             ),
+            kernel_dropped: counter_vec(
+                r,
+                "mirrorwatch_flow_kernel_dropped_datagrams_total",
+                "Datagrams the kernel dropped before a --flow-listen socket read them (its receive buffer full), learned with the socket's next datagram.",
+                &["collector"],
+            ),
             mirrors: gauge_vec(
                 r,
                 "mirrorwatch_flow_mirror_sessions",
@@ -302,6 +309,7 @@ impl FlowMetrics {
         set_gauge_vec(&self.pending, &l, to_i64(f.pending));
         sync_counter_vec(&self.dropped_sets, &l, k.pending_dropped);
         sync_counter_vec(&self.queue_dropped, &l, f.collector.queue_dropped);
+        sync_counter_vec(&self.kernel_dropped, &l, f.collector.kernel_dropped);
         for e in crate::source::flow::FlowError::ALL {
             let n = f
                 .collector
@@ -322,6 +330,7 @@ impl FlowMetrics {
 struct SyslogMetrics {
     messages: IntCounterVec,
     dropped: IntCounterVec,
+    kernel_dropped: IntCounterVec,
     cut: IntCounterVec,
     evictions: IntCounterVec,
 }
@@ -339,6 +348,12 @@ impl SyslogMetrics {
                 r,
                 "mirrorwatch_config_syslog_dropped_events_total",
                 "Configuration events from syslog over UDP dropped because the pipeline's queue was full (TCP senders wait instead).",
+                &["listener"],
+            ),
+            kernel_dropped: counter_vec(
+                r,
+                "mirrorwatch_config_syslog_kernel_dropped_records_total",
+                "Syslog datagrams the kernel dropped before the --syslog-listen UDP socket read them (its receive buffer full), learned with the socket's next datagram.",
                 &["listener"],
             ),
             cut: counter_vec(
@@ -363,6 +378,7 @@ impl SyslogMetrics {
         let l = ["main"];
         sync_counter_vec(&self.messages, &l, s.messages);
         sync_counter_vec(&self.dropped, &l, s.dropped_events);
+        sync_counter_vec(&self.kernel_dropped, &l, s.kernel_dropped_records);
         sync_counter_vec(&self.cut, &l, s.cut_messages);
         sync_counter_vec(&self.evictions, &l, s.evicted_connections);
     }
@@ -1092,6 +1108,7 @@ mod tests {
             messages: 20_000,
             events: 20_000,
             dropped_events: 3,
+            kernel_dropped_records: 7,
             cut_messages: 2,
             evicted_connections: 5,
         });
@@ -1101,6 +1118,10 @@ mod tests {
         for (name, n) in [
             ("mirrorwatch_config_syslog_received_records_total", 20_000.0),
             ("mirrorwatch_config_syslog_dropped_events_total", 3.0),
+            (
+                "mirrorwatch_config_syslog_kernel_dropped_records_total",
+                7.0,
+            ),
             ("mirrorwatch_config_syslog_cut_records_total", 2.0),
             ("mirrorwatch_config_syslog_connection_evictions_total", 5.0),
         ] {

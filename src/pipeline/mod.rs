@@ -461,7 +461,9 @@ impl Pipeline {
         }
         let mut f = a.flows.summary(a.engine.flows.sampled_ordinary);
         if let Some(l) = &self.sinks.flow_listen {
-            f.collector.queue_dropped = l.dropped.load(std::sync::atomic::Ordering::Relaxed);
+            let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            f.collector.queue_dropped = n(&l.dropped);
+            f.collector.kernel_dropped = n(&l.kernel_dropped);
         }
         Some(f)
     }

@@ -9,6 +9,7 @@ pub mod prepared;
 pub mod reader;
 pub mod stream;
 pub mod syslog;
+pub mod udp;
 
 use std::io::Read;
 use std::time::Duration;

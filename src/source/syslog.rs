@@ -32,6 +32,8 @@ pub struct SyslogStats {
     pub events: AtomicU64,
     /// Events from UDP dropped because the pipeline's queue was full.
     pub dropped: AtomicU64,
+    /// UDP datagrams the kernel dropped before the socket read them.
+    pub kernel_dropped: AtomicU64,
     /// Messages longer than [`MAX_LINE`], cut there.
     pub cut: AtomicU64,
     /// Quiet TCP connections closed to make room for a new sender.
@@ -44,6 +46,7 @@ pub struct SyslogCounts {
     pub messages: u64,
     pub events: u64,
     pub dropped_events: u64,
+    pub kernel_dropped_records: u64,
     pub cut_messages: u64,
     pub evicted_connections: u64,
 }
@@ -55,6 +58,7 @@ impl SyslogStats {
             messages: n(&self.lines),
             events: n(&self.events),
             dropped_events: n(&self.dropped),
+            kernel_dropped_records: n(&self.kernel_dropped),
             cut_messages: n(&self.cut),
             evicted_connections: n(&self.evicted),
         }
@@ -290,6 +294,7 @@ pub fn listen(
     let tcp = TcpListener::bind(addr).map_err(|e| format!("syslog {addr} (tcp): {e}"))?;
     udp.set_read_timeout(Some(Duration::from_millis(100)))
         .map_err(|e| format!("syslog {addr}: {e}"))?;
+    let mut udp = crate::source::udp::Receiver::new(udp);
     tcp.set_nonblocking(true)
         .map_err(|e| format!("syslog {addr}: {e}"))?;
     let shared = Arc::new(Shared {
@@ -307,7 +312,13 @@ pub fn listen(
                 .spawn(move || {
                     let mut buf = vec![0u8; 65_536];
                     while !stop.load(Ordering::Relaxed) {
-                        if let Ok((n, peer)) = udp.recv_from(&mut buf) {
+                        if let Ok((n, peer, kernel_dropped)) = udp.recv(&mut buf) {
+                            if kernel_dropped > 0 {
+                                shared
+                                    .stats
+                                    .kernel_dropped
+                                    .fetch_add(kernel_dropped, Ordering::Relaxed);
+                            }
                             let origin = format!("udp:{peer}");
                             for line in buf[..n].split(|&b| b == b'\n') {
                                 shared.message(line, &origin, false);

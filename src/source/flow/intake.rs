@@ -69,6 +69,9 @@ pub struct CollectorReport {
     /// Export datagrams dropped because the pipeline was behind
     /// (`--flow-listen`).
     pub queue_dropped: u64,
+    /// Export datagrams the kernel dropped before a `--flow-listen`
+    /// socket read them.
+    pub kernel_dropped: u64,
 }
 
 /// One exporter and format, for the metrics.
@@ -278,6 +281,7 @@ impl FlowIntake {
                     .collect(),
                 sampled_ordinary,
                 queue_dropped: self.queue_dropped,
+                kernel_dropped: 0,
             },
             exporters,
             pending: c.pending(),

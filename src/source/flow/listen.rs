@@ -11,9 +11,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::source::batch::{BATCH_FRAMES, Batch};
+use crate::source::udp::Receiver;
 
-/// Receive buffer asked of the kernel (root may exceed `rmem_max`).
-const RECV_BUFFER: libc::c_int = 32 << 20;
 /// A partly filled batch is sent after this long.
 const BATCH_AGE: Duration = Duration::from_millis(20);
 /// A batch is sent once it holds this many bytes, so that the pipeline's
@@ -27,23 +26,9 @@ pub struct ListenStats {
     pub received: AtomicU64,
     /// Datagrams dropped because the pipeline's queue was full.
     pub dropped: AtomicU64,
-}
-
-/// Asks for a large receive buffer: exports come in bursts (a router
-/// flushing its cache), and a datagram the kernel drops is lost.
-fn grow_receive_buffer(sock: &UdpSocket) {
-    use std::os::fd::AsRawFd;
-    let fd = sock.as_raw_fd();
-    let size = RECV_BUFFER;
-    let p = (&raw const size).cast::<libc::c_void>();
-    let len = core::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: fd is an open socket owned by `sock`; the option value is a
-    // c_int that outlives the calls.
-    unsafe {
-        if libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, p, len) != 0 {
-            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, p, len);
-        }
-    }
+    /// Datagrams the kernel dropped because the socket's receive buffer
+    /// was full (learned with the next datagram, [`Receiver`]).
+    pub kernel_dropped: AtomicU64,
 }
 
 use crate::time::now_us;
@@ -61,17 +46,21 @@ pub fn listen(
     let local = sock
         .local_addr()
         .map_err(|e| format!("--flow-listen {addr}: {e}"))?;
-    grow_receive_buffer(&sock);
     sock.set_read_timeout(Some(Duration::from_millis(20)))
         .map_err(|e| format!("--flow-listen {addr}: {e}"))?;
     let h = std::thread::Builder::new()
         .name(format!("flows-{local}"))
-        .spawn(move || receive(sock, tx, stats, stop))
+        .spawn(move || receive(Receiver::new(sock), tx, stats, stop))
         .map_err(|e| format!("--flow-listen {addr}: cannot start a thread: {e}"))?;
     Ok((h, local))
 }
 
-fn receive(sock: UdpSocket, tx: SyncSender<Batch>, stats: Arc<ListenStats>, stop: Arc<AtomicBool>) {
+fn receive(
+    mut sock: Receiver,
+    tx: SyncSender<Batch>,
+    stats: Arc<ListenStats>,
+    stop: Arc<AtomicBool>,
+) {
     let mut buf = vec![0u8; 65_536];
     let mut batch = Batch::datagrams();
     let mut since = Instant::now();
@@ -93,9 +82,14 @@ fn receive(sock: UdpSocket, tx: SyncSender<Batch>, stats: Arc<ListenStats>, stop
         }
     };
     while !stop.load(Ordering::Relaxed) {
-        match sock.recv_from(&mut buf) {
-            Ok((n, from)) => {
+        match sock.recv(&mut buf) {
+            Ok((n, from, kernel_dropped)) => {
                 stats.received.fetch_add(1, Ordering::Relaxed);
+                if kernel_dropped > 0 {
+                    stats
+                        .kernel_dropped
+                        .fetch_add(kernel_dropped, Ordering::Relaxed);
+                }
                 if let Some(p) = buf.get(..n) {
                     batch.push_datagram(now_us(), from.ip(), p);
                 }
