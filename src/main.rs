@@ -73,9 +73,9 @@ unsupported link type is reported as a warning and its frames are kept),
 1 when an input (a capture, or a --logs or --flows input of which nothing
 could be read) could not be opened or an output (standard output, alerts,
 evidence) could not be written,
-2 on a usage or configuration error, 3 when --fail-on is given and an
-alert at or above that severity was raised, 130 or 143 when stopped by
-SIGINT or SIGTERM.")]
+2 on a usage or configuration error (an input given twice, even under
+another path, is one), 3 when --fail-on is given and an alert at or above
+that severity was raised, 130 or 143 when stopped by SIGINT or SIGTERM.")]
     Replay(ReplayArgs),
     /// Replay captures and write the analyst's incident report: one
     /// self-contained HTML page and/or its Markdown twin.
@@ -132,7 +132,8 @@ mirroring resources, Azure virtual network TAPs. Lines that match nothing
 are counted, not alerted; malformed records are warnings naming file and
 line. Exit status: 0 on success, 1 when a file could not be read or an
 output (standard output, --alerts) could not be written (the events are
-still printed), 2 on a usage or configuration error.")]
+still printed), 2 on a usage or configuration error (a file given twice
+is one).")]
     Logs(LogsArgs),
     /// Read captures of flow exports (NetFlow v5/v9, IPFIX, sFlow v5),
     /// cloud flow logs (AWS VPC, GCP VPC, Azure VNet/NSG) and IDS logs
@@ -645,21 +646,62 @@ fn printable(text: &str) -> String {
     out
 }
 
-/// Refuses (exit status 1) an output file that is one of the inputs (the
+/// The device and inode of a regular file: the same file whatever the
+/// path.
+fn file_id(p: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Refuses (exit status 2) an input given twice in one list, under the
+/// same path or another (by device and inode), and standard input twice:
+/// its frames, records or events would be counted twice (twice the
+/// packets and bytes in every session of the report).
+fn refuse_repeated_inputs(inputs: &[&[String]]) -> Result<(), ExitCode> {
+    for list in inputs {
+        let mut seen: Vec<(&str, Option<(u64, u64)>)> = Vec::with_capacity(list.len());
+        for input in list.iter().map(String::as_str) {
+            let id = (input != "-")
+                .then(|| file_id(std::path::Path::new(input)))
+                .flatten();
+            let again = seen
+                .iter()
+                .find(|(p, i)| *p == input || (id.is_some() && *i == id));
+            if let Some((first, _)) = again {
+                let same = if *first == input {
+                    if input == "-" {
+                        "standard input (-) is given twice".to_owned()
+                    } else {
+                        format!("{input} is given twice")
+                    }
+                } else {
+                    format!("{first} and {input} are the same file")
+                };
+                eprintln!(
+                    "mirrorwatch: error: {same}: it would be read, and counted, twice; give each input once"
+                );
+                return Err(ExitCode::from(2));
+            }
+            seen.push((input, id));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an input given twice ([`refuse_repeated_inputs`], exit status
+/// 2), and (exit status 1) an output file that is one of the inputs (the
 /// same file, by device and inode, whatever the path) or an existing
 /// capture: `report --html a.pcap b.pcap` would replace evidence with the
 /// report, `--alerts c.pcap c.pcap` append JSON to it.
-fn refuse_overwriting_inputs(
+fn check_files(
     outputs: &[(&str, Option<&std::path::Path>)],
     inputs: &[&[String]],
 ) -> Result<(), ExitCode> {
-    use std::os::unix::fs::MetadataExt;
-    let id = |p: &std::path::Path| {
-        std::fs::metadata(p)
-            .ok()
-            .filter(std::fs::Metadata::is_file)
-            .map(|m| (m.dev(), m.ino()))
-    };
+    refuse_repeated_inputs(inputs)?;
+    let id = file_id;
     let outs: Vec<(&str, &std::path::Path, (u64, u64))> = outputs
         .iter()
         .filter_map(|&(flag, p)| {
@@ -829,7 +871,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let cfg = load_config(a.out.config.as_ref())?;
     let signals = install_signals()?;
-    if let Err(code) = refuse_overwriting_inputs(
+    if let Err(code) = check_files(
         &[(
             "--alerts",
             a.out.alerts.as_deref().map(std::path::Path::new),
@@ -947,7 +989,7 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
     use mirrorwatch::export::incident;
     let cfg = load_config(a.out.config.as_ref())?;
     let signals = install_signals()?;
-    if let Err(code) = refuse_overwriting_inputs(
+    if let Err(code) = check_files(
         &[
             (
                 "--alerts",
@@ -1135,7 +1177,7 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     let cfg = load_config(a.config.as_ref())?;
-    if let Err(code) = refuse_overwriting_inputs(
+    if let Err(code) = check_files(
         &[("--alerts", a.alerts.as_deref().map(std::path::Path::new))],
         &[&a.inputs, &a.logs],
     ) {
@@ -1217,7 +1259,7 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     let cfg = load_config(a.config.as_ref())?;
-    if let Err(code) = refuse_overwriting_inputs(
+    if let Err(code) = check_files(
         &[("--alerts", a.alerts.as_deref().map(std::path::Path::new))],
         &[&a.files],
     ) {

@@ -125,12 +125,16 @@ fn unsupported_link_type_is_reported_and_counted() {
 #[test]
 fn several_files_share_one_session_table() {
     let a = s(&scenario("erspan2.pcap"));
+    // A second copy of it (the same file twice is refused).
+    let d = tmpdir("shared-table");
+    let b = d.join("erspan2-again.pcap");
+    std::fs::copy(&a, &b).expect("copy");
     let one = json(&common::mirrorwatch(
         &["replay", "--format", "json", &a],
         LIMIT,
     ));
     let two = json(&common::mirrorwatch(
-        &["replay", "--format", "json", &a, &a],
+        &["replay", "--format", "json", &a, &s(&b)],
         LIMIT,
     ));
     assert_eq!(
@@ -281,15 +285,30 @@ fn signal_mid_replay_leaves_whole_outputs_and_a_partial_report() {
         ]
         .map(str::to_owned)
         .to_vec();
-        // The same capture 200 times: far longer than the signal takes.
-        args.extend(std::iter::repeat_n(s(&mixed), 200));
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        // The capture's records again and again on standard input (the
+        // same file given twice is refused): far longer than the signal
+        // takes. The writer ends when the replay stops reading.
+        args.push("-".to_owned());
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
             .args(&args)
-            .stdin(std::process::Stdio::null())
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let bytes = std::fs::read(&mixed).expect("read the capture");
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let (header, records) = bytes.split_at(24);
+            let mut rounds = 0u32;
+            if stdin.write_all(header).is_ok() {
+                while rounds < 1000 && stdin.write_all(records).is_ok() {
+                    rounds += 1;
+                }
+            }
+            rounds
+        });
         std::thread::sleep(Duration::from_millis(1500));
         // SAFETY: kill with a valid pid and signal.
         unsafe { libc::kill(child.id() as i32, signal) };
@@ -297,10 +316,15 @@ fn signal_mid_replay_leaves_whole_outputs_and_a_partial_report() {
         let out = child.wait_with_output().expect("wait");
         assert!(start.elapsed() < Duration::from_secs(10), "stopped late");
         assert_eq!(out.status.code(), Some(status), "SIG{name} exit status");
+        let rounds = writer.join().expect("writer");
+        assert!(rounds < 1000, "the replay read to the end: not interrupted");
         let r = json(&out);
         assert_eq!(r["interrupted"], true, "SIG{name}");
         let packets = r["packets"].as_u64().unwrap_or(0);
-        assert!(packets > 0 && packets < 200 * 200_000, "{packets} packets");
+        assert!(
+            packets > 0 && packets <= u64::from(rounds + 1) * 200_000,
+            "{packets} packets in {rounds} rounds written"
+        );
         assert!(!r["sessions"].as_array().is_none_or(Vec::is_empty));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("stopped by signal"), "{err}");
@@ -873,6 +897,58 @@ fn an_output_that_is_an_input_is_refused() {
         assert!(err.contains("refusing to overwrite"), "{args:?}: {err}");
         assert_eq!(std::fs::read(&a).expect("read"), before, "{args:?}");
     }
+}
+
+/// An input given twice (under another path, or a hard link to it) would
+/// be counted twice: twice the packets and bytes in every session. It is
+/// a usage error, named, before anything is read.
+#[test]
+fn an_input_given_twice_is_refused() {
+    let d = tmpdir("twice");
+    let a = d.join("a.pcap");
+    std::fs::copy(scenario("native-and-copies.pcap"), &a).expect("copy");
+    let alias = d.join("alias.pcap");
+    std::fs::hard_link(&a, &alias).expect("link");
+    let dotted = format!("{}/./a.pcap", s(&d));
+    let html = d.join("r.html");
+    for (args, says) in [
+        (
+            vec!["replay", &s(&a), &s(&a)],
+            format!("{} is given twice", s(&a)),
+        ),
+        (
+            vec!["replay", &s(&a), &dotted],
+            format!("{} and {dotted} are the same file", s(&a)),
+        ),
+        (
+            vec!["report", "--html", &s(&html), &s(&alias), &s(&a)],
+            format!("{} and {} are the same file", s(&alias), s(&a)),
+        ),
+        (
+            vec!["replay", "--logs", &s(&a), "--logs", &s(&a), &s(&alias)],
+            format!("{} is given twice", s(&a)),
+        ),
+        (
+            vec!["flows", &s(&a), &s(&alias)],
+            "are the same file".to_owned(),
+        ),
+        (
+            vec!["replay", "-", "-"],
+            "standard input (-) is given twice".to_owned(),
+        ),
+    ] {
+        let out = common::mirrorwatch(&args, LIMIT);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(&says), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing is reported");
+    }
+    assert!(!html.exists(), "no report was written");
+    // Once, it is read as usual: 40 packets.
+    let out = common::mirrorwatch(&["replay", "--format", "json", &s(&a)], LIMIT);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["packets"], 40, "{v}");
 }
 
 /// A report output that cannot be written does not lose the other one,
