@@ -124,6 +124,8 @@ Examples:
   mirrorwatch logs /var/log/network/switches.log
   mirrorwatch logs --config /etc/mirrorwatch.toml cloudtrail/*.json.gz gcp-audit.jsonl
   mirrorwatch logs --format json --alerts alerts.jsonl azure-activity.jsonl
+  mirrorwatch logs --alerts changes.ocsf.jsonl --alerts-format ocsf \
+      --alerts-syslog tcp://siem.example:514 cloudtrail.json
 
 Recognised: Cisco IOS/IOS-XE/NX-OS (MIRROR/SPAN messages, logged `monitor
 session` / `monitor capture` commands), Arista EOS, Juniper (port-mirroring,
@@ -386,6 +388,12 @@ struct LogsArgs {
     /// Write alerts as JSON lines to FILE (appended), `-` for stdout.
     #[arg(long, value_name = "FILE")]
     alerts: Option<String>,
+    /// Format of the --alerts lines: native, eve, ecs or ocsf.
+    #[arg(long, value_name = "FORMAT", default_value = "native", value_parser = parse_alerts_format)]
+    alerts_format: AlertFormat,
+    /// Also send each alert as an RFC 5424 syslog message to a collector.
+    #[arg(long, value_name = "udp://HOST:PORT|tcp://HOST:PORT")]
+    alerts_syslog: Option<String>,
     /// Year of RFC 3164 syslog times (they carry none); default this year.
     #[arg(long)]
     year: Option<i32>,
@@ -1266,13 +1274,15 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     // An output that cannot be opened is exit status 1, as documented.
-    let mut alert_writer = match &a.alerts {
-        Some(p) => match AlertWriter::open(p) {
-            Ok(w) => Some(w),
-            Err(e) => return Ok(output_failed(&format!("{p}: cannot open alerts file: {e}"))),
-        },
-        None => None,
+    let mut alert_writer = match AlertWriter::open_outputs(
+        a.alerts.as_deref(),
+        a.alerts_format,
+        a.alerts_syslog.as_deref(),
+    ) {
+        Ok(w) => w,
+        Err(e) => return Ok(output_failed(&e)),
     };
+    let syslog_stats = alert_writer.as_ref().and_then(AlertWriter::syslog_stats);
     let mut engine = Engine::new(&cfg);
     let year = a.year.unwrap_or_else(mirrorwatch::time::current_year);
     let summaries = pipeline::read_logs(&mut engine, &a.files, year);
@@ -1301,6 +1311,10 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
+    // Sends what the syslog sender still holds (for at most its linger
+    // time), then says what it could not.
+    drop(alert_writer);
+    syslog_warning(syslog_stats.as_deref());
     let events = engine.config_events();
     // Rendered whole, then written: a failed write to standard output is
     // one error, exit status 1.
