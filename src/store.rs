@@ -39,6 +39,68 @@ pub enum StoreError {
     Write { path: String, reason: String },
 }
 
+/// The cells of one row being loaded: each error names the table, the
+/// row and the column (a hand-edited or damaged database).
+struct Cells<'r, 's> {
+    row: &'r rusqlite::Row<'s>,
+    table: &'static str,
+    rowid: i64,
+    path: &'r Path,
+}
+
+impl<'r, 's> Cells<'r, 's> {
+    fn new(row: &'r rusqlite::Row<'s>, table: &'static str, rowid: i64, path: &'r Path) -> Self {
+        Cells {
+            row,
+            table,
+            rowid,
+            path,
+        }
+    }
+
+    fn column(&self, i: usize) -> &str {
+        self.row.as_ref().column_name(i).unwrap_or("?")
+    }
+
+    fn bad(&self, what: &str) -> StoreError {
+        StoreError::Corrupt {
+            path: s(self.path),
+            reason: format!("{} row {}: bad {what}", self.table, self.rowid),
+        }
+    }
+
+    fn get<T: rusqlite::types::FromSql>(&self, i: usize) -> Result<T, StoreError> {
+        self.row.get::<_, T>(i).map_err(|e| {
+            let why = match e {
+                rusqlite::Error::InvalidColumnType(_, _, t) => format!("a {t} cell"),
+                e => e.to_string(),
+            };
+            self.bad(&format!("{}: {why}", self.column(i)))
+        })
+    }
+
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.get(i)
+    }
+
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.get(i)
+    }
+
+    /// A counter: not negative.
+    fn count(&self, i: usize) -> Result<u64, StoreError> {
+        let v = self.int(i)?;
+        u64::try_from(v).map_err(|_| self.bad(&format!("{}: {v} is not a count", self.column(i))))
+    }
+
+    /// A set of 16 flags.
+    fn bits(&self, i: usize) -> Result<u16, StoreError> {
+        let v = self.int(i)?;
+        u16::try_from(v)
+            .map_err(|_| self.bad(&format!("{}: {v} is not a set of flags", self.column(i))))
+    }
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -227,14 +289,12 @@ impl Store {
         let mut rows = st.query([]).map_err(c)?;
         while let Some(r) = rows.next().map_err(c)? {
             let row: i64 = r.get(0).map_err(c)?;
-            let text =
-                |i: usize| -> Result<String, StoreError> { r.get::<_, String>(i).map_err(c) };
-            let bad = |field: &str| corrupt(format!("sessions row {row}: bad {field}"));
+            let cells = Cells::new(r, "sessions", row, &self.path);
+            let (text, int, bad) = (|i| cells.text(i), |i| cells.int(i), |f| cells.bad(f));
             let encap = Encap::parse(&text(1)?).ok_or_else(|| bad("encap"))?;
             let src = text(2)?.parse().map_err(|_| bad("src"))?;
             let dst = text(3)?.parse().map_err(|_| bad("dst"))?;
-            let id: Option<i64> = r.get(4).map_err(c)?;
-            let int = |i: usize| -> Result<i64, StoreError> { r.get::<_, i64>(i).map_err(c) };
+            let id: Option<i64> = cells.get(4)?;
             snap.sessions.push(SavedSession {
                 key: SessionKey {
                     encap,
@@ -242,18 +302,18 @@ impl Store {
                     dst,
                     id: id.and_then(|v| u32::try_from(v).ok()),
                 },
-                packets: int(5)? as u64,
-                bytes: int(6)? as u64,
-                inner_bytes: int(7)? as u64,
+                packets: cells.count(5)?,
+                bytes: cells.count(6)?,
+                inner_bytes: cells.count(7)?,
                 first_seen_us: int(8)?,
                 last_seen_us: int(9)?,
                 dst_class: DstClass::parse(&text(10)?).ok_or_else(|| bad("dst_class"))?,
                 verdict: Verdict::parse(&text(11)?).ok_or_else(|| bad("verdict"))?,
-                alerted: int(12)? as u16,
-                alerted_ever: int(13)? as u16,
-                dup_packets: int(14)? as u64,
-                baseline: r.get(15).map_err(c)?,
-                seconds: int(16)? as u64,
+                alerted: cells.bits(12)?,
+                alerted_ever: cells.bits(13)?,
+                dup_packets: cells.count(14)?,
+                baseline: cells.get(15)?,
+                seconds: cells.count(16)?,
             });
         }
         let mut st = self
@@ -267,11 +327,9 @@ impl Store {
         let mut rows = st.query([]).map_err(c)?;
         while let Some(r) = rows.next().map_err(c)? {
             let row: i64 = r.get(0).map_err(c)?;
-            let text =
-                |i: usize| -> Result<String, StoreError> { r.get::<_, String>(i).map_err(c) };
-            let bad = |field: &str| corrupt(format!("flow_sessions row {row}: bad {field}"));
-            let int = |i: usize| -> Result<i64, StoreError> { r.get::<_, i64>(i).map_err(c) };
-            let id: Option<i64> = r.get(4).map_err(c)?;
+            let cells = Cells::new(r, "flow_sessions", row, &self.path);
+            let (text, int, bad) = (|i| cells.text(i), |i| cells.int(i), |f| cells.bad(f));
+            let id: Option<i64> = cells.get(4)?;
             let mut exporters = Vec::new();
             for e in text(10)?.split(',').filter(|e| !e.is_empty()) {
                 exporters.push(e.parse().map_err(|_| bad("exporters"))?);
@@ -284,18 +342,18 @@ impl Store {
                         dst: text(3)?.parse().map_err(|_| bad("dst"))?,
                         id: id.and_then(|v| u32::try_from(v).ok()),
                     },
-                    packets: int(5)? as u64,
-                    bytes: int(6)? as u64,
+                    packets: cells.count(5)?,
+                    bytes: cells.count(6)?,
                     first_seen_us: int(7)?,
                     last_seen_us: int(8)?,
-                    seen_by: int(9)? as u16,
+                    seen_by: cells.bits(9)?,
                     exporters,
                     sampling_rate: u32::try_from(int(11)?).map_err(|_| bad("sampling_rate"))?,
                     estimated: int(12)? != 0,
                     dst_class: DstClass::parse(&text(13)?).ok_or_else(|| bad("dst_class"))?,
                     verdict: Verdict::parse(&text(14)?).ok_or_else(|| bad("verdict"))?,
-                    alerted: int(15)? as u16,
-                    alerted_ever: int(16)? as u16,
+                    alerted: cells.bits(15)?,
+                    alerted_ever: cells.bits(16)?,
                 });
         }
         let mut st = self
@@ -505,6 +563,62 @@ mod tests {
         .expect("write");
         let err = Store::open(&p, false).err().expect("corrupt");
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        std::fs::remove_dir_all(p.parent().expect("dir")).ok();
+    }
+
+    /// A hand-edited cell (a negative counter, flags out of range, text
+    /// where a number belongs) is refused naming the table, row and column.
+    #[test]
+    fn a_bad_cell_is_named_with_its_row_and_column() {
+        let p = tmp("cells");
+        {
+            let mut s = Store::open(&p, false).expect("open");
+            s.save(&Snapshot {
+                sessions: vec![session(1), session(2)],
+                ..Snapshot::default()
+            })
+            .expect("save");
+        }
+        for (edit, says) in [
+            (
+                "UPDATE sessions SET packets = -5 WHERE rowid = 2",
+                "sessions row 2: bad packets: -5 is not a count",
+            ),
+            (
+                "UPDATE sessions SET alerted = 70000 WHERE rowid = 1",
+                "sessions row 1: bad alerted: 70000 is not a set of flags",
+            ),
+            (
+                "UPDATE sessions SET bytes = 'many' WHERE rowid = 2",
+                "sessions row 2: bad bytes: a Text cell",
+            ),
+            (
+                "UPDATE sessions SET src = 'not an address' WHERE rowid = 1",
+                "sessions row 1: bad src",
+            ),
+        ] {
+            // Each edit on a fresh copy of the saved rows.
+            {
+                let mut s = Store::open(&p, false).expect("open");
+                s.save(&Snapshot {
+                    sessions: vec![session(1), session(2)],
+                    ..Snapshot::default()
+                })
+                .expect("save");
+            }
+            Connection::open(&p)
+                .expect("raw")
+                .execute_batch(edit)
+                .expect("edit");
+            let err = Store::open(&p, false)
+                .expect("open")
+                .load()
+                .expect_err("refused");
+            let text = err.to_string();
+            assert!(matches!(err, StoreError::Corrupt { .. }), "{edit}: {text}");
+            assert!(text.contains(says), "{edit}: {text}");
+            assert!(text.contains("--fresh-state"), "{text}");
+        }
         std::fs::remove_dir_all(p.parent().expect("dir")).ok();
     }
 

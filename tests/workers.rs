@@ -141,6 +141,9 @@ fn files_with_no_frames_between_others_change_nothing() {
     let header_only = dir.join("header-only.pcap");
     let pcap = std::fs::read("pcaps/erspan3.pcap").expect("erspan3.pcap");
     std::fs::write(&header_only, pcap.get(..24).expect("a pcap header")).expect("write");
+    // A second one last (the same file twice is refused).
+    let header_again = dir.join("header-only-again.pcap");
+    std::fs::write(&header_again, pcap.get(..24).expect("a pcap header")).expect("write");
     let text = dir.join("notes.txt");
     std::fs::write(&text, "not a capture\n").expect("write");
     let files: Vec<String> = [
@@ -149,7 +152,7 @@ fn files_with_no_frames_between_others_change_nothing() {
         text.display().to_string(),
         dir.join("missing.pcap").display().to_string(),
         "pcaps/gre-teb-external.pcap".to_owned(),
-        header_only.display().to_string(),
+        header_again.display().to_string(),
     ]
     .to_vec();
     assert!(same_with(&files, &dir, &["1", "2"]));
