@@ -104,3 +104,83 @@ fn our_reader_counts_what_libpcap_counts() {
     );
     assert!(compared > 200, "only {compared} compared");
 }
+
+/// Old pcap versions, read as libpcap reads them (libpcap's `sf-pcap.c` is
+/// the expectation, and libpcap itself the check): before 2.3, and in
+/// DG/UX tcpdump's 543.0, the wire length comes first in a record header;
+/// 2.3 files come both ways, so there the lengths are swapped when the
+/// first is the larger; 2.4 is today's order. Versions before 2 and after
+/// 2.4 are refused with libpcap's words.
+#[test]
+fn old_pcap_versions_read_as_libpcap_reads_them() {
+    let dir = std::env::temp_dir().join(format!("mirrorwatch-versions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // (first, second) length field of each record, in file order.
+    let records: [(u32, u32); 3] = [(60, 60), (100, 40), (40, 100)];
+    for (major, minor) in [(2u16, 0u16), (2, 2), (2, 3), (2, 4), (543, 0)] {
+        // The captured length libpcap takes: written by hand from its rules.
+        let captured = |a: u32, b: u32| match (major, minor) {
+            (2, 4) => a,
+            (2, 3) => a.min(b),
+            _ => b,
+        };
+        for be in [false, true] {
+            let w32 = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+            let w16 = |v: u16| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+            let mut b = w32(0xa1b2_c3d4).to_vec();
+            b.extend_from_slice(&w16(major));
+            b.extend_from_slice(&w16(minor));
+            b.extend_from_slice(&[0; 8]);
+            b.extend_from_slice(&w32(65535));
+            b.extend_from_slice(&w32(1));
+            for (i, &(x, y)) in records.iter().enumerate() {
+                b.extend_from_slice(&w32(1_700_000_000 + i as u32));
+                b.extend_from_slice(&w32(0));
+                b.extend_from_slice(&w32(x));
+                b.extend_from_slice(&w32(y));
+                b.extend(std::iter::repeat_n(0u8, captured(x, y) as usize));
+            }
+            let p = dir.join(format!("v{major}.{minor}-{be}.pcap"));
+            std::fs::write(&p, &b).expect("write");
+            let path = p.to_string_lossy();
+            let (packets, bytes) = mirrorwatch::source::plain_read_loop(&path)
+                .unwrap_or_else(|e| panic!("{path}: libpcap: {e}"));
+            assert_eq!(packets, 3, "{path}");
+            let out = common::mirrorwatch(
+                &["replay", "--format", "json", &path],
+                Duration::from_secs(30),
+            );
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{path}: bad JSON: {e}"));
+            assert_eq!(
+                report["files"][0]["error"],
+                serde_json::Value::Null,
+                "{path}"
+            );
+            assert_eq!(report["packets"].as_u64(), Some(packets), "{path}");
+            assert_eq!(report["bytes"].as_u64(), Some(bytes), "{path}: wire bytes");
+        }
+    }
+    for (major, minor, says) in [
+        (1u16, 0u16, "archaic pcap savefile format".to_owned()),
+        (2, 5, "unsupported pcap savefile version 2.5".to_owned()),
+        (3, 0, "unsupported pcap savefile version 3.0".to_owned()),
+    ] {
+        let mut b = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+        b.extend_from_slice(&major.to_le_bytes());
+        b.extend_from_slice(&minor.to_le_bytes());
+        b.extend_from_slice(&[0; 8]);
+        b.extend_from_slice(&65535u32.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        let p = dir.join(format!("v{major}.{minor}.pcap"));
+        std::fs::write(&p, &b).expect("write");
+        let path = p.to_string_lossy();
+        let libpcap = mirrorwatch::source::plain_read_loop(&path).expect_err("libpcap refuses it");
+        assert!(libpcap.to_string().contains(&says), "libpcap: {libpcap}");
+        let out = common::mirrorwatch(&["replay", &path], Duration::from_secs(30));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{path}: {err}");
+        assert!(err.contains(&says), "{path}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -69,11 +69,51 @@ enum Format {
         nanos: bool,
         hdr: usize,
         iface: Iface,
+        lengths: Lengths,
     },
     Pcapng {
         be: bool,
         ifaces: Vec<Iface>,
     },
+}
+
+/// The order of a pcap record's two lengths. They were interchanged in
+/// version 2.3, to match the BPF header: before it the wire length came
+/// first. Some files say 2.3 but keep the old order, and DG/UX tcpdump
+/// writes version 543.0 in the old order. As libpcap reads them
+/// (`sf-pcap.c`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Lengths {
+    /// Captured length, then wire length: 2.4, the format of today.
+    InOrder,
+    /// Wire length first: versions before 2.3, and 543.0.
+    Swapped,
+    /// 2.3: swapped when the first is the larger.
+    MaybeSwapped,
+}
+
+impl Lengths {
+    /// For a file of version `major.minor`; the error is libpcap's.
+    fn of_version(major: u16, minor: u16) -> Result<Lengths, String> {
+        match (major, minor) {
+            (0..2, _) => Err("archaic pcap savefile format".to_owned()),
+            (2, 0..3) | (543, 0) => Ok(Lengths::Swapped),
+            (2, 3) => Ok(Lengths::MaybeSwapped),
+            (2, 4) => Ok(Lengths::InOrder),
+            _ => Err(format!("unsupported pcap savefile version {major}.{minor}")),
+        }
+    }
+
+    /// The (captured, wire) lengths of a record whose header gives `a`
+    /// then `b`.
+    #[inline]
+    fn order(self, a: u32, b: u32) -> (u32, u32) {
+        match self {
+            Lengths::InOrder => (a, b),
+            Lengths::MaybeSwapped if a <= b => (a, b),
+            Lengths::Swapped | Lengths::MaybeSwapped => (b, a),
+        }
+    }
 }
 
 /// A packet found in the buffer.
@@ -320,6 +360,7 @@ impl Reader {
                 nanos: false,
                 hdr: 16,
                 iface: iface(1, Resol::Pow10(6), 0),
+                lengths: Lengths::InOrder,
             },
             container: Container::Pcap,
             skipped_blocks: 0,
@@ -469,6 +510,15 @@ impl Reader {
                 )));
             }
             let h = &self.buf[self.pos..self.pos + 24];
+            let u16_at = |at: usize| {
+                let b = [h[at], h[at + 1]];
+                if be {
+                    u16::from_be_bytes(b)
+                } else {
+                    u16::from_le_bytes(b)
+                }
+            };
+            let lengths = Lengths::of_version(u16_at(4), u16_at(6)).map_err(|e| not(&e))?;
             // LT_LINKTYPE: the low 26 bits; the top ones carry FCS flags.
             let dlt = i32::try_from(u32_at(h, 20, be) & 0x03ff_ffff).unwrap_or(0);
             let resol = Resol::Pow10(if nanos { 9 } else { 6 });
@@ -477,6 +527,7 @@ impl Reader {
                 nanos,
                 hdr,
                 iface: iface(dlt, resol, 0),
+                lengths,
             };
             self.first_dlt = dlt;
             self.container = Container::Pcap;
@@ -547,9 +598,10 @@ impl Reader {
                 nanos,
                 hdr,
                 iface,
+                lengths,
             } => {
-                let (be, nanos, hdr, iface) = (*be, *nanos, *hdr, *iface);
-                self.next_pcap(be, nanos, hdr, iface)
+                let (be, nanos, hdr, iface, lengths) = (*be, *nanos, *hdr, *iface, *lengths);
+                self.next_pcap(be, nanos, hdr, iface, lengths)
             }
             Format::Pcapng { .. } => self.next_pcapng(),
         }
@@ -562,6 +614,7 @@ impl Reader {
         nanos: bool,
         hdr: usize,
         iface: Iface,
+        lengths: Lengths,
     ) -> Result<Option<(Frame<'_>, i32)>, ReadError> {
         if self.end - self.pos < hdr {
             let have = self.fill(hdr).map_err(|e| self.broken(e.to_string()))?;
@@ -576,7 +629,7 @@ impl Reader {
         }
         let h = &self.buf[self.pos..self.pos + 16];
         let (sec, frac) = (u32_at(h, 0, be), u32_at(h, 4, be));
-        let (caplen, len) = (u32_at(h, 8, be), u32_at(h, 12, be));
+        let (caplen, len) = lengths.order(u32_at(h, 8, be), u32_at(h, 12, be));
         if caplen > MAX_CAPLEN {
             return Err(self.broken(format!(
                 "invalid packet capture length {caplen}, bigger than maximum of {MAX_CAPLEN}"
@@ -896,6 +949,37 @@ mod tests {
             out.extend_from_slice(d);
         }
         out
+    }
+
+    #[test]
+    fn record_lengths_follow_the_file_version() {
+        let of = |a, b| Lengths::of_version(a, b);
+        assert_eq!(of(2, 4), Ok(Lengths::InOrder));
+        assert_eq!(of(2, 3), Ok(Lengths::MaybeSwapped));
+        for (a, b) in [(2, 0), (2, 1), (2, 2), (543, 0)] {
+            assert_eq!(of(a, b), Ok(Lengths::Swapped), "{a}.{b}");
+        }
+        assert_eq!(of(1, 9), Err("archaic pcap savefile format".to_owned()));
+        for (a, b) in [(2, 5), (3, 0), (543, 1), (u16::MAX, 0)] {
+            assert_eq!(
+                of(a, b),
+                Err(format!("unsupported pcap savefile version {a}.{b}"))
+            );
+        }
+        assert_eq!(Lengths::InOrder.order(100, 40), (100, 40));
+        assert_eq!(Lengths::Swapped.order(40, 100), (100, 40));
+        assert_eq!(Lengths::MaybeSwapped.order(40, 100), (40, 100));
+        assert_eq!(Lengths::MaybeSwapped.order(100, 40), (40, 100));
+        assert_eq!(Lengths::MaybeSwapped.order(60, 60), (60, 60));
+        // A 2.2 file read: the data is as long as the second length.
+        let mut b = pcap(false, false, 1, &[]);
+        b[6] = 2;
+        b.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 3, 0, 0, 0]);
+        b.extend_from_slice(b"abc");
+        let (f, e, _) = read_all(b);
+        assert!(e.is_none(), "{e:?}");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].2, b"abc");
     }
 
     #[test]

@@ -237,13 +237,15 @@ impl Api {
             a.challenge = Some(challenge);
             return a;
         }
-        if route == OTHER {
-            return Answer::error(404, "not found");
-        }
+        // Any other method on any target, `OPTIONS *` and `CONNECT
+        // host:port` included: nothing here is served but to GET and HEAD.
         if req.method() != Method::GET && req.method() != Method::HEAD {
             let mut a = Answer::error(405, "only GET and HEAD");
             a.allow = true;
             return a;
+        }
+        if route == OTHER {
+            return Answer::error(404, "not found");
         }
         let query = req.uri().query();
         match route {

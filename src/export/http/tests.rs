@@ -255,6 +255,25 @@ async fn routes_and_errors() {
     assert_eq!(p.header("allow"), Some("GET, HEAD"));
     assert_eq!(get(srv.addr, "/nope").await.status, 404);
     assert_eq!(get(srv.addr, "/metrics/").await.status, 404);
+    // Other methods get 405 on any target: an unknown path, the server
+    // as a whole, a tunnel.
+    for head in [
+        &b"POST /nope HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"[..],
+        b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        b"CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\nConnection: close\r\n\r\n",
+    ] {
+        let a = raw(srv.addr, head).await;
+        assert_eq!(a.status, 405, "{}", String::from_utf8_lossy(head));
+        assert_eq!(a.header("allow"), Some("GET, HEAD"));
+    }
+    // More than 100 header fields, however short: 431.
+    let mut many = b"GET /metrics HTTP/1.1\r\nHost: t\r\n".to_vec();
+    for i in 0..120 {
+        many.extend_from_slice(format!("X-{i}: a\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    assert!(many.len() < MAX_HEAD_BYTES);
+    assert_eq!(raw(srv.addr, &many).await.status, 431);
     let body = raw(
         srv.addr,
         b"GET /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
@@ -299,6 +318,7 @@ async fn routes_and_errors() {
         "mirrorwatch_http_requests_total{code=\"200\",path=\"/metrics\"} 1",
         "mirrorwatch_http_requests_total{code=\"404\",path=\"other\"} 2",
         "mirrorwatch_http_requests_total{code=\"405\",path=\"/metrics\"} 1",
+        "mirrorwatch_http_requests_total{code=\"405\",path=\"other\"} 3",
         "mirrorwatch_http_requests_total{code=\"400\",path=\"/api/v1/alerts\"} 7",
     ] {
         assert!(m.body.contains(series), "{series} missing:\n{}", m.body);
