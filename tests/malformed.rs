@@ -184,3 +184,73 @@ fn old_pcap_versions_read_as_libpcap_reads_them() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Records longer than the snapshot length, or than libpcap takes at all,
+/// and one cut off inside its data: mirrorwatch stops where libpcap stops
+/// and says what libpcap says (libpcap, through the `pcap` crate, is the
+/// expectation); a record longer than the snapshot length but within the
+/// maximum is read, cut to the snapshot length, as libpcap cuts it.
+#[test]
+fn overlong_records_are_cut_and_refused_in_libpcaps_words() {
+    let dir = std::env::temp_dir().join(format!("mirrorwatch-overlong-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // (magic, header snaplen, record caplen, data bytes present)
+    let cases: [(u32, u32, u32, Option<usize>); 7] = [
+        (0xa1b2_c3d4, 65_535, 300_000, None),
+        (0xa1b2_c3d4, 0, 300_000, None),
+        (0xa1b2_c3d4, 1000, 2000, None),
+        (0xa1b2_c3d4, 1000, 2000, Some(500)),
+        (0xa1b2_c3d4, 1000, 2000, Some(1500)),
+        (0xa1b2_cd34, 262_144, 262_150, None),
+        (0xa1b2_cd34, 262_144, 262_160, None),
+    ];
+    for (i, (magic, snap, caplen, have)) in cases.into_iter().enumerate() {
+        let mut b = magic.to_le_bytes().to_vec();
+        b.extend_from_slice(&[2, 0, 4, 0]);
+        b.extend_from_slice(&[0; 8]);
+        b.extend_from_slice(&snap.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        for v in [1_700_000_000u32, 0, caplen, caplen] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        if magic == 0xa1b2_cd34 {
+            b.extend_from_slice(&[0; 8]);
+        }
+        b.extend(std::iter::repeat_n(0u8, have.unwrap_or(caplen as usize)));
+        let p = dir.join(format!("case{i}.pcap"));
+        std::fs::write(&p, &b).expect("write");
+        let path = p.to_string_lossy();
+        let mut cap = pcap::Capture::from_file(&p).expect("libpcap opens it");
+        let libpcap = match cap.next_packet() {
+            Ok(pk) => Ok(pk.header.caplen),
+            // The crate's Display puts "libpcap error: " before libpcap's
+            // own message.
+            Err(e) => Err(e
+                .to_string()
+                .trim_start_matches("libpcap error: ")
+                .to_owned()),
+        };
+        let out = common::mirrorwatch(
+            &["replay", "--format", "json", &path],
+            Duration::from_secs(30),
+        );
+        let r: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{path}: bad JSON: {e}"));
+        match libpcap {
+            Ok(n) => {
+                assert_eq!(n, snap, "{path}: libpcap cuts to the snapshot length");
+                assert_eq!(r["packets"], 1, "{path}");
+                assert_eq!(r["files"][0]["error"], serde_json::Value::Null, "{path}");
+            }
+            Err(reason) => {
+                assert_eq!(r["packets"], 0, "{path}");
+                let ours = r["files"][0]["error"].as_str().unwrap_or("");
+                assert!(
+                    ours.ends_with(&reason),
+                    "{path}: ours {ours:?}, libpcap {reason:?}"
+                );
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -60,21 +60,27 @@ struct Iface {
     offset_s: i64,
 }
 
+/// How a pcap file's records are laid out, from its header.
+#[derive(Debug, Clone, Copy)]
+struct Pcap {
+    be: bool,
+    nanos: bool,
+    /// Bytes of a record header: 16, or 24 in the modified format of
+    /// Alexey Kuznetzov's patched tcpdump (interface index, protocol and
+    /// packet type after the standard fields), which libpcap reads.
+    hdr: usize,
+    iface: Iface,
+    lengths: Lengths,
+    /// The snapshot length as libpcap takes it (`pcap_adjust_snapshot`):
+    /// the header's, or [`MAX_CAPLEN`] when that is 0 or larger; 14 more
+    /// for Kuznetzov's Ethernet files. A record captured longer is cut to
+    /// it, as libpcap cuts it.
+    snap: u32,
+}
+
 enum Format {
-    /// `hdr`: bytes of a record header, 16, or 24 in the modified format
-    /// of Alexey Kuznetzov's patched tcpdump (interface index, protocol
-    /// and packet type after the standard fields), which libpcap reads.
-    Pcap {
-        be: bool,
-        nanos: bool,
-        hdr: usize,
-        iface: Iface,
-        lengths: Lengths,
-    },
-    Pcapng {
-        be: bool,
-        ifaces: Vec<Iface>,
-    },
+    Pcap(Pcap),
+    Pcapng { be: bool, ifaces: Vec<Iface> },
 }
 
 /// The order of a pcap record's two lengths. They were interchanged in
@@ -355,13 +361,14 @@ impl Reader {
             end: 0,
             eof: false,
             base: 0,
-            format: Format::Pcap {
+            format: Format::Pcap(Pcap {
                 be: false,
                 nanos: false,
                 hdr: 16,
                 iface: iface(1, Resol::Pow10(6), 0),
                 lengths: Lengths::InOrder,
-            },
+                snap: MAX_CAPLEN,
+            }),
             container: Container::Pcap,
             skipped_blocks: 0,
             malformed_blocks: 0,
@@ -522,13 +529,23 @@ impl Reader {
             // LT_LINKTYPE: the low 26 bits; the top ones carry FCS flags.
             let dlt = i32::try_from(u32_at(h, 20, be) & 0x03ff_ffff).unwrap_or(0);
             let resol = Resol::Pow10(if nanos { 9 } else { 6 });
-            self.format = Format::Pcap {
+            let snap = match u32_at(h, 16, be) {
+                0 => MAX_CAPLEN,
+                n => n.min(MAX_CAPLEN),
+            };
+            let snap = if hdr == 24 && dlt == 1 {
+                snap + 14
+            } else {
+                snap
+            };
+            self.format = Format::Pcap(Pcap {
                 be,
                 nanos,
                 hdr,
                 iface: iface(dlt, resol, 0),
                 lengths,
-            };
+                snap,
+            });
             self.first_dlt = dlt;
             self.container = Container::Pcap;
             self.pos += 24;
@@ -593,29 +610,24 @@ impl Reader {
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<(Frame<'_>, i32)>, ReadError> {
         match &self.format {
-            Format::Pcap {
-                be,
-                nanos,
-                hdr,
-                iface,
-                lengths,
-            } => {
-                let (be, nanos, hdr, iface, lengths) = (*be, *nanos, *hdr, *iface, *lengths);
-                self.next_pcap(be, nanos, hdr, iface, lengths)
+            Format::Pcap(p) => {
+                let p = *p;
+                self.next_pcap(p)
             }
             Format::Pcapng { .. } => self.next_pcapng(),
         }
     }
 
     #[inline]
-    fn next_pcap(
-        &mut self,
-        be: bool,
-        nanos: bool,
-        hdr: usize,
-        iface: Iface,
-        lengths: Lengths,
-    ) -> Result<Option<(Frame<'_>, i32)>, ReadError> {
+    fn next_pcap(&mut self, p: Pcap) -> Result<Option<(Frame<'_>, i32)>, ReadError> {
+        let Pcap {
+            be,
+            nanos,
+            hdr,
+            iface,
+            lengths,
+            snap,
+        } = p;
         if self.end - self.pos < hdr {
             let have = self.fill(hdr).map_err(|e| self.broken(e.to_string()))?;
             if have == 0 {
@@ -631,20 +643,35 @@ impl Reader {
         let (sec, frac) = (u32_at(h, 0, be), u32_at(h, 4, be));
         let (caplen, len) = lengths.order(u32_at(h, 8, be), u32_at(h, 12, be));
         if caplen > MAX_CAPLEN {
+            // libpcap's words: the snapshot length when the record exceeds
+            // it too, which it does unless a Kuznetzov file added 14.
+            let limit = if caplen > snap {
+                format!("snaplen of {snap}")
+            } else {
+                format!("maximum of {MAX_CAPLEN}")
+            };
             return Err(self.broken(format!(
-                "invalid packet capture length {caplen}, bigger than maximum of {MAX_CAPLEN}"
+                "invalid packet capture length {caplen}, bigger than {limit}"
             )));
         }
         let total = hdr + caplen as usize;
         if self.end - self.pos < total {
             let have = self.fill(total).map_err(|e| self.broken(e.to_string()))?;
             if have < total {
+                // libpcap first reads the snapshot length's worth.
+                let tried = if have - hdr < snap as usize {
+                    caplen.min(snap)
+                } else {
+                    caplen
+                };
                 return Err(self.broken(format!(
-                    "truncated dump file; tried to read {caplen} captured bytes, only got {}",
+                    "truncated dump file; tried to read {tried} captured bytes, only got {}",
                     have - hdr
                 )));
             }
         }
+        // Captured longer than the snapshot length: cut to it.
+        let keep = caplen.min(snap) as usize;
         let start = self.pos + hdr;
         self.pos += total;
         self.last_start = start;
@@ -662,7 +689,7 @@ impl Reader {
                 ts_ns,
                 linktype: iface.linktype,
                 orig_len: len,
-                data: &self.buf[start..start + caplen as usize],
+                data: &self.buf[start..start + keep],
             },
             iface.dlt,
         )))
@@ -980,6 +1007,19 @@ mod tests {
         assert!(e.is_none(), "{e:?}");
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].2, b"abc");
+    }
+
+    /// A record captured longer than the file's snapshot length is cut
+    /// to it (libpcap does), and the next record is found after all of it.
+    #[test]
+    fn a_record_longer_than_the_snapshot_length_is_cut_to_it() {
+        let mut b = pcap(false, false, 1, &[(1, 0, &[7u8; 2000]), (2, 0, b"next")]);
+        b[16..20].copy_from_slice(&1000u32.to_le_bytes());
+        let (f, e, _) = read_all(b);
+        assert!(e.is_none(), "{e:?}");
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].2, vec![7u8; 1000]);
+        assert_eq!(f[1].2, b"next");
     }
 
     #[test]
