@@ -261,6 +261,8 @@ struct ReplayArgs {
     /// one per core beyond the engine's, from 1 to 4 (1 on two cores).
     /// Results are the same for every N. On a virtual machine whose vCPUs
     /// the host runs in different caches, 0 can be faster: time both.
+    /// Standard input, a FIFO or a device among the inputs is read on the
+    /// engine thread, so that each frame is judged as it arrives.
     #[arg(long, value_name = "N", value_parser = parse_workers)]
     workers: Option<usize>,
     /// Capture files (pcap or pcapng), `-` for standard input.

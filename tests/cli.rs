@@ -1036,3 +1036,38 @@ fn alerts_on_stdout_beside_a_json_report_is_a_usage_error() {
         "{err}"
     );
 }
+
+/// A pipe that stays open after a few frames (`tcpdump -w - | mirrorwatch
+/// replay -` on a quiet link): those frames are judged, and their alerts
+/// written, while it is still open, whatever `--workers` says; before, the
+/// reader thread held them until 256 KiB had come.
+#[test]
+fn frames_from_a_pipe_that_stays_open_are_judged_at_once() {
+    use std::io::Write;
+    let d = tmpdir("trickle");
+    let capture = std::fs::read(scenario("erspan3.pcap")).expect("scenario");
+    for workers in ["1", "2"] {
+        let alerts = d.join(format!("alerts-{workers}.jsonl"));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+            .args(["replay", "--workers", workers, "--alerts", &s(&alerts), "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(&capture).expect("write");
+        stdin.flush().expect("flush");
+        let seen = common::wait_for(Duration::from_secs(10), || {
+            let t = std::fs::read_to_string(&alerts).ok()?;
+            (t.lines().count() >= 2).then_some(t)
+        });
+        drop(stdin);
+        let status = child.wait().expect("wait");
+        assert!(
+            seen.is_some_and(|t| t.contains("mirror_to_external")),
+            "--workers {workers}: no alert while the pipe was open"
+        );
+        assert!(status.success(), "--workers {workers}: {status:?}");
+    }
+}

@@ -233,10 +233,14 @@ impl Pipeline {
 
     /// Drives the pipeline over capture files ([`Pipeline::drive`]): with
     /// `workers` threads beside this one to read and decode
-    /// ([`staged::StagedSource`]) when it is at least 1 and reading is
-    /// unpaced, on this thread otherwise (or when the threads cannot
-    /// start). Returns the stop signal and the file source, its last file
-    /// closed into its reports.
+    /// ([`staged::StagedSource`]) when it is at least 1, reading is
+    /// unpaced and every input is a regular file; on this thread otherwise
+    /// (or when the threads cannot start). The reader thread hands over
+    /// whole read buffers of 256 KiB, so a pipe that trickles
+    /// (`tcpdump -w - | mirrorwatch replay -`) would have its frames judged,
+    /// and their alerts raised, only once 256 KiB had come; on this thread
+    /// each frame is judged as soon as it has arrived. Returns the stop
+    /// signal and the file source, its last file closed into its reports.
     pub fn drive_files(
         &mut self,
         paths: Vec<String>,
@@ -244,7 +248,12 @@ impl Pipeline {
         workers: usize,
         ctl: &mut Control<'_>,
     ) -> (Option<i32>, FileSource) {
-        if workers >= 1 && pace.is_none() && !paths.is_empty() {
+        // Standard input, FIFOs, devices; a file that cannot be looked at
+        // is left to the reader to report.
+        let streams = paths
+            .iter()
+            .any(|p| p == "-" || std::fs::metadata(p).is_ok_and(|m| !m.file_type().is_file()));
+        if workers >= 1 && pace.is_none() && !paths.is_empty() && !streams {
             match staged::StagedSource::start(paths.clone(), &self.cfg, workers) {
                 Ok(mut source) => {
                     let signal = self.drive(&mut source, ctl);

@@ -1488,7 +1488,9 @@ mod tests {
             }
         }
         let big = vec![7u8; 200_000];
-        let bytes = pcap(false, false, 1, &[(1, 0, &big), (2, 0, b"x")]);
+        let mut bytes = pcap(false, false, 1, &[(1, 0, &big), (2, 0, b"x")]);
+        // A snapshot length that takes it whole (65535 would cut it).
+        bytes[16..20].copy_from_slice(&262_144u32.to_le_bytes());
         let mut r = Reader::new(Box::new(Trickle(io::Cursor::new(bytes)))).expect("capture");
         let mut lens = Vec::new();
         while let Ok(Some((f, _))) = r.next_frame() {
