@@ -635,6 +635,14 @@ impl Pipeline {
                 }
             }
         }
+        // A signal can end the input before the loop looks: a pipe or
+        // FIFO read on this thread ends when the stop flag is set.
+        if stopped.is_none()
+            && let Some(sig) = ctl.signals.as_ref().and_then(|s| s.stop_requested())
+        {
+            info!(signal = sig, "stopped: judging and flushing what was read");
+            stopped = Some(sig);
+        }
         if stopped.is_none() && !self.flow_inputs.is_empty() {
             let paths = std::mem::take(&mut self.flow_inputs);
             // Warnings and errors are the caller's to show (the report

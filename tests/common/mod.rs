@@ -339,6 +339,18 @@ pub fn sh(cmd: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Asserts that the exposition `metrics` has each of `names`, with the
+/// single label `label`, at 0: nothing of that kind was lost.
+#[allow(dead_code)]
+pub fn assert_none_lost(metrics: &str, label: &str, names: &[&str]) {
+    for name in names {
+        assert!(
+            metrics.contains(&format!("{name}{{{label}}} 0")),
+            "{name}: {metrics}"
+        );
+    }
+}
+
 /// Waits up to 15 s for the sensor on `addr` to answer /healthz with 200.
 pub fn wait_healthy(addr: &str) -> bool {
     wait_for(Duration::from_secs(15), || {
