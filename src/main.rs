@@ -1111,6 +1111,15 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
 
 fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.out.config.as_ref())?;
+    if let Err(code) = check_files(
+        &[(
+            "--alerts",
+            a.out.alerts.as_deref().map(std::path::Path::new),
+        )],
+        &[&a.logs],
+    ) {
+        return Ok(code);
+    }
     let signals = install_signals()?;
     let run = match run_sensor(
         Input::Live {

@@ -899,6 +899,7 @@ fn an_output_that_is_an_input_is_refused() {
         vec!["report", "--markdown", &s(&alias), &s(&a)],
         vec!["replay", "--alerts", &s(&a), &s(&a)],
         vec!["flows", "--alerts", &s(&a), &s(&a)],
+        vec!["live", "-i", "lo", "--alerts", &s(&a)],
     ] {
         let out = common::mirrorwatch(&args, LIMIT);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -939,6 +940,10 @@ fn an_input_given_twice_is_refused() {
         ),
         (
             vec!["flows", &s(&a), &s(&alias)],
+            "are the same file".to_owned(),
+        ),
+        (
+            vec!["live", "-i", "lo", "--logs", &s(&a), "--logs", &s(&alias)],
             "are the same file".to_owned(),
         ),
         (
