@@ -570,43 +570,39 @@ impl Config {
                     .to_owned(),
             );
         }
-        for (name, v) in [
-            ("duplicates.table_entries", self.duplicates.table_entries),
-            (
-                "duplicates.payload_table_entries",
-                self.duplicates.payload_table_entries,
-            ),
-        ] {
-            if v > MAX_TABLE_ENTRIES {
-                return Err(format!(
-                    "{name} = {v}: must be at most {MAX_TABLE_ENTRIES} (tables grow to it with the traffic)"
-                ));
-            }
-        }
+        at_most(
+            &[
+                ("duplicates.table_entries", self.duplicates.table_entries),
+                (
+                    "duplicates.payload_table_entries",
+                    self.duplicates.payload_table_entries,
+                ),
+            ],
+            MAX_TABLE_ENTRIES,
+            " (tables grow to it with the traffic)",
+        )?;
         // Durations at most ten years: times in microseconds are i64, and
         // a larger one overflowed the clock arithmetic it is added to (a
         // correlation window near i64::MAX seconds raised false alerts, an
         // HTTP timeout near u64::MAX seconds made every connection panic).
-        for (name, v) in [
-            ("correlation.window_s", self.correlation.window_s),
-            (
-                "http.header_read_timeout_s",
-                self.http.header_read_timeout_s,
-            ),
-            ("http.idle_timeout_s", self.http.idle_timeout_s),
-            ("flows.pending_hold_s", self.flows.pending_hold_s),
-            ("alerts.flood_interval_s", self.alerts.flood_interval_s),
-            (
-                "alerts.spike_warmup_seconds",
-                self.alerts.spike_warmup_seconds,
-            ),
-        ] {
-            if v > MAX_CORRELATION_WINDOW_S {
-                return Err(format!(
-                    "{name} = {v}: must be at most {MAX_CORRELATION_WINDOW_S} (ten years)"
-                ));
-            }
-        }
+        at_most(
+            &[
+                ("correlation.window_s", self.correlation.window_s),
+                (
+                    "http.header_read_timeout_s",
+                    self.http.header_read_timeout_s,
+                ),
+                ("http.idle_timeout_s", self.http.idle_timeout_s),
+                ("flows.pending_hold_s", self.flows.pending_hold_s),
+                ("alerts.flood_interval_s", self.alerts.flood_interval_s),
+                (
+                    "alerts.spike_warmup_seconds",
+                    self.alerts.spike_warmup_seconds,
+                ),
+            ],
+            MAX_DURATION_S,
+            " (ten years)",
+        )?;
         if self.alerts.spike_factor.is_nan() || self.alerts.spike_factor <= 1.0 {
             return Err(format!(
                 "alerts.spike_factor = {}: must be greater than 1",
@@ -628,12 +624,11 @@ impl Config {
                 self.flows.max_templates
             ));
         }
-        if self.flows.max_pending > MAX_TABLE_ENTRIES {
-            return Err(format!(
-                "flows.max_pending = {}: must be at most {MAX_TABLE_ENTRIES}",
-                self.flows.max_pending
-            ));
-        }
+        at_most(
+            &[("flows.max_pending", self.flows.max_pending)],
+            MAX_TABLE_ENTRIES,
+            "",
+        )?;
         if self.inventory.max_sessions == 0 {
             return Err("inventory.max_sessions must be at least 1".to_owned());
         }
@@ -656,11 +651,25 @@ impl Config {
     }
 }
 
+/// The first of `settings` above `max` as an error naming it, `why` after
+/// the bound.
+fn at_most<T: PartialOrd + std::fmt::Display + Copy>(
+    settings: &[(&str, T)],
+    max: T,
+    why: &str,
+) -> Result<(), String> {
+    match settings.iter().find(|(_, v)| *v > max) {
+        Some((name, v)) => Err(format!("{name} = {v}: must be at most {max}{why}")),
+        None => Ok(()),
+    }
+}
+
 /// Largest accepted duplicate or payload table cap (entries).
 pub const MAX_TABLE_ENTRIES: usize = 1 << 28;
 
-/// Longest `correlation.window_s` and other durations: ten years.
-pub const MAX_CORRELATION_WINDOW_S: u64 = 10 * 366 * 86_400;
+/// Longest duration a setting may give (`correlation.window_s`, the HTTP
+/// timeouts, ...): ten years.
+pub const MAX_DURATION_S: u64 = 10 * 366 * 86_400;
 
 /// Largest configuration file read.
 pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
@@ -709,7 +718,7 @@ mod tests {
             e.contains("correlation.window_s") && e.contains("at most"),
             "{e}"
         );
-        let max = format!("[correlation]\nwindow_s = {MAX_CORRELATION_WINDOW_S}\n");
+        let max = format!("[correlation]\nwindow_s = {MAX_DURATION_S}\n");
         assert!(Config::parse(&max, "t").is_ok());
     }
 
@@ -729,7 +738,7 @@ mod tests {
                 e.contains(&format!("{section}.{key}")) && e.contains("at most"),
                 "{e}"
             );
-            let max = format!("[{section}]\n{key} = {MAX_CORRELATION_WINDOW_S}\n");
+            let max = format!("[{section}]\n{key} = {MAX_DURATION_S}\n");
             assert!(Config::parse(&max, "t").is_ok(), "{key}");
         }
     }

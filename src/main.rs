@@ -681,14 +681,10 @@ fn refuse_repeated_inputs(inputs: &[&[String]]) -> Result<(), ExitCode> {
                 .iter()
                 .find(|(p, i)| *p == input || (id.is_some() && *i == id));
             if let Some((first, _)) = again {
-                let same = if *first == input {
-                    if input == "-" {
-                        "standard input (-) is given twice".to_owned()
-                    } else {
-                        format!("{input} is given twice")
-                    }
-                } else {
-                    format!("{first} and {input} are the same file")
+                let same = match (*first == input, input) {
+                    (true, "-") => "standard input (-) is given twice".to_owned(),
+                    (true, _) => format!("{input} is given twice"),
+                    (false, _) => format!("{first} and {input} are the same file"),
                 };
                 eprintln!(
                     "mirrorwatch: error: {same}: it would be read, and counted, twice; give each input once"
@@ -711,12 +707,11 @@ fn check_files(
     inputs: &[&[String]],
 ) -> Result<(), ExitCode> {
     refuse_repeated_inputs(inputs)?;
-    let id = file_id;
     let outs: Vec<(&str, &std::path::Path, (u64, u64))> = outputs
         .iter()
         .filter_map(|&(flag, p)| {
             let p = p.filter(|p| p.as_os_str() != "-")?;
-            Some((flag, p, id(p)?))
+            Some((flag, p, file_id(p)?))
         })
         .collect();
     if outs.is_empty() {
@@ -740,7 +735,7 @@ fn check_files(
         }
     }
     for input in inputs.iter().copied().flatten() {
-        let Some(i) = id(std::path::Path::new(input)) else {
+        let Some(i) = file_id(std::path::Path::new(input)) else {
             continue;
         };
         if let Some((flag, p, _)) = outs.iter().find(|o| o.2 == i) {
@@ -751,6 +746,11 @@ fn check_files(
         }
     }
     Ok(())
+}
+
+/// `--alerts FILE` as an output [`check_files`] checks.
+fn alerts_output(alerts: Option<&str>) -> (&'static str, Option<&std::path::Path>) {
+    ("--alerts", alerts.map(std::path::Path::new))
 }
 
 /// A report output that cannot be written: a directory, or in a directory
@@ -882,10 +882,7 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.out.config.as_ref())?;
     let signals = install_signals()?;
     if let Err(code) = check_files(
-        &[(
-            "--alerts",
-            a.out.alerts.as_deref().map(std::path::Path::new),
-        )],
+        &[alerts_output(a.out.alerts.as_deref())],
         &[&a.pcaps, &a.logs, &a.flows],
     ) {
         return Ok(code);
@@ -1001,10 +998,7 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
     let signals = install_signals()?;
     if let Err(code) = check_files(
         &[
-            (
-                "--alerts",
-                a.out.alerts.as_deref().map(std::path::Path::new),
-            ),
+            alerts_output(a.out.alerts.as_deref()),
             ("--html", a.html.as_deref()),
             ("--markdown", a.markdown.as_deref()),
         ],
@@ -1065,12 +1059,7 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
         .ok()
         .and_then(|v| v.trim().parse::<i64>().ok())
         .map(|s| s.saturating_mul(1_000_000))
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_micros() as i64)
-                .unwrap_or(0)
-        });
+        .unwrap_or_else(mirrorwatch::time::now_us);
     let custody = incident::Custody {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         generated: mirrorwatch::time::rfc3339_us(generated_us),
@@ -1111,13 +1100,7 @@ fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
 
 fn run_live(a: LiveArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(a.out.config.as_ref())?;
-    if let Err(code) = check_files(
-        &[(
-            "--alerts",
-            a.out.alerts.as_deref().map(std::path::Path::new),
-        )],
-        &[&a.logs],
-    ) {
+    if let Err(code) = check_files(&[alerts_output(a.out.alerts.as_deref())], &[&a.logs]) {
         return Ok(code);
     }
     let signals = install_signals()?;
@@ -1196,10 +1179,7 @@ fn run_flows(a: FlowsArgs) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     let cfg = load_config(a.config.as_ref())?;
-    if let Err(code) = check_files(
-        &[("--alerts", a.alerts.as_deref().map(std::path::Path::new))],
-        &[&a.inputs, &a.logs],
-    ) {
+    if let Err(code) = check_files(&[alerts_output(a.alerts.as_deref())], &[&a.inputs, &a.logs]) {
         return Ok(code);
     }
     let alert_writer = match AlertWriter::open_outputs(
@@ -1278,10 +1258,7 @@ fn run_logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     let cfg = load_config(a.config.as_ref())?;
-    if let Err(code) = check_files(
-        &[("--alerts", a.alerts.as_deref().map(std::path::Path::new))],
-        &[&a.files],
-    ) {
+    if let Err(code) = check_files(&[alerts_output(a.alerts.as_deref())], &[&a.files]) {
         return Ok(code);
     }
     // An output that cannot be opened is exit status 1, as documented.

@@ -244,8 +244,7 @@ impl Store {
                 path: s(path),
                 reason,
             })?;
-        }
-        if fresh {
+        } else {
             conn.execute_batch(
                 "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS config_events;
                  DROP TABLE IF EXISTS flow_sessions;",
@@ -289,12 +288,11 @@ impl Store {
         let mut rows = st.query([]).map_err(c)?;
         while let Some(r) = rows.next().map_err(c)? {
             let row: i64 = r.get(0).map_err(c)?;
-            let cells = Cells::new(r, "sessions", row, &self.path);
-            let (text, int, bad) = (|i| cells.text(i), |i| cells.int(i), |f| cells.bad(f));
-            let encap = Encap::parse(&text(1)?).ok_or_else(|| bad("encap"))?;
-            let src = text(2)?.parse().map_err(|_| bad("src"))?;
-            let dst = text(3)?.parse().map_err(|_| bad("dst"))?;
-            let id: Option<i64> = cells.get(4)?;
+            let cell = Cells::new(r, "sessions", row, &self.path);
+            let encap = Encap::parse(&cell.text(1)?).ok_or_else(|| cell.bad("encap"))?;
+            let src = cell.text(2)?.parse().map_err(|_| cell.bad("src"))?;
+            let dst = cell.text(3)?.parse().map_err(|_| cell.bad("dst"))?;
+            let id: Option<i64> = cell.get(4)?;
             snap.sessions.push(SavedSession {
                 key: SessionKey {
                     encap,
@@ -302,18 +300,18 @@ impl Store {
                     dst,
                     id: id.and_then(|v| u32::try_from(v).ok()),
                 },
-                packets: cells.count(5)?,
-                bytes: cells.count(6)?,
-                inner_bytes: cells.count(7)?,
-                first_seen_us: int(8)?,
-                last_seen_us: int(9)?,
-                dst_class: DstClass::parse(&text(10)?).ok_or_else(|| bad("dst_class"))?,
-                verdict: Verdict::parse(&text(11)?).ok_or_else(|| bad("verdict"))?,
-                alerted: cells.bits(12)?,
-                alerted_ever: cells.bits(13)?,
-                dup_packets: cells.count(14)?,
-                baseline: cells.get(15)?,
-                seconds: cells.count(16)?,
+                packets: cell.count(5)?,
+                bytes: cell.count(6)?,
+                inner_bytes: cell.count(7)?,
+                first_seen_us: cell.int(8)?,
+                last_seen_us: cell.int(9)?,
+                dst_class: DstClass::parse(&cell.text(10)?).ok_or_else(|| cell.bad("dst_class"))?,
+                verdict: Verdict::parse(&cell.text(11)?).ok_or_else(|| cell.bad("verdict"))?,
+                alerted: cell.bits(12)?,
+                alerted_ever: cell.bits(13)?,
+                dup_packets: cell.count(14)?,
+                baseline: cell.get(15)?,
+                seconds: cell.count(16)?,
             });
         }
         let mut st = self
@@ -327,33 +325,34 @@ impl Store {
         let mut rows = st.query([]).map_err(c)?;
         while let Some(r) = rows.next().map_err(c)? {
             let row: i64 = r.get(0).map_err(c)?;
-            let cells = Cells::new(r, "flow_sessions", row, &self.path);
-            let (text, int, bad) = (|i| cells.text(i), |i| cells.int(i), |f| cells.bad(f));
-            let id: Option<i64> = cells.get(4)?;
+            let cell = Cells::new(r, "flow_sessions", row, &self.path);
+            let id: Option<i64> = cell.get(4)?;
             let mut exporters = Vec::new();
-            for e in text(10)?.split(',').filter(|e| !e.is_empty()) {
-                exporters.push(e.parse().map_err(|_| bad("exporters"))?);
+            for e in cell.text(10)?.split(',').filter(|e| !e.is_empty()) {
+                exporters.push(e.parse().map_err(|_| cell.bad("exporters"))?);
             }
             snap.flow_sessions
                 .push(crate::detect::saved::SavedFlowSession {
                     key: SessionKey {
-                        encap: Encap::parse(&text(1)?).ok_or_else(|| bad("encap"))?,
-                        src: text(2)?.parse().map_err(|_| bad("src"))?,
-                        dst: text(3)?.parse().map_err(|_| bad("dst"))?,
+                        encap: Encap::parse(&cell.text(1)?).ok_or_else(|| cell.bad("encap"))?,
+                        src: cell.text(2)?.parse().map_err(|_| cell.bad("src"))?,
+                        dst: cell.text(3)?.parse().map_err(|_| cell.bad("dst"))?,
                         id: id.and_then(|v| u32::try_from(v).ok()),
                     },
-                    packets: cells.count(5)?,
-                    bytes: cells.count(6)?,
-                    first_seen_us: int(7)?,
-                    last_seen_us: int(8)?,
-                    seen_by: cells.bits(9)?,
+                    packets: cell.count(5)?,
+                    bytes: cell.count(6)?,
+                    first_seen_us: cell.int(7)?,
+                    last_seen_us: cell.int(8)?,
+                    seen_by: cell.bits(9)?,
                     exporters,
-                    sampling_rate: u32::try_from(int(11)?).map_err(|_| bad("sampling_rate"))?,
-                    estimated: int(12)? != 0,
-                    dst_class: DstClass::parse(&text(13)?).ok_or_else(|| bad("dst_class"))?,
-                    verdict: Verdict::parse(&text(14)?).ok_or_else(|| bad("verdict"))?,
-                    alerted: cells.bits(15)?,
-                    alerted_ever: cells.bits(16)?,
+                    sampling_rate: u32::try_from(cell.int(11)?)
+                        .map_err(|_| cell.bad("sampling_rate"))?,
+                    estimated: cell.int(12)? != 0,
+                    dst_class: DstClass::parse(&cell.text(13)?)
+                        .ok_or_else(|| cell.bad("dst_class"))?,
+                    verdict: Verdict::parse(&cell.text(14)?).ok_or_else(|| cell.bad("verdict"))?,
+                    alerted: cell.bits(15)?,
+                    alerted_ever: cell.bits(16)?,
                 });
         }
         let mut st = self
@@ -571,14 +570,6 @@ mod tests {
     #[test]
     fn a_bad_cell_is_named_with_its_row_and_column() {
         let p = tmp("cells");
-        {
-            let mut s = Store::open(&p, false).expect("open");
-            s.save(&Snapshot {
-                sessions: vec![session(1), session(2)],
-                ..Snapshot::default()
-            })
-            .expect("save");
-        }
         for (edit, says) in [
             (
                 "UPDATE sessions SET packets = -5 WHERE rowid = 2",

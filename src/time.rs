@@ -30,11 +30,7 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// The current UTC year, for RFC 3164 syslog times (which have none).
 pub fn current_year() -> i32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    civil_from_days(secs.div_euclid(86_400)).0 as i32
+    civil_from_days(now_us().div_euclid(86_400_000_000)).0 as i32
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian

@@ -325,62 +325,48 @@ impl FlowMetrics {
     }
 }
 
-/// What the syslog receiver (`--syslog-listen`) counted. Series appear
-/// once it listens.
-struct SyslogMetrics {
-    messages: IntCounterVec,
-    dropped: IntCounterVec,
-    kernel_dropped: IntCounterVec,
-    cut: IntCounterVec,
-    evictions: IntCounterVec,
-}
+/// The syslog receiver's counters (`--syslog-listen`), (name, help), in
+/// the order of [`SyslogCounts::exported`]. Series appear once it listens.
+///
+/// [`SyslogCounts::exported`]: crate::source::syslog::SyslogCounts::exported
+const SYSLOG_COUNTERS: [(&str, &str); 5] = [
+    (
+        "mirrorwatch_config_syslog_received_records_total",
+        "Syslog messages the --syslog-listen receiver read (UDP and TCP).",
+    ),
+    (
+        "mirrorwatch_config_syslog_dropped_events_total",
+        "Configuration events from syslog over UDP dropped because the pipeline's queue was full (TCP senders wait instead).",
+    ),
+    (
+        "mirrorwatch_config_syslog_kernel_dropped_records_total",
+        "Syslog datagrams the kernel dropped before the --syslog-listen UDP socket read them (its receive buffer full), learned with the socket's next datagram.",
+    ),
+    (
+        "mirrorwatch_config_syslog_cut_records_total",
+        "Syslog messages longer than 16 KiB, cut there.",
+    ),
+    (
+        "mirrorwatch_config_syslog_connection_evictions_total",
+        "Quiet syslog TCP connections closed to admit a new sender beyond 64.",
+    ),
+];
+
+/// [`SYSLOG_COUNTERS`], registered.
+struct SyslogMetrics([IntCounterVec; SYSLOG_COUNTERS.len()]);
 
 impl SyslogMetrics {
     fn new(r: &Registry) -> Self {
-        SyslogMetrics {
-            messages: counter_vec(
-                r,
-                "mirrorwatch_config_syslog_received_records_total",
-                "Syslog messages the --syslog-listen receiver read (UDP and TCP).",
-                &["listener"],
-            ),
-            dropped: counter_vec(
-                r,
-                "mirrorwatch_config_syslog_dropped_events_total",
-                "Configuration events from syslog over UDP dropped because the pipeline's queue was full (TCP senders wait instead).",
-                &["listener"],
-            ),
-            kernel_dropped: counter_vec(
-                r,
-                "mirrorwatch_config_syslog_kernel_dropped_records_total",
-                "Syslog datagrams the kernel dropped before the --syslog-listen UDP socket read them (its receive buffer full), learned with the socket's next datagram.",
-                &["listener"],
-            ),
-            cut: counter_vec(
-                r,
-                "mirrorwatch_config_syslog_cut_records_total",
-                "Syslog messages longer than 16 KiB, cut there.",
-                &["listener"],
-            ),
-            evictions: counter_vec(
-                r,
-                "mirrorwatch_config_syslog_connection_evictions_total",
-                "Quiet syslog TCP connections closed to admit a new sender beyond 64.",
-                &["listener"],
-            ),
-        }
+        SyslogMetrics(SYSLOG_COUNTERS.map(|(name, help)| counter_vec(r, name, help, &["listener"])))
     }
 
     fn update(&self, c: &Counters) {
         let Some(s) = &c.syslog else {
             return;
         };
-        let l = ["main"];
-        sync_counter_vec(&self.messages, &l, s.messages);
-        sync_counter_vec(&self.dropped, &l, s.dropped_events);
-        sync_counter_vec(&self.kernel_dropped, &l, s.kernel_dropped_records);
-        sync_counter_vec(&self.cut, &l, s.cut_messages);
-        sync_counter_vec(&self.evictions, &l, s.evicted_connections);
+        for (m, v) in self.0.iter().zip(s.exported()) {
+            sync_counter_vec(m, &["main"], v);
+        }
     }
 }
 

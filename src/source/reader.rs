@@ -517,15 +517,8 @@ impl Reader {
                 )));
             }
             let h = &self.buf[self.pos..self.pos + 24];
-            let u16_at = |at: usize| {
-                let b = [h[at], h[at + 1]];
-                if be {
-                    u16::from_be_bytes(b)
-                } else {
-                    u16::from_le_bytes(b)
-                }
-            };
-            let lengths = Lengths::of_version(u16_at(4), u16_at(6)).map_err(|e| not(&e))?;
+            let lengths =
+                Lengths::of_version(u16_at(h, 4, be), u16_at(h, 6, be)).map_err(|e| not(&e))?;
             // LT_LINKTYPE: the low 26 bits; the top ones carry FCS flags.
             let dlt = i32::try_from(u32_at(h, 20, be) & 0x03ff_ffff).unwrap_or(0);
             let resol = Resol::Pow10(if nanos { 9 } else { 6 });

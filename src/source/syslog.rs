@@ -51,6 +51,20 @@ pub struct SyslogCounts {
     pub evicted_connections: u64,
 }
 
+impl SyslogCounts {
+    /// The counts the metrics export: messages, dropped events, kernel
+    /// drops, cut messages, evicted connections.
+    pub fn exported(&self) -> [u64; 5] {
+        [
+            self.messages,
+            self.dropped_events,
+            self.kernel_dropped_records,
+            self.cut_messages,
+            self.evicted_connections,
+        ]
+    }
+}
+
 impl SyslogStats {
     pub fn counts(&self) -> SyslogCounts {
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed);

@@ -111,8 +111,6 @@ pub struct FlowIntake {
     pub inputs: Vec<FlowInput>,
     /// Records from every source.
     pub records: u64,
-    /// Datagrams a listener could not queue.
-    pub queue_dropped: u64,
 }
 
 impl FlowIntake {
@@ -129,7 +127,6 @@ impl FlowIntake {
             other: [ExporterCounts::default(); FlowFormat::COUNT],
             inputs: Vec::new(),
             records: 0,
-            queue_dropped: 0,
         }
     }
 
@@ -280,7 +277,8 @@ impl FlowIntake {
                     .map(|e| (e.as_str(), c.error_counts[e as usize]))
                     .collect(),
                 sampled_ordinary,
-                queue_dropped: self.queue_dropped,
+                // The listeners' counts, which the pipeline fills in.
+                queue_dropped: 0,
                 kernel_dropped: 0,
             },
             exporters,
